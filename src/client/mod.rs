@@ -1,0 +1,343 @@
+//! Typed client for the Xkit Platform API (`/api/platform`, HTTP Basic `publishable:secret`).
+//!
+//! The client only knows the wire (`crate::model`); it never imports the bundled server.
+//! Every remote failure becomes a [`ClientError`] variant that callers can match on: the
+//! dashboard turns them into pane states, the CLI into exit codes.
+
+mod error;
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use url::Url;
+
+pub use error::ClientError;
+
+use crate::model::{
+    ConnectionEnvelope, ConnectionsPage, ConnectorsPage, Context, ContextEnvelope, ContextsPage, CreateContextRequest,
+    CreateContextResponse, Health, RepairLink,
+};
+
+/// The largest response body the client accepts; a broken server cannot exhaust memory.
+const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+/// Attempts for idempotent requests that fail transiently (connect errors, 502/503/504, 429).
+const MAX_ATTEMPTS: u32 = 3;
+/// The longest `Retry-After` the client is willing to sleep through before giving up.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// Where to send requests, and with which keys.
+#[derive(Clone)]
+pub struct ApiTarget {
+    /// The server root (`https://app.xkit.co`) or the Platform API base
+    /// (`https://app.xkit.co/api/platform`); both are accepted.
+    pub api_url: String,
+    pub publishable_key: String,
+    pub secret_key: SecretString,
+}
+
+impl std::fmt::Debug for ApiTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiTarget")
+            .field("api_url", &self.api_url)
+            .field("publishable_key", &self.publishable_key)
+            .field("secret_key", &"[redacted]")
+            .finish()
+    }
+}
+
+/// Options that tune the HTTP behaviour, not the target.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self { connect_timeout: Duration::from_secs(5), request_timeout: Duration::from_secs(20) }
+    }
+}
+
+/// Filters of the bulk `GET /connections` extension.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionFilter {
+    pub health: Option<Health>,
+    pub connector: Option<String>,
+    pub context: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: Url,
+    publishable_key: String,
+    secret_key: SecretString,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("base", &self.base.as_str()).finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    pub fn new(target: &ApiTarget, options: &ClientOptions) -> Result<Self, ClientError> {
+        let base = platform_base(&target.api_url)?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(options.connect_timeout)
+            .timeout(options.request_timeout)
+            .user_agent(concat!("xkit-dash/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|error| ClientError::Config(error.to_string()))?;
+        Ok(Self { http, base, publishable_key: target.publishable_key.clone(), secret_key: target.secret_key.clone() })
+    }
+
+    /// The normalized Platform API base, ending in `/api/platform`.
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    /// The server root, without the `/api/platform` suffix (where the catalog lives on a
+    /// bundled server).
+    pub fn server_root(&self) -> Url {
+        let mut root = self.base.clone();
+        root.set_path(self.base.path().trim_end_matches("/api/platform"));
+        root
+    }
+
+    /// `POST /context`: create or update a context and mint its context token.
+    pub async fn create_context(&self, context: &Context) -> Result<CreateContextResponse, ClientError> {
+        let body = CreateContextRequest { context: context.clone() };
+        self.send(Method::POST, &["context"], &[], Some(&body)).await
+    }
+
+    /// `GET /contexts` (extension): one page of contexts, optionally searched.
+    pub async fn list_contexts(
+        &self,
+        search: Option<&str>,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<ContextsPage, ClientError> {
+        let mut query = page_query(cursor, limit);
+        if let Some(search) = search.filter(|search| !search.is_empty()) {
+            query.push(("search", search.to_owned()));
+        }
+        self.send(Method::GET, &["contexts"], &query, None::<&()>).await
+    }
+
+    /// `GET /contexts/:external_id` (extension).
+    pub async fn get_context(&self, external_id: &str) -> Result<Context, ClientError> {
+        let envelope: ContextEnvelope = self.send(Method::GET, &["contexts", external_id], &[], None::<&()>).await?;
+        Ok(envelope.context)
+    }
+
+    /// `GET /connectors` (extension): one page of connectors.
+    pub async fn list_connectors(
+        &self,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<ConnectorsPage, ClientError> {
+        self.send(Method::GET, &["connectors"], &page_query(cursor, limit), None::<&()>).await
+    }
+
+    /// `GET /contexts/:external_id/connections`: a context's connections, without credentials.
+    pub async fn context_connections(
+        &self,
+        external_id: &str,
+        cursor: Option<&str>,
+    ) -> Result<ConnectionsPage, ClientError> {
+        let query = page_query(cursor, None);
+        self.send(Method::GET, &["contexts", external_id, "connections"], &query, None::<&()>).await
+    }
+
+    /// `GET /connections` (extension): every connection across contexts, one page at a time.
+    ///
+    /// A server without the extension answers [`ClientError::NotFound`]; callers then fall back
+    /// to [`Client::context_connections`] per context.
+    pub async fn list_connections(
+        &self,
+        filter: &ConnectionFilter,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<ConnectionsPage, ClientError> {
+        let mut query = page_query(cursor, limit);
+        if let Some(health) = filter.health {
+            query.push(("status", health.word().replace(' ', "_")));
+        }
+        if let Some(connector) = &filter.connector {
+            query.push(("connector", connector.clone()));
+        }
+        if let Some(context) = &filter.context {
+            query.push(("context", context.clone()));
+        }
+        self.send(Method::GET, &["connections"], &query, None::<&()>).await
+    }
+
+    /// `GET /contexts/:external_id/connections/:connector_slug`: the healthiest connection,
+    /// with its credential when active (the server refreshes it on read).
+    pub async fn get_connection(
+        &self,
+        external_id: &str,
+        connector_slug: &str,
+    ) -> Result<ConnectionEnvelope, ClientError> {
+        self.send(Method::GET, &["contexts", external_id, "connections", connector_slug], &[], None::<&()>).await
+    }
+
+    /// `GET /connections/:connection_id`.
+    pub async fn get_connection_by_id(&self, connection_id: &str) -> Result<ConnectionEnvelope, ClientError> {
+        self.send(Method::GET, &["connections", connection_id], &[], None::<&()>).await
+    }
+
+    /// `POST /connections/:connection_id/refresh` (extension): force a token refresh.
+    pub async fn refresh_connection(&self, connection_id: &str) -> Result<ConnectionEnvelope, ClientError> {
+        self.send(Method::POST, &["connections", connection_id, "refresh"], &[], None::<&()>).await
+    }
+
+    /// `POST /contexts/:external_id/connections/:slug/repair_link` (extension): a ready-to-send
+    /// catalog URL that lets the context repair that connection.
+    pub async fn repair_link(&self, external_id: &str, connector_slug: &str) -> Result<RepairLink, ClientError> {
+        let path = ["contexts", external_id, "connections", connector_slug, "repair_link"];
+        self.send(Method::POST, &path, &[], None::<&()>).await
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        segments: &[&str],
+        query: &[(&str, String)],
+        body: Option<&impl Serialize>,
+    ) -> Result<T, ClientError> {
+        let mut url = self.base.clone();
+        url.path_segments_mut().map_err(|()| ClientError::Config("API URL cannot be a base".into()))?.extend(segments);
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query.iter().map(|(key, value)| (*key, value.as_str())));
+        }
+        // Only reads are retried: a POST that timed out may have been applied.
+        let attempts = if method == Method::GET { MAX_ATTEMPTS } else { 1 };
+        let mut attempt = 1;
+        loop {
+            match self.send_once(method.clone(), url.clone(), body).await {
+                Err(error) if attempt < attempts && error.is_transient() => {
+                    let delay = error.retry_after().unwrap_or(Duration::from_millis(200 * 2u64.pow(attempt)));
+                    if delay > MAX_RETRY_AFTER {
+                        return Err(error);
+                    }
+                    tracing::debug!(%method, path = url.path(), attempt, ?delay, "retrying after transient error");
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    async fn send_once<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&impl Serialize>,
+    ) -> Result<T, ClientError> {
+        let mut request = self
+            .http
+            .request(method, url)
+            .basic_auth(&self.publishable_key, Some(self.secret_key.expose_secret()))
+            .header(reqwest::header::ACCEPT, "application/json");
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let mut response = request.send().await.map_err(ClientError::from_transport)?;
+        let status = response.status();
+        let retry_after = error::parse_retry_after(response.headers());
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(ClientError::from_transport)? {
+            if bytes.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(ClientError::InvalidResponse(format!("response body over {MAX_BODY_BYTES} bytes")));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        if !status.is_success() {
+            return Err(ClientError::from_status(status, &bytes, retry_after));
+        }
+        let value: serde_json::Value = match (status, bytes.is_empty()) {
+            (StatusCode::NO_CONTENT, _) | (_, true) => serde_json::Value::Object(Default::default()),
+            _ => serde_json::from_slice(&bytes)
+                .map_err(|error| ClientError::InvalidResponse(format!("response is not JSON: {error}")))?,
+        };
+        // xkit.js treats a 2xx whose body carries a non-null `error` as a failure too.
+        if let Some(message) = value.get("error").filter(|error| !error.is_null()) {
+            let message = message.as_str().map(str::to_owned).unwrap_or_else(|| message.to_string());
+            return Err(ClientError::Api { status: status.as_u16(), message });
+        }
+        serde_json::from_value(value)
+            .map_err(|error| ClientError::InvalidResponse(format!("unexpected response shape: {error}")))
+    }
+}
+
+fn page_query(cursor: Option<&str>, limit: Option<u32>) -> Vec<(&'static str, String)> {
+    let mut query = Vec::new();
+    if let Some(cursor) = cursor {
+        query.push(("cursor", cursor.to_owned()));
+    }
+    if let Some(limit) = limit {
+        query.push(("limit", limit.to_string()));
+    }
+    query
+}
+
+/// Normalizes a configured URL to the Platform API base (`.../api/platform`).
+pub fn platform_base(api_url: &str) -> Result<Url, ClientError> {
+    let mut url = Url::parse(api_url.trim())
+        .map_err(|error| ClientError::Config(format!("invalid API URL {api_url:?}: {error}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ClientError::Config(format!("API URL {api_url:?} must start with http:// or https://")));
+    }
+    if url.cannot_be_a_base() || url.host_str().is_none() {
+        return Err(ClientError::Config(format!("API URL {api_url:?} has no host")));
+    }
+    let path = url.path().trim_end_matches('/').to_owned();
+    let path = if path.ends_with("/api/platform") { path } else { format!("{path}/api/platform") };
+    url.set_path(&path);
+    url.set_query(None);
+    url.set_fragment(None);
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_and_platform_base_urls_normalize_alike() {
+        for input in ["http://127.0.0.1:8080", "http://127.0.0.1:8080/", "http://127.0.0.1:8080/api/platform/"] {
+            assert_eq!(platform_base(input).unwrap().as_str(), "http://127.0.0.1:8080/api/platform", "{input}");
+        }
+        assert_eq!(
+            platform_base("https://x.example/prefix").unwrap().as_str(),
+            "https://x.example/prefix/api/platform"
+        );
+    }
+
+    #[test]
+    fn non_http_urls_are_refused() {
+        assert!(platform_base("file:///etc/passwd").is_err());
+        assert!(platform_base("not a url").is_err());
+    }
+
+    #[test]
+    fn path_segments_are_percent_encoded() {
+        let target = ApiTarget {
+            api_url: "http://127.0.0.1:1".into(),
+            publishable_key: "pk".into(),
+            secret_key: SecretString::from("sk"),
+        };
+        let client = Client::new(&target, &ClientOptions::default()).unwrap();
+        let mut url = client.base_url().clone();
+        url.path_segments_mut().unwrap().extend(["contexts", "a/b c", "connections"]);
+        assert_eq!(url.path(), "/api/platform/contexts/a%2Fb%20c/connections");
+        assert_eq!(client.server_root().as_str(), "http://127.0.0.1:1/");
+        assert!(!format!("{target:?}").contains("sk\""), "Debug must not show the secret");
+    }
+}

@@ -1,0 +1,20 @@
+//! Wire types shared by the API client and the bundled server.
+//!
+//! Field names follow `../shared/docs/xkit-api.md` exactly. Every type tolerates unknown
+//! fields (serde's default), so a newer or foreign Xkit-compatible server never breaks the
+//! dashboard; optional extension fields are `Option` and skipped when absent.
+
+mod connection;
+mod connector;
+mod context;
+mod health;
+mod pages;
+
+pub use connection::{Authorization, AuthorizationStatus, Authorizer, AuthorizerPrototype, Connection, ContextRef};
+pub use connector::{Connector, Platform};
+pub use context::Context;
+pub use health::Health;
+pub use pages::{
+    ApiErrorBody, ConnectionEnvelope, ConnectionsPage, ConnectorsPage, ContextEnvelope, ContextsPage,
+    CreateContextRequest, CreateContextResponse, RepairLink,
+};

@@ -1,0 +1,71 @@
+//! Request and response envelopes of the Platform API.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Connection, Connector, Context};
+
+/// Every error response: `{"error": "<message>"}` (xkit.js `request.ts`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiErrorBody {
+    pub error: String,
+}
+
+/// `POST /api/platform/context` body (seeds 000, 001).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreateContextRequest {
+    pub context: Context,
+}
+
+/// `POST /api/platform/context` response: the context token, plus the stored context.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreateContextResponse {
+    pub access_token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<Context>,
+}
+
+/// `{"connection": {...}}`, the answer of every single-connection route.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectionEnvelope {
+    pub connection: Connection,
+}
+
+/// `{"context": {...}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContextEnvelope {
+    pub context: Context,
+}
+
+/// A page of `GET /api/platform/contexts`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ContextsPage {
+    pub contexts: Vec<Context>,
+    #[serde(default)]
+    pub next_cursor: Option<String>,
+}
+
+/// A page of `GET /api/platform/connectors`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ConnectorsPage {
+    pub connectors: Vec<Connector>,
+    #[serde(default)]
+    pub next_cursor: Option<String>,
+}
+
+/// A page of `GET /api/platform/connections` or `GET /api/platform/contexts/:id/connections`.
+///
+/// Xkit's own per-context list had no paging, so `next_cursor` is optional on the wire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ConnectionsPage {
+    pub connections: Vec<Connection>,
+    #[serde(default)]
+    pub next_cursor: Option<String>,
+}
+
+/// Extension: `POST /api/platform/contexts/:id/connections/:slug/repair_link`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepairLink {
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
