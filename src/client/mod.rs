@@ -18,7 +18,7 @@ pub use error::ClientError;
 
 use crate::model::{
     ConnectionEnvelope, ConnectionsPage, ConnectorsPage, Context, ContextEnvelope, ContextsPage, CreateContextRequest,
-    CreateContextResponse, Health, RepairLink,
+    CreateContextResponse, Health, Platform, PlatformEnvelope, RepairLink,
 };
 
 /// The largest response body the client accepts; a broken server cannot exhaust memory.
@@ -106,6 +106,25 @@ impl Client {
         let mut root = self.base.clone();
         root.set_path(self.base.path().trim_end_matches("/api/platform"));
         root
+    }
+
+    /// `GET /api/platform_user/platform` (public, no keys): the platform's name and slug, from
+    /// which Xkit's hosted catalog URL derives.
+    pub async fn platform(&self) -> Result<Platform, ClientError> {
+        let mut url = self.server_root();
+        url.path_segments_mut()
+            .map_err(|()| ClientError::Config("API URL cannot be a base".into()))?
+            .pop_if_empty()
+            .extend(["api", "platform_user", "platform"]);
+        let response = self.http.get(url).send().await.map_err(ClientError::from_transport)?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(ClientError::from_transport)?;
+        if !status.is_success() {
+            return Err(ClientError::from_status(status, &bytes, None));
+        }
+        let envelope: PlatformEnvelope = serde_json::from_slice(&bytes)
+            .map_err(|error| ClientError::InvalidResponse(format!("unexpected platform response: {error}")))?;
+        Ok(envelope.platform)
     }
 
     /// `POST /context`: create or update a context and mint its context token.

@@ -16,5 +16,5 @@ pub use context::Context;
 pub use health::Health;
 pub use pages::{
     ApiErrorBody, ConnectionEnvelope, ConnectionsPage, ConnectorsPage, ContextEnvelope, ContextsPage,
-    CreateContextRequest, CreateContextResponse, RepairLink,
+    CreateContextRequest, CreateContextResponse, PlatformEnvelope, RepairLink,
 };

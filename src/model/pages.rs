@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Connection, Connector, Context};
+use super::{Connection, Connector, Context, Platform};
 
 /// Every error response: `{"error": "<message>"}` (xkit.js `request.ts`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,4 +68,10 @@ pub struct RepairLink {
     pub url: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// `{"platform": {...}}` from `GET /api/platform_user/platform`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlatformEnvelope {
+    pub platform: Platform,
 }
