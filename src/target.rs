@@ -1,11 +1,22 @@
 //! Opens the platform the dashboard or a headless command works on.
+//!
+//! Precedence: flags (`--api-url`, `--profile`, `--read-only`), then the environment
+//! (`XKIT_API_URL`, `XKIT_PROFILE`, `XKIT_PUBLISHABLE_KEY`, `XKIT_SECRET_KEY`), then the named or
+//! default profile of `config.toml`, then the embedded demo platform. Opening never talks to
+//! the target: the first network call is the caller's (the dashboard paints first).
+
+use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use secrecy::SecretString;
+use tokio::sync::OnceCell;
 
 use crate::client::{ApiTarget, Client, ClientOptions};
-use crate::config::{Paths, TargetArgs};
+use crate::config::{Config, ConfigError, Paths, Profile, TargetArgs};
 use crate::server::EmbeddedPlatform;
+
+/// How long [`OpenTarget::catalog_url`] waits for the platform record before giving up.
+const CATALOG_LOOKUP_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Where a target came from, for the header and `info`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,13 +33,17 @@ pub enum TargetOrigin {
 pub struct OpenTarget {
     pub client: Client,
     pub origin: TargetOrigin,
-    /// Base of the catalog's repair pages (`{catalog_url}/connectors/{slug}`), when known.
-    pub catalog_url: Option<String>,
     pub read_only: bool,
     /// True when the target is xkit-dash's own server, which offers the repair-link extension.
     pub bundled: bool,
+    /// The profile's `concurrency`, when set.
+    pub concurrency: Option<usize>,
+    /// The profile's `refresh` interval, when set.
+    pub refresh: Option<Duration>,
     /// Keeps the embedded server alive as long as the target is open.
     pub embedded: Option<EmbeddedPlatform>,
+    /// Base of the catalog's repair pages: configured, or looked up once on first use.
+    catalog: OnceCell<String>,
 }
 
 impl OpenTarget {
@@ -41,39 +56,149 @@ impl OpenTarget {
             TargetOrigin::Profile(name) => format!("{name} · {url}"),
         }
     }
+
+    /// The profile name, when the target came from one.
+    pub fn profile(&self) -> Option<&str> {
+        match &self.origin {
+            TargetOrigin::Profile(name) => Some(name),
+            _ => None,
+        }
+    }
+
+    /// The catalog URL if already known (configured, embedded, or looked up before), without
+    /// any network call.
+    pub fn known_catalog_url(&self) -> Option<&str> {
+        self.catalog.get().map(String::as_str)
+    }
+
+    /// The base of the catalog's repair pages (`{catalog}/connectors/{slug}`): the profile's
+    /// `catalog_url`, else Xkit's hosted catalog derived from the platform record
+    /// (`https://{slug}.xkit.co`). The lookup happens once, on first call, and waits at most a
+    /// few seconds; `None` when the platform cannot tell (a failed lookup is retried next call).
+    pub async fn catalog_url(&self) -> Option<String> {
+        let lookup = async {
+            match tokio::time::timeout(CATALOG_LOOKUP_TIMEOUT, self.client.platform()).await {
+                Ok(Ok(platform)) if !platform.slug.is_empty() || platform.custom_domain.is_some() => {
+                    Ok(platform.hosted_catalog_url())
+                }
+                Ok(Ok(_)) => Err(()),
+                Ok(Err(error)) => {
+                    tracing::debug!(%error, "cannot read the platform record for the catalog URL");
+                    Err(())
+                }
+                Err(_) => {
+                    tracing::debug!("platform record lookup timed out");
+                    Err(())
+                }
+            }
+        };
+        self.catalog.get_or_try_init(|| lookup).await.ok().cloned()
+    }
+
+    /// The repair page of one connector in the catalog.
+    pub async fn repair_url(&self, connector_slug: &str) -> Option<String> {
+        let base = self.catalog_url().await?;
+        Some(format!("{}/connectors/{connector_slug}", base.trim_end_matches('/')))
+    }
 }
 
-/// Resolves flags and environment into a target, starting the embedded demo platform when
-/// nothing is configured.
+/// Resolves flags, environment and `config.toml` into a target, starting the embedded demo
+/// platform when nothing is configured.
 pub async fn open(args: &TargetArgs, paths: &Paths, options: &ClientOptions) -> Result<OpenTarget> {
-    if let Some(api_url) = &args.api_url {
-        let publishable_key = std::env::var("XKIT_PUBLISHABLE_KEY")
-            .context("--api-url / XKIT_API_URL needs XKIT_PUBLISHABLE_KEY and XKIT_SECRET_KEY in the environment")?;
-        let secret_key = std::env::var("XKIT_SECRET_KEY")
-            .context("--api-url / XKIT_API_URL needs XKIT_PUBLISHABLE_KEY and XKIT_SECRET_KEY in the environment")?;
-        let target =
-            ApiTarget { api_url: api_url.clone(), publishable_key, secret_key: SecretString::from(secret_key) };
-        let client = Client::new(&target, options)?;
-        return Ok(OpenTarget {
-            client,
-            origin: TargetOrigin::Explicit,
-            catalog_url: None,
-            read_only: args.read_only,
-            bundled: false,
-            embedded: None,
-        });
+    let config = Config::load(paths)?;
+    open_with(args, &config, paths, options).await
+}
+
+/// [`open`] with an already loaded configuration.
+pub async fn open_with(
+    args: &TargetArgs,
+    config: &Config,
+    paths: &Paths,
+    options: &ClientOptions,
+) -> Result<OpenTarget> {
+    // An explicit URL without an explicit profile must not pick up the default profile's keys:
+    // they would be sent to a server they were not made for.
+    let profile = if args.api_url.is_some() && args.profile.is_none() {
+        None
+    } else {
+        config.select_profile(args.profile.as_deref())?
+    };
+    let api_url = args.api_url.clone().or_else(|| profile.and_then(|(_, profile)| profile.api_url.clone()));
+    let Some(api_url) = api_url else {
+        if let Some((name, _)) = profile {
+            return Err(ConfigError(format!("profile {name:?} has no api_url")).into());
+        }
+        return open_embedded(args, paths, options).await;
+    };
+
+    let (origin, defaults) = match profile {
+        Some((name, profile)) => (TargetOrigin::Profile(name.to_owned()), Some(profile)),
+        None => (TargetOrigin::Explicit, None),
+    };
+    let source = match &origin {
+        TargetOrigin::Profile(name) => format!("profile {name:?}"),
+        _ => "--api-url / XKIT_API_URL".to_owned(),
+    };
+    let publishable_key = env_value("XKIT_PUBLISHABLE_KEY")
+        .or_else(|| defaults.and_then(|profile| profile.publishable_key.clone()))
+        .ok_or_else(|| {
+            ConfigError(format!("{source} needs a publishable key: set XKIT_PUBLISHABLE_KEY{}", hint(defaults)))
+        })?;
+    let secret_key = match env_value("XKIT_SECRET_KEY") {
+        Some(secret) => SecretString::from(secret),
+        None => resolve_profile_secret(&origin, defaults).await?.ok_or_else(|| {
+            ConfigError(format!("{source} needs a secret key: set XKIT_SECRET_KEY{}", hint(defaults)))
+        })?,
+    };
+    let client = Client::new(&ApiTarget { api_url, publishable_key, secret_key }, options)
+        .map_err(|error| ConfigError(error.to_string()))?;
+    let catalog = OnceCell::new();
+    if let Some(url) = defaults.and_then(|profile| profile.catalog_url.clone()) {
+        let _ = catalog.set(url);
     }
+    Ok(OpenTarget {
+        client,
+        read_only: args.read_only || defaults.is_some_and(|profile| profile.read_only),
+        bundled: false,
+        concurrency: defaults.and_then(|profile| profile.concurrency),
+        refresh: defaults.and_then(|profile| profile.refresh),
+        embedded: None,
+        catalog,
+        origin,
+    })
+}
+
+async fn open_embedded(args: &TargetArgs, paths: &Paths, options: &ClientOptions) -> Result<OpenTarget> {
     let embedded = crate::server::start_embedded(&paths.embedded_data_dir())
         .await
         .context("cannot start the embedded demo platform")?;
     let client = Client::new(&embedded.api_target(), options)?;
-    let catalog_url = client.server_root().as_str().trim_end_matches('/').to_owned();
+    // The bundled server serves its catalog pages itself.
+    let catalog = OnceCell::new_with(Some(client.server_root().as_str().trim_end_matches('/').to_owned()));
     Ok(OpenTarget {
         client,
         origin: TargetOrigin::EmbeddedDemo,
-        catalog_url: Some(catalog_url),
         read_only: args.read_only,
         bundled: true,
+        concurrency: None,
+        refresh: None,
         embedded: Some(embedded),
+        catalog,
     })
+}
+
+async fn resolve_profile_secret(origin: &TargetOrigin, profile: Option<&Profile>) -> Result<Option<SecretString>> {
+    match (origin, profile) {
+        (TargetOrigin::Profile(name), Some(profile)) => profile.resolve_secret(name).await,
+        _ => Ok(None),
+    }
+}
+
+fn hint(profile: Option<&Profile>) -> &'static str {
+    if profile.is_some() { " or add it to the profile (see `xkit-dash config init`)" } else { "" }
+}
+
+/// An environment variable, with empty values counting as unset.
+fn env_value(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.trim().is_empty())
 }
