@@ -1,15 +1,48 @@
 //! The bundled Xkit-compatible platform: axum routes, SQLite store, keys, tokens.
 //!
-//! STUB: the platform issue replaces this file's bodies; the public signatures below are what
-//! the dashboard and the CLI rely on.
+//! Programmatic use (tests, the embedded dashboard platform):
+//!
+//! ```no_run
+//! # async fn demo(dir: &std::path::Path) -> anyhow::Result<()> {
+//! use xkit_dash::server::{ServerConfig, create_key_pair, start};
+//! let server = start(ServerConfig { demo: true, ..ServerConfig::new(dir) }).await?;
+//! let keys = create_key_pair(dir)?;
+//! // ... talk HTTP to server.base_url() with Basic keys.publishable_key:keys.secret_key ...
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod auth;
+mod error;
+mod keys;
+mod private_file;
+mod routes;
+pub mod seed;
+pub mod store;
+pub mod tokens;
+mod validate;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
-use anyhow::Result;
-use secrecy::SecretString;
+use anyhow::{Context as _, Result};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use keys::{KeyPair, create_key_pair};
 
 use crate::client::ApiTarget;
+use crate::config::Paths;
+use store::Store;
+use tokens::TokenSigner;
+
+/// Default lifetime of a context token.
+pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+/// How long [`RunningServer::shutdown`] lets open requests finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// `xkit-dash serve`.
 #[derive(Debug, Clone, clap::Args)]
@@ -23,6 +56,13 @@ pub struct ServeArgs {
     /// Seed an empty data directory with the bundled demo platform.
     #[arg(long)]
     pub demo: bool,
+    /// Load a seed file (the demo's JSON format): platform and connectors are updated,
+    /// contexts and connections are added when absent.
+    #[arg(long, value_name = "FILE")]
+    pub seed: Option<PathBuf>,
+    /// Lifetime of minted context tokens (e.g. 24h, 30m, 7d).
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub token_ttl: Duration,
 }
 
 /// `xkit-dash keys ...`.
@@ -32,20 +72,63 @@ pub enum KeysCommand {
     Create {
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
+        /// Print `{"publishable_key": ..., "secret_key": ...}` for scripts.
         #[arg(long)]
         json: bool,
     },
 }
 
+/// Everything [`start`] needs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Seed the bundled demo platform when the store is empty.
+    pub demo: bool,
+    /// A seed file to load at startup.
+    pub seed: Option<PathBuf>,
+    pub token_ttl: Duration,
+    /// Read connections in the SQLite pool (one writer comes on top).
+    pub read_connections: usize,
+}
+
+impl ServerConfig {
+    /// Loopback on a free port, no seeding, default token lifetime: what tests want.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.into(),
+            demo: false,
+            seed: None,
+            token_ttl: DEFAULT_TOKEN_TTL,
+            read_connections: 4,
+        }
+    }
+}
+
 /// A server running on a tokio task; dropping it does not stop it, [`RunningServer::shutdown`] does.
 pub struct RunningServer {
     pub addr: SocketAddr,
+    stop: CancellationToken,
+    task: JoinHandle<std::io::Result<()>>,
 }
 
 impl RunningServer {
     /// `http://{addr}`.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting connections, lets open requests finish (a few seconds at most), and
+    /// closes the store.
+    pub async fn shutdown(self) {
+        self.stop.cancel();
+        match tokio::time::timeout(SHUTDOWN_GRACE, self.task).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(error))) => tracing::warn!(%error, "server stopped with an error"),
+            Ok(Err(error)) => tracing::warn!(%error, "server task failed"),
+            Err(_) => tracing::warn!("server did not stop within the grace period"),
+        }
     }
 }
 
@@ -66,16 +149,131 @@ impl EmbeddedPlatform {
     }
 }
 
+/// The SQLite database of a data directory.
+pub fn database_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("platform.sqlite3")
+}
+
+/// Opens the store (seeding it as configured), binds the address, and serves on a tokio task.
+/// The port is bound when this returns, so a client can connect at once.
+pub async fn start(config: ServerConfig) -> Result<RunningServer> {
+    Ok(launch(config).await?.0)
+}
+
+async fn launch(config: ServerConfig) -> Result<(RunningServer, Store)> {
+    let data_dir = config.data_dir.clone();
+    let readers = config.read_connections;
+    let store = tokio::task::spawn_blocking(move || -> Result<Store> {
+        private_file::create_private_dir(&data_dir)?;
+        Store::open(&database_path(&data_dir), readers)
+    })
+    .await??;
+
+    if config.demo && store.is_empty().await? {
+        let report = store.import(seed::parse(seed::DEMO, "the bundled demo platform")?).await?;
+        tracing::info!(?report, "seeded the demo platform");
+    }
+    if let Some(path) = &config.seed {
+        let text = tokio::fs::read_to_string(path)
+            .await
+            .with_context(|| format!("cannot read the seed file {}", path.display()))?;
+        let report = store.import(seed::parse(&text, &path.display().to_string())?).await?;
+        tracing::info!(?report, path = %path.display(), "loaded the seed file");
+    }
+
+    let platform = store.platform().await?;
+    let data_dir = config.data_dir.clone();
+    let tokens = tokio::task::spawn_blocking(move || TokenSigner::load(&data_dir, &platform.slug, config.token_ttl))
+        .await??;
+
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.addr))?;
+    let addr = listener.local_addr()?;
+    let state = routes::AppState { store: store.clone(), tokens: Arc::new(tokens), keys: Default::default() };
+    let app = routes::router(state);
+    let stop = CancellationToken::new();
+    let stopped = stop.clone();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).with_graceful_shutdown(async move { stopped.cancelled().await }).await
+    });
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), "platform server listening");
+    Ok((RunningServer { addr, stop, task }, store))
+}
+
 /// Starts the demo platform on a loopback port, seeding `data_dir` on first use and creating
-/// (then remembering) a key pair for it.
-pub async fn start_embedded(_data_dir: &Path) -> Result<EmbeddedPlatform> {
-    anyhow::bail!("the bundled server is not built yet")
+/// (then remembering, in a 0600 file) a key pair for it.
+pub async fn start_embedded(data_dir: &Path) -> Result<EmbeddedPlatform> {
+    let (server, store) = launch(ServerConfig { demo: true, ..ServerConfig::new(data_dir) }).await?;
+    let dir = data_dir.to_owned();
+    let pair = tokio::task::spawn_blocking(move || keys::embedded_pair(&dir, &store)).await??;
+    Ok(EmbeddedPlatform { server, publishable_key: pair.publishable_key, secret_key: pair.secret_key })
 }
 
-pub async fn run_serve(_args: ServeArgs) -> Result<()> {
-    anyhow::bail!("the bundled server is not built yet")
+pub async fn run_serve(args: ServeArgs) -> Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // A subscriber may already be installed (tests); then logs go there.
+    let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).try_init();
+
+    let data_dir = match args.data_dir {
+        Some(dir) => dir,
+        None => Paths::discover()?.server_data_dir(),
+    };
+    let config = ServerConfig {
+        addr: args.addr,
+        demo: args.demo,
+        seed: args.seed,
+        token_ttl: args.token_ttl,
+        ..ServerConfig::new(&data_dir)
+    };
+    let server = start(config).await?;
+    eprintln!("xkit-dash platform listening on {} (data: {})", server.base_url(), data_dir.display());
+    eprintln!("API base: {}/api/platform; create keys with: xkit-dash keys create --data-dir {}", server.base_url(), data_dir.display());
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    Ok(())
 }
 
-pub fn run_keys(_command: KeysCommand) -> Result<()> {
-    anyhow::bail!("the bundled server is not built yet")
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}
+
+pub fn run_keys(command: KeysCommand) -> Result<()> {
+    match command {
+        KeysCommand::Create { data_dir, json } => {
+            let data_dir = match data_dir {
+                Some(dir) => dir,
+                None => Paths::discover()?.server_data_dir(),
+            };
+            let pair = create_key_pair(&data_dir)?;
+            // The user asked for the pair: this is the one time the secret is shown.
+            if json {
+                println!("{}", serde_json::to_string(&pair)?);
+            } else {
+                println!("publishable key: {}", pair.publishable_key);
+                println!("secret key:      {}", pair.secret_key.expose_secret());
+                eprintln!("The secret key is shown only once; only its hash is stored in {}.", data_dir.display());
+            }
+            Ok(())
+        }
+    }
 }

@@ -1,0 +1,84 @@
+//! HTTP Basic `publishable_key:secret_key` as an axum extractor.
+//!
+//! Secrets are compared by SHA-256 in constant time. Verified keys are remembered for a few
+//! seconds so that hot read paths do not query the database for every request; a key created
+//! meanwhile by `keys create` (another process) is found on the first miss.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+use super::error::ApiError;
+use super::keys::secret_matches;
+use super::routes::AppState;
+
+/// How long a verified key's hash is trusted without asking the database again.
+const CACHE_TTL: Duration = Duration::from_secs(10);
+/// Bound on remembered keys, so a flood of distinct keys cannot grow memory.
+const CACHE_CAPACITY: usize = 1024;
+
+/// Proof that the request carried a valid key pair.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiKey;
+
+#[derive(Default)]
+pub struct KeyCache {
+    hashes: Mutex<HashMap<String, ([u8; 32], Instant)>>,
+}
+
+impl KeyCache {
+    fn get(&self, publishable_key: &str) -> Option<[u8; 32]> {
+        let hashes = self.hashes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        hashes.get(publishable_key).filter(|(_, at)| at.elapsed() < CACHE_TTL).map(|(hash, _)| *hash)
+    }
+
+    fn put(&self, publishable_key: &str, hash: [u8; 32]) {
+        let mut hashes = self.hashes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if hashes.len() >= CACHE_CAPACITY {
+            hashes.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
+            if hashes.len() >= CACHE_CAPACITY {
+                hashes.clear();
+            }
+        }
+        hashes.insert(publishable_key.to_owned(), (hash, Instant::now()));
+    }
+}
+
+impl FromRequestParts<AppState> for ApiKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (publishable_key, secret) = basic_credentials(parts).ok_or_else(ApiError::unauthorized)?;
+        let hash = match state.keys.get(&publishable_key) {
+            Some(hash) => Some(hash),
+            None => {
+                let stored = state.store.api_key_hash(publishable_key.clone()).await?;
+                if let Some(hash) = stored {
+                    state.keys.put(&publishable_key, hash);
+                }
+                stored
+            }
+        };
+        match hash {
+            Some(hash) if secret_matches(&hash, &secret) => Ok(ApiKey),
+            _ => Err(ApiError::unauthorized()),
+        }
+    }
+}
+
+fn basic_credentials(parts: &Parts) -> Option<(String, String)> {
+    let header = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (publishable_key, secret) = decoded.split_once(':')?;
+    Some((publishable_key.to_owned(), secret.to_owned()))
+}

@@ -1,0 +1,81 @@
+//! The one error type of the HTTP layer: every failure renders as `{"error": "..."}`.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::store::StoreError;
+use crate::model::ApiErrorBody;
+
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self { status, message: message.into() }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub fn unprocessable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "missing or invalid API keys (HTTP Basic publishable_key:secret_key)")
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound(message) => Self::not_found(message),
+            StoreError::Conflict(message) => Self::new(StatusCode::CONFLICT, message),
+            StoreError::Invalid(message) => Self::bad_request(message),
+            StoreError::Internal(error) => {
+                // Store errors carry SQL and paths, never request secrets; the client gets no detail.
+                tracing::error!(error = format!("{error:#}"), "store failure");
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
+            }
+        }
+    }
+}
+
+/// axum's own rejections (bad JSON, wrong content type, body too large, bad path or query)
+/// keep their status and message but take our JSON shape.
+macro_rules! from_rejection {
+    ($($rejection:ty),* $(,)?) => {$(
+        impl From<$rejection> for ApiError {
+            fn from(rejection: $rejection) -> Self {
+                Self::new(rejection.status(), rejection.body_text())
+            }
+        }
+    )*};
+}
+
+from_rejection!(
+    axum::extract::rejection::JsonRejection,
+    axum::extract::rejection::PathRejection,
+    axum::extract::rejection::QueryRejection,
+);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(ApiErrorBody { error: self.message })).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"xkit platform\""));
+        }
+        response
+    }
+}

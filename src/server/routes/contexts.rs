@@ -1,0 +1,114 @@
+//! `/context` and `/contexts/...`: create or update a context and mint its token, read,
+//! rename, list, and its connections.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::{AppState, ConnectionResponse, PageQuery, page_request};
+use crate::model::{
+    ConnectionsPage, Context, ContextEnvelope, ContextsPage, CreateContextRequest, CreateContextResponse,
+};
+use crate::server::auth::ApiKey;
+use crate::server::error::ApiError;
+use crate::server::validate;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/context", post(create_context))
+        .route("/contexts", get(list_contexts))
+        .route("/contexts/{external_id}", get(get_context).patch(update_context))
+        .route("/contexts/{external_id}/connections", get(context_connections))
+        .route("/contexts/{external_id}/connections/{connector_slug}", get(get_connection).delete(remove_connection))
+}
+
+/// Checks a context from a request body before anything is stored.
+pub(super) fn validated(context: &Context) -> Result<(), ApiError> {
+    validate::external_id(&context.external_id).map_err(ApiError::unprocessable)?;
+    validate::external_name(context.external_name.as_deref()).map_err(ApiError::unprocessable)
+}
+
+/// A fresh context token for `external_id`.
+pub(super) fn mint(state: &AppState, external_id: &str) -> Result<String, ApiError> {
+    state.tokens.mint(external_id).map_err(|error| {
+        tracing::error!(error = format!("{error:#}"), "cannot mint a context token");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "cannot mint a context token")
+    })
+}
+
+async fn create_context(
+    _key: ApiKey,
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<CreateContextRequest>,
+) -> Result<Json<CreateContextResponse>, ApiError> {
+    validated(&request.context)?;
+    let context = state.store.upsert_context(request.context).await?;
+    let access_token = mint(&state, &context.external_id)?;
+    Ok(Json(CreateContextResponse { access_token, context: Some(context) }))
+}
+
+#[derive(Deserialize)]
+struct ListContextsQuery {
+    search: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+async fn list_contexts(
+    _key: ApiKey,
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<ListContextsQuery>,
+) -> Result<Json<ContextsPage>, ApiError> {
+    let page = state.store.list_contexts(query.search, page_request(query.limit, query.cursor)?).await?;
+    Ok(Json(ContextsPage { contexts: page.items, next_cursor: page.next_cursor }))
+}
+
+async fn get_context(
+    _key: ApiKey,
+    State(state): State<AppState>,
+    ApiPath(external_id): ApiPath<String>,
+) -> Result<Json<ContextEnvelope>, ApiError> {
+    Ok(Json(ContextEnvelope { context: state.store.context(external_id).await? }))
+}
+
+/// Update Platform Context: change fields and possibly the `external_id` (409 if taken).
+async fn update_context(
+    _key: ApiKey,
+    State(state): State<AppState>,
+    ApiPath(external_id): ApiPath<String>,
+    ApiJson(request): ApiJson<CreateContextRequest>,
+) -> Result<Json<ContextEnvelope>, ApiError> {
+    validated(&request.context)?;
+    Ok(Json(ContextEnvelope { context: state.store.update_context(external_id, request.context).await? }))
+}
+
+async fn context_connections(
+    _key: ApiKey,
+    State(state): State<AppState>,
+    ApiPath(external_id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Json<ConnectionsPage>, ApiError> {
+    let page = state.store.context_connections(external_id, query.page()?).await?;
+    Ok(Json(ConnectionsPage { connections: page.items, next_cursor: page.next_cursor }))
+}
+
+/// Get Connection by Connector: the healthiest connection, with its credential when active.
+pub(super) async fn get_connection(
+    _key: ApiKey,
+    State(state): State<AppState>,
+    ApiPath((external_id, connector_slug)): ApiPath<(String, String)>,
+) -> Result<Json<ConnectionResponse>, ApiError> {
+    Ok(Json(state.store.best_connection(external_id, connector_slug).await?.into()))
+}
+
+/// Soft removal: the context's connections to the connector become `enabled: false`.
+async fn remove_connection(
+    _key: ApiKey,
+    State(state): State<AppState>,
+    ApiPath((external_id, connector_slug)): ApiPath<(String, String)>,
+) -> Result<Json<ConnectionResponse>, ApiError> {
+    Ok(Json(state.store.disable_connection(external_id, connector_slug).await?.into()))
+}

@@ -1,0 +1,99 @@
+//! The HTTP surface: one router per resource, assembled here with the JSON fallbacks.
+
+mod connections;
+mod connectors;
+mod contexts;
+mod extract;
+mod legacy;
+mod public;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, StatusCode, Uri};
+use serde::{Deserialize, Serialize};
+use tower_http::trace::TraceLayer;
+
+use super::auth::KeyCache;
+use super::error::ApiError;
+use super::store::{PageRequest, Store};
+use super::tokens::TokenSigner;
+use crate::model::{Authorization, Connection, Connector};
+
+/// The largest request body accepted (a context with generous custom attributes fits easily).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Page size when a list request names none, and the most a request may ask for.
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 1000;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub tokens: Arc<TokenSigner>,
+    pub keys: Arc<KeyCache>,
+}
+
+pub fn router(state: AppState) -> Router {
+    let platform = Router::new()
+        .merge(contexts::router())
+        .merge(connections::router())
+        .merge(connectors::router())
+        .merge(legacy::router());
+    Router::new()
+        .nest("/api/platform", platform)
+        .nest("/api/platform_user", public::router())
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // Spans carry method and path only: never headers (Authorization) or bodies.
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn unknown_route(uri: Uri) -> ApiError {
+    ApiError::not_found(format!("no route for {}", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, format!("{method} is not allowed on {}", uri.path()))
+}
+
+/// `limit` and `cursor` of the list routes that take nothing else.
+#[derive(Deserialize)]
+struct PageQuery {
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+impl PageQuery {
+    fn page(self) -> Result<PageRequest, ApiError> {
+        page_request(self.limit, self.cursor)
+    }
+}
+
+/// `limit` and `cursor` of every list route.
+fn page_request(limit: Option<usize>, cursor: Option<String>) -> Result<PageRequest, ApiError> {
+    let limit = match limit {
+        None => DEFAULT_LIMIT,
+        Some(0) => return Err(ApiError::bad_request("limit must be between 1 and 1000")),
+        Some(limit) => limit.min(MAX_LIMIT),
+    };
+    Ok(PageRequest { limit, cursor: cursor.filter(|cursor| !cursor.is_empty()) })
+}
+
+/// The answer of every single-connection route: `{"connection": {...}}`, plus `connector` and
+/// `authorization` echoed at the top level, where seed 002's example destructures them.
+#[derive(Serialize)]
+struct ConnectionResponse {
+    connection: Connection,
+    connector: Connector,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    authorization: Option<Authorization>,
+}
+
+impl From<Connection> for ConnectionResponse {
+    fn from(connection: Connection) -> Self {
+        Self { connector: connection.connector.clone(), authorization: connection.authorization.clone(), connection }
+    }
+}

@@ -1,0 +1,239 @@
+//! Connectors and connections: reads with or without credentials, keyset listings, soft removal.
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection as Db, OptionalExtension, Row, Transaction, params, params_from_iter};
+use secrecy::ExposeSecret;
+
+use super::cursor::{self, Listing};
+use super::{
+    ConnectionFilter, Credentials, NewConnection, Page, PageRequest, StoreError, StoreResult, contexts, derived_health,
+    health_rank, into_page, now_text, parse_timestamp,
+};
+use crate::model::{Authorization, AuthorizationStatus, Connection, Connector, ContextRef, Health};
+
+const CONNECTOR_COLUMNS: &str =
+    "slug, name, short_description, mark_url, about, description, supports_multiple_connections";
+
+/// The columns [`connection_from_row`] reads, in order. `access_token` is the only secret
+/// selected; the refresh token is never read by a route.
+const CONNECTION_SELECT: &str = "SELECT c.seq, c.id, c.enabled,
+        k.slug, k.name, k.short_description, k.mark_url, k.about, k.description, k.supports_multiple_connections,
+        a.id, a.status, a.display_label, a.error_code, a.error_message, a.access_token, a.authorize_url, a.state,
+        a.expires_at, a.last_refreshed_at, a.refresh_error,
+        x.external_id, x.external_name
+    FROM connections c
+    JOIN connectors k ON k.slug = c.connector_slug
+    JOIN contexts x ON x.id = c.context_id
+    LEFT JOIN authorizations a ON a.connection_seq = c.seq";
+
+pub(super) fn list_connectors(db: &Db, page: &PageRequest) -> StoreResult<Page<Connector>> {
+    let after = page.cursor.as_deref().map(|cursor| cursor::decode(Listing::Connectors, cursor)).transpose()?;
+    let mut statement = db.prepare_cached(&format!(
+        "SELECT {CONNECTOR_COLUMNS} FROM connectors WHERE (?1 IS NULL OR slug > ?1) ORDER BY slug LIMIT ?2"
+    ))?;
+    let items = statement
+        .query_map(params![after, (page.limit + 1) as i64], |row| connector_from_row(row, 0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(into_page(items, page.limit, |connector| cursor::encode(Listing::Connectors, &connector.slug)))
+}
+
+pub(super) fn connector(db: &Db, slug: &str) -> StoreResult<Connector> {
+    let mut statement = db.prepare_cached(&format!("SELECT {CONNECTOR_COLUMNS} FROM connectors WHERE slug = ?1"))?;
+    statement
+        .query_row([slug], |row| connector_from_row(row, 0))
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("no connector with slug {slug:?}")))
+}
+
+/// The healthiest connection of a context to a connector (Health order, then oldest first).
+pub(super) fn best(db: &Db, external_id: &str, slug: &str, credentials: Credentials) -> StoreResult<Connection> {
+    let context_id = contexts::row_id(db, external_id)?;
+    connector(db, slug)?;
+    let mut statement = db.prepare_cached(&format!(
+        "{CONNECTION_SELECT} WHERE c.context_id = ?1 AND c.connector_slug = ?2 ORDER BY c.health, c.seq LIMIT 1"
+    ))?;
+    statement
+        .query_row(params![context_id, slug], |row| connection_from_row(row, credentials, false))
+        .optional()?
+        .map(|(_, connection)| connection)
+        .ok_or_else(|| StoreError::NotFound(format!("context {external_id:?} has no connection to {slug:?}")))
+}
+
+pub(super) fn by_id(db: &Db, id: &str, credentials: Credentials) -> StoreResult<Connection> {
+    let mut statement = db.prepare_cached(&format!("{CONNECTION_SELECT} WHERE c.id = ?1"))?;
+    statement
+        .query_row([id], |row| connection_from_row(row, credentials, true))
+        .optional()?
+        .map(|(_, connection)| connection)
+        .ok_or_else(|| StoreError::NotFound(format!("no connection with id {id:?}")))
+}
+
+pub(super) fn of_context(db: &Db, external_id: &str, page: &PageRequest) -> StoreResult<Page<Connection>> {
+    let context_id = contexts::row_id(db, external_id)?;
+    let after = page.cursor.as_deref().map(cursor::decode_seq).transpose()?.unwrap_or(0);
+    let mut statement = db.prepare_cached(&format!(
+        "{CONNECTION_SELECT} WHERE c.context_id = ?1 AND c.enabled = 1 AND c.seq > ?2 ORDER BY c.seq LIMIT ?3"
+    ))?;
+    let rows = statement
+        .query_map(params![context_id, after, (page.limit + 1) as i64], |row| {
+            connection_from_row(row, Credentials::Omit, false)
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(seq_page(rows, page.limit))
+}
+
+pub(super) fn list(db: &Db, filter: &ConnectionFilter, page: &PageRequest) -> StoreResult<Page<Connection>> {
+    let after = page.cursor.as_deref().map(cursor::decode_seq).transpose()?.unwrap_or(0);
+    let mut conditions = vec!["c.seq > ?".to_owned()];
+    let mut values = vec![SqlValue::Integer(after)];
+    if let Some(health) = filter.health {
+        conditions.push("c.health = ?".into());
+        values.push(SqlValue::Integer(health_rank(health)));
+    }
+    if let Some(slug) = &filter.connector {
+        conditions.push("c.connector_slug = ?".into());
+        values.push(SqlValue::Text(slug.clone()));
+    }
+    if let Some(external_id) = &filter.context {
+        conditions.push("c.context_id = (SELECT id FROM contexts WHERE external_id = ?)".into());
+        values.push(SqlValue::Text(external_id.clone()));
+    }
+    values.push(SqlValue::Integer((page.limit + 1) as i64));
+    let sql = format!("{CONNECTION_SELECT} WHERE {} ORDER BY c.seq LIMIT ?", conditions.join(" AND "));
+    let mut statement = db.prepare_cached(&sql)?;
+    let rows = statement
+        .query_map(params_from_iter(values), |row| connection_from_row(row, Credentials::Omit, true))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(seq_page(rows, page.limit))
+}
+
+pub(super) fn disable(tx: &Transaction<'_>, external_id: &str, slug: &str) -> StoreResult<Connection> {
+    let context_id = contexts::row_id(tx, external_id)?;
+    let changed = tx
+        .prepare_cached(
+            "UPDATE connections SET enabled = 0, health = ?3, updated_at = ?4
+             WHERE context_id = ?1 AND connector_slug = ?2",
+        )?
+        .execute(params![context_id, slug, health_rank(Health::Disabled), now_text()])?;
+    if changed == 0 {
+        connector(tx, slug)?;
+        return Err(StoreError::NotFound(format!("context {external_id:?} has no connection to {slug:?}")));
+    }
+    best(tx, external_id, slug, Credentials::Omit)
+}
+
+/// Inserts a connection (and its authorization) unless its id exists; true when inserted.
+pub(super) fn insert_if_absent(tx: &Transaction<'_>, connection: &NewConnection) -> StoreResult<bool> {
+    let context_id = contexts::row_id(tx, &connection.context_external_id)?;
+    let authorization = connection.authorization.as_ref();
+    let health = derived_health(connection.enabled, authorization.map(|authorization| &authorization.status));
+    let now = now_text();
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO connections (id, context_id, connector_slug, enabled, health, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (id) DO NOTHING",
+        )?
+        .execute(params![
+            connection.id,
+            context_id,
+            connection.connector_slug,
+            connection.enabled,
+            health_rank(health),
+            now
+        ])?;
+    if inserted == 0 {
+        return Ok(false);
+    }
+    if let Some(authorization) = authorization {
+        let seq = tx.last_insert_rowid();
+        tx.prepare_cached(
+            "INSERT INTO authorizations (connection_seq, status, display_label, error_code, error_message,
+                 access_token, refresh_token, authorize_url, state, expires_at, last_refreshed_at, refresh_error,
+                 updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        )?
+        .execute(params![
+            seq,
+            authorization.status.as_str(),
+            authorization.display_label,
+            authorization.error_code,
+            authorization.error_message,
+            authorization.access_token.as_ref().map(|token| token.expose_secret()),
+            authorization.refresh_token.as_ref().map(|token| token.expose_secret()),
+            authorization.authorize_url,
+            authorization.state,
+            authorization.expires_at.map(super::timestamp_text),
+            authorization.last_refreshed_at.map(super::timestamp_text),
+            authorization.refresh_error,
+            now,
+        ])?;
+    }
+    Ok(true)
+}
+
+fn seq_page(rows: Vec<(i64, Connection)>, limit: usize) -> Page<Connection> {
+    let page = into_page(rows, limit, |(seq, _)| cursor::encode(Listing::Connections, &seq.to_string()));
+    Page { items: page.items.into_iter().map(|(_, connection)| connection).collect(), next_cursor: page.next_cursor }
+}
+
+fn connector_from_row(row: &Row<'_>, first: usize) -> rusqlite::Result<Connector> {
+    Ok(Connector {
+        slug: row.get(first)?,
+        name: row.get(first + 1)?,
+        short_description: row.get(first + 2)?,
+        mark_url: row.get(first + 3)?,
+        about: row.get(first + 4)?,
+        description: row.get(first + 5)?,
+        supports_multiple_connections: row.get(first + 6)?,
+    })
+}
+
+/// Maps a [`CONNECTION_SELECT`] row to `(seq, connection)`.
+fn connection_from_row(
+    row: &Row<'_>,
+    credentials: Credentials,
+    with_context: bool,
+) -> rusqlite::Result<(i64, Connection)> {
+    let authorization_id: Option<i64> = row.get(10)?;
+    let authorization = match authorization_id {
+        None => None,
+        Some(id) => {
+            let status = AuthorizationStatus::parse(&row.get::<_, String>(11)?);
+            // The credential is only ever served for an active authorization.
+            let credential = match (credentials, &status) {
+                (Credentials::Include, AuthorizationStatus::Active) => {
+                    row.get::<_, Option<String>>(15)?.filter(|token| !token.is_empty())
+                }
+                _ => None,
+            };
+            Some(Authorization {
+                id: Some(id.to_string()),
+                status,
+                display_label: row.get(12)?,
+                error_code: row.get(13)?,
+                error_message: row.get(14)?,
+                access_token: credential.clone(),
+                credential,
+                authorize_url: row.get(16)?,
+                state: row.get(17)?,
+                authorizer: None,
+                expires_at: parse_timestamp(row.get(18)?),
+                last_refreshed_at: parse_timestamp(row.get(19)?),
+                refresh_error: row.get(20)?,
+            })
+        }
+    };
+    let context = if with_context {
+        Some(ContextRef { external_id: row.get(21)?, external_name: row.get(22)? })
+    } else {
+        None
+    };
+    let connection = Connection {
+        id: row.get(1)?,
+        enabled: row.get(2)?,
+        connector: connector_from_row(row, 3)?,
+        authorization,
+        context,
+    };
+    Ok((row.get(0)?, connection))
+}

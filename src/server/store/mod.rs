@@ -1,0 +1,402 @@
+//! The platform's persistent store: SQLite in WAL mode behind one narrow, async API.
+//!
+//! Routes only see [`Store`]'s methods and the record types below, never SQL, so another
+//! backend (PostgreSQL, for deployments that outgrow one machine) can follow.
+//!
+//! Concurrency: one writer connection (every write is one transaction) and a small pool of
+//! read-only connections. SQLite calls are blocking, so each runs on tokio's blocking pool; a
+//! semaphore admits at most as many reads as there are reader connections, so waiting happens
+//! on the async side rather than by parking blocking threads.
+
+mod connections;
+mod contexts;
+mod cursor;
+mod platform;
+mod schema;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{Connection as Db, OpenFlags, Transaction};
+use secrecy::SecretString;
+use tokio::sync::Semaphore;
+
+use crate::model::{
+    AuthorizationStatus, Connection, Connector, Context, Health, Platform,
+};
+
+/// A failure the routes can turn into a status code.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        StoreError::Internal(error.into())
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// One page of a keyset-paginated listing.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Opaque; pass it back as `cursor` to get the next page. `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Where a listing starts and how much it returns.
+#[derive(Debug, Clone, Default)]
+pub struct PageRequest {
+    pub limit: usize,
+    pub cursor: Option<String>,
+}
+
+/// Filters of the bulk connections listing.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionFilter {
+    pub health: Option<Health>,
+    pub connector: Option<String>,
+    pub context: Option<String>,
+}
+
+/// A connector's OAuth2 client settings, used for token refresh; never served to anyone.
+#[derive(Debug, Clone)]
+pub struct ConnectorOAuth {
+    pub authorize_url: String,
+    pub token_url: String,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub scopes: Vec<String>,
+}
+
+/// A connector as stored: its public face plus its private OAuth settings.
+#[derive(Debug, Clone)]
+pub struct ConnectorRecord {
+    pub connector: Connector,
+    pub oauth: Option<ConnectorOAuth>,
+}
+
+/// An authorization as stored, including the refresh token that no route returns.
+#[derive(Debug, Clone, Default)]
+pub struct AuthorizationRecord {
+    pub status: AuthorizationStatus,
+    pub display_label: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub access_token: Option<SecretString>,
+    pub refresh_token: Option<SecretString>,
+    pub authorize_url: Option<String>,
+    pub state: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_refreshed_at: Option<DateTime<Utc>>,
+    pub refresh_error: Option<String>,
+}
+
+/// A connection to create (seed import).
+#[derive(Debug, Clone)]
+pub struct NewConnection {
+    pub id: String,
+    pub context_external_id: String,
+    pub connector_slug: String,
+    pub enabled: bool,
+    pub authorization: Option<AuthorizationRecord>,
+}
+
+/// Everything a seed file brings, validated. Platform and connectors are configuration and
+/// are upserted; contexts and connections are data and are only inserted when absent, so
+/// loading a seed again never duplicates or overwrites what the platform has since learned.
+#[derive(Debug, Clone, Default)]
+pub struct ImportBatch {
+    pub platform: Option<Platform>,
+    pub connectors: Vec<ConnectorRecord>,
+    pub contexts: Vec<Context>,
+    pub connections: Vec<NewConnection>,
+}
+
+/// What an import changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    pub connectors: usize,
+    pub contexts_added: usize,
+    pub connections_added: usize,
+}
+
+/// Whether a connection read includes its credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credentials {
+    /// Single-connection reads: the credential under `credential` and `access_token` when active.
+    Include,
+    /// Every listing.
+    Omit,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Db>,
+    readers: Mutex<Vec<Db>>,
+    read_permits: Arc<Semaphore>,
+}
+
+impl Store {
+    /// Opens (creating and migrating if needed) the database at `path` with `readers` read
+    /// connections. Blocking: call it at startup or from a blocking context.
+    pub fn open(path: &Path, readers: usize) -> anyhow::Result<Store> {
+        let writer = open_connection(path, false)?;
+        writer.execute_batch(schema::SCHEMA).context("cannot create the database schema")?;
+        writer.execute(
+            "INSERT INTO meta (key, value) VALUES ('schema_version', ?1) ON CONFLICT (key) DO NOTHING",
+            [schema::SCHEMA_VERSION.to_string()],
+        )?;
+        platform::ensure_default_platform(&writer)?;
+        let readers = (0..readers.max(1)).map(|_| open_connection(path, true)).collect::<anyhow::Result<Vec<_>>>()?;
+        let permits = Arc::new(Semaphore::new(readers.len()));
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path: path.to_owned(),
+                writer: Mutex::new(writer),
+                readers: Mutex::new(readers),
+                read_permits: permits,
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `read` on a pooled read connection, off the async threads.
+    async fn read<R, F>(&self, read: F) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Db) -> StoreResult<R> + Send + 'static,
+    {
+        let permit = self.inner.read_permits.clone().acquire_owned().await.map_err(anyhow::Error::from)?;
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let lease = ReaderLease::take(&inner);
+            read(lease.db())
+        })
+        .await
+        .map_err(anyhow::Error::from)?
+    }
+
+    /// Runs `write` in one transaction on the writer connection, off the async threads.
+    async fn write<R, F>(&self, write: F) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> StoreResult<R> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.write_blocking(write)).await.map_err(anyhow::Error::from)?
+    }
+
+    /// The blocking form of [`Store::write`], for command-line tools that have no runtime.
+    fn write_blocking<R>(&self, write: impl FnOnce(&Transaction<'_>) -> StoreResult<R>) -> StoreResult<R> {
+        let mut db = self.inner.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let transaction = db.transaction()?;
+        let result = write(&transaction)?;
+        transaction.commit()?;
+        Ok(result)
+    }
+
+    // ---- platform, keys, seeding -------------------------------------------------------------
+
+    pub async fn platform(&self) -> StoreResult<Platform> {
+        self.read(|db| platform::get(db)).await
+    }
+
+    /// True until something has been imported or created (used to seed the demo only once).
+    pub async fn is_empty(&self) -> StoreResult<bool> {
+        self.read(|db| platform::is_empty(db)).await
+    }
+
+    pub async fn import(&self, batch: ImportBatch) -> StoreResult<ImportReport> {
+        self.write(move |tx| platform::import(tx, &batch)).await
+    }
+
+    /// Stores a key pair's publishable key with the SHA-256 of its secret (blocking).
+    pub fn add_api_key_blocking(&self, publishable_key: &str, secret_sha256: [u8; 32]) -> StoreResult<()> {
+        self.write_blocking(|tx| platform::add_api_key(tx, publishable_key, &secret_sha256))
+    }
+
+    /// The stored secret hash of a publishable key, if the key exists.
+    pub async fn api_key_hash(&self, publishable_key: String) -> StoreResult<Option<[u8; 32]>> {
+        self.read(move |db| platform::api_key_hash(db, &publishable_key)).await
+    }
+
+    // ---- contexts ----------------------------------------------------------------------------
+
+    /// Creates or updates a context by `external_id`: a given `external_name` replaces the old
+    /// one, given attributes are merged over the stored ones.
+    pub async fn upsert_context(&self, context: Context) -> StoreResult<Context> {
+        self.write(move |tx| contexts::upsert(tx, &context)).await
+    }
+
+    /// Upserts several contexts in one transaction and returns the last one as stored.
+    pub async fn upsert_contexts(&self, batch: Vec<Context>) -> StoreResult<Context> {
+        self.write(move |tx| {
+            let mut stored = None;
+            for context in &batch {
+                stored = Some(contexts::upsert(tx, context)?);
+            }
+            stored.ok_or_else(|| StoreError::Invalid("no context given".into()))
+        })
+        .await
+    }
+
+    /// Updates the context `external_id`, possibly renaming it to `update.external_id`.
+    pub async fn update_context(&self, external_id: String, update: Context) -> StoreResult<Context> {
+        self.write(move |tx| contexts::update(tx, &external_id, &update)).await
+    }
+
+    pub async fn context(&self, external_id: String) -> StoreResult<Context> {
+        self.read(move |db| contexts::get(db, &external_id)).await
+    }
+
+    /// Contexts ordered by `external_id`; `search` is a case-insensitive substring of the id or name.
+    pub async fn list_contexts(&self, search: Option<String>, page: PageRequest) -> StoreResult<Page<Context>> {
+        self.read(move |db| contexts::list(db, search.as_deref(), &page)).await
+    }
+
+    // ---- connectors --------------------------------------------------------------------------
+
+    pub async fn list_connectors(&self, page: PageRequest) -> StoreResult<Page<Connector>> {
+        self.read(move |db| connections::list_connectors(db, &page)).await
+    }
+
+    pub async fn connector(&self, slug: String) -> StoreResult<Connector> {
+        self.read(move |db| connections::connector(db, &slug)).await
+    }
+
+    // ---- connections -------------------------------------------------------------------------
+
+    /// The healthiest connection of a context to a connector, with its credential when active.
+    pub async fn best_connection(&self, external_id: String, connector_slug: String) -> StoreResult<Connection> {
+        self.read(move |db| connections::best(db, &external_id, &connector_slug, Credentials::Include)).await
+    }
+
+    pub async fn connection_by_id(&self, id: String) -> StoreResult<Connection> {
+        self.read(move |db| connections::by_id(db, &id, Credentials::Include)).await
+    }
+
+    /// A context's enabled connections, without credentials.
+    pub async fn context_connections(&self, external_id: String, page: PageRequest) -> StoreResult<Page<Connection>> {
+        self.read(move |db| connections::of_context(db, &external_id, &page)).await
+    }
+
+    /// Every connection across contexts, without credentials, each with its context.
+    pub async fn list_connections(&self, filter: ConnectionFilter, page: PageRequest) -> StoreResult<Page<Connection>> {
+        self.read(move |db| connections::list(db, &filter, &page)).await
+    }
+
+    /// Soft-removes a context's connections to a connector and returns the (now disabled) one.
+    pub async fn disable_connection(&self, external_id: String, connector_slug: String) -> StoreResult<Connection> {
+        self.write(move |tx| connections::disable(tx, &external_id, &connector_slug)).await
+    }
+}
+
+/// A read connection borrowed from the pool; returned on drop, even if the read panicked.
+struct ReaderLease<'a> {
+    inner: &'a Inner,
+    db: Option<Db>,
+}
+
+impl<'a> ReaderLease<'a> {
+    fn take(inner: &'a Inner) -> Self {
+        let db = inner.readers.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop();
+        Self { inner, db }
+    }
+
+    fn db(&self) -> &Db {
+        // The semaphore has exactly as many permits as there are reader connections.
+        self.db.as_ref().expect("a read permit guarantees an idle reader connection")
+    }
+}
+
+impl Drop for ReaderLease<'_> {
+    fn drop(&mut self) {
+        if let Some(db) = self.db.take() {
+            self.inner.readers.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(db);
+        }
+    }
+}
+
+fn open_connection(path: &Path, read_only: bool) -> anyhow::Result<Db> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let db = Db::open_with_flags(path, flags).with_context(|| format!("cannot open database {}", path.display()))?;
+    db.busy_timeout(Duration::from_secs(5))?;
+    db.set_prepared_statement_cache_capacity(64);
+    // FULL: a transaction acknowledged to a client survives a crash of the machine, not only
+    // of the process. Writes are rare next to reads, so the extra fsync is cheap.
+    db.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;",
+    )
+    .context("cannot configure the database")?;
+    if read_only {
+        db.execute_batch("PRAGMA query_only = ON;")?;
+    }
+    Ok(db)
+}
+
+/// The rank stored in `connections.health`: the position in `Health::ALL` (healthiest first).
+fn health_rank(health: Health) -> i64 {
+    Health::ALL.iter().position(|candidate| *candidate == health).unwrap_or(Health::ALL.len()) as i64
+}
+
+/// Derives the stored health of a connection with the model's one definition.
+fn derived_health(enabled: bool, status: Option<&AuthorizationStatus>) -> Health {
+    let connection = Connection {
+        id: String::new(),
+        enabled,
+        connector: Connector::default(),
+        authorization: status
+            .map(|status| crate::model::Authorization { status: status.clone(), ..Default::default() }),
+        context: None,
+    };
+    Health::of(Some(&connection))
+}
+
+fn now_text() -> String {
+    timestamp_text(Utc::now())
+}
+
+fn timestamp_text(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn parse_timestamp(text: Option<String>) -> Option<DateTime<Utc>> {
+    text.and_then(|text| DateTime::parse_from_rfc3339(&text).ok()).map(|at| at.with_timezone(&Utc))
+}
+
+/// Fetches one more row than asked so the page knows whether another follows.
+fn into_page<T>(mut items: Vec<T>, limit: usize, key_of: impl Fn(&T) -> String) -> Page<T> {
+    let next_cursor = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(key_of)
+    } else {
+        None
+    };
+    Page { items, next_cursor }
+}

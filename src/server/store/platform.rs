@@ -1,0 +1,122 @@
+//! The platform record, API keys and seed imports.
+
+use rusqlite::{Connection as Db, OptionalExtension, Transaction, params};
+use secrecy::ExposeSecret;
+
+use super::{
+    ImportBatch, ImportReport, StoreError, StoreResult, connections, contexts, now_text,
+};
+use crate::model::Platform;
+
+/// Until a seed names it, a fresh platform is called this (the slug binds context tokens).
+const DEFAULT_NAME: &str = "Local platform";
+const DEFAULT_SLUG: &str = "local";
+
+pub(super) fn ensure_default_platform(db: &Db) -> rusqlite::Result<()> {
+    db.execute(
+        "INSERT INTO platform (id, name, slug) VALUES (1, ?1, ?2) ON CONFLICT (id) DO NOTHING",
+        params![DEFAULT_NAME, DEFAULT_SLUG],
+    )?;
+    Ok(())
+}
+
+pub(super) fn get(db: &Db) -> StoreResult<Platform> {
+    let mut statement = db.prepare_cached(
+        "SELECT name, slug, custom_domain, website, login_redirect_url, remove_branding FROM platform WHERE id = 1",
+    )?;
+    Ok(statement.query_row([], |row| {
+        Ok(Platform {
+            name: row.get(0)?,
+            slug: row.get(1)?,
+            custom_domain: row.get(2)?,
+            website: row.get(3)?,
+            login_redirect_url: row.get(4)?,
+            remove_branding: row.get(5)?,
+        })
+    })?)
+}
+
+pub(super) fn is_empty(db: &Db) -> StoreResult<bool> {
+    let mut statement = db.prepare_cached(
+        "SELECT NOT EXISTS (SELECT 1 FROM connectors) AND NOT EXISTS (SELECT 1 FROM contexts)",
+    )?;
+    Ok(statement.query_row([], |row| row.get(0))?)
+}
+
+pub(super) fn import(tx: &Transaction<'_>, batch: &ImportBatch) -> StoreResult<ImportReport> {
+    let mut report = ImportReport::default();
+    if let Some(platform) = &batch.platform {
+        tx.execute(
+            "UPDATE platform SET name = ?1, slug = ?2, custom_domain = ?3, website = ?4, login_redirect_url = ?5,
+                 remove_branding = ?6 WHERE id = 1",
+            params![
+                platform.name,
+                platform.slug,
+                platform.custom_domain,
+                platform.website,
+                platform.login_redirect_url,
+                platform.remove_branding
+            ],
+        )?;
+    }
+    for record in &batch.connectors {
+        let connector = &record.connector;
+        let oauth = record.oauth.as_ref();
+        tx.execute(
+            "INSERT INTO connectors (slug, name, short_description, mark_url, about, description,
+                 supports_multiple_connections, oauth_authorize_url, oauth_token_url, oauth_client_id,
+                 oauth_client_secret, oauth_scopes)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+             ON CONFLICT (slug) DO UPDATE SET name = excluded.name, short_description = excluded.short_description,
+                 mark_url = excluded.mark_url, about = excluded.about, description = excluded.description,
+                 supports_multiple_connections = excluded.supports_multiple_connections,
+                 oauth_authorize_url = excluded.oauth_authorize_url, oauth_token_url = excluded.oauth_token_url,
+                 oauth_client_id = excluded.oauth_client_id, oauth_client_secret = excluded.oauth_client_secret,
+                 oauth_scopes = excluded.oauth_scopes",
+            params![
+                connector.slug,
+                connector.name,
+                connector.short_description,
+                connector.mark_url,
+                connector.about,
+                connector.description,
+                connector.supports_multiple_connections,
+                oauth.map(|oauth| &oauth.authorize_url),
+                oauth.map(|oauth| &oauth.token_url),
+                oauth.map(|oauth| &oauth.client_id),
+                oauth.map(|oauth| oauth.client_secret.expose_secret()),
+                oauth.map(|oauth| oauth.scopes.join(" ")),
+            ],
+        )?;
+        report.connectors += 1;
+    }
+    for context in &batch.contexts {
+        if contexts::insert_if_absent(tx, context)? {
+            report.contexts_added += 1;
+        }
+    }
+    for connection in &batch.connections {
+        if connections::insert_if_absent(tx, connection)? {
+            report.connections_added += 1;
+        }
+    }
+    Ok(report)
+}
+
+pub(super) fn add_api_key(tx: &Transaction<'_>, publishable_key: &str, secret_sha256: &[u8; 32]) -> StoreResult<()> {
+    let inserted = tx.execute(
+        "INSERT INTO api_keys (publishable_key, secret_sha256, created_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (publishable_key) DO NOTHING",
+        params![publishable_key, &secret_sha256[..], now_text()],
+    )?;
+    if inserted == 0 {
+        return Err(StoreError::Conflict("publishable key already exists".into()));
+    }
+    Ok(())
+}
+
+pub(super) fn api_key_hash(db: &Db, publishable_key: &str) -> StoreResult<Option<[u8; 32]>> {
+    let mut statement = db.prepare_cached("SELECT secret_sha256 FROM api_keys WHERE publishable_key = ?1")?;
+    let hash: Option<Vec<u8>> = statement.query_row([publishable_key], |row| row.get(0)).optional()?;
+    Ok(hash.and_then(|bytes| <[u8; 32]>::try_from(bytes.as_slice()).ok()))
+}

@@ -1,0 +1,90 @@
+//! The SQLite schema, applied idempotently when a store opens.
+//!
+//! Connections carry a `health` column holding the rank of `model::Health` (its position in
+//! `Health::ALL`, healthiest first). It is computed in Rust with `Health::of` whenever a
+//! connection or its authorization is written, so the one health definition stays in the model
+//! while SQL can still filter by health and pick the healthiest row through an index.
+
+pub(super) const SCHEMA_VERSION: i64 = 1;
+
+pub(super) const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS platform (
+    id                 INTEGER PRIMARY KEY CHECK (id = 1),
+    name               TEXT NOT NULL,
+    slug               TEXT NOT NULL,
+    custom_domain      TEXT,
+    website            TEXT,
+    login_redirect_url TEXT,
+    remove_branding    INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE IF NOT EXISTS api_keys (
+    publishable_key TEXT PRIMARY KEY,
+    secret_sha256   BLOB NOT NULL,
+    created_at      TEXT NOT NULL
+);
+
+-- oauth_* columns are server-side configuration for token refresh and never leave the server.
+CREATE TABLE IF NOT EXISTS connectors (
+    slug                          TEXT PRIMARY KEY,
+    name                          TEXT NOT NULL,
+    short_description             TEXT NOT NULL DEFAULT '',
+    mark_url                      TEXT NOT NULL DEFAULT '',
+    about                         TEXT,
+    description                   TEXT,
+    supports_multiple_connections INTEGER NOT NULL DEFAULT 0,
+    oauth_authorize_url           TEXT,
+    oauth_token_url               TEXT,
+    oauth_client_id               TEXT,
+    oauth_client_secret           TEXT,
+    oauth_scopes                  TEXT
+);
+
+CREATE TABLE IF NOT EXISTS contexts (
+    id            INTEGER PRIMARY KEY,
+    external_id   TEXT NOT NULL UNIQUE,
+    external_name TEXT,
+    attributes    TEXT NOT NULL DEFAULT '{}',
+    created_at    TEXT NOT NULL,
+    updated_at    TEXT NOT NULL
+);
+
+-- seq orders every listing (keyset pagination); id is the public, caller-chosen or uuid id.
+CREATE TABLE IF NOT EXISTS connections (
+    seq            INTEGER PRIMARY KEY,
+    id             TEXT NOT NULL UNIQUE,
+    context_id     INTEGER NOT NULL REFERENCES contexts(id) ON DELETE CASCADE,
+    connector_slug TEXT NOT NULL REFERENCES connectors(slug),
+    enabled        INTEGER NOT NULL,
+    health         INTEGER NOT NULL,
+    created_at     TEXT NOT NULL,
+    updated_at     TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS connections_by_context ON connections (context_id, seq);
+CREATE INDEX IF NOT EXISTS connections_by_context_connector ON connections (context_id, connector_slug, health, seq);
+CREATE INDEX IF NOT EXISTS connections_by_health ON connections (health, seq);
+CREATE INDEX IF NOT EXISTS connections_by_connector ON connections (connector_slug, seq);
+
+-- refresh_token never leaves the server; access_token only on single-connection reads.
+CREATE TABLE IF NOT EXISTS authorizations (
+    id                INTEGER PRIMARY KEY,
+    connection_seq    INTEGER NOT NULL UNIQUE REFERENCES connections(seq) ON DELETE CASCADE,
+    status            TEXT NOT NULL,
+    display_label     TEXT,
+    error_code        TEXT,
+    error_message     TEXT,
+    access_token      TEXT,
+    refresh_token     TEXT,
+    authorize_url     TEXT,
+    state             TEXT,
+    expires_at        TEXT,
+    last_refreshed_at TEXT,
+    refresh_error     TEXT,
+    updated_at        TEXT NOT NULL
+);
+"#;

@@ -1,0 +1,60 @@
+//! Input rules shared by the routes and the seed loader.
+
+/// Longest `external_id` accepted (Xkit documented none; 255 fits every database key).
+pub const MAX_EXTERNAL_ID_CHARS: usize = 255;
+/// Longest `external_name` accepted.
+pub const MAX_EXTERNAL_NAME_CHARS: usize = 1024;
+
+/// `external_id`: required, non-empty, at most 255 characters, no control characters.
+pub fn external_id(value: &str) -> Result<(), String> {
+    if value.is_empty() {
+        return Err("external_id must not be empty".into());
+    }
+    if value.chars().count() > MAX_EXTERNAL_ID_CHARS {
+        return Err(format!("external_id must be at most {MAX_EXTERNAL_ID_CHARS} characters"));
+    }
+    if value.chars().any(char::is_control) {
+        return Err("external_id must not contain control characters".into());
+    }
+    Ok(())
+}
+
+pub fn external_name(value: Option<&str>) -> Result<(), String> {
+    match value {
+        Some(name) if name.chars().count() > MAX_EXTERNAL_NAME_CHARS => {
+            Err(format!("external_name must be at most {MAX_EXTERNAL_NAME_CHARS} characters"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Platform and connector slugs: 1 to 63 of `a-z`, `0-9` and `-`, as in a URL or subdomain.
+pub fn slug(value: &str) -> Result<(), String> {
+    let valid = !value.is_empty()
+        && value.len() <= 63
+        && value.bytes().all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-');
+    if valid { Ok(()) } else { Err(format!("slug {value:?} must be 1-63 characters of a-z, 0-9 and -")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn external_id_rules() {
+        assert!(external_id("user-1@acme.example").is_ok());
+        assert!(external_id(&"é".repeat(255)).is_ok(), "the limit counts characters, not bytes");
+        assert!(external_id("").is_err());
+        assert!(external_id(&"x".repeat(256)).is_err());
+        assert!(external_id("a\nb").is_err());
+        assert!(external_id("a\u{1b}[31m").is_err());
+    }
+
+    #[test]
+    fn slug_rules() {
+        assert!(slug("google-drive").is_ok());
+        assert!(slug("Slack").is_err());
+        assert!(slug("").is_err());
+        assert!(slug("a/b").is_err());
+    }
+}
