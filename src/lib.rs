@@ -5,8 +5,10 @@
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod logging;
 pub mod model;
 pub mod sanitize;
+pub mod scan;
 pub mod server;
 pub mod target;
 pub mod tui;

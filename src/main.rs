@@ -1,9 +1,8 @@
 use std::process::ExitCode;
 
-use clap::Parser;
-use xkit_dash::cli::{self, Cli};
+use xkit_dash::cli;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    cli::run(Cli::parse()).await
+    cli::main().await
 }

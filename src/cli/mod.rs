@@ -1,18 +1,55 @@
 //! The command line: the top-level parser and the headless commands.
+//!
+//! Exit codes (documented in the README and in `--help`): 0 all good; 1 `check` found
+//! connections needing attention, or what was asked for does not exist or was refused; 2 the
+//! target could not be opened or reached, refused the keys, or failed; 3 bad usage or config.
 
+mod check;
+mod list;
+mod output;
+mod progress;
+mod settings;
+mod token;
+
+use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use anyhow::Result;
+use clap::{CommandFactory as _, Parser, Subcommand};
 
-use crate::config::TargetArgs;
+use crate::client::{ClientError, ClientOptions};
+use crate::config::{Config, ConfigError, Paths, TargetArgs};
+use crate::target::OpenTarget;
 use crate::{server, tui};
+
+/// Everything went as it should, and `check` found nothing needing attention.
+pub const EXIT_OK: u8 = 0;
+/// `check` found connections needing attention; or the thing asked for does not exist or the
+/// server refused the request.
+pub const EXIT_ATTENTION: u8 = 1;
+/// The target could not be opened or reached, refused the keys, or failed.
+pub const EXIT_TARGET: u8 = 2;
+/// Bad usage or configuration.
+pub const EXIT_USAGE: u8 = 3;
+
+/// The exit-code table, shared by the root and `check` help texts.
+macro_rules! exit_codes_help {
+    () => {
+        "Exit codes:
+  0  success; `check` found nothing needing attention
+  1  `check` found connections needing attention; or the item asked for does not exist
+  2  the target could not be opened or reached, refused the keys, or failed
+  3  bad usage or configuration"
+    };
+}
+pub(crate) use exit_codes_help;
 
 /// Operator's dashboard, CLI and bundled server for Xkit-compatible OAuth connection platforms.
 ///
 /// With no command, opens the dashboard: on the platform named by --api-url, the environment
 /// or the default profile, else on an embedded demo platform.
 #[derive(Debug, Parser)]
-#[command(name = "xkit-dash", version, about, long_about)]
+#[command(name = "xkit-dash", version, about, long_about, after_help = ROOT_EXAMPLES)]
 pub struct Cli {
     #[command(flatten)]
     pub target: TargetArgs,
@@ -22,8 +59,48 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+const ROOT_EXAMPLES: &str = concat!(
+    "Examples:
+  xkit-dash                                   open the dashboard (embedded demo if nothing is configured)
+  xkit-dash --profile prod --read-only        open the dashboard on a profile, without mutations
+  xkit-dash check --connector salesforce --json | jq '.unhealthy[]'
+
+",
+    exit_codes_help!()
+);
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Scan every connection and report the ones needing attention (exit 1 if any).
+    #[command(after_help = check::EXAMPLES)]
+    Check(check::CheckArgs),
+    /// List contexts (users, companies...).
+    #[command(after_help = list::CONTEXTS_EXAMPLES)]
+    Contexts(list::ContextsArgs),
+    /// List connectors.
+    #[command(after_help = list::CONNECTORS_EXAMPLES)]
+    Connectors(list::ConnectorsArgs),
+    /// List connections across contexts, with their health.
+    #[command(after_help = list::CONNECTIONS_EXAMPLES)]
+    Connections(list::ConnectionsArgs),
+    /// Show one context's connection to one connector (the credential stays hidden unless asked).
+    #[command(after_help = list::CONNECTION_EXAMPLES)]
+    Connection(list::ConnectionArgs),
+    /// Context tokens.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
+    /// Create, show and locate config.toml.
+    #[command(subcommand)]
+    Config(settings::ConfigCommand),
+    /// Print every path xkit-dash uses: config, data, state, logs.
+    #[command(after_help = settings::INFO_EXAMPLES)]
+    Info(settings::InfoArgs),
+    /// Print a shell completion script.
+    #[command(after_help = COMPLETIONS_EXAMPLES)]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Run the bundled Xkit-compatible platform server.
     Serve(server::ServeArgs),
     /// Manage the API keys of a bundled server's data directory.
@@ -31,28 +108,152 @@ pub enum Command {
     Keys(server::KeysCommand),
 }
 
-/// Runs the parsed command line and returns the process exit code.
-pub async fn run(cli: Cli) -> ExitCode {
-    let result = match cli.command {
-        None => tui::run(cli.target, cli.dashboard).await,
-        Some(Command::Serve(args)) => server::run_serve(args).await,
-        Some(Command::Keys(command)) => server::run_keys(command),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
+const COMPLETIONS_EXAMPLES: &str = "\
+Examples:
+  xkit-dash completions bash > ~/.local/share/bash-completion/completions/xkit-dash
+  xkit-dash completions zsh > \"${fpath[1]}/_xkit-dash\"
+  xkit-dash completions fish > ~/.config/fish/completions/xkit-dash.fish";
+
+/// Parses the process arguments and runs them. Usage errors exit with 3 (not clap's 2, which
+/// means "target unreachable" here); `--help` and `--version` exit with 0.
+pub async fn main() -> ExitCode {
+    match Cli::try_parse() {
+        Ok(cli) => run(cli).await,
         Err(error) => {
-            eprintln!("xkit-dash: {error:#}");
-            ExitCode::FAILURE
+            let _ = error.print();
+            let code = if error.use_stderr() { EXIT_USAGE } else { EXIT_OK };
+            ExitCode::from(code)
         }
     }
 }
 
+/// Runs the parsed command line and returns the process exit code.
+pub async fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        None => tui::run(cli.target, cli.dashboard).await.map(|()| EXIT_OK),
+        Some(Command::Serve(args)) => server::run_serve(args).await.map(|()| EXIT_OK),
+        Some(Command::Keys(command)) => server::run_keys(command).map(|()| EXIT_OK),
+        Some(Command::Completions { shell }) => {
+            clap_complete::generate(shell, &mut Cli::command(), "xkit-dash", &mut std::io::stdout());
+            Ok(EXIT_OK)
+        }
+        Some(command) => run_headless(cli.target, command).await,
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(error) if is_broken_pipe(&error) => ExitCode::from(EXIT_OK),
+        Err(error) => {
+            eprintln!("xkit-dash: {}", crate::sanitize::for_terminal_within(&format!("{error:#}"), 4096));
+            ExitCode::from(exit_code_for(&error))
+        }
+    }
+}
+
+/// What every headless command starts from.
+pub(crate) struct Session {
+    pub paths: Paths,
+    pub config: Config,
+    pub target_args: TargetArgs,
+}
+
+impl Session {
+    /// Opens the target (flags > environment > profile > embedded demo).
+    pub async fn open_target(&self) -> Result<OpenTarget> {
+        crate::target::open_with(&self.target_args, &self.config, &self.paths, &ClientOptions::default()).await
+    }
+}
+
+async fn run_headless(target_args: TargetArgs, command: Command) -> Result<u8> {
+    let paths = Paths::discover().map_err(|error| ConfigError(format!("{error:#}")))?;
+    // Logging is best effort for headless commands: a read-only home must not stop `check`.
+    let _log = crate::logging::init(&paths, "cli.log").ok();
+    // `config` and `info` must work with a broken config file, to help fix it.
+    if let Command::Config(command) = command {
+        return settings::run_config(command, &target_args, &paths).await;
+    }
+    if let Command::Info(args) = command {
+        return settings::run_info(args, &target_args, &paths);
+    }
+    let config = Config::load(&paths)?;
+    let session = Session { paths, config, target_args };
+    match command {
+        Command::Check(args) => check::run(&session, args).await,
+        Command::Contexts(args) => list::contexts(&session, args).await,
+        Command::Connectors(args) => list::connectors(&session, args).await,
+        Command::Connections(args) => list::connections(&session, args).await,
+        Command::Connection(args) => list::connection(&session, args).await,
+        Command::Token(command) => token::run(&session, command).await,
+        Command::Config(_) | Command::Info(_) | Command::Completions { .. } | Command::Serve(_) | Command::Keys(_) => {
+            unreachable!("dispatched before")
+        }
+    }
+}
+
+/// Maps an error to the documented exit code.
+fn exit_code_for(error: &anyhow::Error) -> u8 {
+    for cause in error.chain() {
+        if cause.is::<ConfigError>() {
+            return EXIT_USAGE;
+        }
+        if let Some(error) = cause.downcast_ref::<ClientError>() {
+            return match error {
+                ClientError::NotFound(_) => EXIT_ATTENTION,
+                ClientError::Api { status, .. } if *status < 500 => EXIT_ATTENTION,
+                _ => EXIT_TARGET,
+            };
+        }
+    }
+    EXIT_TARGET
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause.downcast_ref::<std::io::Error>().is_some_and(|error| error.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// True when stdin and stderr are a terminal: prompts are possible.
+fn interactive() -> bool {
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
+    use super::*;
 
     #[test]
     fn command_line_definition_is_consistent() {
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn errors_map_to_documented_exit_codes() {
+        let code = |error: anyhow::Error| exit_code_for(&error);
+        assert_eq!(code(ConfigError("bad".into()).into()), EXIT_USAGE);
+        assert_eq!(code(ClientError::Unreachable("down".into()).into()), EXIT_TARGET);
+        assert_eq!(code(ClientError::Unauthorized("no".into()).into()), EXIT_TARGET);
+        assert_eq!(code(ClientError::Api { status: 500, message: "x".into() }.into()), EXIT_TARGET);
+        assert_eq!(code(ClientError::NotFound("x".into()).into()), EXIT_ATTENTION);
+        let wrapped = anyhow::Error::from(ClientError::Unauthorized("no".into())).context("listing contexts");
+        assert_eq!(code(wrapped), EXIT_TARGET);
+    }
+
+    #[test]
+    fn every_command_has_examples_in_its_help() {
+        let mut root = Cli::command();
+        for command in root.get_subcommands_mut() {
+            if matches!(command.get_name(), "serve" | "keys") {
+                continue;
+            }
+            let commands: Vec<clap::Command> = if command.has_subcommands() {
+                command.get_subcommands().cloned().collect()
+            } else {
+                vec![command.clone()]
+            };
+            for mut command in commands {
+                let help = command.render_long_help().to_string();
+                assert!(help.contains("Examples:"), "{} has no examples", command.get_name());
+            }
+        }
     }
 }

@@ -1,0 +1,199 @@
+//! `check`: scan the target, summarize health per connector, list what needs attention, and
+//! say so through the exit code (for cron and CI).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write as _;
+use std::time::Duration;
+
+use anstyle::AnsiColor;
+use anyhow::Result;
+use serde::Serialize;
+
+use super::list::ScanFilters;
+use super::output::{self, Cell, ConnectionRow, Table};
+use super::progress::drive_scan;
+use super::{EXIT_ATTENTION, EXIT_OK, Session, exit_codes_help};
+use crate::model::{Connection, Health};
+
+pub const EXAMPLES: &str = concat!(
+    "Examples:
+  xkit-dash check
+  xkit-dash check --connector salesforce --json | jq '.unhealthy[]'
+  xkit-dash check --context acme --context globex --expiring-within 24h
+  xkit-dash --profile prod check || page-oncall
+
+",
+    exit_codes_help!()
+);
+
+/// The healths a connection can have (a scan never yields "not installed").
+const COUNTED: [Health; 5] = [Health::Active, Health::Pending, Health::Unknown, Health::Error, Health::Disabled];
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub filters: ScanFilters,
+    /// Only look at connections whose access token expires within DURATION (`24h`, `90m`) or
+    /// has expired, as reported by the server; each one found needs attention.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub expiring_within: Option<Duration>,
+    /// Print one JSON report instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `check --json`: a stable, documented shape.
+#[derive(Debug, Serialize)]
+struct CheckReport {
+    /// The Platform API base URL that was scanned.
+    target: String,
+    /// Connections looked at (after filters).
+    scanned: usize,
+    /// Distinct contexts among them.
+    contexts: usize,
+    /// True when nothing needs attention (exit code 0).
+    healthy: bool,
+    /// `--expiring-within`, in seconds, when given.
+    expiring_within_seconds: Option<u64>,
+    /// Per health, over every connector.
+    totals: BTreeMap<Health, usize>,
+    /// Per connector slug, per health.
+    summary: BTreeMap<String, BTreeMap<Health, usize>>,
+    /// The connections needing attention, worst first.
+    unhealthy: Vec<ConnectionRow>,
+}
+
+pub async fn run(session: &Session, args: CheckArgs) -> Result<u8> {
+    let target = session.open_target().await?;
+    let request = args.filters.request(None, target.concurrency);
+    let mut connections: Vec<Connection> = Vec::new();
+    drive_scan(target.client.clone(), request, |page| {
+        connections.extend(page);
+        Ok(())
+    })
+    .await?;
+
+    if let Some(within) = args.expiring_within {
+        if !connections.is_empty() && connections.iter().all(|connection| expires_at(connection).is_none()) {
+            eprintln!("xkit-dash: note: the server reports no expiry for these connections");
+        }
+        let deadline = chrono::Utc::now() + chrono::Duration::from_std(within).unwrap_or(chrono::TimeDelta::MAX);
+        connections.retain(|connection| expires_at(connection).is_some_and(|expiry| expiry <= deadline));
+    }
+
+    let mut totals: BTreeMap<Health, usize> = COUNTED.iter().map(|health| (*health, 0)).collect();
+    let mut summary: BTreeMap<String, BTreeMap<Health, usize>> = BTreeMap::new();
+    for connection in &connections {
+        let health = Health::of(Some(connection));
+        *totals.entry(health).or_default() += 1;
+        let counts = summary
+            .entry(connection.connector.slug.clone())
+            .or_insert_with(|| COUNTED.iter().map(|health| (*health, 0)).collect());
+        *counts.entry(health).or_default() += 1;
+    }
+    let contexts: BTreeSet<&str> = connections
+        .iter()
+        .filter_map(|connection| connection.context.as_ref().map(|context| context.external_id.as_str()))
+        .collect();
+    let contexts = contexts.len();
+
+    let flagged: Vec<&Connection> = connections
+        .iter()
+        .filter(|connection| args.expiring_within.is_some() || Health::of(Some(connection)).needs_attention())
+        .collect();
+    let catalog = if flagged.is_empty() { None } else { target.catalog_url().await };
+    let mut unhealthy: Vec<ConnectionRow> =
+        flagged.into_iter().map(|connection| ConnectionRow::new(connection, catalog.as_deref())).collect();
+    unhealthy.sort_by(|a, b| {
+        b.health.cmp(&a.health).then_with(|| (&a.context, &a.connector).cmp(&(&b.context, &b.connector)))
+    });
+
+    let report = CheckReport {
+        target: target.client.base_url().to_string(),
+        scanned: connections.len(),
+        contexts,
+        healthy: unhealthy.is_empty(),
+        expiring_within_seconds: args.expiring_within.map(|within| within.as_secs()),
+        totals,
+        summary,
+        unhealthy,
+    };
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        output::write_json_line(&mut out, &report)?;
+    } else {
+        print_human(&mut out, &report, &target.label(), args.expiring_within.is_some())?;
+    }
+    out.flush()?;
+    Ok(if report.healthy { EXIT_OK } else { EXIT_ATTENTION })
+}
+
+fn expires_at(connection: &Connection) -> Option<chrono::DateTime<chrono::Utc>> {
+    connection.authorization.as_ref().and_then(|authorization| authorization.expires_at)
+}
+
+fn print_human(out: &mut impl std::io::Write, report: &CheckReport, label: &str, expiring: bool) -> Result<()> {
+    let colour = output::stdout_colour();
+    writeln!(out, "Target: {}", crate::sanitize::for_terminal(label))?;
+    writeln!(out, "Scanned {} connections in {} contexts.", report.scanned, report.contexts)?;
+    if report.scanned > 0 {
+        writeln!(out)?;
+        let mut table = Table::new(vec!["CONNECTOR", "ACTIVE", "PENDING", "UNKNOWN", "ERROR", "DISABLED"]);
+        let count_cells = |counts: &BTreeMap<Health, usize>| -> Vec<Cell> {
+            COUNTED
+                .iter()
+                .map(|health| {
+                    let count = counts.get(health).copied().unwrap_or(0);
+                    let cell = Cell::local(count.to_string());
+                    if count > 0 && health.needs_attention() {
+                        cell.styled(output::health_style(*health))
+                    } else {
+                        cell
+                    }
+                })
+                .collect()
+        };
+        for (slug, counts) in &report.summary {
+            let mut row = vec![Cell::remote(slug, 30)];
+            row.extend(count_cells(counts));
+            table.push(row);
+        }
+        let mut total = vec![Cell::local("TOTAL").styled(anstyle::Style::new().bold())];
+        total.extend(count_cells(&report.totals));
+        table.push(total);
+        table.write(out, colour)?;
+    }
+    writeln!(out)?;
+    if report.unhealthy.is_empty() {
+        let ok = Cell::local(if expiring {
+            "OK: no connection expires within the window."
+        } else {
+            "OK: no connection needs attention."
+        })
+        .styled(AnsiColor::Green.on_default());
+        ok.write_to(out, colour)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let what = if expiring { "expire within the window" } else { "need attention" };
+    let heading = Cell::local(format!("{} connections {what}:", report.unhealthy.len()))
+        .styled(AnsiColor::Red.on_default().bold());
+    heading.write_to(out, colour)?;
+    writeln!(out)?;
+    let now = chrono::Utc::now();
+    let mut table =
+        Table::new(vec!["CONTEXT", "CONNECTOR", "HEALTH", "EXPIRES", "ERROR CODE", "ERROR MESSAGE", "REPAIR URL"]);
+    for row in &report.unhealthy {
+        table.push(vec![
+            Cell::remote(&row.context, 40),
+            Cell::remote(&row.connector, 30),
+            Cell::health(row.health),
+            Cell::local(row.expires_at.map(|time| output::relative_time(time, now)).unwrap_or_default()),
+            Cell::remote(row.error_code.as_deref().unwrap_or(""), 40),
+            Cell::remote(row.error_message.as_deref().or(row.refresh_error.as_deref()).unwrap_or(""), 80),
+            Cell::remote(row.repair_url.as_deref().unwrap_or(""), 200),
+        ]);
+    }
+    table.write(out, colour)?;
+    Ok(())
+}
