@@ -183,8 +183,8 @@ async fn launch(config: ServerConfig) -> Result<(RunningServer, Store)> {
 
     let platform = store.platform().await?;
     let data_dir = config.data_dir.clone();
-    let tokens = tokio::task::spawn_blocking(move || TokenSigner::load(&data_dir, &platform.slug, config.token_ttl))
-        .await??;
+    let tokens =
+        tokio::task::spawn_blocking(move || TokenSigner::load(&data_dir, &platform.slug, config.token_ttl)).await??;
 
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
@@ -229,7 +229,11 @@ pub async fn run_serve(args: ServeArgs) -> Result<()> {
     };
     let server = start(config).await?;
     eprintln!("xkit-dash platform listening on {} (data: {})", server.base_url(), data_dir.display());
-    eprintln!("API base: {}/api/platform; create keys with: xkit-dash keys create --data-dir {}", server.base_url(), data_dir.display());
+    eprintln!(
+        "API base: {}/api/platform; create keys with: xkit-dash keys create --data-dir {}",
+        server.base_url(),
+        data_dir.display()
+    );
     shutdown_signal().await;
     tracing::info!("shutting down");
     server.shutdown().await;

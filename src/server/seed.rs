@@ -193,7 +193,10 @@ pub fn parse(text: &str, origin: &str) -> Result<ImportBatch> {
     for (index, context) in file.contexts.iter().enumerate() {
         let at = format!("contexts[{index}].external_id");
         problems.check(&at, validate::external_id(&context.external_id));
-        problems.check(&format!("contexts[{index}].external_name"), validate::external_name(context.external_name.as_deref()));
+        problems.check(
+            &format!("contexts[{index}].external_name"),
+            validate::external_name(context.external_name.as_deref()),
+        );
         if !context_ids.insert(context.external_id.as_str()) {
             problems.push(&at, format!("duplicate context {:?}", context.external_id));
         }
@@ -206,7 +209,10 @@ pub fn parse(text: &str, origin: &str) -> Result<ImportBatch> {
         .enumerate()
         .map(|(index, seed)| {
             let at = format!("connections[{index}]");
-            problems.check(&format!("{at}.id"), validate::external_id(&seed.id).map_err(|error| error.replace("external_id", "id")));
+            problems.check(
+                &format!("{at}.id"),
+                validate::external_id(&seed.id).map_err(|error| error.replace("external_id", "id")),
+            );
             if !connection_ids.insert(seed.id.clone()) {
                 problems.push(&format!("{at}.id"), format!("duplicate connection id {:?}", seed.id));
             }
@@ -299,7 +305,8 @@ impl Problems {
         }
         let count = self.0.len();
         let shown: Vec<_> = self.0.into_iter().take(MAX_REPORTED_ERRORS).collect();
-        let more = if count > shown.len() { format!("\n  ... and {} more", count - shown.len()) } else { String::new() };
+        let more =
+            if count > shown.len() { format!("\n  ... and {} more", count - shown.len()) } else { String::new() };
         bail!("{origin} is not a valid seed file ({count} problems):\n  {}{more}", shown.join("\n  "))
     }
 }

@@ -7,9 +7,9 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::AppState;
 use super::contexts::{get_connection, validated};
 use super::extract::ApiJson;
-use super::AppState;
 use crate::model::Context;
 use crate::server::auth::ApiKey;
 use crate::server::error::ApiError;

@@ -199,12 +199,9 @@ fn connection_from_row(
         None => None,
         Some(id) => {
             let status = AuthorizationStatus::parse(&row.get::<_, String>(11)?);
-            // The credential is only ever served for an active authorization.
-            let credential = match (credentials, &status) {
-                (Credentials::Include, AuthorizationStatus::Active) => {
-                    row.get::<_, Option<String>>(15)?.filter(|token| !token.is_empty())
-                }
-                _ => None,
+            let credential = match credentials {
+                Credentials::Include => row.get::<_, Option<String>>(15)?.filter(|token| !token.is_empty()),
+                Credentials::Omit => None,
             };
             Some(Authorization {
                 id: Some(id.to_string()),
@@ -223,17 +220,21 @@ fn connection_from_row(
             })
         }
     };
-    let context = if with_context {
-        Some(ContextRef { external_id: row.get(21)?, external_name: row.get(22)? })
-    } else {
-        None
-    };
-    let connection = Connection {
+    let context =
+        if with_context { Some(ContextRef { external_id: row.get(21)?, external_name: row.get(22)? }) } else { None };
+    let mut connection = Connection {
         id: row.get(1)?,
         enabled: row.get(2)?,
         connector: connector_from_row(row, 3)?,
         authorization,
         context,
     };
+    // A credential is only ever served while the connection is healthy (enabled and active).
+    if Health::of(Some(&connection)) != Health::Active
+        && let Some(authorization) = connection.authorization.as_mut()
+    {
+        authorization.credential = None;
+        authorization.access_token = None;
+    }
     Ok((row.get(0)?, connection))
 }

@@ -43,7 +43,10 @@ pub(super) fn upsert(tx: &Transaction<'_>, context: &Context) -> StoreResult<Con
 pub(super) fn update(tx: &Transaction<'_>, external_id: &str, update: &Context) -> StoreResult<Context> {
     let stored = get(tx, external_id)?;
     if update.external_id != external_id && row_id(tx, &update.external_id).is_ok() {
-        return Err(StoreError::Conflict(format!("a context with external_id {:?} already exists", update.external_id)));
+        return Err(StoreError::Conflict(format!(
+            "a context with external_id {:?} already exists",
+            update.external_id
+        )));
     }
     let merged = merge(stored, update);
     write_fields(tx, external_id, &merged)?;
@@ -53,11 +56,12 @@ pub(super) fn update(tx: &Transaction<'_>, external_id: &str, update: &Context) 
 /// Inserts a context unless one with its `external_id` exists; true when inserted.
 pub(super) fn insert_if_absent(tx: &Transaction<'_>, context: &Context) -> StoreResult<bool> {
     let now = now_text();
-    let inserted = tx.prepare_cached(
-        "INSERT INTO contexts (external_id, external_name, attributes, created_at, updated_at)
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO contexts (external_id, external_name, attributes, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (external_id) DO NOTHING",
-    )?
-    .execute(params![context.external_id, context.external_name, attributes_text(&context.attributes)?, now])?;
+        )?
+        .execute(params![context.external_id, context.external_name, attributes_text(&context.attributes)?, now])?;
     Ok(inserted == 1)
 }
 

@@ -24,9 +24,7 @@ use rusqlite::{Connection as Db, OpenFlags, Transaction};
 use secrecy::SecretString;
 use tokio::sync::Semaphore;
 
-use crate::model::{
-    AuthorizationStatus, Connection, Connector, Context, Health, Platform,
-};
+use crate::model::{AuthorizationStatus, Connection, Connector, Context, Health, Platform};
 
 /// A failure the routes can turn into a status code.
 #[derive(Debug, thiserror::Error)]

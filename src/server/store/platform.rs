@@ -3,9 +3,7 @@
 use rusqlite::{Connection as Db, OptionalExtension, Transaction, params};
 use secrecy::ExposeSecret;
 
-use super::{
-    ImportBatch, ImportReport, StoreError, StoreResult, connections, contexts, now_text,
-};
+use super::{ImportBatch, ImportReport, StoreError, StoreResult, connections, contexts, now_text};
 use crate::model::Platform;
 
 /// Until a seed names it, a fresh platform is called this (the slug binds context tokens).
@@ -37,9 +35,8 @@ pub(super) fn get(db: &Db) -> StoreResult<Platform> {
 }
 
 pub(super) fn is_empty(db: &Db) -> StoreResult<bool> {
-    let mut statement = db.prepare_cached(
-        "SELECT NOT EXISTS (SELECT 1 FROM connectors) AND NOT EXISTS (SELECT 1 FROM contexts)",
-    )?;
+    let mut statement =
+        db.prepare_cached("SELECT NOT EXISTS (SELECT 1 FROM connectors) AND NOT EXISTS (SELECT 1 FROM contexts)")?;
     Ok(statement.query_row([], |row| row.get(0))?)
 }
 

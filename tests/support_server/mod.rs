@@ -1,0 +1,110 @@
+//! Shared setup of the server tests: a real server on 127.0.0.1:0 over a temporary data
+//! directory, a key pair, and a reqwest client that speaks Basic auth as the seeds do.
+
+#![allow(dead_code)] // each test binary uses its own subset
+
+use reqwest::{Method, StatusCode};
+use secrecy::ExposeSecret as _;
+use serde_json::Value;
+use tempfile::TempDir;
+use xkit_dash::server::{KeyPair, RunningServer, ServerConfig, create_key_pair, start};
+
+pub struct TestPlatform {
+    pub server: RunningServer,
+    pub dir: TempDir,
+    pub keys: KeyPair,
+    pub http: reqwest::Client,
+}
+
+impl TestPlatform {
+    /// An empty platform.
+    pub async fn empty() -> Self {
+        Self::with(|config| config).await
+    }
+
+    /// The bundled demo platform.
+    pub async fn demo() -> Self {
+        Self::with(|config| ServerConfig { demo: true, ..config }).await
+    }
+
+    pub async fn with(configure: impl FnOnce(ServerConfig) -> ServerConfig) -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let server = start(configure(ServerConfig::new(dir.path()))).await.expect("server starts");
+        let keys = create_key_pair(dir.path()).expect("key pair");
+        Self { server, dir, keys, http: reqwest::Client::new() }
+    }
+
+    /// Stops the server and starts a new one on the same data directory.
+    pub async fn restart(self) -> Self {
+        let Self { server, dir, keys, http } = self;
+        server.shutdown().await;
+        let server = start(ServerConfig::new(dir.path())).await.expect("server restarts");
+        Self { server, dir, keys, http }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.server.base_url())
+    }
+
+    /// `https://app.xkit.co/api/platform` of the seeds, on this server.
+    pub fn platform_url(&self, path: &str) -> String {
+        self.url(&format!("/api/platform{path}"))
+    }
+
+    /// A request to the Platform API with the seeds' Basic `publishable:secret`.
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, self.platform_url(path))
+            .basic_auth(&self.keys.publishable_key, Some(self.keys.secret_key.expose_secret()))
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        send(self.request(Method::GET, path)).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        send(self.request(Method::POST, path).json(&body)).await
+    }
+
+    pub async fn create_context(&self, context: Value) -> (StatusCode, Value) {
+        self.post("/context", serde_json::json!({ "context": context })).await
+    }
+
+    /// Every item of a paged list, following `next_cursor` (bounded).
+    pub async fn all_pages(&self, path_and_query: &str, key: &str, limit: usize) -> Vec<Value> {
+        let separator = if path_and_query.contains('?') { '&' } else { '?' };
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..10_000 {
+            let mut path = format!("{path_and_query}{separator}limit={limit}");
+            if let Some(cursor) = &cursor {
+                path.push_str(&format!("&cursor={cursor}"));
+            }
+            let (status, body) = self.get(&path).await;
+            assert_eq!(status, StatusCode::OK, "{path}: {body}");
+            let page = body[key].as_array().unwrap_or_else(|| panic!("{path}: no {key} array in {body}"));
+            assert!(page.len() <= limit, "a page holds at most `limit` items");
+            items.extend(page.iter().cloned());
+            match body["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return items,
+            }
+        }
+        panic!("{path_and_query} did not end within 10,000 pages");
+    }
+}
+
+pub async fn send(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    let response = request.send().await.expect("request reaches the server");
+    let status = response.status();
+    let text = response.text().await.expect("body");
+    let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: body is not JSON: {text:?}"));
+    (status, body)
+}
+
+/// Asserts an error answer: the status and a non-empty `{"error": "..."}`.
+pub fn assert_error(result: &(StatusCode, Value), status: StatusCode) {
+    assert_eq!(result.0, status, "{}", result.1);
+    let message = result.1["error"].as_str().unwrap_or_else(|| panic!("no error message in {}", result.1));
+    assert!(!message.is_empty());
+}
