@@ -1,15 +1,85 @@
 //! The terminal dashboard.
 //!
-//! STUB: the dashboard issue replaces this.
+//! One owner of state: input, worker results and timers become [`Action`]s; the pure reducer
+//! [`update`] changes [`State`] and returns [`Effect`]s that the runtime executes; drawing
+//! ([`ui::draw`]) is a pure function of the state. Layout: `action` (what can happen),
+//! `state` (data and views), `update` (reducer), `keymap`, `filter`, `mint`, `theme`,
+//! `scan` (workers), `runtime` (terminal, event loop, effects), `ui/` (one module per pane).
 
-use anyhow::Result;
+pub mod action;
+pub mod filter;
+pub mod keymap;
+pub mod mint;
+mod runtime;
+mod scan;
+pub mod state;
+pub mod theme;
+pub mod ui;
+pub mod update;
 
-use crate::config::TargetArgs;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+
+pub use action::{Action, Effect, ScanEvent, Stream};
+pub use state::{State, TargetInfo};
+pub use update::update;
+
+use crate::client::ClientOptions;
+use crate::config::{Config, ConfigError, Paths, TargetArgs};
+
+const DEFAULT_REFRESH: Duration = Duration::from_secs(30);
+const DEFAULT_CONCURRENCY: usize = crate::scan::DEFAULT_CONCURRENCY;
 
 /// Options that only the dashboard takes.
 #[derive(Debug, Clone, Default, clap::Args)]
-pub struct DashboardArgs {}
+pub struct DashboardArgs {
+    /// How often the dashboard reloads everything, e.g. 30s or 5m (default 30s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_refresh)]
+    pub refresh: Option<Duration>,
+    /// How many requests the dashboard sends at once when fetching per context (default 16).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: Option<u16>,
+    /// Give up on one request after this long, e.g. 5s (default 20s).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub request_timeout: Option<Duration>,
+}
 
-pub async fn run(_target: TargetArgs, _args: DashboardArgs) -> Result<()> {
-    anyhow::bail!("the dashboard is not built yet; try `xkit-dash serve --demo`")
+fn parse_refresh(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text).map_err(|error| error.to_string())?;
+    if duration < Duration::from_secs(1) {
+        return Err("the refresh interval must be at least 1s".to_owned());
+    }
+    Ok(duration)
+}
+
+/// Opens the target and runs the dashboard until the user quits.
+pub async fn run(target_args: TargetArgs, args: DashboardArgs) -> Result<()> {
+    let paths = Paths::discover()?;
+    let log = crate::logging::init(&paths, "dashboard.log")?;
+    let mut options = ClientOptions::default();
+    if let Some(timeout) = args.request_timeout {
+        options.request_timeout = timeout;
+    }
+    let config = Config::load(&paths)?;
+    let target = crate::target::open_with(&target_args, &config, &paths, &options).await?;
+    let keymap = keymap::Keymap::new(&config.keys, target.read_only).map_err(|problems| {
+        ConfigError(format!("{} has invalid key bindings:\n{problems}", paths.config_file().display()))
+    })?;
+    let refresh = args.refresh.or(target.refresh).unwrap_or(DEFAULT_REFRESH);
+    let concurrency = args.concurrency.map(usize::from).or(target.concurrency).unwrap_or(DEFAULT_CONCURRENCY).max(1);
+    tracing::info!(target = %target.label(), ?refresh, concurrency, read_only = target.read_only, log = %log.path.display(), "dashboard starting");
+    let info = TargetInfo { label: target.label(), read_only: target.read_only, bundled: target.bundled };
+    let state = State::new(
+        info,
+        keymap,
+        theme::Theme::from_env(),
+        state::Settings { refresh },
+        target.known_catalog_url().map(str::to_owned),
+    );
+    let result = runtime::run(state, target.client.clone(), concurrency).await.context("the dashboard failed");
+    tracing::info!(ok = result.is_ok(), "dashboard stopped");
+    // The embedded server (if any) lives in `target` until here.
+    drop(target);
+    result
 }

@@ -1,0 +1,88 @@
+//! What can happen to the dashboard ([`Action`]) and what it asks the runtime to do
+//! ([`Effect`]). Input, worker results and timers all become actions for the one reducer.
+
+use std::time::Duration;
+
+use crossterm::event::KeyEvent;
+
+use crate::model::{Connection, Connector, Context};
+
+use super::mint::MintedToken;
+
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// The first frame is on screen: time to start loading.
+    Start,
+    Key(KeyEvent),
+    Resize {
+        width: u16,
+        height: u16,
+    },
+    /// The refresh timer fired.
+    RefreshTick,
+    /// Advances the spinner; the runtime sends it only while something loads.
+    SpinnerTick,
+    /// A worker result, tagged with the scan it belongs to so late results of an old scan are
+    /// ignored.
+    Scan {
+        generation: u64,
+        event: ScanEvent,
+    },
+    /// The repair URL was handed to a browser (`Ok`) or could not be (`Err` with the reason).
+    BrowserOpened {
+        url: String,
+        result: Result<(), String>,
+    },
+    /// `POST /context` answered.
+    Minted(Result<MintedToken, String>),
+    /// A background job failed; shown on the status line.
+    Failed(String),
+    /// SIGTERM, SIGINT or SIGHUP.
+    Terminate,
+}
+
+/// The three lists a scan loads; each reports its own outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stream {
+    Contexts,
+    Connectors,
+    Connections,
+}
+
+#[derive(Debug, Clone)]
+pub enum ScanEvent {
+    /// The hosted catalog base, derived from the platform record.
+    Catalog(Result<String, String>),
+    ContextsPage(Vec<Context>),
+    ConnectorsPage(Vec<Connector>),
+    /// Connections with `context` set (by the server in bulk mode, by the worker otherwise).
+    ConnectionsPage {
+        connections: Vec<Connection>,
+        fallback: bool,
+    },
+    Finished {
+        stream: Stream,
+        result: Result<(), String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Load everything again under `generation`; `catalog` asks for the platform record too.
+    StartScan {
+        generation: u64,
+        catalog: bool,
+    },
+    /// Fire [`Action::RefreshTick`] after this long (replaces any pending timer).
+    ScheduleRefresh(Duration),
+    /// Open a repair page: ask the server for a repair link first when `link` is set, else (or
+    /// when the server lacks the extension) open `fallback`.
+    OpenRepair {
+        link: Option<(String, String)>,
+        fallback: Option<String>,
+    },
+    /// Copy to the system clipboard with OSC 52. Never logged: it may be a token.
+    Copy(String),
+    Mint(Context),
+    Quit,
+}

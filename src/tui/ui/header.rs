@@ -1,0 +1,60 @@
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::{clean, clock, spinner};
+use crate::model::Health;
+use crate::tui::state::State;
+
+/// Health totals, in the order an operator reads them.
+const TOTALS: [Health; 5] = [Health::Active, Health::Pending, Health::Error, Health::Disabled, Health::Unknown];
+
+pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
+    let theme = &state.theme;
+    let mut first =
+        vec![Span::styled("xkit-dash", theme.title()), Span::raw(" │ "), Span::raw(clean(&state.target.label))];
+    if state.target.read_only {
+        first.push(Span::raw(" "));
+        first.push(Span::styled(" READ-ONLY ", theme.badge()));
+    }
+    first.push(Span::raw(" │ "));
+    match &state.scan {
+        Some(scan) => first.push(Span::raw(format!(
+            "{} scanning: {} contexts, {} connections",
+            spinner(state),
+            scan.contexts_seen,
+            scan.connections_seen
+        ))),
+        None => {
+            let newest = state.loads.iter().filter_map(|load| load.loaded_at).max();
+            let failing = state.loads.iter().filter_map(|load| load.error.as_ref()).map(|(since, _)| since).min();
+            match (failing, newest) {
+                (Some(since), _) => first.push(Span::styled(format!("failing since {}", clock(since)), theme.error())),
+                (None, Some(at)) => first.push(Span::styled(format!("loaded {}", clock(&at)), theme.muted())),
+                (None, None) => first.push(Span::styled("starting", theme.muted())),
+            }
+        }
+    }
+    let data = &state.data;
+    let mut second = Vec::new();
+    for health in TOTALS {
+        let count = data.totals.get(health);
+        let style = if count == 0 { theme.muted() } else { theme.health(health) };
+        second.push(Span::styled(format!("{} {count} {}", health.symbol(), health.word()), style));
+        second.push(Span::raw("  "));
+    }
+    second.push(Span::styled(
+        format!(
+            "│ {} contexts · {} connectors · {} connections",
+            data.contexts.len(),
+            data.connectors.len(),
+            data.connections.len()
+        ),
+        theme.muted(),
+    ));
+    if state.fallback {
+        second.push(Span::styled(" · per-context fetch", theme.muted()));
+    }
+    frame.render_widget(Paragraph::new(vec![Line::from(first), Line::from(second)]), area);
+}

@@ -1,0 +1,44 @@
+//! Where each pane goes. Shared by drawing and by the reducer (page sizes), so both agree.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+
+use crate::tui::state::Pane;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Areas {
+    pub header: Rect,
+    pub contexts: Rect,
+    pub connectors: Rect,
+    pub connections: Rect,
+    pub detail: Rect,
+    pub status: Rect,
+    pub hints: Rect,
+}
+
+impl Areas {
+    pub fn of(&self, pane: Pane) -> Rect {
+        match pane {
+            Pane::Contexts => self.contexts,
+            Pane::Connectors => self.connectors,
+            Pane::Connections => self.connections,
+            Pane::Detail => self.detail,
+        }
+    }
+}
+
+pub fn areas(area: Rect) -> Areas {
+    let [header, body, status, hints] =
+        Layout::vertical([Constraint::Length(2), Constraint::Min(0), Constraint::Length(1), Constraint::Length(1)])
+            .areas(area);
+    let [left, right] = Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(body);
+    let [contexts, connectors] = Layout::vertical([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(left);
+    let [connections, detail] = Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(right);
+    Areas { header, contexts, connectors, connections, detail, status, hints }
+}
+
+/// Data rows visible in a list pane of a terminal of `size`: its height less the borders and
+/// the column header.
+pub fn list_rows(size: (u16, u16), pane: Pane) -> usize {
+    let area = areas(Rect::new(0, 0, size.0, size.1)).of(pane);
+    usize::from(area.height.saturating_sub(3)).max(1)
+}

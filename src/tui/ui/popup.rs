@@ -1,0 +1,130 @@
+//! Modal popups: help, the mint form, the minted token, and a URL no browser could open.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Flex, Layout, Position, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
+
+use super::{clean, clock, spinner, visible_input};
+use crate::tui::mint::{FIELD_HINTS, FIELD_LABELS, MintForm, MintedToken};
+use crate::tui::state::{Mode, State};
+
+pub fn draw(frame: &mut Frame, state: &State) {
+    match &state.mode {
+        Mode::Help => help(frame, state),
+        Mode::Mint(form) => mint(frame, state, form),
+        Mode::Minted(minted) => token(frame, state, minted),
+        Mode::Url { url, reason } => url_popup(frame, state, url, reason),
+        Mode::Browse | Mode::Filter(_) => {}
+    }
+}
+
+fn centered(frame: &Frame, width: u16, height: u16) -> Rect {
+    let area = frame.area();
+    let [row] = Layout::vertical([Constraint::Length(height.min(area.height))]).flex(Flex::Center).areas(area);
+    let [rect] = Layout::horizontal([Constraint::Length(width.min(area.width))]).flex(Flex::Center).areas(row);
+    rect
+}
+
+fn popup_block<'a>(state: &State, title: &'a str) -> Block<'a> {
+    Block::default()
+        .borders(Borders::ALL)
+        .border_type(BorderType::Double)
+        .border_style(state.theme.border(true))
+        .title(Line::from(vec![Span::raw(" "), Span::styled(title, state.theme.title()), Span::raw(" ")]))
+}
+
+fn help(frame: &mut Frame, state: &State) {
+    let theme = &state.theme;
+    let mut lines = Vec::new();
+    for (keys, description) in state.keymap.help_lines() {
+        lines.push(Line::from(vec![Span::styled(format!("{keys:<16}"), theme.key()), Span::raw(description)]));
+    }
+    lines.push(Line::from(vec![Span::styled(format!("{:<16}", "ctrl-c"), theme.key()), Span::raw("quit, always")]));
+    lines.push(Line::raw(""));
+    lines.push(Line::styled("filter: words match ids, names, connector and status;", theme.muted()));
+    lines.push(Line::styled("  status:error connector:slack context:acme restrict a field", theme.muted()));
+    lines.push(Line::styled("keys are rebound in config.toml [keys]; esc closes", theme.muted()));
+    if state.target.read_only {
+        lines.push(Line::styled("read-only: mutating keys are not bound", theme.error()));
+    }
+    let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
+    let area = centered(frame, 76, height);
+    frame.render_widget(Clear, area);
+    frame.render_widget(Paragraph::new(lines).block(popup_block(state, "Keys")), area);
+}
+
+fn mint(frame: &mut Frame, state: &State, form: &MintForm) {
+    let theme = &state.theme;
+    let area = centered(frame, 64, 14);
+    frame.render_widget(Clear, area);
+    let block = popup_block(state, "Mint a context token");
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let errors = form.field_errors();
+    let rows = Layout::vertical([Constraint::Length(3); 3].into_iter().chain([Constraint::Min(1)])).split(inner);
+    for (index, input) in form.fields.iter().enumerate() {
+        let row = rows[index];
+        let focused = index == form.focus;
+        let label_style = if focused { theme.key() } else { theme.title() };
+        let label = Line::from(vec![
+            Span::styled(FIELD_LABELS[index], label_style),
+            Span::styled(format!("  {}", FIELD_HINTS[index]), theme.muted()),
+        ]);
+        frame.render_widget(label, Rect { height: 1, ..row });
+        let field_area = Rect { y: row.y + 1, height: 1, x: row.x + 2, width: row.width.saturating_sub(2) };
+        let (visible, cursor) = visible_input(input, field_area.width);
+        frame.render_widget(Line::raw(visible.to_owned()), field_area);
+        if focused && !form.submitting {
+            frame.set_cursor_position(Position::new(field_area.x + cursor.min(field_area.width), field_area.y));
+        }
+        if let Some(error) = &errors[index] {
+            let error_area = Rect { y: row.y + 2, height: 1, ..field_area };
+            frame.render_widget(Line::styled(format!("✗ {error}"), theme.error()), error_area);
+        }
+    }
+    let footer = if form.submitting {
+        Line::raw(format!("{} minting…", spinner(state)))
+    } else if let Some(error) = &form.server_error {
+        Line::styled(format!("✗ server: {}", clean(error)), theme.error())
+    } else {
+        Line::styled("enter mints · tab moves · esc cancels", theme.muted())
+    };
+    frame.render_widget(Paragraph::new(footer).wrap(Wrap { trim: true }), rows[3]);
+}
+
+fn token(frame: &mut Frame, state: &State, minted: &MintedToken) {
+    let theme = &state.theme;
+    let mut lines = vec![
+        Line::from(vec![Span::styled("context  ", theme.muted()), Span::raw(clean(&minted.external_id))]),
+        Line::from(vec![Span::styled("token    ", theme.muted()), Span::raw(clean(&minted.display()))]),
+    ];
+    let expiry = match &minted.expires_at {
+        Some(at) => format!("{} {}", at.format("%Y-%m-%d"), clock(at)),
+        None => "not stated (not a JWT)".to_owned(),
+    };
+    lines.push(Line::from(vec![Span::styled("expires  ", theme.muted()), Span::raw(expiry)]));
+    lines.push(Line::raw(""));
+    let reveal = if minted.revealed { "v hides" } else { "v reveals" };
+    lines.push(Line::styled(format!("{reveal} · y copies (OSC 52) · esc closes"), theme.muted()));
+    let area = centered(frame, 72, 8);
+    frame.render_widget(Clear, area);
+    frame.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(popup_block(state, "Context token")),
+        area,
+    );
+}
+
+fn url_popup(frame: &mut Frame, state: &State, url: &str, reason: &str) {
+    let theme = &state.theme;
+    let lines = vec![
+        Line::styled(format!("No browser could open it: {}", clean(reason)), theme.error()),
+        Line::raw(""),
+        Line::styled(clean(url), theme.key()),
+        Line::raw(""),
+        Line::styled("copied to the clipboard with OSC 52 · y copies again · esc closes", theme.muted()),
+    ];
+    let area = centered(frame, 76, 9);
+    frame.render_widget(Clear, area);
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(popup_block(state, "Repair URL")), area);
+}
