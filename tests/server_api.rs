@@ -316,8 +316,8 @@ async fn list_pagination_walks_every_item_exactly_once() {
     let connectors = platform.all_pages("/connectors", "connectors", 5).await;
     assert_eq!(connectors.len(), batch.connectors.len());
 
-    let (_, first) = platform.get("/contexts").await;
-    assert_eq!(first["contexts"].as_array().unwrap().len(), 68.min(100), "default limit 100");
+    let (_, first) = platform.get("/connections").await;
+    assert_eq!(first["connections"].as_array().unwrap().len(), 100, "default limit 100");
     let (_, capped) = platform.get("/connections?limit=5000").await;
     assert_eq!(capped["connections"].as_array().unwrap().len(), batch.connections.len().min(1000));
 

@@ -219,12 +219,12 @@ impl Store {
     // ---- platform, keys, seeding -------------------------------------------------------------
 
     pub async fn platform(&self) -> StoreResult<Platform> {
-        self.read(|db| platform::get(db)).await
+        self.read(platform::get).await
     }
 
     /// True until something has been imported or created (used to seed the demo only once).
     pub async fn is_empty(&self) -> StoreResult<bool> {
-        self.read(|db| platform::is_empty(db)).await
+        self.read(platform::is_empty).await
     }
 
     pub async fn import(&self, batch: ImportBatch) -> StoreResult<ImportReport> {
