@@ -14,6 +14,8 @@ use crate::scan::{DEFAULT_CONCURRENCY, ScanRequest};
 
 /// Page size for the context and connector listings.
 const PAGE_SIZE: u32 = 200;
+/// Credentials are printed whole when asked for (some are long JWTs), within reason.
+const MAX_CREDENTIAL_CHARS: usize = 64 * 1024;
 
 pub const CONTEXTS_EXAMPLES: &str = "\
 Examples:
@@ -288,7 +290,7 @@ pub async fn connection(session: &Session, args: ConnectionArgs) -> Result<u8> {
     }
     let credential_line = match (&credential, args.show_credential) {
         (None, _) => Cell::local("none"),
-        (Some(secret), true) => Cell::remote(secret, usize::MAX),
+        (Some(secret), true) => Cell::remote(secret, MAX_CREDENTIAL_CHARS),
         (Some(_), false) => Cell::local("•••••••• (hidden; --show-credential prints it)"),
     };
     lines.push(("Credential", credential_line));

@@ -122,10 +122,11 @@ impl Table {
         let header_style = if colour { Style::new().bold() } else { Style::new() };
         let headers: Vec<Cell> = self.headers.iter().map(|header| Cell::local(*header).styled(header_style)).collect();
         for row in std::iter::once(&headers).chain(&self.rows) {
-            let last = row.len().saturating_sub(1);
-            for (index, (cell, width)) in row.iter().zip(&widths).enumerate() {
+            // Trailing empty cells get no padding, so lines carry no trailing blanks.
+            let used = row.iter().rposition(|cell| !cell.text.is_empty()).map_or(0, |last| last + 1);
+            for (index, (cell, width)) in row.iter().zip(&widths).take(used).enumerate() {
                 cell.write_to(out, colour)?;
-                if index < last {
+                if index + 1 < used {
                     write!(out, "{:pad$}  ", "", pad = width - cell.text.width())?;
                 }
             }

@@ -1,0 +1,595 @@
+//! The headless CLI as cron, CI and on-call use it: the real `xkit-dash` binary against the real
+//! bundled server on 127.0.0.1, with temporary config, data and state directories.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use assert_cmd::Command;
+use base64::Engine as _;
+use secrecy::ExposeSecret as _;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use xkit_dash::server::{KeyPair, RunningServer, ServerConfig, create_key_pair, start};
+
+/// The seeded access token of the healthy Slack connection: must never be printed unasked.
+const ACME_SLACK_TOKEN: &str = "xoxb-acme-very-secret-token";
+
+/// A platform where every connection is fine (active, pending or disabled).
+fn healthy_seed() -> Value {
+    json!({
+        "platform": {"name": "Test Co", "slug": "testco"},
+        "connectors": [
+            {"slug": "slack", "name": "Slack"},
+            {"slug": "github", "name": "GitHub"},
+            {"slug": "salesforce", "name": "Salesforce"}
+        ],
+        "contexts": [
+            {"external_id": "acme", "external_name": "Acme Inc.", "plan": "pro"},
+            {"external_id": "globex", "external_name": "Globex"},
+            {"external_id": "initech"}
+        ],
+        "connections": [
+            {"id": "c-acme-slack", "context": "acme", "connector": "slack",
+             "authorization": {"status": "active", "access_token": ACME_SLACK_TOKEN, "expires_at": "now+2h"}},
+            {"id": "c-acme-github", "context": "acme", "connector": "github",
+             "authorization": {"status": "active", "access_token": "gho-acme", "expires_at": "now+30d"}},
+            {"id": "c-globex-github", "context": "globex", "connector": "github",
+             "authorization": {"status": "awaiting_callback"}},
+            {"id": "c-initech-salesforce", "context": "initech", "connector": "salesforce", "enabled": false,
+             "authorization": {"status": "error", "error_code": "invalid_grant"}}
+        ]
+    })
+}
+
+/// The healthy platform plus two connections needing attention.
+fn unhealthy_seed() -> Value {
+    let mut seed = healthy_seed();
+    let connections = seed["connections"].as_array_mut().unwrap();
+    connections.push(json!({"id": "c-globex-slack", "context": "globex", "connector": "slack",
+        "authorization": {"status": "error", "error_code": "invalid_grant", "error_message": "Token revoked by admin"}}));
+    connections.push(json!({"id": "c-initech-github", "context": "initech", "connector": "github",
+        "authorization": {"status": "suspended_by_provider"}}));
+    seed
+}
+
+struct Platform {
+    server: RunningServer,
+    keys: KeyPair,
+    _dir: TempDir,
+}
+
+impl Platform {
+    async fn seeded(seed: Value) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let seed_path = dir.path().join("seed.json");
+        std::fs::write(&seed_path, seed.to_string()).unwrap();
+        let data_dir = dir.path().join("data");
+        let server = start(ServerConfig { seed: Some(seed_path), ..ServerConfig::new(&data_dir) }).await.unwrap();
+        let keys = create_key_pair(&data_dir).unwrap();
+        Self { server, keys, _dir: dir }
+    }
+
+    fn secret(&self) -> &str {
+        self.keys.secret_key.expose_secret()
+    }
+}
+
+/// A user's home: config, data and state directories of their own.
+struct Home {
+    dir: TempDir,
+}
+
+impl Home {
+    fn new() -> Self {
+        Self { dir: tempfile::tempdir().unwrap() }
+    }
+
+    fn config_file(&self) -> PathBuf {
+        self.dir.path().join("config/config.toml")
+    }
+
+    fn write_config(&self, text: &str, mode: u32) {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = self.config_file();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("state/logs/cli.log")).unwrap_or_default()
+    }
+
+    /// The binary with this home and none of the caller's `XKIT_*` settings.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::cargo_bin("xkit-dash").unwrap();
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("XKIT_") || name == "NO_COLOR" {
+                command.env_remove(name);
+            }
+        }
+        command
+            .env("XKIT_DASH_CONFIG_DIR", self.dir.path().join("config"))
+            .env("XKIT_DASH_DATA_DIR", self.dir.path().join("data"))
+            .env("XKIT_DASH_STATE_DIR", self.dir.path().join("state"))
+            .timeout(Duration::from_secs(60))
+            .args(args);
+        command
+    }
+
+    /// The binary pointed at `platform` through the environment, as in the seeds.
+    fn against(&self, platform: &Platform, args: &[&str]) -> Command {
+        let mut command = self.command(args);
+        command
+            .env("XKIT_API_URL", platform.server.base_url())
+            .env("XKIT_PUBLISHABLE_KEY", &platform.keys.publishable_key)
+            .env("XKIT_SECRET_KEY", platform.secret());
+        command
+    }
+}
+
+/// Runs the binary off the async runtime, so the in-process server keeps answering.
+async fn run(mut command: Command) -> Output {
+    tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+fn exit_code(output: &Output) -> i32 {
+    output.status.code().expect("exited normally")
+}
+
+fn assert_never_shown(output: &Output, secrets: &[&str]) {
+    for secret in secrets {
+        assert!(!stdout(output).contains(secret), "stdout shows a secret: {}", stdout(output));
+        assert!(!stderr(output).contains(secret), "stderr shows a secret: {}", stderr(output));
+    }
+}
+
+fn json_lines(output: &Output) -> Vec<Value> {
+    stdout(output).lines().map(|line| serde_json::from_str(line).expect("one JSON object per line")).collect()
+}
+
+/// A loopback port nobody listens on.
+fn unused_port() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_exit_code_tells_cron_whether_to_page() {
+    let home = Home::new();
+    let healthy = Platform::seeded(healthy_seed()).await;
+    let output = run(home.against(&healthy, &["check"])).await;
+    assert_eq!(exit_code(&output), 0, "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("Scanned 4 connections in 3 contexts"), "{text}");
+    assert!(text.contains("OK: no connection needs attention"), "{text}");
+    assert_eq!(stderr(&output), "", "no progress bar or noise when stderr is not a terminal");
+
+    let unhealthy = Platform::seeded(unhealthy_seed()).await;
+    let output = run(home.against(&unhealthy, &["check"])).await;
+    assert_eq!(exit_code(&output), 1);
+    let text = stdout(&output);
+    assert!(text.contains("2 connections need attention"), "{text}");
+    assert!(text.contains("Token revoked by admin") && text.contains("invalid_grant"), "{text}");
+    assert!(text.contains("✗ error") && text.contains("? unknown"), "{text}");
+    assert!(!text.contains('\u{1b}'), "no colour when stdout is not a terminal");
+
+    // The JSON report's documented shape.
+    let output = run(home.against(&unhealthy, &["check", "--json"])).await;
+    assert_eq!(exit_code(&output), 1);
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["healthy"], false);
+    assert_eq!(report["scanned"], 6);
+    assert_eq!(report["contexts"], 3);
+    assert_eq!(report["target"], format!("{}/api/platform", unhealthy.server.base_url()));
+    assert_eq!(report["totals"], json!({"active": 2, "pending": 1, "unknown": 1, "error": 1, "disabled": 1}));
+    assert_eq!(report["summary"]["slack"], json!({"active": 1, "pending": 0, "unknown": 0, "error": 1, "disabled": 0}));
+    let unhealthy_rows = report["unhealthy"].as_array().unwrap();
+    assert_eq!(unhealthy_rows.len(), 2);
+    let revoked = &unhealthy_rows[0];
+    assert_eq!(revoked["context"], "globex");
+    assert_eq!(revoked["context_name"], "Globex");
+    assert_eq!(revoked["connector"], "slack");
+    assert_eq!(revoked["health"], "error");
+    assert_eq!(revoked["error_code"], "invalid_grant");
+    assert_eq!(revoked["connection_id"], "c-globex-slack");
+    // No catalog_url configured: Xkit's hosted catalog, derived from the platform slug.
+    assert_eq!(revoked["repair_url"], "https://testco.xkit.co/connectors/slack");
+    assert_eq!(unhealthy_rows[1]["health"], "unknown");
+    assert_eq!(unhealthy_rows[1]["status"], "suspended_by_provider");
+
+    // Filters: only the healthy connector, or only the healthy context, is a green run.
+    let output = run(home.against(
+        &unhealthy,
+        &["check", "--connector", "salesforce", "--connector", "github", "--context", "acme", "--context", "globex"],
+    ))
+    .await;
+    assert_eq!(exit_code(&output), 0, "{}", stdout(&output));
+    let output = run(home.against(&unhealthy, &["check", "--context", "globex", "--json"])).await;
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!((report["scanned"].as_u64(), report["unhealthy"].as_array().unwrap().len()), (Some(2), 1));
+
+    // --expiring-within keeps what the server says expires in time; each one needs attention.
+    let output = run(home.against(&healthy, &["check", "--expiring-within", "1d", "--json"])).await;
+    assert_eq!(exit_code(&output), 1);
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let expiring: Vec<&str> =
+        report["unhealthy"].as_array().unwrap().iter().map(|row| row["connection_id"].as_str().unwrap()).collect();
+    assert_eq!(expiring, ["c-acme-slack"]);
+    let output = run(home.against(&healthy, &["check", "--expiring-within", "1h"])).await;
+    assert_eq!(exit_code(&output), 0, "{}", stdout(&output));
+
+    assert_never_shown(&output, &[healthy.secret(), ACME_SLACK_TOKEN]);
+    assert!(!home.log_text().contains(healthy.secret()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_targets_refused_keys_and_bad_usage_have_their_own_codes() {
+    let home = Home::new();
+    let platform = Platform::seeded(healthy_seed()).await;
+
+    let mut down = home.command(&["check"]);
+    down.env("XKIT_API_URL", format!("http://{}", unused_port()))
+        .env("XKIT_PUBLISHABLE_KEY", "pk_test")
+        .env("XKIT_SECRET_KEY", "sk_never_printed");
+    let output = run(down).await;
+    assert_eq!(exit_code(&output), 2, "{}", stderr(&output));
+    assert!(stderr(&output).contains("cannot reach the server"), "{}", stderr(&output));
+    assert_never_shown(&output, &["sk_never_printed"]);
+
+    let mut refused = home.against(&platform, &["check"]);
+    refused.env("XKIT_SECRET_KEY", "sk_wrong_secret_value");
+    let output = run(refused).await;
+    assert_eq!(exit_code(&output), 2);
+    assert!(stderr(&output).contains("refused the API keys"), "{}", stderr(&output));
+    assert_never_shown(&output, &["sk_wrong_secret_value"]);
+
+    // Usage errors exit with 3, not clap's 2 (which would read as "target unreachable").
+    for args in [&["check", "--bogus"][..], &["connections", "--status", "fine"], &["token", "mint"], &["frobnicate"]] {
+        let output = run(home.against(&platform, args)).await;
+        assert_eq!(exit_code(&output), 3, "{args:?}: {}", stderr(&output));
+    }
+    let output = run(home.command(&["check", "--help"])).await;
+    assert_eq!(exit_code(&output), 0);
+    assert!(stdout(&output).contains("Examples:") && stdout(&output).contains("Exit codes:"));
+
+    // Asking for a connection that is not there is exit 1, with the server's reason.
+    let output = run(home.against(&platform, &["connection", "acme", "salesforce"])).await;
+    assert_eq!(exit_code(&output), 1, "{}", stderr(&output));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_filter_and_print_json_csv_and_tables() {
+    let home = Home::new();
+    let platform = Platform::seeded(unhealthy_seed()).await;
+
+    let output = run(home.against(&platform, &["contexts", "--json"])).await;
+    assert_eq!(exit_code(&output), 0, "{}", stderr(&output));
+    let contexts = json_lines(&output);
+    let ids: Vec<&str> = contexts.iter().map(|context| context["external_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["acme", "globex", "initech"]);
+    assert_eq!(contexts[0]["plan"], "pro", "custom attributes stay flat, as on the wire");
+
+    let output = run(home.against(&platform, &["contexts", "--search", "glob"])).await;
+    let text = stdout(&output);
+    assert!(text.starts_with("EXTERNAL ID") && text.contains("Globex") && !text.contains("acme"), "{text}");
+
+    let output = run(home.against(&platform, &["connectors", "-o", "csv"])).await;
+    let text = stdout(&output);
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("slug,name,short_description,supports_multiple_connections"));
+    assert_eq!(lines.count(), 3);
+
+    let output = run(home.against(&platform, &["connections", "--status", "error", "--json"])).await;
+    let rows = json_lines(&output);
+    assert_eq!(rows.len(), 1, "disabled connections are not errors: {rows:?}");
+    assert_eq!((rows[0]["context"].as_str(), rows[0]["connector"].as_str()), (Some("globex"), Some("slack")));
+
+    let output =
+        run(home.against(&platform, &["connections", "--connector", "github", "--context", "initech", "--json"])).await;
+    let rows = json_lines(&output);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["health"], "unknown");
+
+    let output = run(home.against(&platform, &["connections", "-o", "csv"])).await;
+    let text = stdout(&output);
+    assert!(text.starts_with("context,context_name,connector,connector_name,connection_id,enabled,health,"), "{text}");
+    assert_eq!(text.lines().count(), 7);
+    assert!(
+        text.contains("initech,,salesforce,Salesforce,c-initech-salesforce,false,disabled,error,invalid_grant"),
+        "{text}"
+    );
+
+    let output = run(home.against(&platform, &["connections"])).await;
+    let text = stdout(&output);
+    let first_row = text.lines().nth(1).unwrap();
+    assert!(first_row.contains("○ disabled"), "tables sort worst health first: {text}");
+    assert_never_shown(&output, &[platform.secret(), ACME_SLACK_TOKEN]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_credential_is_masked_unless_asked_for() {
+    let home = Home::new();
+    let platform = Platform::seeded(healthy_seed()).await;
+
+    let output = run(home.against(&platform, &["connection", "acme", "slack"])).await;
+    assert_eq!(exit_code(&output), 0, "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("● active") && text.contains("hidden; --show-credential"), "{text}");
+    assert_never_shown(&output, &[ACME_SLACK_TOKEN, platform.secret()]);
+
+    let output = run(home.against(&platform, &["connection", "acme", "slack", "--json"])).await;
+    assert_never_shown(&output, &[ACME_SLACK_TOKEN]);
+    let detail: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(detail["health"], "active");
+    assert_eq!(detail["connection"]["authorization"]["status"], "active");
+    assert!(detail["connection"]["authorization"].get("credential").is_none());
+
+    let output = run(home.against(&platform, &["connection", "acme", "slack", "--show-credential", "--json"])).await;
+    let detail: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(detail["connection"]["authorization"]["credential"], ACME_SLACK_TOKEN);
+    let output = run(home.against(&platform, &["connection", "acme", "slack", "--show-credential"])).await;
+    assert!(stdout(&output).contains(ACME_SLACK_TOKEN));
+
+    let log = home.log_text();
+    assert!(!log.contains(ACME_SLACK_TOKEN) && !log.contains(platform.secret()), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn minted_tokens_are_bare_on_stdout_and_refused_when_read_only() {
+    let home = Home::new();
+    let platform = Platform::seeded(healthy_seed()).await;
+
+    let output = run(home.against(
+        &platform,
+        &["token", "mint", "--external-id", "hooli", "--name", "Hooli", "--attr", "plan=enterprise"],
+    ))
+    .await;
+    assert_eq!(exit_code(&output), 0, "{}", stderr(&output));
+    let token = stdout(&output);
+    assert!(token.ends_with('\n') && token.lines().count() == 1, "{token:?}");
+    let claims = jwt_claims(token.trim());
+    assert_eq!(claims["external_id"], "hooli");
+    assert!(claims["exp"].as_i64().unwrap() > chrono::Utc::now().timestamp());
+    // The context now exists on the platform, with its attribute.
+    let output = run(home.against(&platform, &["contexts", "--search", "hooli", "--json"])).await;
+    let contexts = json_lines(&output);
+    assert_eq!((contexts.len(), &contexts[0]["plan"]), (1, &json!("enterprise")));
+
+    let output = run(home.against(&platform, &["token", "mint", "--external-id", "hooli", "--json"])).await;
+    let answer: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(jwt_claims(answer["access_token"].as_str().unwrap())["external_id"], "hooli");
+
+    // Read-only, by flag or by profile, refuses before anything is created.
+    let output = run(home.against(&platform, &["--read-only", "token", "mint", "--external-id", "ro_flag"])).await;
+    assert_eq!(exit_code(&output), 3);
+    assert!(stderr(&output).contains("read-only"), "{}", stderr(&output));
+    home.write_config(
+        &format!(
+            "default_profile = \"ro\"\n[profiles.ro]\napi_url = \"{}\"\npublishable_key = \"{}\"\nsecret_command = \"echo {}\"\nread_only = true\n",
+            platform.server.base_url(),
+            platform.keys.publishable_key,
+            platform.secret()
+        ),
+        0o644,
+    );
+    let output = run(home.command(&["token", "mint", "--external-id", "ro_profile"])).await;
+    assert_eq!(exit_code(&output), 3, "{}", stderr(&output));
+    let output = run(home.command(&["contexts", "--search", "ro_", "--json"])).await;
+    assert_eq!(exit_code(&output), 0, "the read-only profile still reads: {}", stderr(&output));
+    assert_eq!(stdout(&output), "", "nothing was minted");
+}
+
+fn jwt_claims(token: &str) -> Value {
+    let parts: Vec<&str> = token.split('.').collect();
+    assert_eq!(parts.len(), 3, "a JWT: {token}");
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(parts[1]).unwrap();
+    serde_json::from_slice(&payload).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_files_are_validated_and_secrets_kept_private() {
+    let home = Home::new();
+    let platform = Platform::seeded(unhealthy_seed()).await;
+    let file = home.config_file();
+
+    home.write_config("[profiles.prod]\napi_url = \"http://127.0.0.1:1\"\nsecret_kye = \"typo\"\n", 0o600);
+    let output = run(home.command(&["check"])).await;
+    assert_eq!(exit_code(&output), 3);
+    let message = stderr(&output);
+    assert!(message.contains(&file.display().to_string()) && message.contains("line 3"), "{message}");
+    assert!(message.contains("profiles.prod.secret_kye"), "{message}");
+
+    let profile = format!(
+        "default_profile = \"prod\"\n[profiles.prod]\napi_url = \"{}\"\npublishable_key = \"{}\"\nsecret_key = \"{}\"\n",
+        platform.server.base_url(),
+        platform.keys.publishable_key,
+        platform.secret()
+    );
+    home.write_config(&profile, 0o644);
+    let output = run(home.command(&["check"])).await;
+    assert_eq!(exit_code(&output), 3);
+    assert!(stderr(&output).contains(&format!("chmod 600 {}", file.display())), "{}", stderr(&output));
+    assert_never_shown(&output, &[platform.secret()]);
+
+    home.write_config(&profile, 0o600);
+    let output = run(home.command(&["check", "--json"])).await;
+    assert_eq!(exit_code(&output), 1, "the profile reaches the platform: {}", stderr(&output));
+
+    let output = run(home.command(&["config", "show"])).await;
+    assert_eq!(exit_code(&output), 0);
+    assert!(stdout(&output).contains("secret_key = \"********\""), "{}", stdout(&output));
+    assert_never_shown(&output, &[platform.secret()]);
+
+    // `info` and `config path` still work, and say why, when the file is broken.
+    home.write_config("default_profile = 3\n", 0o600);
+    let output = run(home.command(&["info", "--json"])).await;
+    assert_eq!(exit_code(&output), 0);
+    let info: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert!(info["config_error"].as_str().unwrap().contains("default_profile"), "{info}");
+    for key in ["config_file", "config_dir", "data_dir", "state_dir", "log_dir"] {
+        assert!(Path::new(info[key].as_str().unwrap()).starts_with(home.dir.path()), "{key}: {info}");
+    }
+    let output = run(home.command(&["config", "path"])).await;
+    assert_eq!(stdout(&output).trim(), file.display().to_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_init_writes_a_private_profile_that_commands_then_use() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let home = Home::new();
+    let platform = Platform::seeded(healthy_seed()).await;
+    let base_url = platform.server.base_url();
+
+    let mut init = home.command(&[
+        "config",
+        "init",
+        "--profile",
+        "ci",
+        "--api-url",
+        &base_url,
+        "--publishable-key",
+        &platform.keys.publishable_key,
+        "--secret-key-stdin",
+        "--catalog-url",
+        "https://catalog.example",
+        "--concurrency",
+        "4",
+        "--refresh",
+        "45s",
+    ]);
+    init.write_stdin(format!("{}\n", platform.secret()));
+    let output = run(init).await;
+    assert_eq!(exit_code(&output), 0, "{}", stderr(&output));
+    assert_never_shown(&output, &[platform.secret()]);
+    let file = home.config_file();
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+
+    // The first profile becomes the default; the configured catalog names the repair page.
+    let output = run(home.command(&["connections", "--status", "pending", "--json"])).await;
+    assert_eq!(exit_code(&output), 0, "{}", stderr(&output));
+    let rows = json_lines(&output);
+    assert_eq!(rows[0]["repair_url"], "https://catalog.example/connectors/github");
+
+    // Without a terminal, missing values are an error rather than a prompt.
+    let output = run(home.command(&["config", "init", "--profile", "other"])).await;
+    assert_eq!(exit_code(&output), 3);
+    assert!(stderr(&output).contains("--api-url"), "{}", stderr(&output));
+    // An existing profile is not replaced silently.
+    let output =
+        run(home.command(&["config", "init", "--profile", "ci", "--api-url", &base_url, "--publishable-key", "pk"]))
+            .await;
+    assert_eq!(exit_code(&output), 3);
+    assert!(stderr(&output).contains("--force"), "{}", stderr(&output));
+
+    let output = run(home.command(&["config", "show", "--json"])).await;
+    let shown: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(shown["default_profile"], "ci");
+    assert_eq!(shown["profiles"]["ci"]["secret_key"], "********");
+    assert_eq!(shown["profiles"]["ci"]["refresh"], "45s");
+    assert_never_shown(&output, &[platform.secret()]);
+
+    let output = run(home.command(&["info"])).await;
+    assert!(stdout(&output).contains("profile ci"), "{}", stdout(&output));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scan_falls_back_to_per_context_requests_without_the_bulk_route() {
+    let home = Home::new();
+    let platform = Platform::seeded(unhealthy_seed()).await;
+    let proxy = XkitWithoutExtensions::start(platform.server.base_url()).await;
+
+    let mut direct = home.against(&platform, &["check", "--json"]);
+    direct.env("XKIT_API_URL", &proxy.url);
+    let output = run(direct).await;
+    assert_eq!(exit_code(&output), 1, "{}", stderr(&output));
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    // Xkit's per-context route lists enabled connections only: the disabled one is not seen.
+    assert_eq!(report["scanned"], 5);
+    assert_eq!(report["totals"]["disabled"], 0);
+    assert_eq!(report["unhealthy"].as_array().unwrap().len(), 2);
+    assert_eq!(report["unhealthy"][0]["context"], "globex", "per-context results carry their context");
+    assert!(proxy.refused_bulk_requests() > 0, "the bulk route was tried first");
+
+    let mut filtered = home.against(&platform, &["connections", "--context", "acme", "--json"]);
+    filtered.env("XKIT_API_URL", &proxy.url);
+    let output = run(filtered).await;
+    let rows = json_lines(&output);
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|row| row["context"] == "acme"));
+}
+
+/// A reverse proxy in front of the real server that answers 404 to the bulk
+/// `GET /connections` extension, like a server that only speaks Xkit's own API.
+struct XkitWithoutExtensions {
+    url: String,
+    refused: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl XkitWithoutExtensions {
+    async fn start(upstream: String) -> Self {
+        use axum::extract::{Request, State};
+        use axum::http::StatusCode;
+        use axum::response::{IntoResponse, Response};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        #[derive(Clone)]
+        struct Upstream {
+            base: String,
+            http: reqwest::Client,
+            refused: std::sync::Arc<AtomicUsize>,
+        }
+
+        async fn forward(State(upstream): State<Upstream>, request: Request) -> Response {
+            if request.uri().path() == "/api/platform/connections" {
+                upstream.refused.fetch_add(1, Ordering::SeqCst);
+                return (StatusCode::NOT_FOUND, axum::Json(json!({"error": "not found"}))).into_response();
+            }
+            let url = format!("{}{}", upstream.base, request.uri());
+            let mut outgoing = upstream.http.request(request.method().clone(), url);
+            for (name, value) in request.headers() {
+                if name != "host" {
+                    outgoing = outgoing.header(name, value);
+                }
+            }
+            let body = axum::body::to_bytes(request.into_body(), 1 << 20).await.unwrap();
+            let answer = outgoing.body(body).send().await.unwrap();
+            let status = StatusCode::from_u16(answer.status().as_u16()).unwrap();
+            (status, answer.bytes().await.unwrap()).into_response()
+        }
+
+        let refused = std::sync::Arc::new(AtomicUsize::new(0));
+        let state = Upstream { base: upstream, http: reqwest::Client::new(), refused: refused.clone() };
+        let app = axum::Router::new().fallback(forward).with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { url, refused }
+    }
+
+    fn refused_bulk_requests(&self) -> usize {
+        self.refused.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completions_and_help_are_generated_from_the_definitions() {
+    let home = Home::new();
+    for shell in ["bash", "zsh", "fish"] {
+        let output = run(home.command(&["completions", shell])).await;
+        assert_eq!(exit_code(&output), 0);
+        assert!(stdout(&output).contains("connections"), "{shell} completion lists the commands");
+    }
+    let output = run(home.command(&["completions", "tcsh"])).await;
+    assert_eq!(exit_code(&output), 3);
+}
