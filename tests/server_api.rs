@@ -339,6 +339,15 @@ async fn contexts_search_get_and_rename() {
     let (_, none) = platform.get("/contexts?search=%25_%25").await;
     assert_eq!(none["contexts"], json!([]), "LIKE wildcards in a search are literal");
 
+    let (status, _) = platform.create_context(json!({"external_id": "team/α β?#"})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = platform.get("/contexts/team%2F%CE%B1%20%CE%B2%3F%23").await;
+    assert_eq!(
+        (status, &body["context"]["external_id"]),
+        (StatusCode::OK, &json!("team/α β?#")),
+        "ids are path-decoded"
+    );
+
     let (status, body) = platform.get("/contexts/org_acme").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["context"]["external_name"], "Acme Corporation");

@@ -169,6 +169,16 @@ async fn the_embedded_platform_remembers_its_keys() {
     let client = xkit_dash::client::Client::new(&second.api_target(), &Default::default()).unwrap();
     assert_eq!(client.list_contexts(None, None, Some(1000)).await.unwrap().contexts.len(), page.contexts.len());
     assert_eq!(client.platform().await.unwrap().slug, "northwind");
+    second.server.shutdown().await;
+
+    // A reset database with the key file kept: the remembered pair is registered again.
+    std::fs::remove_file(database_path(dir.path())).unwrap();
+    for suffix in ["sqlite3-wal", "sqlite3-shm"] {
+        let _ = std::fs::remove_file(database_path(dir.path()).with_extension(suffix));
+    }
+    let third = start_embedded(dir.path()).await.unwrap();
+    let client = xkit_dash::client::Client::new(&third.api_target(), &Default::default()).unwrap();
+    assert!(client.list_contexts(None, None, Some(1)).await.is_ok());
 }
 
 #[tokio::test]

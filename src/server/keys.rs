@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq as _;
 
 use super::private_file;
-use super::store::Store;
+use super::store::{Store, StoreError};
 
 const PUBLISHABLE_PREFIX: &str = "xkpk_";
 const SECRET_PREFIX: &str = "xksk_";
@@ -65,7 +65,13 @@ pub(super) fn embedded_pair(data_dir: &Path, store: &Store) -> Result<KeyPair> {
     let path = data_dir.join("embedded-keys.json");
     if path.exists() {
         let bytes = private_file::read(&path)?;
-        return serde_json::from_slice(&bytes).with_context(|| format!("{} is not a key pair file", path.display()));
+        let pair: KeyPair =
+            serde_json::from_slice(&bytes).with_context(|| format!("{} is not a key pair file", path.display()))?;
+        // Re-register the pair if the database was reset while the key file stayed.
+        match store.add_api_key_blocking(&pair.publishable_key, secret_hash(pair.secret_key.expose_secret())) {
+            Ok(()) | Err(StoreError::Conflict(_)) => return Ok(pair),
+            Err(error) => return Err(error.into()),
+        }
     }
     let pair = add_new_pair(store)?;
     private_file::write_new(&path, &serde_json::to_vec_pretty(&pair)?)?;
