@@ -1,0 +1,376 @@
+//! The dashboard as a person uses it: the real binary in a pseudo-terminal, keys typed, the
+//! screen read back through a terminal emulator (vt100). Every wait is bounded.
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use portable_pty::{Child, CommandBuilder, PtySize, native_pty_system};
+use tempfile::TempDir;
+
+/// The longest any single wait may take.
+const DEADLINE: Duration = Duration::from_secs(10);
+const ROWS: u16 = 40;
+const COLS: u16 = 140;
+
+/// A running dashboard in a pseudo-terminal.
+struct Dashboard {
+    child: Box<dyn Child + Send + Sync>,
+    writer: Box<dyn std::io::Write + Send>,
+    screen: Arc<Mutex<vt100::Parser>>,
+    /// Every byte the dashboard wrote, for escape sequences the emulator does not keep (OSC 52).
+    raw: Arc<Mutex<Vec<u8>>>,
+    dirs: TempDir,
+}
+
+impl Dashboard {
+    /// Starts `xkit-dash` with temporary config/data/state directories and nothing else
+    /// configured, plus `env` and `args`.
+    fn start(env: &[(&str, &str)], args: &[&str]) -> Self {
+        let dirs = tempfile::tempdir().expect("temporary directory");
+        let pty = native_pty_system()
+            .openpty(PtySize { rows: ROWS, cols: COLS, pixel_width: 0, pixel_height: 0 })
+            .expect("a pseudo-terminal");
+        let mut command = CommandBuilder::new(env!("CARGO_BIN_EXE_xkit-dash"));
+        command.args(args);
+        command.cwd(dirs.path());
+        for variable in
+            ["XKIT_API_URL", "XKIT_PROFILE", "XKIT_PUBLISHABLE_KEY", "XKIT_SECRET_KEY", "NO_COLOR", "BROWSER"]
+        {
+            command.env_remove(variable);
+        }
+        command.env("TERM", "xterm-256color");
+        for (variable, dir) in
+            [("XKIT_DASH_CONFIG_DIR", "config"), ("XKIT_DASH_DATA_DIR", "data"), ("XKIT_DASH_STATE_DIR", "state")]
+        {
+            command.env(variable, dirs.path().join(dir));
+        }
+        for (variable, value) in env {
+            command.env(variable, value);
+        }
+        let child = pty.slave.spawn_command(command).expect("xkit-dash starts");
+        drop(pty.slave);
+        let mut reader = pty.master.try_clone_reader().expect("pty reader");
+        let writer = pty.master.take_writer().expect("pty writer");
+        let screen = Arc::new(Mutex::new(vt100::Parser::new(ROWS, COLS, 0)));
+        let raw = Arc::new(Mutex::new(Vec::new()));
+        let (screen_in, raw_in) = (screen.clone(), raw.clone());
+        std::thread::spawn(move || {
+            // Keeps the master alive as long as the reader runs.
+            let _master = pty.master;
+            let mut buffer = [0u8; 8192];
+            while let Ok(count) = reader.read(&mut buffer) {
+                if count == 0 {
+                    break;
+                }
+                screen_in.lock().unwrap().process(&buffer[..count]);
+                raw_in.lock().unwrap().extend_from_slice(&buffer[..count]);
+            }
+        });
+        Self { child, writer, screen, raw, dirs }
+    }
+
+    fn text(&self) -> String {
+        self.screen.lock().unwrap().screen().contents()
+    }
+
+    /// Waits until the screen satisfies `condition`; fails with the screen when it never does.
+    fn wait_for(&self, what: &str, condition: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let text = self.text();
+            if condition(&text) {
+                return text;
+            }
+            assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}; the screen shows:\n{text}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn wait_for_text(&self, needle: &str) -> String {
+        self.wait_for(&format!("{needle:?}"), |text| text.contains(needle))
+    }
+
+    /// Types keys; each call is one burst, so escape sequences stay whole.
+    fn press(&mut self, keys: &str) {
+        self.writer.write_all(keys.as_bytes()).expect("write to the pty");
+        self.writer.flush().expect("flush the pty");
+        // Lets the dashboard read the burst on its own, so a lone ESC is not taken as Alt.
+        std::thread::sleep(Duration::from_millis(80));
+    }
+
+    fn type_text(&mut self, text: &str) {
+        for character in text.chars() {
+            self.press(&character.to_string());
+        }
+    }
+
+    /// Waits for the process to exit and returns whether it succeeded.
+    fn wait_exit(&mut self) -> bool {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("child status") {
+                // Give the reader a moment to take the last bytes (terminal restore).
+                std::thread::sleep(Duration::from_millis(200));
+                return status.success();
+            }
+            assert!(start.elapsed() < DEADLINE, "the dashboard did not exit; the screen shows:\n{}", self.text());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn assert_terminal_restored(&self) {
+        let parser = self.screen.lock().unwrap();
+        assert!(!parser.screen().alternate_screen(), "the alternate screen was not left");
+        assert!(!parser.screen().hide_cursor(), "the cursor was left hidden");
+    }
+
+    /// The last OSC 52 clipboard payload the dashboard sent.
+    fn last_clipboard(&self) -> Option<String> {
+        let raw = self.raw.lock().unwrap();
+        let text = String::from_utf8_lossy(&raw);
+        let start = text.rfind("\u{1b}]52;")?;
+        let rest = &text[start + 5..];
+        let payload = rest.split_once(';')?.1;
+        let end = payload.find(['\u{7}', '\u{1b}'])?;
+        let bytes = base64::engine::general_purpose::STANDARD.decode(&payload[..end]).ok()?;
+        String::from_utf8(bytes).ok()
+    }
+
+    fn path(&self, relative: &str) -> PathBuf {
+        self.dirs.path().join(relative)
+    }
+}
+
+impl Drop for Dashboard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// The screen line containing `needle`.
+fn line_with<'a>(text: &'a str, needle: &str) -> &'a str {
+    text.lines().find(|line| line.contains(needle)).unwrap_or_else(|| panic!("no line with {needle:?} in:\n{text}"))
+}
+
+/// A `$BROWSER` that records the URL it is given.
+fn recording_browser(dir: &Path) -> (PathBuf, PathBuf) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let record = dir.join("opened.txt");
+    let script = dir.join("record-browser");
+    std::fs::write(&script, format!("#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{}'\n", record.display())).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (script, record)
+}
+
+/// The rows of the connections pane (right column, top), below its title.
+fn connection_rows(dash: &Dashboard) -> Vec<String> {
+    let parser = dash.screen.lock().unwrap();
+    let right = COLS * 40 / 100;
+    let lines: Vec<String> = parser.screen().rows(right, COLS - right).collect();
+    let title =
+        lines.iter().position(|line| line.contains("Connections") || line.contains("TRIAGE")).expect("pane title");
+    lines[title + 2..]
+        .iter()
+        .take_while(|line| !line.starts_with('└') && !line.starts_with('┗'))
+        .filter(|line| !line.trim_matches(['│', '┃', ' ']).is_empty())
+        .cloned()
+        .collect()
+}
+
+/// The server root the header names: `local demo · http://127.0.0.1:PORT/`.
+fn server_root(screen: &str) -> String {
+    let start = screen.find("http://").expect("the header names the server");
+    screen[start..].split_whitespace().next().unwrap().trim_end_matches('/').to_owned()
+}
+
+#[test]
+fn newcomer_browses_the_demo_filters_triages_repairs_and_mints() {
+    let browser_dir = tempfile::tempdir().unwrap();
+    let (browser, record) = recording_browser(browser_dir.path());
+    let mut dash = Dashboard::start(&[("BROWSER", browser.to_str().unwrap())], &[]);
+
+    // The panes fill in from the embedded demo platform, with no configuration at all.
+    let screen = dash.wait_for("the demo platform to load", |text| {
+        text.contains("Connections of org_acme")
+            && text.contains("Contexts 68 · loaded")
+            && text.contains("356 connections")
+    });
+    assert!(screen.contains("local demo · http://127.0.0.1:"), "{screen}");
+    assert!(screen.contains("Connectors 14"), "{screen}");
+    assert!(screen.contains("✗ 48 error") && screen.contains("● 221 active"), "header totals:\n{screen}");
+    // Acme's Google Drive connection is in error: word and symbol, not just colour.
+    let rows = connection_rows(&dash);
+    let drive = rows.iter().find(|row| row.contains("Google Drive")).expect("Acme has a Google Drive connection");
+    assert!(drive.contains("✗ error"), "{drive}");
+    assert!(rows.iter().any(|row| row.contains("● active")), "{rows:#?}");
+    let root = server_root(&screen);
+
+    // A field term narrows the contexts to those owning an unknown connection.
+    dash.press("/");
+    dash.type_text("status:unknown");
+    let screen = dash.wait_for("the filter to apply", |text| text.contains("/status:unknown"));
+    assert!(screen.contains("org_gringotts") && screen.contains("org_tyrell"), "{screen}");
+    assert!(!screen.contains("org_bluth"), "an all-active context survived the filter:\n{screen}");
+    let title = line_with(&screen, "Contexts ");
+    assert!(title.contains("/68") && !title.contains("68/68"), "{title}");
+    dash.press("\r");
+    dash.press("\u{1b}");
+    dash.wait_for("the filter to clear", |text| text.contains("Contexts 68 ·") && text.contains("org_bluth"));
+
+    // Triage: every unhealthy connection across all contexts, and nothing else.
+    dash.press("t");
+    dash.wait_for_text("TRIAGE: needs attention 61");
+    let rows = connection_rows(&dash);
+    assert!(rows.len() >= 10, "{rows:#?}");
+    for row in &rows {
+        assert!(row.contains("✗ error") || row.contains("? unknown"), "healthy row in triage: {row}");
+    }
+
+    // `o` hands the selected connection's catalog repair URL to $BROWSER.
+    let screen = dash.text();
+    let connector_line = line_with(&screen, "connector    ");
+    let slug = connector_line.rsplit_once('(').unwrap().1.split_once(')').unwrap().0.to_owned();
+    dash.press("o");
+    let expected = format!("{root}/connectors/{slug}");
+    let start = Instant::now();
+    loop {
+        let opened = std::fs::read_to_string(&record).unwrap_or_default();
+        if opened.lines().any(|line| line == expected) {
+            break;
+        }
+        assert!(start.elapsed() < DEADLINE, "$BROWSER got {opened:?}, expected {expected}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    dash.wait_for_text(&format!("opened {expected}"));
+
+    // `m`: the form validates inline, mints, masks the token and copies it on request.
+    dash.press("m");
+    dash.wait_for_text("Mint a context token");
+    dash.press("\u{15}"); // ctrl-u empties the prefilled external_id
+    dash.wait_for_text("✗ required");
+    dash.type_text("e2e-tenant");
+    dash.press("\t");
+    dash.type_text("E2E Tenant");
+    dash.press("\t");
+    dash.type_text("plan=pro region=eu");
+    dash.press("\r");
+    let screen = dash.wait_for_text("Context token");
+    assert!(screen.contains("••••••••"), "the token is masked:\n{screen}");
+    assert!(!screen.contains("eyJ"), "the token is shown unmasked:\n{screen}");
+    assert!(line_with(&screen, "expires").contains(':'), "a JWT's expiry is shown:\n{screen}");
+    dash.press("y");
+    dash.wait_for_text("token copied");
+    let token = dash.last_clipboard().expect("the token went to the clipboard with OSC 52");
+    dash.press("v");
+    dash.wait_for_text(&token[..24]);
+
+    // The platform accepts the token it minted, and stored the context as typed.
+    let embedded = dash.path("data/embedded-demo");
+    let signer =
+        xkit_dash::server::tokens::TokenSigner::load(&embedded, "northwind", xkit_dash::server::DEFAULT_TOKEN_TTL)
+            .expect("the demo's signing key");
+    let claims = signer.verify(&token).expect("the server accepts the minted token");
+    assert_eq!(claims.external_id, "e2e-tenant");
+    let keys: xkit_dash::server::KeyPair =
+        serde_json::from_slice(&std::fs::read(embedded.join("embedded-keys.json")).unwrap()).unwrap();
+    let target = xkit_dash::client::ApiTarget {
+        api_url: root.clone(),
+        publishable_key: keys.publishable_key,
+        secret_key: keys.secret_key,
+    };
+    let client = xkit_dash::client::Client::new(&target, &Default::default()).unwrap();
+    let context = tokio::runtime::Runtime::new().unwrap().block_on(client.get_context("e2e-tenant")).unwrap();
+    assert_eq!(context.external_name.as_deref(), Some("E2E Tenant"));
+    assert_eq!(context.attributes.get("region"), Some(&serde_json::json!("eu")));
+
+    // A clean exit leaves the alternate screen and shows the cursor again.
+    dash.press("\u{1b}");
+    dash.press("q");
+    assert!(dash.wait_exit(), "the dashboard exited with an error:\n{}", dash.text());
+    dash.assert_terminal_restored();
+    let log = std::fs::read_to_string(dash.path("state/logs/dashboard.log")).expect("the log file");
+    assert!(log.contains("context token minted"), "{log}");
+    assert!(!log.contains(&token), "the log holds the token");
+}
+
+/// A server that accepts connections and never answers.
+fn stalling_server() -> (String, std::thread::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        // Bounded: enough for every request of a test run.
+        for stream in listener.incoming().take(64).flatten() {
+            held.push(stream);
+        }
+    });
+    (url, handle)
+}
+
+/// A server that answers every request with a 200 that is not JSON.
+fn garbage_server() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().take(256).flatten() {
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let body = "<html>definitely not json";
+            let _ =
+                write!(stream, "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+        }
+    });
+    url
+}
+
+const DUMMY_KEYS: [(&str, &str); 2] = [("XKIT_PUBLISHABLE_KEY", "pk_test"), ("XKIT_SECRET_KEY", "sk_test")];
+
+#[test]
+fn a_stalled_server_never_freezes_the_screen() {
+    let (url, _server) = stalling_server();
+    let env = [("XKIT_API_URL", url.as_str()), DUMMY_KEYS[0], DUMMY_KEYS[1]];
+    let mut dash = Dashboard::start(&env, &["--request-timeout", "1s"]);
+    dash.wait_for("the first frame while loading", |text| text.contains("Contexts") && text.contains("loading"));
+
+    // Keys work while every request hangs: help opens and closes, the selection pane moves.
+    dash.press("?");
+    dash.wait_for_text("show every key");
+    dash.press("\u{1b}");
+    dash.wait_for("help to close", |text| !text.contains("show every key"));
+    dash.press("\t");
+    dash.wait_for("the connectors pane to take focus", |text| text.contains("┏ Connectors"));
+
+    // The timeout surfaces as a pane state, not a hang.
+    let screen = dash.wait_for_text("error: cannot reach the server: request timed out");
+    assert!(screen.contains("failing since"), "{screen}");
+
+    // SIGTERM restores the terminal too.
+    let pid = dash.child.process_id().expect("a pid");
+    let killed = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    assert!(killed.success());
+    dash.wait_exit();
+    dash.assert_terminal_restored();
+}
+
+#[test]
+fn garbage_answers_show_as_errors_and_read_only_hides_minting() {
+    let url = garbage_server();
+    let env = [("XKIT_API_URL", url.as_str()), DUMMY_KEYS[0], DUMMY_KEYS[1]];
+    let mut dash = Dashboard::start(&env, &["--read-only"]);
+    let screen = dash.wait_for_text("error: invalid response: response is not JSON");
+    assert!(screen.contains("READ-ONLY"), "{screen}");
+    assert!(!screen.contains("m mint"), "read-only still offers minting:\n{screen}");
+    dash.press("m");
+    dash.press("?");
+    let screen = dash.wait_for_text("show every key");
+    assert!(!screen.contains("Mint a context token") && !screen.contains("mint a context token"), "{screen}");
+    assert!(screen.contains("read-only: mutating keys are not bound"), "{screen}");
+    dash.press("\u{1b}");
+    dash.press("\u{3}"); // ctrl-c
+    assert!(dash.wait_exit(), "ctrl-c is a clean exit");
+    dash.assert_terminal_restored();
+}
