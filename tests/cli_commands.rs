@@ -593,3 +593,80 @@ async fn completions_and_help_are_generated_from_the_definitions() {
     let output = run(home.command(&["completions", "tcsh"])).await;
     assert_eq!(exit_code(&output), 3);
 }
+
+#[test]
+fn config_init_asks_on_a_terminal() {
+    use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+    use std::io::{Read as _, Write as _};
+    use std::os::unix::fs::PermissionsExt as _;
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+
+    let home = Home::new();
+    let pty = native_pty_system().openpty(PtySize { rows: 30, cols: 120, pixel_width: 0, pixel_height: 0 }).unwrap();
+    let mut command = CommandBuilder::new(env!("CARGO_BIN_EXE_xkit-dash"));
+    command.args(["config", "init", "--profile", "tty"]);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("XKIT_") {
+            command.env_remove(name);
+        }
+    }
+    for (variable, dir) in
+        [("XKIT_DASH_CONFIG_DIR", "config"), ("XKIT_DASH_DATA_DIR", "data"), ("XKIT_DASH_STATE_DIR", "state")]
+    {
+        command.env(variable, home.dir.path().join(dir));
+    }
+    command.env("TERM", "xterm-256color");
+    let mut child = pty.slave.spawn_command(command).unwrap();
+    drop(pty.slave);
+    let mut reader = pty.master.try_clone_reader().unwrap();
+    let mut writer = pty.master.take_writer().unwrap();
+    let screen = Arc::new(Mutex::new(String::new()));
+    let screen_in = screen.clone();
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        while let Ok(count) = reader.read(&mut buffer) {
+            if count == 0 {
+                break;
+            }
+            screen_in.lock().unwrap().push_str(&String::from_utf8_lossy(&buffer[..count]));
+        }
+    });
+    let mut answer = |prompt: &str, keys: &str| {
+        let start = Instant::now();
+        while !screen.lock().unwrap().contains(prompt) {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "no {prompt:?} prompt; got:\n{}",
+                screen.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        writer.write_all(keys.as_bytes()).unwrap();
+        writer.flush().unwrap();
+    };
+    answer("Platform API URL", "http://127.0.0.1:9\r");
+    answer("Publishable key", "pk_from_tty\r");
+    answer("Where does the secret key come from?", "\r");
+    answer("Command", "pass show xkit/tty\r");
+    answer("Read-only", "y");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "config init did not finish");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{}", screen.lock().unwrap());
+
+    let file = home.config_file();
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    let written: toml::Table = std::fs::read_to_string(&file).unwrap().parse().unwrap();
+    let profile = &written["profiles"]["tty"];
+    assert_eq!(profile["api_url"].as_str(), Some("http://127.0.0.1:9"));
+    assert_eq!(profile["publishable_key"].as_str(), Some("pk_from_tty"));
+    assert_eq!(profile["secret_command"].as_str(), Some("pass show xkit/tty"));
+    assert_eq!(profile["read_only"].as_bool(), Some(true));
+    assert_eq!(written["default_profile"].as_str(), Some("tty"));
+}
