@@ -16,7 +16,7 @@ pub fn for_terminal(text: &str) -> String {
 
 /// [`for_terminal`] with a custom length cap.
 pub fn for_terminal_within(text: &str, max_chars: usize) -> String {
-    let mut out = String::with_capacity(text.len().min(max_chars * 4));
+    let mut out = String::with_capacity(text.len().min(max_chars.saturating_mul(4)));
     for (count, character) in text.chars().enumerate() {
         if count == max_chars {
             out.push('…');
