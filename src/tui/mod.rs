@@ -8,6 +8,8 @@
 
 pub mod action;
 pub mod filter;
+#[cfg(test)]
+mod fixtures;
 pub mod keymap;
 pub mod mint;
 mod runtime;

@@ -356,6 +356,14 @@ impl Default for Settings {
     }
 }
 
+/// What is selected in each list, by id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
+    pub context: Option<String>,
+    pub connector: Option<String>,
+    pub connection: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Flash {
     pub text: String,
@@ -455,15 +463,24 @@ impl State {
     }
 
     pub fn selected_context(&self) -> Option<&Context> {
-        self.contexts.selected_item().map(|position| &self.data.contexts[position])
+        self.contexts.selected_item().and_then(|position| self.data.contexts.get(position))
     }
 
     pub fn selected_connector(&self) -> Option<&Connector> {
-        self.connectors.selected_item().map(|position| &self.data.connectors[position])
+        self.connectors.selected_item().and_then(|position| self.data.connectors.get(position))
     }
 
     pub fn selected_connection(&self) -> Option<&Connection> {
-        self.connections.selected_item().map(|position| &self.data.connections[position])
+        self.connections.selected_item().and_then(|position| self.data.connections.get(position))
+    }
+
+    /// The selections by identity, to find them again after the data is replaced.
+    pub fn selection(&self) -> Selection {
+        Selection {
+            context: self.selected_context().map(|context| context.external_id.clone()),
+            connector: self.selected_connector().map(|connector| connector.slug.clone()),
+            connection: self.selected_connection().map(|connection| connection.id.clone()),
+        }
     }
 
     pub fn is_loading(&self) -> bool {
@@ -479,14 +496,26 @@ impl State {
 
     /// Recomputes the three filtered indices and the scope, keeping selections by identity.
     pub fn rebuild_views(&mut self) {
-        self.rebuild_contexts();
-        self.rebuild_connectors();
-        self.rebuild_connections();
+        let selection = self.selection();
+        self.rebuild_views_keeping(selection);
+    }
+
+    /// [`State::rebuild_views`] after [`State::data`] was replaced: `selection` was taken
+    /// before, since the views' positions point into the old data.
+    pub fn rebuild_views_keeping(&mut self, selection: Selection) {
+        self.rebuild_contexts_keeping(selection.context.as_deref());
+        self.rebuild_connectors_keeping(selection.connector.as_deref());
+        self.rebuild_connections_keeping(selection.connection.as_deref());
     }
 
     pub fn rebuild_contexts(&mut self) {
+        let keep = self.selection().context;
+        self.rebuild_contexts_keeping(keep.as_deref());
+    }
+
+    fn rebuild_contexts_keeping(&mut self, keep: Option<&str>) {
         let filter = Filter::parse(&self.filters[0]);
-        let keep = self.selected_context().and_then(|context| self.data.context_position(&context.external_id));
+        let keep = keep.and_then(|id| self.data.context_position(id));
         let data = &self.data;
         let index: Vec<usize> = if filter.is_empty() {
             (0..data.contexts.len()).collect()
@@ -504,8 +533,13 @@ impl State {
     }
 
     pub fn rebuild_connectors(&mut self) {
+        let keep = self.selection().connector;
+        self.rebuild_connectors_keeping(keep.as_deref());
+    }
+
+    fn rebuild_connectors_keeping(&mut self, keep: Option<&str>) {
         let filter = Filter::parse(&self.filters[1]);
-        let keep = self.selected_connector().and_then(|connector| self.data.connector_position(&connector.slug));
+        let keep = keep.and_then(|slug| self.data.connector_position(slug));
         let data = &self.data;
         let index: Vec<usize> = (0..data.connectors.len())
             .filter(|&position| {
@@ -521,6 +555,11 @@ impl State {
     /// Derives the scope from triage and the driving pane's selection, then rebuilds the
     /// connections list (selection reset when the scope changed).
     pub fn rebuild_connections(&mut self) {
+        let keep = self.selection().connection;
+        self.rebuild_connections_keeping(keep.as_deref());
+    }
+
+    fn rebuild_connections_keeping(&mut self, keep: Option<&str>) {
         let scope = if self.triage {
             Scope::Triage
         } else {
@@ -533,11 +572,7 @@ impl State {
                     .map_or(Scope::Nothing, |context| Scope::Context(context.external_id.clone())),
             }
         };
-        let keep = if scope == self.scope {
-            self.selected_connection().and_then(|connection| self.data.connection_position(&connection.id))
-        } else {
-            None
-        };
+        let keep = if scope == self.scope { keep.and_then(|id| self.data.connection_position(id)) } else { None };
         self.scope = scope;
         let data = &self.data;
         let base: &[usize] = match &self.scope {

@@ -181,6 +181,7 @@ fn pane_of(stream: Stream) -> Pane {
 /// failing refresh leaves the screen stale rather than empty) and schedules the next scan.
 fn finish_scan(state: &mut State) -> Vec<Effect> {
     let Some(scan) = state.scan.take() else { return Vec::new() };
+    let selection = state.selection();
     if let Some(staged) = scan.staging {
         let old = std::mem::take(&mut state.data);
         let fresh = |pane: Pane| state.load(pane).error.is_none();
@@ -190,7 +191,7 @@ fn finish_scan(state: &mut State) -> Vec<Effect> {
         state.data = Data::from_parts(contexts, connectors, connections);
     }
     state.data.adopt_referenced();
-    state.rebuild_views();
+    state.rebuild_views_keeping(selection);
     let delay = if scan.failed {
         state.failures += 1;
         FIRST_BACKOFF.saturating_mul(2u32.saturating_pow(state.failures - 1)).min(MAX_BACKOFF)
@@ -464,4 +465,304 @@ fn open_repair(state: &mut State) -> Vec<Effect> {
     }
     flash(state, format!("opening the repair page for {}…", crate::sanitize::for_terminal(&slug)), false);
     vec![Effect::OpenRepair { link, fallback }]
+}
+
+#[cfg(test)]
+mod tests {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use secrecy::ExposeSecret;
+
+    use super::*;
+    use crate::model::Health;
+    use crate::tui::fixtures::{self, CATALOG, code, key, loaded_state, new_state, press};
+    use crate::tui::mint::MintedToken;
+    use crate::tui::state::Scope;
+
+    const SIZE: (u16, u16) = (120, 40);
+
+    fn scan(state: &mut State, event: ScanEvent) -> Vec<Effect> {
+        let generation = state.generation;
+        update(state, Action::Scan { generation, event })
+    }
+
+    fn finish_all(state: &mut State, connections: Result<(), String>) -> Vec<Effect> {
+        scan(state, ScanEvent::Finished { stream: Stream::Contexts, result: Ok(()) });
+        scan(state, ScanEvent::Finished { stream: Stream::Connectors, result: Ok(()) });
+        scan(state, ScanEvent::Finished { stream: Stream::Connections, result: connections })
+    }
+
+    fn listed_ids(state: &State) -> Vec<&str> {
+        state.connections.index.iter().map(|&position| state.data.connections[position].id.as_str()).collect()
+    }
+
+    #[test]
+    fn the_first_scan_fills_panes_progressively_then_schedules_the_refresh() {
+        let mut state = new_state(SIZE);
+        assert_eq!(update(&mut state, Action::Start), vec![Effect::StartScan { generation: 1, catalog: false }]);
+        assert!(state.is_loading() && state.loads.iter().all(|load| load.loading));
+        scan(&mut state, ScanEvent::ContextsPage(fixtures::contexts()));
+        assert_eq!(state.contexts.len(), 3, "pages show before the scan ends");
+        assert_eq!(state.scope, Scope::Context("org_acme".into()));
+        scan(&mut state, ScanEvent::ConnectionsPage { connections: fixtures::connections(), fallback: false });
+        assert_eq!(listed_ids(&state), ["c-acme-slack", "c-acme-github", "c-acme-drive"]);
+        scan(&mut state, ScanEvent::Finished { stream: Stream::Contexts, result: Ok(()) });
+        let effects = scan(&mut state, ScanEvent::Finished { stream: Stream::Connections, result: Ok(()) });
+        assert!(effects.is_empty(), "the connectors stream is still running");
+        let effects = scan(&mut state, ScanEvent::Finished { stream: Stream::Connectors, result: Ok(()) });
+        assert_eq!(effects, vec![Effect::ScheduleRefresh(state.settings.refresh)]);
+        // Connectors were never listed: they are adopted from the connections.
+        assert_eq!(state.data.connectors.len(), 3);
+        assert!(state.scan.is_none());
+        assert!(state.loads.iter().all(|load| load.loaded_at.is_some() && !load.loading));
+    }
+
+    #[test]
+    fn a_refresh_never_runs_twice_at_once() {
+        let mut state = new_state(SIZE);
+        update(&mut state, Action::Start);
+        assert!(update(&mut state, Action::RefreshTick).is_empty(), "a tick during a scan is dropped");
+        assert!(update(&mut state, key('r')).is_empty());
+        assert_eq!(state.flash.as_ref().unwrap().text, "a refresh is already running");
+        finish_all(&mut state, Ok(()));
+        assert_eq!(update(&mut state, key('r')), vec![Effect::StartScan { generation: 2, catalog: false }]);
+    }
+
+    #[test]
+    fn failures_back_off_and_leave_stale_data_on_screen() {
+        let mut state = loaded_state(SIZE);
+        let loaded_at = state.loads[2].loaded_at;
+        update(&mut state, Action::RefreshTick);
+        scan(&mut state, ScanEvent::ContextsPage(vec![fixtures::context("org_new", "New")]));
+        assert_eq!(state.data.contexts.len(), 3, "a refresh stages its pages instead of flickering");
+        let effects = finish_all(&mut state, Err("cannot reach the server: request timed out".into()));
+        assert_eq!(effects, vec![Effect::ScheduleRefresh(FIRST_BACKOFF)]);
+        // Contexts succeeded and are swapped in; the failed connections keep their last data
+        // (and the contexts they refer to).
+        assert_eq!(state.data.contexts[0].external_id, "org_new");
+        assert_eq!(state.data.connections.len(), 6);
+        let load = &state.loads[2];
+        assert_eq!(load.loaded_at, loaded_at);
+        let (since, error) = load.error.clone().unwrap();
+        assert!(error.contains("timed out"));
+        update(&mut state, Action::RefreshTick);
+        let effects = finish_all(&mut state, Err("still down".into()));
+        assert_eq!(effects, vec![Effect::ScheduleRefresh(FIRST_BACKOFF * 2)]);
+        assert_eq!(state.loads[2].error.as_ref().unwrap().0, since, "stale since the first failure");
+        update(&mut state, Action::RefreshTick);
+        assert_eq!(finish_all(&mut state, Ok(())), vec![Effect::ScheduleRefresh(state.settings.refresh)]);
+        assert_eq!(state.failures, 0);
+        assert!(state.loads[2].error.is_none());
+    }
+
+    #[test]
+    fn a_refresh_keeps_the_selection_by_identity() {
+        let mut state = loaded_state(SIZE);
+        press(&mut state, "j");
+        update(&mut state, Action::RefreshTick);
+        let globex = fixtures::context("org_globex", "Globex Industries");
+        scan(&mut state, ScanEvent::ContextsPage(vec![fixtures::context("org_aaa", "First"), globex]));
+        scan(&mut state, ScanEvent::ConnectionsPage { connections: fixtures::connections(), fallback: false });
+        finish_all(&mut state, Ok(()));
+        assert_eq!(state.selected_context().unwrap().external_id, "org_globex");
+        assert_eq!(state.scope, Scope::Context("org_globex".into()));
+        // A refresh that lists nothing empties the panes without losing its footing.
+        update(&mut state, Action::RefreshTick);
+        finish_all(&mut state, Ok(()));
+        assert!(state.data.contexts.is_empty() && state.selected_context().is_none());
+        assert_eq!(state.scope, Scope::Nothing);
+    }
+
+    #[test]
+    fn results_of_an_old_scan_are_ignored() {
+        let mut state = loaded_state(SIZE);
+        let old = state.generation;
+        update(&mut state, Action::RefreshTick);
+        let event = ScanEvent::ContextsPage(vec![fixtures::context("ghost", "Ghost")]);
+        update(&mut state, Action::Scan { generation: old, event });
+        assert!(!state.needs_redraw);
+        assert!(state.scan.as_ref().unwrap().staging.as_ref().unwrap().contexts.is_empty());
+    }
+
+    #[test]
+    fn panes_cycle_drill_in_and_back_out() {
+        let mut state = loaded_state(SIZE);
+        update(&mut state, code(KeyCode::Tab));
+        assert_eq!(state.focus, Pane::Connectors);
+        update(&mut state, code(KeyCode::BackTab));
+        assert_eq!(state.focus, Pane::Contexts);
+        update(&mut state, key('j'));
+        assert_eq!(state.scope, Scope::Context("org_globex".into()));
+        update(&mut state, code(KeyCode::Enter));
+        assert_eq!(state.focus, Pane::Connections);
+        update(&mut state, code(KeyCode::Enter));
+        assert_eq!(state.focus, Pane::Detail);
+        update(&mut state, key('k'));
+        assert_eq!(state.selected_connection().unwrap().id, "c-globex-slack", "the detail pane moves the connection");
+        update(&mut state, code(KeyCode::Esc));
+        update(&mut state, code(KeyCode::Esc));
+        assert_eq!(state.focus, Pane::Contexts);
+        // Drilling into a connector lists its connections across contexts.
+        update(&mut state, code(KeyCode::Tab));
+        press(&mut state, "G");
+        update(&mut state, code(KeyCode::Enter));
+        assert_eq!(state.scope, Scope::Connector("google-drive".into()));
+        assert_eq!(listed_ids(&state), ["c-acme-drive"]);
+    }
+
+    #[test]
+    fn triage_lists_exactly_the_connections_needing_attention() {
+        let mut state = loaded_state(SIZE);
+        update(&mut state, key('t'));
+        assert_eq!(state.scope, Scope::Triage);
+        assert_eq!(state.focus, Pane::Connections);
+        assert_eq!(listed_ids(&state), ["c-acme-drive", "c-globex-github", "c-evil-slack"]);
+        for connection in state.connections.index.iter().map(|&position| &state.data.connections[position]) {
+            assert!(Health::of(Some(connection)).needs_attention());
+        }
+        update(&mut state, code(KeyCode::Esc));
+        assert_eq!(state.scope, Scope::Context("org_acme".into()));
+    }
+
+    #[test]
+    fn the_filter_narrows_live_and_esc_clears_it() {
+        let mut state = loaded_state(SIZE);
+        update(&mut state, key('/'));
+        press(&mut state, "status:error");
+        assert!(matches!(state.mode, Mode::Filter(_)));
+        let ids: Vec<&str> =
+            state.contexts.index.iter().map(|&p| state.data.contexts[p].external_id.as_str()).collect();
+        assert_eq!(ids, ["org_acme", "org_evil"]);
+        press(&mut state, "q");
+        assert!(!state.quit, "typing q into the filter does not quit");
+        update(&mut state, code(KeyCode::Backspace));
+        update(&mut state, code(KeyCode::Enter));
+        assert_eq!(state.filter_text(Pane::Contexts), "status:error");
+        update(&mut state, code(KeyCode::Esc));
+        assert_eq!(state.filter_text(Pane::Contexts), "");
+        assert_eq!(state.contexts.len(), 3);
+    }
+
+    #[test]
+    fn open_asks_the_bundled_server_then_falls_back_to_the_catalog() {
+        let mut state = loaded_state(SIZE);
+        update(&mut state, code(KeyCode::Enter));
+        press(&mut state, "jj");
+        let effects = update(&mut state, key('o'));
+        let fallback = Some(format!("{CATALOG}/connectors/google-drive"));
+        assert_eq!(
+            effects,
+            vec![Effect::OpenRepair {
+                link: Some(("org_acme".into(), "google-drive".into())),
+                fallback: fallback.clone()
+            }]
+        );
+        state.target.read_only = true;
+        assert_eq!(update(&mut state, key('o')), vec![Effect::OpenRepair { link: None, fallback }]);
+        state.catalog_url = None;
+        state.catalog_error = Some("no platform record".into());
+        assert!(update(&mut state, key('o')).is_empty());
+        assert!(state.flash.as_ref().unwrap().error);
+    }
+
+    #[test]
+    fn a_browser_failure_shows_the_url_and_copies_it() {
+        let mut state = loaded_state(SIZE);
+        let url = format!("{CATALOG}/connectors/slack");
+        let effects =
+            update(&mut state, Action::BrowserOpened { url: url.clone(), result: Err("no browser found".into()) });
+        assert_eq!(effects, vec![Effect::Copy(url.clone())]);
+        assert!(matches!(&state.mode, Mode::Url { url: shown, .. } if *shown == url));
+        assert_eq!(update(&mut state, key('y')), vec![Effect::Copy(url)]);
+        update(&mut state, code(KeyCode::Esc));
+        assert!(matches!(state.mode, Mode::Browse));
+    }
+
+    #[test]
+    fn copy_takes_what_the_focused_pane_selects() {
+        let mut state = loaded_state(SIZE);
+        assert_eq!(update(&mut state, key('y')), vec![Effect::Copy("org_acme".into())]);
+        update(&mut state, code(KeyCode::Tab));
+        assert_eq!(update(&mut state, key('y')), vec![Effect::Copy("slack".into())]);
+        update(&mut state, code(KeyCode::Tab));
+        assert_eq!(update(&mut state, key('y')), vec![Effect::Copy("c-acme-slack".into())]);
+        update(&mut state, code(KeyCode::Tab));
+        assert_eq!(update(&mut state, key('y')), vec![Effect::Copy(format!("{CATALOG}/connectors/slack"))]);
+    }
+
+    #[test]
+    fn minting_validates_submits_and_masks_the_token() {
+        let mut state = loaded_state(SIZE);
+        update(&mut state, key('m'));
+        let Mode::Mint(form) = &state.mode else { panic!("the form opens") };
+        assert_eq!(form.fields[0].value(), "org_acme", "prefilled from the selection");
+        update(&mut state, Action::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)));
+        assert!(update(&mut state, code(KeyCode::Enter)).is_empty(), "an empty id is refused");
+        press(&mut state, "tenant-1");
+        update(&mut state, code(KeyCode::Tab));
+        update(&mut state, code(KeyCode::Tab));
+        press(&mut state, "plan=pro");
+        let effects = update(&mut state, code(KeyCode::Enter));
+        let [Effect::Mint(context)] = effects.as_slice() else { panic!("{effects:?}") };
+        assert_eq!(context.external_id, "tenant-1");
+        assert_eq!(context.attributes.get("plan"), Some(&serde_json::json!("pro")));
+        assert!(state.is_loading());
+        update(&mut state, Action::Minted(Err("server error 422: external_id too long".into())));
+        let Mode::Mint(form) = &state.mode else { panic!("the form stays open on failure") };
+        assert!(form.server_error.as_deref().unwrap().contains("422"));
+        update(&mut state, Action::Minted(Ok(MintedToken::new("tenant-1".into(), "tok-123".into()))));
+        let Mode::Minted(minted) = &state.mode else { panic!("the token shows") };
+        assert!(!minted.revealed);
+        update(&mut state, key('v'));
+        assert!(matches!(&state.mode, Mode::Minted(minted) if minted.revealed));
+        assert_eq!(update(&mut state, key('y')), vec![Effect::Copy("tok-123".into())]);
+        update(&mut state, code(KeyCode::Esc));
+        assert!(matches!(state.mode, Mode::Browse));
+        if let Mode::Minted(minted) = &state.mode {
+            panic!("token kept after closing: {}", minted.token.expose_secret());
+        }
+    }
+
+    #[test]
+    fn read_only_has_no_mint_key() {
+        let mut state = loaded_state(SIZE);
+        state.keymap = crate::tui::keymap::Keymap::new(&Default::default(), true).unwrap();
+        assert!(update(&mut state, key('m')).is_empty());
+        assert!(matches!(state.mode, Mode::Browse));
+    }
+
+    #[test]
+    fn ctrl_c_quits_from_any_mode() {
+        let mut state = loaded_state(SIZE);
+        update(&mut state, key('/'));
+        let effects = update(&mut state, Action::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)));
+        assert_eq!(effects, vec![Effect::Quit]);
+        assert!(state.quit);
+    }
+
+    #[test]
+    fn idle_inputs_do_not_redraw() {
+        let mut state = loaded_state(SIZE);
+        state.needs_redraw = false;
+        update(&mut state, key('z'));
+        assert!(!state.needs_redraw, "an unbound key");
+        update(&mut state, Action::SpinnerTick);
+        assert!(!state.needs_redraw, "the spinner while nothing loads");
+    }
+
+    #[test]
+    fn a_hundred_thousand_rows_scroll_by_window() {
+        let mut state = new_state(SIZE);
+        update(&mut state, Action::Start);
+        let many = (0..100_000).map(|n| fixtures::context(&format!("ctx-{n:06}"), "Tenant")).collect();
+        scan(&mut state, ScanEvent::ContextsPage(many));
+        press(&mut state, "G");
+        let rows = list_rows(SIZE, Pane::Contexts);
+        assert_eq!(state.contexts.selected, 99_999);
+        let (window, selected) = state.contexts.window(rows);
+        assert_eq!(window.len(), rows);
+        assert_eq!(selected, Some(rows - 1));
+        update(&mut state, code(KeyCode::PageUp));
+        assert_eq!(state.contexts.selected, 99_999 - rows);
+        assert_eq!(state.contexts.offset, 99_999 - rows, "paging up scrolls by one window");
+    }
 }

@@ -1,0 +1,118 @@
+//! Test states built from real model values, fed through the reducer as a scan would.
+
+use chrono::{DateTime, TimeZone, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::action::{Action, ScanEvent, Stream};
+use super::keymap::Keymap;
+use super::state::{Settings, State, TargetInfo};
+use super::theme::Theme;
+use super::update::update;
+use crate::model::{Authorization, AuthorizationStatus, Connection, Connector, Context, ContextRef};
+
+pub const CATALOG: &str = "http://127.0.0.1:4000";
+
+pub fn at() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 14, 9, 26, 53).unwrap()
+}
+
+pub fn connector(slug: &str, name: &str) -> Connector {
+    Connector { slug: slug.into(), name: name.into(), ..Default::default() }
+}
+
+pub fn context(id: &str, name: &str) -> Context {
+    Context { external_id: id.into(), external_name: Some(name.into()), ..Default::default() }
+}
+
+pub fn connection(id: &str, context: &str, connector: Connector, enabled: bool, status: Option<&str>) -> Connection {
+    Connection {
+        id: id.into(),
+        enabled,
+        connector,
+        authorization: status.map(|status| Authorization {
+            id: Some(format!("auth-{id}")),
+            status: AuthorizationStatus::parse(status),
+            ..Default::default()
+        }),
+        context: Some(ContextRef { external_id: context.into(), external_name: None }),
+    }
+}
+
+pub fn contexts() -> Vec<Context> {
+    vec![
+        context("org_acme", "Acme Corporation"),
+        context("org_globex", "Globex Industries"),
+        // A hostile name: escape sequences must never reach the terminal.
+        context("org_evil", "Evil\u{1b}[2J\u{1b}]0;pwned\u{7} Corp"),
+    ]
+}
+
+pub fn connectors() -> Vec<Connector> {
+    vec![connector("slack", "Slack"), connector("github", "GitHub"), connector("google-drive", "Google Drive")]
+}
+
+pub fn connections() -> Vec<Connection> {
+    let [slack, github, drive] = <[Connector; 3]>::try_from(connectors()).unwrap();
+    let mut active = connection("c-acme-slack", "org_acme", slack.clone(), true, Some("active"));
+    if let Some(authorization) = active.authorization.as_mut() {
+        authorization.display_label = Some("Acme (acme.slack.com)".into());
+        authorization.expires_at = Some(at() + chrono::Duration::hours(1));
+        authorization.last_refreshed_at = Some(at());
+    }
+    let mut failed = connection("c-acme-drive", "org_acme", drive, true, Some("error"));
+    if let Some(authorization) = failed.authorization.as_mut() {
+        authorization.display_label = Some("ops@acme.example".into());
+        authorization.error_code = Some("invalid_grant".into());
+        authorization.error_message = Some("Token has been expired or revoked.".into());
+    }
+    vec![
+        active,
+        connection("c-acme-github", "org_acme", github.clone(), true, Some("awaiting_callback")),
+        failed,
+        connection("c-globex-slack", "org_globex", slack.clone(), false, Some("active")),
+        connection("c-globex-github", "org_globex", github, true, Some("suspended")),
+        connection("c-evil-slack", "org_evil", slack, true, None),
+    ]
+}
+
+pub fn new_state(size: (u16, u16)) -> State {
+    let target = TargetInfo { label: "local demo · http://127.0.0.1:4000/".into(), read_only: false, bundled: true };
+    let mut state = State::new(target, Keymap::default(), Theme::default(), Settings::default(), Some(CATALOG.into()));
+    state.size = size;
+    state
+}
+
+/// A state after one complete scan of the fixture platform, with fixed "loaded at" times.
+pub fn loaded_state(size: (u16, u16)) -> State {
+    let mut state = new_state(size);
+    update(&mut state, Action::Start);
+    let generation = state.generation;
+    for event in [
+        ScanEvent::ConnectorsPage(connectors()),
+        ScanEvent::ContextsPage(contexts()),
+        ScanEvent::ConnectionsPage { connections: connections(), fallback: false },
+        ScanEvent::Finished { stream: Stream::Connectors, result: Ok(()) },
+        ScanEvent::Finished { stream: Stream::Contexts, result: Ok(()) },
+        ScanEvent::Finished { stream: Stream::Connections, result: Ok(()) },
+    ] {
+        update(&mut state, Action::Scan { generation, event });
+    }
+    for load in &mut state.loads {
+        load.loaded_at = Some(at());
+    }
+    state
+}
+
+pub fn key(character: char) -> Action {
+    Action::Key(KeyEvent::new(KeyCode::Char(character), KeyModifiers::NONE))
+}
+
+pub fn code(code: KeyCode) -> Action {
+    Action::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+pub fn press(state: &mut State, keys: &str) {
+    for character in keys.chars() {
+        update(state, key(character));
+    }
+}
