@@ -17,6 +17,7 @@ mod error;
 mod keys;
 mod private_file;
 mod routes;
+pub mod scale;
 pub mod seed;
 pub mod store;
 pub mod tokens;
@@ -60,6 +61,10 @@ pub struct ServeArgs {
     /// contexts and connections are added when absent.
     #[arg(long, value_name = "FILE")]
     pub seed: Option<PathBuf>,
+    /// Add a generated platform of N connections (the demo's connectors and health mix, about
+    /// five connections per context; deterministic, so running it again adds nothing).
+    #[arg(long, value_name = "N")]
+    pub demo_scale: Option<usize>,
     /// Lifetime of minted context tokens (e.g. 24h, 30m, 7d).
     #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = humantime::parse_duration)]
     pub token_ttl: Duration,
@@ -220,6 +225,17 @@ pub async fn run_serve(args: ServeArgs) -> Result<()> {
         Some(dir) => dir,
         None => Paths::discover()?.server_data_dir(),
     };
+    if let Some(connections) = args.demo_scale {
+        let started = std::time::Instant::now();
+        let report = scale::seed(&data_dir, connections).await?;
+        eprintln!(
+            "generated platform: {connections} connections over {} contexts ({} connections and {} contexts added in {:.2?})",
+            scale::context_count(connections),
+            report.connections_added,
+            report.contexts_added,
+            started.elapsed()
+        );
+    }
     let config = ServerConfig {
         addr: args.addr,
         demo: args.demo,

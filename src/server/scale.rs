@@ -1,0 +1,146 @@
+//! Large platforms on demand (`serve --demo-scale N`): the demo's platform and connectors with
+//! N generated connections over realistic contexts, for benchmarks and for trying the dashboard
+//! at the size of a real customer base.
+//!
+//! Generation is deterministic: connection `i` always gets the same id, context, connector and
+//! authorization, so seeding again adds nothing (imports insert only what is absent). Each
+//! connection copies the enabled flag, connector and authorization of a demo connection picked
+//! by a hash of `i`, which reproduces the demo's mix of connectors and healths (including its
+//! unknown status strings) at any size. The whole batch is written in one transaction through
+//! the store's cached prepared statements.
+
+use std::path::Path;
+
+use anyhow::Result;
+use secrecy::SecretString;
+use serde_json::Value;
+
+use super::store::{ImportBatch, ImportReport, NewConnection, Store};
+use super::{database_path, private_file, seed};
+use crate::model::Context;
+
+/// Average connections per context (the demo has about five).
+pub const CONNECTIONS_PER_CONTEXT: usize = 5;
+
+const COMPANY_WORDS: [&str; 24] = [
+    "Acme",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Hooli",
+    "Vandelay",
+    "Stark",
+    "Wayne",
+    "Wonka",
+    "Tyrell",
+    "Cyberdyne",
+    "Soylent",
+    "Aperture",
+    "Massive",
+    "Gringotts",
+    "Oscorp",
+    "Pied",
+    "Virtucon",
+    "Monarch",
+    "Nakatomi",
+    "Duff",
+    "Ollivander",
+    "Krusty",
+    "Sirius",
+];
+const COMPANY_KINDS: [&str; 12] = [
+    "Analytics",
+    "Logistics",
+    "Industries",
+    "Labs",
+    "Systems",
+    "Foods",
+    "Health",
+    "Robotics",
+    "Media",
+    "Capital",
+    "Energy",
+    "Studios",
+];
+
+/// The contexts that `connections` generated connections are spread over.
+pub fn context_count(connections: usize) -> usize {
+    connections.div_ceil(CONNECTIONS_PER_CONTEXT)
+}
+
+/// The `external_id` of generated context `index`.
+pub fn context_id(index: usize) -> String {
+    format!("org_{index:06}")
+}
+
+/// The demo platform with `connections` generated connections over [`context_count`] contexts.
+pub fn batch(connections: usize) -> Result<ImportBatch> {
+    let demo = seed::parse(seed::DEMO, "the bundled demo platform")?;
+    anyhow::ensure!(!demo.connections.is_empty() && !demo.contexts.is_empty(), "the demo platform is empty");
+    let contexts = (0..context_count(connections)).map(|index| context(index, &demo.contexts)).collect();
+    let connections = (0..connections).map(|index| connection(index, &demo.connections)).collect();
+    Ok(ImportBatch { platform: demo.platform, connectors: demo.connectors, contexts, connections })
+}
+
+/// Seeds the platform in `data_dir` (creating it if needed) with [`batch`]`(connections)`.
+pub async fn seed(data_dir: &Path, connections: usize) -> Result<ImportReport> {
+    let dir = data_dir.to_owned();
+    let store = tokio::task::spawn_blocking(move || -> Result<Store> {
+        private_file::create_private_dir(&dir)?;
+        Store::open(&database_path(&dir), 1)
+    })
+    .await??;
+    let batch = tokio::task::spawn_blocking(move || batch(connections)).await??;
+    Ok(store.import(batch).await?)
+}
+
+fn context(index: usize, templates: &[Context]) -> Context {
+    let hash = mix(index as u64 ^ 0xc0ff_ee00);
+    let word = COMPANY_WORDS[(hash % COMPANY_WORDS.len() as u64) as usize];
+    let kind = COMPANY_KINDS[((hash >> 16) % COMPANY_KINDS.len() as u64) as usize];
+    let template = &templates[index % templates.len()];
+    let mut attributes = template.attributes.clone();
+    if attributes.contains_key("domain") {
+        let domain = format!("{}-{index}.example", word.to_lowercase());
+        attributes.insert("domain".into(), Value::String(domain));
+    }
+    Context { external_id: context_id(index), external_name: Some(format!("{word} {kind} {index}")), attributes }
+}
+
+fn connection(index: usize, templates: &[NewConnection]) -> NewConnection {
+    let hash = mix(index as u64);
+    let template = &templates[(hash % templates.len() as u64) as usize];
+    let authorization = template.authorization.clone().map(|mut authorization| {
+        // Every connection gets tokens of its own; the demo's are shared test values.
+        if authorization.access_token.is_some() {
+            authorization.access_token = Some(SecretString::from(format!("demo_at_{hash:016x}")));
+        }
+        if authorization.refresh_token.is_some() {
+            authorization.refresh_token = Some(SecretString::from(format!("demo_rt_{hash:016x}")));
+        }
+        authorization
+    });
+    NewConnection {
+        // UUID-shaped like the demo's ids; the last group is the index, so ids never collide.
+        id: format!(
+            "{:08x}-{:04x}-4{:03x}-8{:03x}-{index:012x}",
+            hash >> 32,
+            (hash >> 16) & 0xffff,
+            hash & 0xfff,
+            (hash >> 52) & 0xfff
+        ),
+        context_external_id: context_id(index / CONNECTIONS_PER_CONTEXT),
+        connector_slug: template.connector_slug.clone(),
+        enabled: template.enabled,
+        authorization,
+    }
+}
+
+/// SplitMix64's finalizer: a fixed, well-spread hash of the index (no RNG whose output could
+/// change with a dependency update).
+fn mix(value: u64) -> u64 {
+    let mut z = value.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
