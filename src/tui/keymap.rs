@@ -306,10 +306,14 @@ impl Keymap {
         self.bindings.iter().find(|binding| binding.command == command).map(|binding| binding.keys.as_slice())
     }
 
-    /// `(keys, label)` pairs for the hint bar, in table order.
+    /// `(key, label)` pairs for the hint bar: help and quit first, so a narrow terminal still
+    /// shows the way out, then the rest in table order.
     pub fn hints(&self) -> Vec<(String, &'static str)> {
-        self.bindings
-            .iter()
+        let first = |binding: &&Binding| !matches!(binding.command, Command::Help | Command::Quit);
+        let mut bindings: Vec<&Binding> = self.bindings.iter().collect();
+        bindings.sort_by_key(first);
+        bindings
+            .into_iter()
             .filter_map(|binding| {
                 let label = binding.command.spec().hint?;
                 Some((binding.keys[0].to_string(), label))

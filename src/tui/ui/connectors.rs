@@ -23,8 +23,8 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
         focused,
         load.error.is_some(),
     );
-    let mut widths = vec![Constraint::Fill(1)];
-    widths.extend(COUNTED.map(|_| Constraint::Length(5)));
+    let mut widths = vec![Constraint::Min(8)];
+    widths.extend(COUNTED.map(|_| Constraint::Length(4)));
     let mut header = vec!["Connector"];
     header.extend(COUNTED.map(Health::symbol));
     let pane = ListPane { block, header, widths, view: &state.connectors, focused };
@@ -35,7 +35,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
         cells.extend(COUNTED.map(|health| {
             let count = counts.get(health);
             let style = if count == 0 { state.theme.muted() } else { state.theme.health(health) };
-            Cell::from(Span::styled(format!("{count:>4}"), style))
+            Cell::from(Span::styled(format!("{count:>3}"), style))
         }));
         cells
     });

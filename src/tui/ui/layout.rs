@@ -30,7 +30,9 @@ pub fn areas(area: Rect) -> Areas {
     let [header, body, status, hints] =
         Layout::vertical([Constraint::Length(2), Constraint::Min(0), Constraint::Length(1), Constraint::Length(1)])
             .areas(area);
-    let [left, right] = Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(body);
+    // Two fifths, but never so narrow that the connectors' count columns squeeze out the names.
+    let left_width = (area.width * 2 / 5).max(42.min(area.width / 2));
+    let [left, right] = Layout::horizontal([Constraint::Length(left_width), Constraint::Fill(1)]).areas(body);
     let [contexts, connectors] = Layout::vertical([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(left);
     let [connections, detail] = Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(right);
     Areas { header, contexts, connectors, connections, detail, status, hints }

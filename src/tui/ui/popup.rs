@@ -40,8 +40,6 @@ fn help(frame: &mut Frame, state: &State) {
     for (keys, description) in state.keymap.help_lines() {
         lines.push(Line::from(vec![Span::styled(format!("{keys:<16}"), theme.key()), Span::raw(description)]));
     }
-    lines.push(Line::from(vec![Span::styled(format!("{:<16}", "ctrl-c"), theme.key()), Span::raw("quit, always")]));
-    lines.push(Line::raw(""));
     lines.push(Line::styled("filter: words match ids, names, connector and status;", theme.muted()));
     lines.push(Line::styled("  status:error connector:slack context:acme restrict a field", theme.muted()));
     lines.push(Line::styled("keys are rebound in config.toml [keys]; esc closes", theme.muted()));

@@ -1,1 +1,174 @@
+//! Snapshots of every pane and popup at two terminal sizes, drawn from states the reducer
+//! built out of real model values.
 
+use crossterm::event::KeyCode;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use tui_input::Input;
+
+use super::draw;
+use crate::tui::action::{Action, ScanEvent};
+use crate::tui::fixtures::{at, code, key, loaded_state, new_state, press};
+use crate::tui::mint::{MintForm, MintedToken};
+use crate::tui::state::{Mode, State};
+use crate::tui::update::update;
+
+const SIZES: [(u16, u16); 2] = [(80, 24), (120, 40)];
+
+fn render(state: &State) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(state.size.0, state.size.1)).unwrap();
+    terminal.draw(|frame| draw(frame, state)).unwrap();
+    terminal
+}
+
+/// Snapshots `prepare`d states at both sizes as `{name}_{width}x{height}`.
+fn snapshot_each_size(name: &str, prepare: impl Fn(&mut State)) {
+    for size in SIZES {
+        let mut state = loaded_state(size);
+        prepare(&mut state);
+        let terminal = render(&state);
+        insta::assert_snapshot!(format!("{name}_{}x{}", size.0, size.1), terminal.backend());
+    }
+}
+
+#[test]
+fn main_view() {
+    snapshot_each_size("main", |_| {});
+}
+
+#[test]
+fn connectors_focused_and_drilled_in() {
+    snapshot_each_size("connector_drill", |state| {
+        update(state, code(KeyCode::Tab));
+        update(state, code(KeyCode::Enter));
+    });
+}
+
+#[test]
+fn triage() {
+    snapshot_each_size("triage", |state| {
+        update(state, key('t'));
+    });
+}
+
+#[test]
+fn detail_of_an_error_connection() {
+    snapshot_each_size("detail_error", |state| {
+        update(state, code(KeyCode::Enter));
+        press(state, "jj");
+        update(state, code(KeyCode::Enter));
+    });
+}
+
+#[test]
+fn filter_being_typed() {
+    snapshot_each_size("filter", |state| {
+        update(state, key('/'));
+        press(state, "status:error");
+    });
+}
+
+#[test]
+fn help() {
+    snapshot_each_size("help", |state| {
+        update(state, key('?'));
+    });
+}
+
+#[test]
+fn mint_form_with_inline_errors() {
+    snapshot_each_size("mint_form", |state| {
+        let mut form = MintForm::new(Some("org_acme"));
+        form.fields[1] = Input::new("Acme".into());
+        form.fields[2] = Input::new("plan=pro seats".into());
+        form.focus = 2;
+        state.mode = Mode::Mint(form);
+    });
+}
+
+#[test]
+fn minted_token_is_masked() {
+    // A JWT whose payload says {"sub":"org_acme","exp":1900000000}.
+    let token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJvcmdfYWNtZSIsImV4cCI6MTkwMDAwMDAwMH0.c2lnbmF0dXJl";
+    snapshot_each_size("minted", |state| {
+        update(state, Action::Minted(Ok(MintedToken::new("org_acme".into(), token.into()))));
+    });
+    let mut state = loaded_state(SIZES[1]);
+    update(&mut state, Action::Minted(Ok(MintedToken::new("org_acme".into(), token.into()))));
+    assert!(!render(&state).backend().to_string().contains("eyJ"), "masked by default");
+    update(&mut state, key('v'));
+    assert!(render(&state).backend().to_string().contains("eyJhbGciOiJIUzI1NiJ9"), "revealed on request");
+}
+
+#[test]
+fn url_popup_when_no_browser_opens() {
+    snapshot_each_size("url_popup", |state| {
+        let url = "http://127.0.0.1:4000/connectors/google-drive".to_owned();
+        update(state, Action::BrowserOpened { url, result: Err("no browser found".into()) });
+    });
+}
+
+#[test]
+fn read_only_badge_and_hints() {
+    snapshot_each_size("read_only", |state| {
+        state.target.read_only = true;
+        state.keymap = crate::tui::keymap::Keymap::new(&Default::default(), true).unwrap();
+    });
+}
+
+#[test]
+fn first_frame_before_any_data() {
+    for size in SIZES {
+        let mut state = new_state(size);
+        update(&mut state, Action::Start);
+        let terminal = render(&state);
+        insta::assert_snapshot!(format!("loading_{}x{}", size.0, size.1), terminal.backend());
+    }
+}
+
+#[test]
+fn failing_refresh_shows_stale_and_errors() {
+    snapshot_each_size("stale", |state| {
+        update(state, Action::RefreshTick);
+        let generation = state.generation;
+        let page = ScanEvent::ContextsPage(crate::tui::fixtures::contexts());
+        update(state, Action::Scan { generation, event: page });
+        for (stream, result) in [
+            (crate::tui::action::Stream::Contexts, Ok(())),
+            (crate::tui::action::Stream::Connectors, Err("server busy or failing (503): maintenance".to_owned())),
+            (crate::tui::action::Stream::Connections, Err("cannot reach the server: request timed out".to_owned())),
+        ] {
+            update(state, Action::Scan { generation, event: ScanEvent::Finished { stream, result } });
+        }
+        for load in &mut state.loads {
+            load.loaded_at = Some(at());
+            if let Some((since, _)) = load.error.as_mut() {
+                *since = at();
+            }
+        }
+    });
+}
+
+#[test]
+fn hostile_strings_never_reach_the_screen_raw() {
+    let mut state = loaded_state(SIZES[1]);
+    press(&mut state, "jj");
+    let terminal = render(&state);
+    let cells = terminal.backend().buffer().content();
+    assert!(cells.iter().all(|cell| !cell.symbol().chars().any(char::is_control)), "a control character was drawn");
+    let screen = terminal.backend().to_string();
+    assert!(screen.contains("Evil^[[2J"), "{screen}");
+}
+
+#[test]
+fn a_frame_over_a_hundred_thousand_rows_draws_only_the_window() {
+    let mut state = new_state(SIZES[1]);
+    update(&mut state, Action::Start);
+    let many = (0..100_000).map(|n| crate::tui::fixtures::context(&format!("ctx-{n:06}"), "Tenant")).collect();
+    let generation = state.generation;
+    update(&mut state, Action::Scan { generation, event: ScanEvent::ContextsPage(many) });
+    press(&mut state, "G");
+    let screen = render(&state).backend().to_string();
+    assert!(screen.contains("ctx-099999") && !screen.contains("ctx-000000"), "{screen}");
+    assert!(screen.contains("Contexts 100000"), "{screen}");
+}
