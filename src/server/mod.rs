@@ -13,10 +13,14 @@
 //! ```
 
 mod auth;
+mod catalog;
 mod error;
 mod keys;
+mod oauth;
 mod private_file;
+pub mod refresh;
 mod routes;
+mod sandbox;
 pub mod scale;
 pub mod seed;
 pub mod store;
@@ -42,6 +46,8 @@ use tokens::TokenSigner;
 
 /// Default lifetime of a context token.
 pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+/// Default lifetime of a catalog repair link (Nango's connect links live 30 minutes too).
+pub const DEFAULT_REPAIR_LINK_TTL: Duration = Duration::from_secs(30 * 60);
 /// How long [`RunningServer::shutdown`] lets open requests finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -68,6 +74,13 @@ pub struct ServeArgs {
     /// Lifetime of minted context tokens (e.g. 24h, 30m, 7d).
     #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = humantime::parse_duration)]
     pub token_ttl: Duration,
+    /// The URL browsers reach this server at (catalog links and OAuth callbacks), when it is
+    /// not the listening address (a proxy, a hostname, 0.0.0.0).
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<url::Url>,
+    /// Refresh access tokens that expire within this margin when they are read.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub refresh_margin: Duration,
 }
 
 /// `xkit-dash keys ...`.
@@ -95,6 +108,11 @@ pub struct ServerConfig {
     pub token_ttl: Duration,
     /// Read connections in the SQLite pool (one writer comes on top).
     pub read_connections: usize,
+    /// Base of the links handed to browsers; `None`: `http://{addr}` (loopback for 0.0.0.0).
+    pub public_url: Option<url::Url>,
+    pub refresh: refresh::RefreshSettings,
+    /// Lifetime of the links minted by `repair_link`.
+    pub repair_link_ttl: Duration,
 }
 
 impl ServerConfig {
@@ -107,6 +125,9 @@ impl ServerConfig {
             seed: None,
             token_ttl: DEFAULT_TOKEN_TTL,
             read_connections: 4,
+            public_url: None,
+            refresh: refresh::RefreshSettings::default(),
+            repair_link_ttl: DEFAULT_REPAIR_LINK_TTL,
         }
     }
 }
@@ -195,7 +216,15 @@ async fn launch(config: ServerConfig) -> Result<(RunningServer, Store)> {
         .await
         .with_context(|| format!("cannot listen on {}", config.addr))?;
     let addr = listener.local_addr()?;
-    let state = routes::AppState { store: store.clone(), tokens: Arc::new(tokens), keys: Default::default() };
+    let urls = Arc::new(server_urls(addr, config.public_url.clone())?);
+    let provider = oauth::ProviderClient::new(urls, config.refresh.timeout)?;
+    let state = routes::AppState {
+        store: store.clone(),
+        tokens: Arc::new(tokens),
+        keys: Default::default(),
+        refresher: Arc::new(refresh::Refresher::new(store.clone(), provider, config.refresh)),
+        repair_link_ttl: config.repair_link_ttl,
+    };
     let app = routes::router(state);
     let stop = CancellationToken::new();
     let stopped = stop.clone();
@@ -204,6 +233,27 @@ async fn launch(config: ServerConfig) -> Result<(RunningServer, Store)> {
     });
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "platform server listening");
     Ok((RunningServer { addr, stop, task }, store))
+}
+
+/// Where the server reaches itself (loopback, even when listening on every interface) and the
+/// base of browser links.
+fn server_urls(addr: SocketAddr, public_url: Option<url::Url>) -> Result<oauth::ServerUrls> {
+    let ip = match addr.ip() {
+        ip if !ip.is_unspecified() => ip,
+        std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+    };
+    let internal = url::Url::parse(&format!("http://{}/", SocketAddr::new(ip, addr.port())))?;
+    let public = match public_url {
+        Some(url) if url.path().ends_with('/') => url,
+        Some(mut url) => {
+            let path = format!("{}/", url.path());
+            url.set_path(&path);
+            url
+        }
+        None => internal.clone(),
+    };
+    Ok(oauth::ServerUrls { internal, public })
 }
 
 /// Starts the demo platform on a loopback port, seeding `data_dir` on first use and creating
@@ -241,6 +291,8 @@ pub async fn run_serve(args: ServeArgs) -> Result<()> {
         demo: args.demo,
         seed: args.seed,
         token_ttl: args.token_ttl,
+        public_url: args.public_url,
+        refresh: refresh::RefreshSettings { margin: args.refresh_margin, ..Default::default() },
         ..ServerConfig::new(&data_dir)
     };
     let server = start(config).await?;

@@ -15,7 +15,7 @@ use anyhow::Result;
 use secrecy::SecretString;
 use serde_json::Value;
 
-use super::store::{ImportBatch, ImportReport, NewConnection, Store};
+use super::store::{ImportBatch, ImportReport, NewConnection, SandboxSeed, Store};
 use super::{database_path, private_file, seed};
 use crate::model::Context;
 
@@ -79,7 +79,10 @@ pub fn batch(connections: usize) -> Result<ImportBatch> {
     anyhow::ensure!(!demo.connections.is_empty() && !demo.contexts.is_empty(), "the demo platform is empty");
     let contexts = (0..context_count(connections)).map(|index| context(index, &demo.contexts)).collect();
     let connections = (0..connections).map(|index| connection(index, &demo.connections)).collect();
-    Ok(ImportBatch { platform: demo.platform, connectors: demo.connectors, contexts, connections })
+    // The sandbox's clients come along so that the catalog can (re)authorize generated
+    // connections; the demo's grants do not (their refresh tokens belong to demo connections).
+    let sandbox = SandboxSeed { clients: demo.sandbox.clients, grants: Vec::new() };
+    Ok(ImportBatch { platform: demo.platform, connectors: demo.connectors, contexts, connections, sandbox })
 }
 
 /// Seeds the platform in `data_dir` (creating it if needed) with [`batch`]`(connections)`.

@@ -263,7 +263,7 @@ pub fn parse(text: &str, origin: &str) -> Result<ImportBatch> {
         .collect();
 
     problems.finish(origin)?;
-    Ok(ImportBatch { platform, connectors, contexts: file.contexts, connections })
+    Ok(ImportBatch { platform, connectors, contexts: file.contexts, connections, sandbox: Default::default() })
 }
 
 /// `now`, `now+1h 30m`, `now-3d`, or an RFC 3339 timestamp.

@@ -3,7 +3,8 @@
 use std::str::FromStr as _;
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse as _, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -13,6 +14,7 @@ use super::{AppState, ConnectionResponse, page_request};
 use crate::model::{ConnectionsPage, Health};
 use crate::server::auth::ApiKey;
 use crate::server::error::ApiError;
+use crate::server::refresh::RefreshOutcome;
 use crate::server::store::ConnectionFilter;
 
 pub(super) fn router() -> Router<AppState> {
@@ -50,21 +52,39 @@ async fn list_connections(
     Ok(Json(ConnectionsPage { connections: page.items, next_cursor: page.next_cursor }))
 }
 
-/// Get Connection by ID, with its credential when active.
+/// Get Connection by ID, with its credential when active, refreshed first when it expires soon.
 async fn get_connection(
     _key: ApiKey,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ConnectionResponse>, ApiError> {
-    Ok(Json(state.store.connection_by_id(id).await?.into()))
+    Ok(Json(state.refresher.fresh_by_id(id).await?.into()))
 }
 
-/// Forced refresh arrives with the token-lifecycle work; until then the route says so.
+/// Forced refresh (admin): asks the provider now, whatever the expiry, and returns the
+/// connection as it then is (`active` with a new token, `error` if the grant was refused, or
+/// unchanged with `refresh_error` if the provider could not answer). 409 when the connection
+/// has nothing to refresh with, 429 while the provider's `Retry-After` runs.
 async fn refresh_connection(
     _key: ApiKey,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<ConnectionResponse>, ApiError> {
-    state.store.connection_by_id(id).await?;
-    Err(ApiError::new(StatusCode::NOT_IMPLEMENTED, "token refresh is not implemented by this server yet"))
+) -> Result<Response, ApiError> {
+    match state.refresher.refresh(&id, true).await? {
+        RefreshOutcome::Impossible(reason) => Err(ApiError::new(StatusCode::CONFLICT, reason)),
+        RefreshOutcome::CoolingDown(wait) => {
+            let seconds = wait.as_secs().max(1);
+            let error = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("the provider asked to wait; try again in {seconds}s"),
+            );
+            Ok(([(header::RETRY_AFTER, seconds.to_string())], error).into_response())
+        }
+        RefreshOutcome::Refreshed
+        | RefreshOutcome::NotNeeded
+        | RefreshOutcome::Revoked(_)
+        | RefreshOutcome::Transient(_) => {
+            Ok(Json(ConnectionResponse::from(state.store.connection_by_id(id).await?)).into_response())
+        }
+    }
 }

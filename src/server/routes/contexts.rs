@@ -95,13 +95,14 @@ async fn context_connections(
     Ok(Json(ConnectionsPage { connections: page.items, next_cursor: page.next_cursor }))
 }
 
-/// Get Connection by Connector: the healthiest connection, with its credential when active.
+/// Get Connection by Connector: the healthiest connection, with its credential when active,
+/// refreshed first when it expires soon.
 pub(super) async fn get_connection(
     _key: ApiKey,
     State(state): State<AppState>,
     ApiPath((external_id, connector_slug)): ApiPath<(String, String)>,
 ) -> Result<Json<ConnectionResponse>, ApiError> {
-    Ok(Json(state.store.best_connection(external_id, connector_slug).await?.into()))
+    Ok(Json(state.refresher.fresh_best(external_id, connector_slug).await?.into()))
 }
 
 /// Soft removal: the context's connections to the connector become `enabled: false`.

@@ -8,6 +8,7 @@ mod legacy;
 mod public;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use tower_http::trace::TraceLayer;
 
 use super::auth::KeyCache;
+use super::refresh::Refresher;
 use super::error::ApiError;
 use super::store::{PageRequest, Store};
 use super::tokens::TokenSigner;
@@ -32,6 +34,9 @@ pub struct AppState {
     pub store: Store,
     pub tokens: Arc<TokenSigner>,
     pub keys: Arc<KeyCache>,
+    pub refresher: Arc<Refresher>,
+    /// Lifetime of the catalog links `repair_link` mints.
+    pub repair_link_ttl: Duration,
 }
 
 pub fn router(state: AppState) -> Router {

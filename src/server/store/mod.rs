@@ -8,10 +8,12 @@
 //! semaphore admits at most as many reads as there are reader connections, so waiting happens
 //! on the async side rather than by parking blocking threads.
 
+mod authorizations;
 mod connections;
 mod contexts;
 mod cursor;
 mod platform;
+mod sandbox;
 mod schema;
 
 use std::path::{Path, PathBuf};
@@ -21,10 +23,16 @@ use std::time::Duration;
 use anyhow::Context as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection as Db, OpenFlags, Transaction};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 use tokio::sync::Semaphore;
 
 use crate::model::{AuthorizationStatus, Connection, Connector, Context, Health, Platform};
+
+pub use authorizations::{IssuedTokens, NewFlow, ProviderFailure, RefreshState, RepairGrant, ReturningFlow};
+pub use sandbox::{
+    NewCode, SandboxClient, SandboxClientConfig, SandboxGrantSeed, SandboxGrantView, SandboxIssued, SandboxRefusal,
+    pkce_s256,
+};
 
 /// A failure the routes can turn into a status code.
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +130,15 @@ pub struct ImportBatch {
     pub connectors: Vec<ConnectorRecord>,
     pub contexts: Vec<Context>,
     pub connections: Vec<NewConnection>,
+    pub sandbox: SandboxSeed,
+}
+
+/// The sandbox provider's part of a seed: clients are configuration (upserted), grants are data
+/// (added when their refresh token is unknown).
+#[derive(Debug, Clone, Default)]
+pub struct SandboxSeed {
+    pub clients: Vec<SandboxClientConfig>,
+    pub grants: Vec<SandboxGrantSeed>,
 }
 
 /// What an import changed.
@@ -309,6 +326,138 @@ impl Store {
     /// Soft-removes a context's connections to a connector and returns the (now disabled) one.
     pub async fn disable_connection(&self, external_id: String, connector_slug: String) -> StoreResult<Connection> {
         self.write(move |tx| connections::disable(tx, &external_id, &connector_slug)).await
+    }
+
+    // ---- token lifecycle (refresh, catalog authorization, repair links) ----------------------
+
+    /// A connector's private OAuth settings, `None` when it has none.
+    pub async fn connector_oauth(&self, slug: String) -> StoreResult<Option<ConnectorOAuth>> {
+        self.read(move |db| authorizations::connector_oauth(db, &slug)).await
+    }
+
+    /// What a refresh of connection `id` needs: status, expiry, refresh token, OAuth settings.
+    pub async fn refresh_state(&self, id: String) -> StoreResult<RefreshState> {
+        self.read(move |db| authorizations::refresh_state(db, &id)).await
+    }
+
+    /// Saves refreshed tokens (a rotated refresh token replaces `used`, none keeps it) in one
+    /// transaction; false if `used` is no longer the stored refresh token.
+    pub async fn save_refreshed_tokens(&self, id: String, used: SecretString, tokens: IssuedTokens) -> StoreResult<bool> {
+        self.write(move |tx| authorizations::save_refreshed(tx, &id, &used, &tokens)).await
+    }
+
+    /// A permanent refresh failure: `error` with the provider's code and message, no credential;
+    /// false if `used` is no longer the stored refresh token.
+    pub async fn fail_refresh(&self, id: String, used: SecretString, failure: ProviderFailure) -> StoreResult<bool> {
+        self.write(move |tx| authorizations::fail_refresh(tx, &id, &used, &failure)).await
+    }
+
+    /// A transient refresh failure, reported as `refresh_error`; nothing else changes.
+    pub async fn record_refresh_error(&self, id: String, message: String) -> StoreResult<()> {
+        self.write(move |tx| authorizations::record_refresh_error(tx, &id, &message)).await
+    }
+
+    /// Puts a connection (`connection_id`, or a new one) in `awaiting_callback` for `flow`.
+    pub async fn begin_authorization(
+        &self,
+        external_id: String,
+        connector_slug: String,
+        connection_id: Option<String>,
+        flow: NewFlow,
+    ) -> StoreResult<String> {
+        self.write(move |tx| {
+            authorizations::begin_authorization(tx, &external_id, &connector_slug, connection_id.as_deref(), &flow)
+        })
+        .await
+    }
+
+    /// Takes the flow of a callback's `state` (single use), moving it to `retrieving_tokens`.
+    pub async fn take_flow(&self, state: String) -> StoreResult<Option<ReturningFlow>> {
+        self.write(move |tx| authorizations::take_flow(tx, &state)).await
+    }
+
+    pub async fn complete_authorization(&self, id: String, state: String, tokens: IssuedTokens) -> StoreResult<bool> {
+        self.write(move |tx| authorizations::complete_authorization(tx, &id, &state, &tokens)).await
+    }
+
+    pub async fn fail_authorization(&self, id: String, state: String, failure: ProviderFailure) -> StoreResult<bool> {
+        self.write(move |tx| authorizations::fail_authorization(tx, &id, &state, &failure)).await
+    }
+
+    /// Stores (the hash of) a repair token for a context and connector.
+    pub async fn add_repair_token(
+        &self,
+        token_sha256: [u8; 32],
+        external_id: String,
+        connector_slug: String,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.write(move |tx| authorizations::add_repair_token(tx, &token_sha256, &external_id, &connector_slug, expires_at))
+            .await
+    }
+
+    pub async fn repair_grant(&self, token_sha256: [u8; 32]) -> StoreResult<Option<RepairGrant>> {
+        self.read(move |db| authorizations::repair_grant(db, &token_sha256)).await
+    }
+
+    /// Marks a repair token used; false if it already was.
+    pub async fn use_repair_token(&self, token_sha256: [u8; 32]) -> StoreResult<bool> {
+        self.write(move |tx| authorizations::use_repair_token(tx, &token_sha256)).await
+    }
+
+    // ---- sandbox provider --------------------------------------------------------------------
+
+    pub async fn sandbox_client(&self, client_id: String) -> StoreResult<Option<SandboxClient>> {
+        self.read(move |db| sandbox::client(db, &client_id)).await
+    }
+
+    pub async fn sandbox_add_code(&self, code: NewCode) -> StoreResult<()> {
+        self.write(move |tx| sandbox::add_code(tx, &code)).await
+    }
+
+    /// `grant_type=authorization_code`: on success a grant exists whose refresh token is
+    /// `new_refresh_token`.
+    pub async fn sandbox_exchange_code(
+        &self,
+        client_id: String,
+        code: SecretString,
+        redirect_uri: Option<String>,
+        code_verifier: Option<String>,
+        new_refresh_token: SecretString,
+    ) -> StoreResult<Result<SandboxIssued, SandboxRefusal>> {
+        self.write(move |tx| {
+            sandbox::exchange_code(
+                tx,
+                &client_id,
+                code.expose_secret(),
+                redirect_uri.as_deref(),
+                code_verifier.as_deref(),
+                &new_refresh_token,
+            )
+        })
+        .await
+    }
+
+    /// `grant_type=refresh_token` with rotation and reuse detection.
+    pub async fn sandbox_refresh(
+        &self,
+        client_id: String,
+        refresh_token: SecretString,
+        new_refresh_token: SecretString,
+    ) -> StoreResult<Result<SandboxIssued, SandboxRefusal>> {
+        self.write(move |tx| sandbox::refresh(tx, &client_id, refresh_token.expose_secret(), &new_refresh_token)).await
+    }
+
+    pub async fn sandbox_revoke_token(&self, client_id: String, token: SecretString) -> StoreResult<bool> {
+        self.write(move |tx| sandbox::revoke_by_refresh_token(tx, &client_id, token.expose_secret())).await
+    }
+
+    pub async fn sandbox_revoke_grant(&self, grant_id: i64) -> StoreResult<bool> {
+        self.write(move |tx| sandbox::revoke_grant(tx, grant_id, "revoked on the sandbox admin page")).await
+    }
+
+    pub async fn sandbox_grants(&self, limit: usize) -> StoreResult<Vec<SandboxGrantView>> {
+        self.read(move |db| sandbox::list_grants(db, limit)).await
     }
 }
 

@@ -3,7 +3,7 @@
 use rusqlite::{Connection as Db, OptionalExtension, Transaction, params};
 use secrecy::ExposeSecret;
 
-use super::{ImportBatch, ImportReport, StoreError, StoreResult, connections, contexts, now_text};
+use super::{ImportBatch, ImportReport, StoreError, StoreResult, connections, contexts, now_text, sandbox};
 use crate::model::Platform;
 
 /// Until a seed names it, a fresh platform is called this (the slug binds context tokens).
@@ -87,6 +87,9 @@ pub(super) fn import(tx: &Transaction<'_>, batch: &ImportBatch) -> StoreResult<I
         )?;
         report.connectors += 1;
     }
+    for client in &batch.sandbox.clients {
+        sandbox::upsert_client(tx, client)?;
+    }
     for context in &batch.contexts {
         if contexts::insert_if_absent(tx, context)? {
             report.contexts_added += 1;
@@ -96,6 +99,9 @@ pub(super) fn import(tx: &Transaction<'_>, batch: &ImportBatch) -> StoreResult<I
         if connections::insert_if_absent(tx, connection)? {
             report.connections_added += 1;
         }
+    }
+    for grant in &batch.sandbox.grants {
+        sandbox::insert_grant_if_absent(tx, grant)?;
     }
     Ok(report)
 }

@@ -87,4 +87,64 @@ CREATE TABLE IF NOT EXISTS authorizations (
     refresh_error     TEXT,
     updated_at        TEXT NOT NULL
 );
+-- Authorization-code flows started by the catalog. `state` is single use (the row is deleted
+-- when the callback arrives) and bound to one connection; starting a new flow for a connection
+-- drops its older ones.
+CREATE TABLE IF NOT EXISTS oauth_flows (
+    state          TEXT PRIMARY KEY,
+    connection_seq INTEGER NOT NULL REFERENCES connections(seq) ON DELETE CASCADE,
+    pkce_verifier  TEXT NOT NULL,
+    redirect_uri   TEXT NOT NULL,
+    expires_at     TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS oauth_flows_by_connection ON oauth_flows (connection_seq);
+
+-- Catalog repair links: only the token's hash is kept; `used_at` makes a token single use.
+CREATE TABLE IF NOT EXISTS repair_tokens (
+    token_sha256   BLOB PRIMARY KEY,
+    context_id     INTEGER NOT NULL REFERENCES contexts(id) ON DELETE CASCADE,
+    connector_slug TEXT NOT NULL REFERENCES connectors(slug),
+    expires_at     TEXT NOT NULL,
+    used_at        TEXT
+);
+
+-- The sandbox OAuth2 provider (`/sandbox/oauth/...`). Secrets, codes and refresh tokens are
+-- stored as SHA-256 hashes only.
+CREATE TABLE IF NOT EXISTS sandbox_clients (
+    client_id         TEXT PRIMARY KEY,
+    secret_sha256     BLOB NOT NULL,
+    name              TEXT NOT NULL,
+    redirect_uris     TEXT NOT NULL,
+    access_ttl_secs   INTEGER NOT NULL,
+    refresh_ttl_secs  INTEGER
+);
+CREATE TABLE IF NOT EXISTS sandbox_grants (
+    id             INTEGER PRIMARY KEY,
+    client_id      TEXT NOT NULL REFERENCES sandbox_clients(client_id) ON DELETE CASCADE,
+    subject        TEXT NOT NULL,
+    scope          TEXT NOT NULL,
+    created_at     TEXT NOT NULL,
+    last_used_at   TEXT,
+    revoked_at     TEXT,
+    revoked_reason TEXT
+);
+CREATE TABLE IF NOT EXISTS sandbox_codes (
+    code_sha256           BLOB PRIMARY KEY,
+    client_id             TEXT NOT NULL REFERENCES sandbox_clients(client_id) ON DELETE CASCADE,
+    subject               TEXT NOT NULL,
+    scope                 TEXT NOT NULL,
+    redirect_uri          TEXT NOT NULL,
+    code_challenge        TEXT,
+    expires_at            TEXT NOT NULL,
+    used_at               TEXT,
+    grant_id              INTEGER REFERENCES sandbox_grants(id) ON DELETE CASCADE
+);
+CREATE TABLE IF NOT EXISTS sandbox_refresh_tokens (
+    token_sha256 BLOB PRIMARY KEY,
+    grant_id     INTEGER NOT NULL REFERENCES sandbox_grants(id) ON DELETE CASCADE,
+    created_at   TEXT NOT NULL,
+    expires_at   TEXT,
+    consumed_at  TEXT
+);
+CREATE INDEX IF NOT EXISTS sandbox_refresh_tokens_by_grant ON sandbox_refresh_tokens (grant_id);
 "#;

@@ -1,0 +1,214 @@
+//! Refresh on read: the routes that return a credential ask the [`Refresher`] for a fresh
+//! connection first.
+//!
+//! The rules (DESIGN §7, after Nango's refresh engine):
+//! - a token is refreshed when it has expired or expires within the margin (5 minutes);
+//! - single flight: one async mutex per connection; whoever takes it re-reads the row, so the
+//!   readers that waited find the new token and make no request of their own;
+//! - the new access token and a rotated refresh token are saved in one transaction, and only if
+//!   the refresh token used is still the stored one (a reconnect meanwhile wins);
+//! - `invalid_grant` and other permanent errors make the authorization `error` with the
+//!   provider's `error_code`/`error_message` and no credential;
+//! - network errors, timeouts, 5xx and 429 are transient: `refresh_error` records them, the
+//!   connection stays `active` and keeps its token (even an expired one: whether the user must
+//!   act is what the status says, and a provider outage is not the user's to fix), and reads
+//!   do not ask the provider again until a cooldown (or the provider's `Retry-After`) passes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+
+use super::oauth::{ProviderClient, TokenError};
+use super::store::{ProviderFailure, RefreshState, Store, StoreResult};
+use crate::model::{AuthorizationStatus, Connection};
+
+/// Bound on remembered cooldowns; past it, the ones that ended are forgotten.
+const MAX_COOLDOWNS: usize = 10_000;
+
+/// Tunables of the refresh engine.
+#[derive(Debug, Clone, Copy)]
+pub struct RefreshSettings {
+    /// Refresh tokens that expire within this margin.
+    pub margin: Duration,
+    /// After a transient failure, reads leave the provider alone this long.
+    pub cooldown: Duration,
+    /// Per-request timeout of token endpoints, so a slow provider cannot hold reads forever.
+    pub timeout: Duration,
+}
+
+impl Default for RefreshSettings {
+    fn default() -> Self {
+        Self { margin: Duration::from_secs(5 * 60), cooldown: Duration::from_secs(30), timeout: Duration::from_secs(10) }
+    }
+}
+
+/// What one refresh attempt did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    /// New tokens were saved.
+    Refreshed,
+    /// Someone else refreshed (or re-authorized) first; the stored token is fresh.
+    NotNeeded,
+    /// The provider refused the grant; the connection is now `error`.
+    Revoked(ProviderFailure),
+    /// The provider could not answer; recorded as `refresh_error`.
+    Transient(String),
+    /// The provider asked to wait (`Retry-After`) or a recent failure is cooling down.
+    CoolingDown(Duration),
+    /// Nothing to refresh with (not active, no refresh token, no OAuth settings).
+    Impossible(String),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Cooldown {
+    until: Instant,
+    /// The provider itself asked for the wait: even forced refreshes respect it.
+    demanded: bool,
+}
+
+pub struct Refresher {
+    store: Store,
+    provider: ProviderClient,
+    settings: RefreshSettings,
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    cooldowns: Mutex<HashMap<String, Cooldown>>,
+}
+
+impl Refresher {
+    pub fn new(store: Store, provider: ProviderClient, settings: RefreshSettings) -> Self {
+        Self { store, provider, settings, locks: Mutex::default(), cooldowns: Mutex::default() }
+    }
+
+    pub fn provider(&self) -> &ProviderClient {
+        &self.provider
+    }
+
+    /// `GET /connections/:id`: the connection, refreshed first when due.
+    pub async fn fresh_by_id(&self, id: String) -> StoreResult<Connection> {
+        let connection = self.store.connection_by_id(id.clone()).await?;
+        if !self.due_for_read(&connection) {
+            return Ok(connection);
+        }
+        self.refresh(&connection.id, false).await?;
+        self.store.connection_by_id(id).await
+    }
+
+    /// `GET /contexts/:id/connections/:slug`: the healthiest connection, refreshed first when
+    /// due. A refresh that fails permanently can make another connection the healthiest; that
+    /// one is returned as it is.
+    pub async fn fresh_best(&self, external_id: String, connector_slug: String) -> StoreResult<Connection> {
+        let connection = self.store.best_connection(external_id.clone(), connector_slug.clone()).await?;
+        if !self.due_for_read(&connection) {
+            return Ok(connection);
+        }
+        self.refresh(&connection.id, false).await?;
+        self.store.best_connection(external_id, connector_slug).await
+    }
+
+    /// One refresh of connection `id`, single flight. `forced` refreshes even a token that is
+    /// not due and ignores our own cooldown (not a provider's `Retry-After`).
+    pub async fn refresh(&self, id: &str, forced: bool) -> StoreResult<RefreshOutcome> {
+        let lock = {
+            let mut locks = self.locks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            locks.entry(id.to_owned()).or_default().clone()
+        };
+        let outcome = {
+            let _turn = lock.lock().await;
+            self.refresh_locked(id, forced).await
+        };
+        let mut locks = self.locks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // The map's reference and ours: nobody else waits for this connection.
+        if Arc::strong_count(&lock) == 2 {
+            locks.remove(id);
+        }
+        outcome
+    }
+
+    async fn refresh_locked(&self, id: &str, forced: bool) -> StoreResult<RefreshOutcome> {
+        // Re-read under the lock: a reader that waited finds what the one before it saved.
+        let state = self.store.refresh_state(id.to_owned()).await?;
+        if !state.enabled || state.status != AuthorizationStatus::Active {
+            return Ok(RefreshOutcome::Impossible(format!(
+                "connection {id:?} is not an enabled, active connection; it needs to be authorized again"
+            )));
+        }
+        if !forced && !self.is_due(&state) {
+            return Ok(RefreshOutcome::NotNeeded);
+        }
+        let RefreshState { refresh_token: Some(refresh_token), oauth: Some(oauth), .. } = state else {
+            let missing = if state.oauth.is_none() { "its connector has no OAuth2 settings" } else { "no refresh token" };
+            return Ok(RefreshOutcome::Impossible(format!("connection {id:?} cannot be refreshed: {missing}")));
+        };
+        if let Some(wait) = self.cooling_down(id, forced) {
+            return Ok(RefreshOutcome::CoolingDown(wait));
+        }
+
+        match self.provider.refresh(&oauth, &refresh_token).await {
+            Ok(tokens) => {
+                self.forget_cooldown(id);
+                let rotated = tokens.refresh_token.is_some();
+                if self.store.save_refreshed_tokens(id.to_owned(), refresh_token, tokens).await? {
+                    tracing::info!(connection = id, rotated, "access token refreshed");
+                    Ok(RefreshOutcome::Refreshed)
+                } else {
+                    tracing::info!(connection = id, "refresh result dropped: the connection was re-authorized meanwhile");
+                    Ok(RefreshOutcome::NotNeeded)
+                }
+            }
+            Err(TokenError::Permanent(failure)) => {
+                self.forget_cooldown(id);
+                let stored = self.store.fail_refresh(id.to_owned(), refresh_token, failure.clone()).await?;
+                tracing::warn!(connection = id, code = %failure.code, message = %failure.message, stored, "refresh refused by the provider");
+                Ok(if stored { RefreshOutcome::Revoked(failure) } else { RefreshOutcome::NotNeeded })
+            }
+            Err(TokenError::Transient { message, retry_after }) => {
+                let demanded = retry_after.is_some();
+                let wait = retry_after.map_or(self.settings.cooldown, |wait| wait.max(self.settings.cooldown));
+                self.start_cooldown(id, wait, demanded);
+                tracing::warn!(connection = id, %message, cooldown_secs = wait.as_secs(), "refresh failed, will retry");
+                self.store.record_refresh_error(id.to_owned(), message.clone()).await?;
+                Ok(RefreshOutcome::Transient(message))
+            }
+        }
+    }
+
+    /// Cheap check on a connection already read: active, expiring, not cooling down.
+    fn due_for_read(&self, connection: &Connection) -> bool {
+        let Some(authorization) = &connection.authorization else { return false };
+        connection.enabled
+            && authorization.status == AuthorizationStatus::Active
+            && authorization.expires_at.is_some_and(|at| self.expires_soon(at))
+            && self.cooling_down(&connection.id, false).is_none()
+    }
+
+    fn is_due(&self, state: &RefreshState) -> bool {
+        state.expires_at.is_some_and(|at| self.expires_soon(at))
+    }
+
+    fn expires_soon(&self, at: chrono::DateTime<Utc>) -> bool {
+        let margin = chrono::Duration::from_std(self.settings.margin).unwrap_or(chrono::Duration::MAX);
+        Utc::now().checked_add_signed(margin).is_none_or(|horizon| at <= horizon)
+    }
+
+    fn cooling_down(&self, id: &str, forced: bool) -> Option<Duration> {
+        let cooldowns = self.cooldowns.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let cooldown = cooldowns.get(id)?;
+        let left = cooldown.until.checked_duration_since(Instant::now())?;
+        (!forced || cooldown.demanded).then_some(left)
+    }
+
+    fn start_cooldown(&self, id: &str, wait: Duration, demanded: bool) {
+        let mut cooldowns = self.cooldowns.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if cooldowns.len() >= MAX_COOLDOWNS {
+            let now = Instant::now();
+            cooldowns.retain(|_, cooldown| cooldown.until > now);
+        }
+        cooldowns.insert(id.to_owned(), Cooldown { until: Instant::now() + wait, demanded });
+    }
+
+    fn forget_cooldown(&self, id: &str) {
+        self.cooldowns.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(id);
+    }
+}

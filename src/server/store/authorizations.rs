@@ -1,0 +1,408 @@
+//! The token lifecycle's writes: refresh results, catalog authorization flows, repair tokens.
+//!
+//! Every function that changes an authorization ends with [`store_health`], which recomputes
+//! the connection's stored health with the model's one definition, so listings stay correct.
+//! Writes that race with other writers are compare-and-set: a refresh result is only saved if
+//! the refresh token it used is still the stored one, and a callback only lands if its `state`
+//! is still the authorization's, so a late answer never overwrites a newer authorization.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection as Db, OptionalExtension, Transaction, params};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{
+    ConnectorOAuth, StoreError, StoreResult, connections, contexts, derived_health, health_rank, now_text,
+    parse_timestamp, timestamp_text,
+};
+use crate::model::AuthorizationStatus;
+
+/// What the refresher needs to know about one connection.
+#[derive(Debug, Clone)]
+pub struct RefreshState {
+    pub connection_id: String,
+    pub enabled: bool,
+    pub status: AuthorizationStatus,
+    pub refresh_token: Option<SecretString>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub oauth: Option<ConnectorOAuth>,
+}
+
+/// Tokens a provider issued (code exchange or refresh).
+#[derive(Debug, Clone)]
+pub struct IssuedTokens {
+    pub access_token: SecretString,
+    /// `None` when the provider did not rotate: the stored refresh token is kept.
+    pub refresh_token: Option<SecretString>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// An OAuth error a provider answered (`error`, `error_description`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderFailure {
+    pub code: String,
+    pub message: String,
+}
+
+/// A catalog authorization flow about to send the browser to the provider.
+#[derive(Debug, Clone)]
+pub struct NewFlow {
+    pub state: String,
+    pub pkce_verifier: SecretString,
+    pub redirect_uri: String,
+    pub authorize_url: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A flow found by its `state` when the provider sends the browser back.
+#[derive(Debug, Clone)]
+pub struct ReturningFlow {
+    pub connection_id: String,
+    pub connector_slug: String,
+    pub external_id: String,
+    pub pkce_verifier: SecretString,
+    pub redirect_uri: String,
+    pub expires_at: DateTime<Utc>,
+    pub oauth: Option<ConnectorOAuth>,
+}
+
+/// A repair token's record.
+#[derive(Debug, Clone)]
+pub struct RepairGrant {
+    pub external_id: String,
+    pub connector_slug: String,
+    pub expires_at: DateTime<Utc>,
+    pub used: bool,
+}
+
+pub(super) fn connector_oauth(db: &Db, slug: &str) -> StoreResult<Option<ConnectorOAuth>> {
+    let mut statement = db.prepare_cached(
+        "SELECT oauth_authorize_url, oauth_token_url, oauth_client_id, oauth_client_secret, oauth_scopes
+         FROM connectors WHERE slug = ?1",
+    )?;
+    let row = statement
+        .query_row([slug], |row| {
+            Ok((
+                row.get::<_, Option<String>>(0)?,
+                row.get::<_, Option<String>>(1)?,
+                row.get::<_, Option<String>>(2)?,
+                row.get::<_, Option<String>>(3)?,
+                row.get::<_, Option<String>>(4)?,
+            ))
+        })
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("no connector with slug {slug:?}")))?;
+    Ok(match row {
+        (Some(authorize_url), Some(token_url), Some(client_id), secret, scopes) => Some(ConnectorOAuth {
+            authorize_url,
+            token_url,
+            client_id,
+            client_secret: SecretString::from(secret.unwrap_or_default()),
+            scopes: scopes.unwrap_or_default().split_whitespace().map(str::to_owned).collect(),
+        }),
+        _ => None,
+    })
+}
+
+pub(super) fn refresh_state(db: &Db, id: &str) -> StoreResult<RefreshState> {
+    let mut statement = db.prepare_cached(
+        "SELECT c.enabled, c.connector_slug, a.status, a.refresh_token, a.expires_at
+         FROM connections c LEFT JOIN authorizations a ON a.connection_seq = c.seq WHERE c.id = ?1",
+    )?;
+    let (enabled, slug, status, refresh_token, expires_at) = statement
+        .query_row([id], |row| {
+            Ok((
+                row.get::<_, bool>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, Option<String>>(2)?,
+                row.get::<_, Option<String>>(3)?,
+                row.get::<_, Option<String>>(4)?,
+            ))
+        })
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("no connection with id {id:?}")))?;
+    Ok(RefreshState {
+        connection_id: id.to_owned(),
+        enabled,
+        status: status.as_deref().map(AuthorizationStatus::parse).unwrap_or_default(),
+        refresh_token: refresh_token.filter(|token| !token.is_empty()).map(SecretString::from),
+        expires_at: parse_timestamp(expires_at),
+        oauth: connector_oauth(db, &slug)?,
+    })
+}
+
+/// Saves a refresh's tokens if `used` is still the stored refresh token; false otherwise.
+pub(super) fn save_refreshed(
+    tx: &Transaction<'_>,
+    id: &str,
+    used: &SecretString,
+    tokens: &IssuedTokens,
+) -> StoreResult<bool> {
+    let seq = connection_seq(tx, id)?;
+    let now = now_text();
+    let changed = tx
+        .prepare_cached(
+            "UPDATE authorizations SET access_token = ?1, refresh_token = COALESCE(?2, refresh_token),
+                 expires_at = ?3, last_refreshed_at = ?4, refresh_error = NULL, updated_at = ?4
+             WHERE connection_seq = ?5 AND status = 'active' AND refresh_token = ?6",
+        )?
+        .execute(params![
+            tokens.access_token.expose_secret(),
+            tokens.refresh_token.as_ref().map(|token| token.expose_secret()),
+            timestamp_text(tokens.expires_at),
+            now,
+            seq,
+            used.expose_secret(),
+        ])?;
+    store_health(tx, seq)?;
+    Ok(changed > 0)
+}
+
+/// A permanent refresh failure (`invalid_grant`...): `error` with the provider's words and no
+/// credential, if `used` is still the stored refresh token; false otherwise.
+pub(super) fn fail_refresh(
+    tx: &Transaction<'_>,
+    id: &str,
+    used: &SecretString,
+    failure: &ProviderFailure,
+) -> StoreResult<bool> {
+    let seq = connection_seq(tx, id)?;
+    let changed = tx
+        .prepare_cached(
+            "UPDATE authorizations SET status = 'error', error_code = ?1, error_message = ?2, access_token = NULL,
+                 refresh_token = NULL, refresh_error = NULL, updated_at = ?3
+             WHERE connection_seq = ?4 AND status = 'active' AND refresh_token = ?5",
+        )?
+        .execute(params![failure.code, failure.message, now_text(), seq, used.expose_secret()])?;
+    store_health(tx, seq)?;
+    Ok(changed > 0)
+}
+
+/// A transient refresh failure: remembered for the operator, the authorization is unchanged.
+pub(super) fn record_refresh_error(tx: &Transaction<'_>, id: &str, message: &str) -> StoreResult<()> {
+    let seq = connection_seq(tx, id)?;
+    tx.prepare_cached("UPDATE authorizations SET refresh_error = ?1, updated_at = ?2 WHERE connection_seq = ?3")?
+        .execute(params![message, now_text(), seq])?;
+    store_health(tx, seq)
+}
+
+/// Starts a catalog authorization: the named connection (which must belong to the context and
+/// connector) or a new one becomes `awaiting_callback` with the flow's `state` and authorize
+/// URL, its old credential is dropped, and older flows of that connection stop counting.
+/// Returns the connection id.
+pub(super) fn begin_authorization(
+    tx: &Transaction<'_>,
+    external_id: &str,
+    slug: &str,
+    connection_id: Option<&str>,
+    flow: &NewFlow,
+) -> StoreResult<String> {
+    let context_id = contexts::row_id(tx, external_id)?;
+    connections::connector(tx, slug)?;
+    let now = now_text();
+    let (seq, id) = match connection_id {
+        Some(id) => {
+            let seq = tx
+                .prepare_cached("SELECT seq FROM connections WHERE id = ?1 AND context_id = ?2 AND connector_slug = ?3")?
+                .query_row(params![id, context_id, slug], |row| row.get::<_, i64>(0))
+                .optional()?
+                .ok_or_else(|| {
+                    StoreError::NotFound(format!("context {external_id:?} has no connection {id:?} to {slug:?}"))
+                })?;
+            tx.prepare_cached("UPDATE connections SET enabled = 1 WHERE seq = ?1")?.execute([seq])?;
+            (seq, id.to_owned())
+        }
+        None => {
+            let id = uuid::Uuid::new_v4().to_string();
+            tx.prepare_cached(
+                "INSERT INTO connections (id, context_id, connector_slug, enabled, health, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, 1, ?4, ?5, ?5)",
+            )?
+            .execute(params![id, context_id, slug, health_rank(derived_health(true, None)), now])?;
+            (tx.last_insert_rowid(), id)
+        }
+    };
+    tx.prepare_cached(
+        "INSERT INTO authorizations (connection_seq, status, authorize_url, state, updated_at)
+         VALUES (?1, 'awaiting_callback', ?2, ?3, ?4)
+         ON CONFLICT (connection_seq) DO UPDATE SET status = 'awaiting_callback', authorize_url = excluded.authorize_url,
+             state = excluded.state, error_code = NULL, error_message = NULL, access_token = NULL,
+             refresh_token = NULL, expires_at = NULL, refresh_error = NULL, updated_at = excluded.updated_at",
+    )?
+    .execute(params![seq, flow.authorize_url, flow.state, now])?;
+    tx.prepare_cached("DELETE FROM oauth_flows WHERE connection_seq = ?1")?.execute([seq])?;
+    tx.prepare_cached(
+        "INSERT INTO oauth_flows (state, connection_seq, pkce_verifier, redirect_uri, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        flow.state,
+        seq,
+        flow.pkce_verifier.expose_secret(),
+        flow.redirect_uri,
+        timestamp_text(flow.expires_at)
+    ])?;
+    store_health(tx, seq)?;
+    Ok(id)
+}
+
+/// Takes (deletes) the flow of `state`; while it has not expired and the authorization still
+/// waits for it, the authorization moves to `retrieving_tokens`. `None` for an unknown or
+/// already used state.
+pub(super) fn take_flow(tx: &Transaction<'_>, state: &str) -> StoreResult<Option<ReturningFlow>> {
+    let row = tx
+        .prepare_cached(
+            "SELECT f.connection_seq, f.pkce_verifier, f.redirect_uri, f.expires_at, c.id, c.connector_slug,
+                 x.external_id
+             FROM oauth_flows f JOIN connections c ON c.seq = f.connection_seq JOIN contexts x ON x.id = c.context_id
+             WHERE f.state = ?1",
+        )?
+        .query_row([state], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, String>(4)?,
+                row.get::<_, String>(5)?,
+                row.get::<_, String>(6)?,
+            ))
+        })
+        .optional()?;
+    let Some((seq, verifier, redirect_uri, expires_at, connection_id, connector_slug, external_id)) = row else {
+        return Ok(None);
+    };
+    tx.prepare_cached("DELETE FROM oauth_flows WHERE state = ?1")?.execute([state])?;
+    let expires_at = parse_timestamp(Some(expires_at)).unwrap_or_default();
+    if expires_at > Utc::now() {
+        tx.prepare_cached(
+            "UPDATE authorizations SET status = 'retrieving_tokens', updated_at = ?1
+             WHERE connection_seq = ?2 AND state = ?3",
+        )?
+        .execute(params![now_text(), seq, state])?;
+        store_health(tx, seq)?;
+    }
+    let oauth = connector_oauth(tx, &connector_slug)?;
+    Ok(Some(ReturningFlow {
+        connection_id,
+        connector_slug,
+        external_id,
+        pkce_verifier: SecretString::from(verifier),
+        redirect_uri,
+        expires_at,
+        oauth,
+    }))
+}
+
+/// The code exchange succeeded: `active` with the new tokens, if `state` is still current.
+pub(super) fn complete_authorization(
+    tx: &Transaction<'_>,
+    id: &str,
+    state: &str,
+    tokens: &IssuedTokens,
+) -> StoreResult<bool> {
+    let seq = connection_seq(tx, id)?;
+    let now = now_text();
+    let changed = tx
+        .prepare_cached(
+            "UPDATE authorizations SET status = 'active', access_token = ?1, refresh_token = ?2, expires_at = ?3,
+                 last_refreshed_at = ?4, error_code = NULL, error_message = NULL, refresh_error = NULL,
+                 authorize_url = NULL, state = NULL, updated_at = ?4
+             WHERE connection_seq = ?5 AND state = ?6",
+        )?
+        .execute(params![
+            tokens.access_token.expose_secret(),
+            tokens.refresh_token.as_ref().map(|token| token.expose_secret()),
+            timestamp_text(tokens.expires_at),
+            now,
+            seq,
+            state,
+        ])?;
+    store_health(tx, seq)?;
+    Ok(changed > 0)
+}
+
+/// The provider refused (or the exchange failed): `error` with its words, if `state` is current.
+pub(super) fn fail_authorization(
+    tx: &Transaction<'_>,
+    id: &str,
+    state: &str,
+    failure: &ProviderFailure,
+) -> StoreResult<bool> {
+    let seq = connection_seq(tx, id)?;
+    let changed = tx
+        .prepare_cached(
+            "UPDATE authorizations SET status = 'error', error_code = ?1, error_message = ?2, access_token = NULL,
+                 refresh_token = NULL, authorize_url = NULL, state = NULL, updated_at = ?3
+             WHERE connection_seq = ?4 AND state = ?5",
+        )?
+        .execute(params![failure.code, failure.message, now_text(), seq, state])?;
+    store_health(tx, seq)?;
+    Ok(changed > 0)
+}
+
+pub(super) fn add_repair_token(
+    tx: &Transaction<'_>,
+    token_sha256: &[u8; 32],
+    external_id: &str,
+    slug: &str,
+    expires_at: DateTime<Utc>,
+) -> StoreResult<()> {
+    let context_id = contexts::row_id(tx, external_id)?;
+    connections::connector(tx, slug)?;
+    // Expired links are dead weight; dropping them here keeps the table small without a sweeper.
+    tx.prepare_cached("DELETE FROM repair_tokens WHERE expires_at < ?1")?.execute([now_text()])?;
+    tx.prepare_cached(
+        "INSERT INTO repair_tokens (token_sha256, context_id, connector_slug, expires_at) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![&token_sha256[..], context_id, slug, timestamp_text(expires_at)])?;
+    Ok(())
+}
+
+pub(super) fn repair_grant(db: &Db, token_sha256: &[u8; 32]) -> StoreResult<Option<RepairGrant>> {
+    let mut statement = db.prepare_cached(
+        "SELECT x.external_id, r.connector_slug, r.expires_at, r.used_at IS NOT NULL
+         FROM repair_tokens r JOIN contexts x ON x.id = r.context_id WHERE r.token_sha256 = ?1",
+    )?;
+    Ok(statement
+        .query_row([&token_sha256[..]], |row| {
+            Ok(RepairGrant {
+                external_id: row.get(0)?,
+                connector_slug: row.get(1)?,
+                expires_at: parse_timestamp(row.get(2)?).unwrap_or_default(),
+                used: row.get(3)?,
+            })
+        })
+        .optional()?)
+}
+
+/// Marks a repair token used; false if it already was.
+pub(super) fn use_repair_token(tx: &Transaction<'_>, token_sha256: &[u8; 32]) -> StoreResult<bool> {
+    let changed = tx
+        .prepare_cached("UPDATE repair_tokens SET used_at = ?1 WHERE token_sha256 = ?2 AND used_at IS NULL")?
+        .execute(params![now_text(), &token_sha256[..]])?;
+    Ok(changed > 0)
+}
+
+fn connection_seq(db: &Db, id: &str) -> StoreResult<i64> {
+    db.prepare_cached("SELECT seq FROM connections WHERE id = ?1")?
+        .query_row([id], |row| row.get(0))
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("no connection with id {id:?}")))
+}
+
+/// Recomputes the stored health of connection `seq` from its row (see the module comment).
+fn store_health(tx: &Transaction<'_>, seq: i64) -> StoreResult<()> {
+    let (enabled, status): (bool, Option<String>) = tx
+        .prepare_cached(
+            "SELECT c.enabled, a.status FROM connections c LEFT JOIN authorizations a ON a.connection_seq = c.seq
+             WHERE c.seq = ?1",
+        )?
+        .query_row([seq], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    let health = derived_health(enabled, status.as_deref().map(AuthorizationStatus::parse).as_ref());
+    tx.prepare_cached("UPDATE connections SET health = ?1, updated_at = ?2 WHERE seq = ?3")?.execute(params![
+        health_rank(health),
+        now_text(),
+        seq
+    ])?;
+    Ok(())
+}
