@@ -4,6 +4,11 @@
 Run `python3 assets/generate_demo.py` after editing; the JSON is committed and embedded in the
 binary. Times are relative ("now+50m") so tokens stay fresh or expired whenever the demo loads.
 Tokens are obviously fake (`demo_...`), never shaped like a real provider's secrets.
+
+Every connector authorizes against the server's own sandbox OAuth2 provider (relative URLs,
+resolved against the address the server runs on), never a real provider, so the demo stays
+offline. Each seeded refresh token is also a sandbox grant: expired demo tokens really refresh,
+and revoking a grant on the sandbox's page really breaks its connection.
 """
 
 import json
@@ -148,8 +153,44 @@ def connector_json(spec):
         "description": f"Connect {name} to Northwind Analytics to **{short[0].lower() + short[1:]}**."
                        + (f"\n\nScopes requested: `{scopes}`." if scopes else ""),
         "supports_multiple_connections": multiple,
+        "oauth": {
+            "authorize_url": "/sandbox/oauth/authorize",
+            "token_url": "/sandbox/oauth/token",
+            "client_id": sandbox_client_id(slug),
+            "client_secret": sandbox_client_secret(slug),
+            "scopes": scopes.split(),
+        },
     }
     return connector
+
+
+def sandbox_client_id(slug):
+    return f"northwind-{slug}"
+
+
+def sandbox_client_secret(slug):
+    # Public on purpose: the sandbox only ever holds toy grants.
+    return f"sandbox-secret-{slug}"
+
+
+def sandbox(connections, contexts_by_id):
+    """The sandbox provider's clients (one per connector) and a grant per seeded refresh token."""
+    clients = [{
+        "client_id": sandbox_client_id(spec[0]),
+        "client_secret": sandbox_client_secret(spec[0]),
+        "name": f"{spec[1]} (sandbox)",
+        "redirect_uris": ["/catalog/oauth/callback"],
+        "access_token_ttl": "1h",
+        "refresh_token_ttl": "90d",
+    } for spec in CONNECTORS]
+    scopes = {spec[0]: spec[5] for spec in CONNECTORS}
+    grants = [{
+        "client_id": sandbox_client_id(connection["connector"]),
+        "subject": contexts_by_id[connection["context"]]["external_id"],
+        "scope": scopes[connection["connector"]],
+        "refresh_token": connection["authorization"]["refresh_token"],
+    } for connection in connections if "refresh_token" in connection.get("authorization", {})]
+    return {"clients": clients, "grants": grants}
 
 
 def contexts():
@@ -279,6 +320,7 @@ def main():
         "connectors": [connector_json(spec) for spec in CONNECTORS],
         "contexts": all_contexts,
         "connections": connections,
+        "sandbox": sandbox(connections, {context["external_id"]: context for context in all_contexts}),
     }
     path = Path(__file__).with_name("demo-platform.json")
     path.write_text(json.dumps(seed, indent=1, ensure_ascii=False) + "\n")

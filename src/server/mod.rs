@@ -15,6 +15,7 @@
 mod auth;
 mod catalog;
 mod error;
+mod html;
 mod keys;
 mod oauth;
 mod private_file;

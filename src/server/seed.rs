@@ -12,7 +12,10 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::store::{AuthorizationRecord, ConnectorOAuth, ConnectorRecord, ImportBatch, NewConnection};
+use super::store::{
+    AuthorizationRecord, ConnectorOAuth, ConnectorRecord, ImportBatch, NewConnection, SandboxClientConfig,
+    SandboxGrantSeed, SandboxSeed,
+};
 use super::validate;
 use crate::model::{AuthorizationStatus, Connector, Context, Platform};
 
@@ -33,6 +36,50 @@ struct SeedFile {
     contexts: Vec<Context>,
     #[serde(default)]
     connections: Vec<SeedConnection>,
+    /// Clients and grants of the sandbox OAuth2 provider (`/sandbox/oauth/...`).
+    #[serde(default)]
+    sandbox: SeedSandbox,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeedSandbox {
+    #[serde(default)]
+    clients: Vec<SeedSandboxClient>,
+    /// Grants that exist from the start: the seeded connections' refresh tokens, so that they
+    /// really refresh.
+    #[serde(default)]
+    grants: Vec<SeedSandboxGrant>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeedSandboxClient {
+    client_id: String,
+    client_secret: String,
+    name: String,
+    /// Absolute URIs, or paths of this server (`/catalog/oauth/callback`).
+    redirect_uris: Vec<String>,
+    /// Access token lifetime (`1h`, `90s`).
+    #[serde(default = "default_access_ttl")]
+    access_token_ttl: String,
+    /// Refresh token lifetime; absent: they only end by rotation or revocation.
+    #[serde(default)]
+    refresh_token_ttl: Option<String>,
+}
+
+fn default_access_ttl() -> String {
+    "1h".to_owned()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeedSandboxGrant {
+    client_id: String,
+    subject: String,
+    #[serde(default)]
+    scope: String,
+    refresh_token: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -65,7 +112,8 @@ struct SeedConnector {
     description: Option<String>,
     #[serde(default)]
     supports_multiple_connections: bool,
-    /// Server-side OAuth2 client settings (token refresh); never served.
+    /// Server-side OAuth2 client settings (token refresh, catalog authorization); never served.
+    /// URLs may be paths of this server (`/sandbox/oauth/token`).
     #[serde(default)]
     oauth: Option<SeedOAuth>,
 }
@@ -162,8 +210,8 @@ pub fn parse(text: &str, origin: &str) -> Result<ImportBatch> {
             }
             let oauth = seed.oauth.map(|oauth| {
                 for (field, url) in [("authorize_url", &oauth.authorize_url), ("token_url", &oauth.token_url)] {
-                    if url::Url::parse(url).map(|url| !matches!(url.scheme(), "http" | "https")).unwrap_or(true) {
-                        problems.push(&format!("{at}.oauth.{field}"), format!("{url:?} is not an http(s) URL"));
+                    if !is_http_url_or_path(url) {
+                        problems.push(&format!("{at}.oauth.{field}"), format!("{url:?} is not an http(s) URL or a path"));
                     }
                 }
                 ConnectorOAuth {
@@ -262,8 +310,77 @@ pub fn parse(text: &str, origin: &str) -> Result<ImportBatch> {
         })
         .collect();
 
+    let sandbox = sandbox_seed(file.sandbox, &mut problems);
     problems.finish(origin)?;
-    Ok(ImportBatch { platform, connectors, contexts: file.contexts, connections, sandbox: Default::default() })
+    Ok(ImportBatch { platform, connectors, contexts: file.contexts, connections, sandbox })
+}
+
+fn sandbox_seed(seed: SeedSandbox, problems: &mut Problems) -> SandboxSeed {
+    let mut client_ids = HashSet::new();
+    let clients = seed
+        .clients
+        .into_iter()
+        .enumerate()
+        .map(|(index, client)| {
+            let at = format!("sandbox.clients[{index}]");
+            if client.client_id.is_empty() || !client_ids.insert(client.client_id.clone()) {
+                problems.push(&format!("{at}.client_id"), format!("empty or duplicate client id {:?}", client.client_id));
+            }
+            for (uri_index, uri) in client.redirect_uris.iter().enumerate() {
+                if !is_http_url_or_path(uri) {
+                    problems.push(&format!("{at}.redirect_uris[{uri_index}]"), format!("{uri:?} is not an http(s) URL or a path"));
+                }
+            }
+            let mut duration = |field: &str, text: &str| match humantime::parse_duration(text) {
+                Ok(duration) if !duration.is_zero() => Some(duration),
+                _ => {
+                    problems.push(&format!("{at}.{field}"), format!("{text:?} is not a duration such as 1h or 30d"));
+                    None
+                }
+            };
+            let access_ttl = duration("access_token_ttl", &client.access_token_ttl).unwrap_or_default();
+            let refresh_ttl = client.refresh_token_ttl.as_deref().and_then(|text| duration("refresh_token_ttl", text));
+            SandboxClientConfig {
+                client_id: client.client_id,
+                client_secret: SecretString::from(client.client_secret),
+                name: client.name,
+                redirect_uris: client.redirect_uris,
+                access_ttl,
+                refresh_ttl,
+            }
+        })
+        .collect();
+    let grants = seed
+        .grants
+        .into_iter()
+        .enumerate()
+        .map(|(index, grant)| {
+            if !client_ids.contains(&grant.client_id) {
+                problems.push(
+                    &format!("sandbox.grants[{index}].client_id"),
+                    format!("no sandbox client {:?} in this file", grant.client_id),
+                );
+            }
+            if grant.refresh_token.is_empty() {
+                problems.push(&format!("sandbox.grants[{index}].refresh_token"), "must not be empty".into());
+            }
+            SandboxGrantSeed {
+                client_id: grant.client_id,
+                subject: grant.subject,
+                scope: grant.scope,
+                refresh_token: SecretString::from(grant.refresh_token),
+            }
+        })
+        .collect();
+    SandboxSeed { clients, grants }
+}
+
+/// An absolute http(s) URL, or a path of this server.
+fn is_http_url_or_path(text: &str) -> bool {
+    if text.starts_with('/') {
+        return !text.starts_with("//");
+    }
+    url::Url::parse(text).is_ok_and(|url| matches!(url.scheme(), "http" | "https"))
 }
 
 /// `now`, `now+1h 30m`, `now-3d`, or an RFC 3339 timestamp.

@@ -1,0 +1,268 @@
+//! The catalog's connector pages, in the spirit of Xkit's hosted catalog: where a context's
+//! user installs a connection or repairs a broken one.
+//!
+//! A link names the context with a token: a context token (JWT, reusable until it expires) or a
+//! repair token minted by `repair_link` (short-lived, single use: it starts one authorization).
+//! `GET /connectors/:slug?token=...` shows the context's connections to that connector with
+//! Install / Reconnect buttons; the button posts to `/connectors/:slug/authorize`, which puts
+//! the connection in `awaiting_callback` with a fresh `state` bound to it and sends the browser
+//! to the provider (authorization code with PKCE). The provider sends it back to
+//! `/catalog/oauth/callback`: the connection goes `retrieving_tokens`, then `active` with the
+//! new tokens, or `error` with the provider's `error` (for example `access_denied`). Reconnect
+//! re-authorizes the same connection id.
+
+mod pages;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse as _, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use super::error::ApiError;
+use super::keys::{random_token, secret_hash};
+use super::oauth::TokenError;
+use super::routes::AppState;
+use super::routes::extract::ApiPath;
+use super::store::{ConnectionFilter, NewFlow, PageRequest, ProviderFailure};
+use crate::model::{Connection, RepairLink};
+use crate::server::html;
+
+/// Repair tokens are recognisable, so a link never has to guess which kind it carries.
+const REPAIR_TOKEN_PREFIX: &str = "xkrt_";
+/// How long the provider has to send the browser back.
+const FLOW_TTL: chrono::Duration = chrono::Duration::minutes(15);
+/// Connections one page lists (a context rarely has more than a few per connector).
+const LISTED_CONNECTIONS: usize = 100;
+/// Bound on the provider's `error_description` kept in `error_message`.
+const MAX_ERROR_MESSAGE_CHARS: usize = 1000;
+/// Bound on query values that name nothing we stored (`state`, `code`, `token`).
+const MAX_PARAM_CHARS: usize = 4096;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/connectors/{slug}", get(connector_page))
+        .route("/connectors/{slug}/authorize", post(start_authorization))
+        .route("/catalog/oauth/callback", get(callback))
+}
+
+/// `repair_link`: a single-use link to the catalog page of `slug` for `external_id`.
+pub async fn mint_repair_link(state: &AppState, external_id: String, slug: String) -> Result<RepairLink, ApiError> {
+    let token = format!("{REPAIR_TOKEN_PREFIX}{}", random_token(32));
+    let ttl = chrono::Duration::from_std(state.repair_link_ttl).unwrap_or(chrono::Duration::MAX);
+    let expires_at = Utc::now().checked_add_signed(ttl).unwrap_or(DateTime::<Utc>::MAX_UTC);
+    state.store.add_repair_token(secret_hash(&token), external_id, slug.clone(), expires_at).await?;
+    let mut url = state.refresher.provider().urls().public_path("connectors/");
+    url.path_segments_mut().map_err(|()| ApiError::bad_request("the public URL cannot be a base"))?.pop_if_empty().push(&slug);
+    url.query_pairs_mut().append_pair("token", &token);
+    Ok(RepairLink { url: url.into(), expires_at: Some(expires_at) })
+}
+
+/// Who a link speaks for.
+struct Visitor {
+    external_id: String,
+    /// The repair token's hash, to spend it when an authorization starts.
+    repair_token: Option<[u8; 32]>,
+}
+
+/// Checks a link's token for `slug`; the error is the page to answer.
+async fn identify(state: &AppState, token: Option<&str>, slug: &str) -> Result<Visitor, Response> {
+    let Some(token) = token.filter(|token| !token.is_empty() && token.len() <= MAX_PARAM_CHARS) else {
+        return Err(html::message(
+            StatusCode::UNAUTHORIZED,
+            "Link needed",
+            "Open this page from the link the app gave you: it tells the catalog whose connection to show.",
+        ));
+    };
+    if token.starts_with(REPAIR_TOKEN_PREFIX) {
+        let hash = secret_hash(token);
+        let grant = state.store.repair_grant(hash).await.map_err(|error| ApiError::from(error).into_response())?;
+        return match grant {
+            None => Err(html::message(StatusCode::UNAUTHORIZED, "Invalid link", "This repair link is not valid.")),
+            Some(grant) if grant.used => Err(html::message(
+                StatusCode::GONE,
+                "Link already used",
+                "This repair link has already been used. Ask the app for a new one.",
+            )),
+            Some(grant) if grant.expires_at <= Utc::now() => Err(html::message(
+                StatusCode::GONE,
+                "Link expired",
+                "This repair link has expired. Ask the app for a new one.",
+            )),
+            Some(grant) if grant.connector_slug != slug => Err(html::message(
+                StatusCode::FORBIDDEN,
+                "Wrong connector",
+                "This repair link is for another connector.",
+            )),
+            Some(grant) => Ok(Visitor { external_id: grant.external_id, repair_token: Some(hash) }),
+        };
+    }
+    match state.tokens.verify(token) {
+        Ok(claims) => Ok(Visitor { external_id: claims.external_id, repair_token: None }),
+        Err(_) => Err(html::message(
+            StatusCode::UNAUTHORIZED,
+            "Invalid link",
+            "This link is not valid or has expired. Ask the app for a new one.",
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+struct LinkQuery {
+    token: Option<String>,
+}
+
+/// `GET /connectors/:slug`: the connector and the visitor's connections to it.
+async fn connector_page(
+    State(state): State<AppState>,
+    ApiPath(slug): ApiPath<String>,
+    Query(query): Query<LinkQuery>,
+) -> Result<Response, ApiError> {
+    let connector = match state.store.connector(slug.clone()).await {
+        Ok(connector) => connector,
+        Err(super::store::StoreError::NotFound(_)) => {
+            return Ok(html::message(StatusCode::NOT_FOUND, "Unknown connector", "This platform has no such connector."));
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let visitor = match identify(&state, query.token.as_deref(), &slug).await {
+        Ok(visitor) => visitor,
+        Err(page) => return Ok(page),
+    };
+    let connections = connections_of(&state, &visitor.external_id, &slug).await?;
+    let can_authorize = state.store.connector_oauth(slug).await?.is_some();
+    let token = query.token.unwrap_or_default();
+    Ok(pages::connector(&connector, &visitor.external_id, &connections, can_authorize, &token))
+}
+
+async fn connections_of(state: &AppState, external_id: &str, slug: &str) -> Result<Vec<Connection>, ApiError> {
+    let filter = ConnectionFilter {
+        health: None,
+        connector: Some(slug.to_owned()),
+        context: Some(external_id.to_owned()),
+    };
+    let page = state.store.list_connections(filter, PageRequest { limit: LISTED_CONNECTIONS, cursor: None }).await?;
+    Ok(page.items.into_iter().filter(|connection| connection.enabled).collect())
+}
+
+#[derive(Deserialize)]
+struct AuthorizeForm {
+    #[serde(default)]
+    token: String,
+    /// The connection to re-authorize; absent to install a new one.
+    #[serde(default)]
+    connection_id: Option<String>,
+}
+
+/// `POST /connectors/:slug/authorize`: Install or Reconnect.
+async fn start_authorization(
+    State(state): State<AppState>,
+    ApiPath(slug): ApiPath<String>,
+    Form(form): Form<AuthorizeForm>,
+) -> Result<Response, ApiError> {
+    let visitor = match identify(&state, Some(&form.token), &slug).await {
+        Ok(visitor) => visitor,
+        Err(page) => return Ok(page),
+    };
+    let Some(oauth) = state.store.connector_oauth(slug.clone()).await? else {
+        return Ok(html::message(
+            StatusCode::CONFLICT,
+            "Not available",
+            "This connector cannot be authorized from the catalog: it has no OAuth2 settings.",
+        ));
+    };
+    let flow_state = random_token(32);
+    let redirect_uri = state.refresher.provider().urls().public_path("catalog/oauth/callback");
+    let request = match state.refresher.provider().authorization_request(&oauth, &redirect_uri, &flow_state) {
+        Ok(request) => request,
+        Err(problem) => {
+            tracing::error!(%slug, %problem, "connector OAuth settings are unusable");
+            return Ok(html::message(StatusCode::INTERNAL_SERVER_ERROR, "Misconfigured connector", &problem));
+        }
+    };
+    if let Some(hash) = visitor.repair_token
+        && !state.store.use_repair_token(hash).await?
+    {
+        return Ok(html::message(StatusCode::GONE, "Link already used", "This repair link has already been used."));
+    }
+    let connection_id = form.connection_id.filter(|id| !id.is_empty());
+    let flow = NewFlow {
+        state: flow_state,
+        pkce_verifier: request.pkce_verifier,
+        redirect_uri: redirect_uri.into(),
+        authorize_url: request.url.to_string(),
+        expires_at: Utc::now() + FLOW_TTL,
+    };
+    let id = match state.store.begin_authorization(visitor.external_id.clone(), slug.clone(), connection_id, flow).await {
+        Ok(id) => id,
+        Err(super::store::StoreError::NotFound(message)) => {
+            return Ok(html::message(StatusCode::NOT_FOUND, "Unknown connection", &message));
+        }
+        Err(error) => return Err(error.into()),
+    };
+    tracing::info!(connection = %id, context = %visitor.external_id, %slug, "catalog authorization started");
+    Ok(Redirect::to(request.url.as_str()).into_response())
+}
+
+#[derive(Deserialize)]
+struct CallbackQuery {
+    state: Option<String>,
+    code: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// `GET /catalog/oauth/callback`: where providers send the browser back.
+async fn callback(State(state): State<AppState>, Query(query): Query<CallbackQuery>) -> Result<Response, ApiError> {
+    let flow_state = query.state.filter(|value| !value.is_empty() && value.len() <= MAX_PARAM_CHARS);
+    let flow = match &flow_state {
+        Some(flow_state) => state.store.take_flow(flow_state.clone()).await?,
+        None => None,
+    };
+    let (Some(flow), Some(flow_state)) = (flow, flow_state) else {
+        return Ok(html::message(
+            StatusCode::BAD_REQUEST,
+            "Unknown authorization",
+            "This answer does not match an authorization in progress (unknown or already used state). \
+             Start again from the catalog page.",
+        ));
+    };
+    let failure = |code: &str, message: &str| ProviderFailure {
+        code: code.chars().take(100).collect(),
+        message: message.chars().take(MAX_ERROR_MESSAGE_CHARS).collect(),
+    };
+    let result = if flow.expires_at <= Utc::now() {
+        Err(failure("authorization_timeout", "The authorization took too long; start again from the catalog."))
+    } else if let Some(error) = query.error.as_deref().filter(|error| !error.is_empty()) {
+        Err(failure(error, query.error_description.as_deref().unwrap_or(error)))
+    } else if let (Some(code), Some(oauth)) = (query.code.filter(|code| code.len() <= MAX_PARAM_CHARS), &flow.oauth) {
+        state
+            .refresher
+            .provider()
+            .exchange_code(oauth, &code, &flow.pkce_verifier, &flow.redirect_uri)
+            .await
+            .map_err(|error| match error {
+                TokenError::Permanent(failure) => failure,
+                TokenError::Transient { message, .. } => failure("temporarily_unavailable", &message),
+            })
+    } else if flow.oauth.is_none() {
+        Err(failure("invalid_configuration", "The connector no longer has OAuth2 settings."))
+    } else {
+        Err(failure("invalid_request", "The provider sent neither a code nor an error."))
+    };
+    let id = flow.connection_id.clone();
+    match result {
+        Ok(tokens) => {
+            let landed = state.store.complete_authorization(id.clone(), flow_state, tokens).await?;
+            tracing::info!(connection = %id, landed, "catalog authorization completed");
+            Ok(pages::outcome(&flow, None))
+        }
+        Err(failure) => {
+            state.store.fail_authorization(id.clone(), flow_state, failure.clone()).await?;
+            tracing::warn!(connection = %id, code = %failure.code, "catalog authorization failed");
+            Ok(pages::outcome(&flow, Some(&failure)))
+        }
+    }
+}

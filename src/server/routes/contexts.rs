@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::{AppState, ConnectionResponse, PageQuery, page_request};
 use crate::model::{
-    ConnectionsPage, Context, ContextEnvelope, ContextsPage, CreateContextRequest, CreateContextResponse,
+    ConnectionsPage, Context, ContextEnvelope, ContextsPage, CreateContextRequest, CreateContextResponse, RepairLink,
 };
 use crate::server::auth::ApiKey;
 use crate::server::error::ApiError;
@@ -23,6 +23,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/contexts/{external_id}", get(get_context).patch(update_context))
         .route("/contexts/{external_id}/connections", get(context_connections))
         .route("/contexts/{external_id}/connections/{connector_slug}", get(get_connection).delete(remove_connection))
+        .route("/contexts/{external_id}/connections/{connector_slug}/repair_link", post(repair_link))
 }
 
 /// Checks a context from a request body before anything is stored.
@@ -103,6 +104,16 @@ pub(super) async fn get_connection(
     ApiPath((external_id, connector_slug)): ApiPath<(String, String)>,
 ) -> Result<Json<ConnectionResponse>, ApiError> {
     Ok(Json(state.refresher.fresh_best(external_id, connector_slug).await?.into()))
+}
+
+/// Extension: a short-lived, single-use catalog link that lets the context install or repair
+/// its connection to the connector.
+async fn repair_link(
+    _key: ApiKey,
+    State(state): State<AppState>,
+    ApiPath((external_id, connector_slug)): ApiPath<(String, String)>,
+) -> Result<Json<RepairLink>, ApiError> {
+    Ok(Json(crate::server::catalog::mint_repair_link(&state, external_id, connector_slug).await?))
 }
 
 /// Soft removal: the context's connections to the connector become `enabled: false`.

@@ -3,7 +3,7 @@
 mod connections;
 mod connectors;
 mod contexts;
-mod extract;
+pub(super) mod extract;
 mod legacy;
 mod public;
 
@@ -48,6 +48,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/platform", platform)
         .nest("/api/platform_user", public::router())
+        .merge(super::catalog::router())
+        .merge(super::sandbox::router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

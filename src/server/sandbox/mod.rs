@@ -1,0 +1,402 @@
+//! The sandbox OAuth2 provider, so that the demo's refresh and repair loops work offline.
+//!
+//! A small but genuine authorization server under `/sandbox/oauth/`: the authorization-code
+//! grant (with optional S256 PKCE) through a consent page where any name can sign in, the
+//! refresh-token grant with rotation on every use, RFC 7009 revocation, lifetimes per client,
+//! and reuse detection (a used code or a consumed refresh token revokes its grant). Its state
+//! lives in the platform's SQLite database. Clients come from seed files (`sandbox.clients`);
+//! without clients it answers `invalid_client` to everything.
+//!
+//! `/sandbox` lists the grants and revokes them, which is how a demo connection is broken on
+//! purpose. Like the provider, it has no login: the sandbox only ever holds toy grants.
+
+mod pages;
+
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use chrono::Utc;
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use super::error::ApiError;
+use super::keys::{random_token, secret_matches};
+use super::routes::AppState;
+use super::routes::extract::ApiPath;
+use super::store::{NewCode, SandboxClient, SandboxIssued, SandboxRefusal};
+use crate::server::html;
+
+/// Authorization codes are exchanged within seconds; ten minutes is RFC 6749's upper bound.
+const CODE_TTL: chrono::Duration = chrono::Duration::minutes(10);
+/// Longest `subject` (the name typed on the consent page).
+const MAX_SUBJECT_CHARS: usize = 200;
+/// Grants the admin page shows.
+const LISTED_GRANTS: usize = 500;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/sandbox", get(pages::admin))
+        .route("/sandbox/grants", get(list_grants))
+        .route("/sandbox/grants/{id}/revoke", post(revoke_grant))
+        .route("/sandbox/oauth/authorize", get(authorize).post(decide))
+        .route("/sandbox/oauth/token", post(token))
+        .route("/sandbox/oauth/revoke", post(revoke_token))
+}
+
+/// The parameters of an authorization request (query of the GET, hidden fields of the POST).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct AuthorizeParams {
+    #[serde(default)]
+    response_type: String,
+    #[serde(default)]
+    client_id: String,
+    #[serde(default)]
+    redirect_uri: String,
+    #[serde(default)]
+    scope: String,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    code_challenge: Option<String>,
+    #[serde(default)]
+    code_challenge_method: Option<String>,
+}
+
+/// The consent page's answer.
+#[derive(Debug, Deserialize)]
+struct Decision {
+    #[serde(flatten)]
+    params: AuthorizeParams,
+    #[serde(default)]
+    subject: String,
+    decision: String,
+}
+
+/// What checking an authorization request gives: a client and redirect URI to answer to, or a
+/// page (when the redirect URI cannot be trusted, nothing may be sent to it).
+enum Checked {
+    Valid(SandboxClient, Url),
+    ErrorRedirect(Response),
+    ErrorPage(Response),
+}
+
+async fn check(state: &AppState, headers: &HeaderMap, params: &AuthorizeParams) -> Result<Checked, ApiError> {
+    let Some(client) = state.store.sandbox_client(params.client_id.clone()).await? else {
+        return Ok(Checked::ErrorPage(html::message(
+            StatusCode::BAD_REQUEST,
+            "Unknown client",
+            "This authorization request names a client the sandbox does not know.",
+        )));
+    };
+    let host = headers.get(header::HOST).and_then(|host| host.to_str().ok()).unwrap_or_default();
+    let Some(redirect) = registered_redirect(&client, &params.redirect_uri, host) else {
+        return Ok(Checked::ErrorPage(html::message(
+            StatusCode::BAD_REQUEST,
+            "Invalid redirect URI",
+            "The redirect_uri of this request is not registered for the client.",
+        )));
+    };
+    let refuse = |error: &str, description: &str| {
+        Checked::ErrorRedirect(redirect_with(&redirect, &[("error", error), ("error_description", description)], params))
+    };
+    if params.response_type != "code" {
+        return Ok(refuse("unsupported_response_type", "only response_type=code is supported"));
+    }
+    match (params.code_challenge.as_deref(), params.code_challenge_method.as_deref()) {
+        (None, None) | (Some(_), Some("S256")) => {}
+        (Some(_), None | Some(_)) => return Ok(refuse("invalid_request", "only the S256 code_challenge_method is supported")),
+        (None, Some(_)) => return Ok(refuse("invalid_request", "code_challenge_method without code_challenge")),
+    }
+    Ok(Checked::Valid(client, redirect))
+}
+
+/// A registered absolute URI matches itself; a registered path matches that path on the host
+/// the browser used to reach the sandbox (the demo runs on a random port).
+fn registered_redirect(client: &SandboxClient, redirect_uri: &str, host: &str) -> Option<Url> {
+    let url = Url::parse(redirect_uri).ok()?;
+    if url.fragment().is_some() {
+        return None;
+    }
+    let authority = match url.port() {
+        Some(port) => format!("{}:{port}", url.host_str()?),
+        None => url.host_str()?.to_owned(),
+    };
+    client
+        .redirect_uris
+        .iter()
+        .any(|registered| match registered.strip_prefix('/') {
+            Some(_) => url.path() == registered && url.query().is_none() && authority.eq_ignore_ascii_case(host),
+            None => registered == redirect_uri,
+        })
+        .then_some(url)
+}
+
+fn redirect_with(redirect: &Url, pairs: &[(&str, &str)], params: &AuthorizeParams) -> Response {
+    let mut url = redirect.clone();
+    {
+        let mut query = url.query_pairs_mut();
+        query.extend_pairs(pairs);
+        if let Some(state) = &params.state {
+            query.append_pair("state", state);
+        }
+    }
+    Redirect::to(url.as_str()).into_response()
+}
+
+/// `GET /sandbox/oauth/authorize`: the consent page.
+async fn authorize(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<AuthorizeParams>,
+) -> Result<Response, ApiError> {
+    Ok(match check(&state, &headers, &params).await? {
+        Checked::Valid(client, _) => pages::consent(&client, &params),
+        Checked::ErrorRedirect(response) | Checked::ErrorPage(response) => response,
+    })
+}
+
+/// `POST /sandbox/oauth/authorize`: approve (a code goes back) or deny (`access_denied`).
+async fn decide(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(decision): Form<Decision>,
+) -> Result<Response, ApiError> {
+    let params = &decision.params;
+    let (client, redirect) = match check(&state, &headers, params).await? {
+        Checked::Valid(client, redirect) => (client, redirect),
+        Checked::ErrorRedirect(response) | Checked::ErrorPage(response) => return Ok(response),
+    };
+    if decision.decision != "approve" {
+        return Ok(redirect_with(
+            &redirect,
+            &[("error", "access_denied"), ("error_description", "The user denied the request.")],
+            params,
+        ));
+    }
+    let subject = decision.subject.trim();
+    if subject.is_empty() || subject.chars().count() > MAX_SUBJECT_CHARS || subject.chars().any(char::is_control) {
+        return Ok(html::message(
+            StatusCode::BAD_REQUEST,
+            "Invalid name",
+            "Sign in with a name of 1 to 200 printable characters.",
+        ));
+    }
+    let code = SecretString::from(format!("sbx_code_{}", random_token(32)));
+    state
+        .store
+        .sandbox_add_code(NewCode {
+            code: code.clone(),
+            client_id: client.client_id,
+            subject: subject.to_owned(),
+            scope: params.scope.clone(),
+            redirect_uri: params.redirect_uri.clone(),
+            code_challenge: params.code_challenge.clone(),
+            expires_at: Utc::now() + CODE_TTL,
+        })
+        .await?;
+    Ok(redirect_with(&redirect, &[("code", code.expose_secret())], params))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct TokenForm {
+    #[serde(default)]
+    grant_type: String,
+    code: Option<String>,
+    redirect_uri: Option<String>,
+    code_verifier: Option<String>,
+    refresh_token: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+#[derive(Serialize)]
+struct TokenAnswer {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: i64,
+    refresh_token: String,
+    scope: String,
+}
+
+/// An OAuth error answer of the token and revocation endpoints (RFC 6749 §5.2).
+struct OAuthError {
+    status: StatusCode,
+    error: &'static str,
+    description: String,
+}
+
+impl OAuthError {
+    fn invalid_request(description: impl Into<String>) -> Self {
+        Self { status: StatusCode::BAD_REQUEST, error: "invalid_request", description: description.into() }
+    }
+
+    fn invalid_client() -> Self {
+        Self { status: StatusCode::UNAUTHORIZED, error: "invalid_client", description: "client authentication failed".into() }
+    }
+}
+
+impl From<SandboxRefusal> for OAuthError {
+    fn from(refusal: SandboxRefusal) -> Self {
+        Self { status: StatusCode::BAD_REQUEST, error: refusal.error, description: refusal.description }
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({"error": self.error, "error_description": self.description});
+        let mut response = (self.status, [(header::CACHE_CONTROL, "no-store")], Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Basic realm=\"sandbox\""));
+        }
+        response
+    }
+}
+
+/// Client authentication: HTTP Basic (form-urlencoded id and secret, RFC 6749 §2.3.1) or
+/// `client_id`/`client_secret` in the body.
+async fn authenticate(state: &AppState, headers: &HeaderMap, form: &TokenForm) -> Result<SandboxClient, OAuthError> {
+    let (client_id, secret) = match basic_client(headers) {
+        Some(credentials) => credentials,
+        None => match (&form.client_id, &form.client_secret) {
+            (Some(id), Some(secret)) => (id.clone(), secret.clone()),
+            _ => return Err(OAuthError::invalid_client()),
+        },
+    };
+    let client = state.store.sandbox_client(client_id).await.map_err(|_| OAuthError::invalid_client())?;
+    match client {
+        Some(client) if secret_matches(&client.secret_sha256, &secret) => Ok(client),
+        _ => Err(OAuthError::invalid_client()),
+    }
+}
+
+fn basic_client(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    let decode = |text: &str| url::form_urlencoded::parse(format!("x={text}").as_bytes()).next().map(|(_, v)| v.into_owned());
+    Some((decode(id)?, decode(secret)?))
+}
+
+/// `POST /sandbox/oauth/token`.
+async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<TokenForm>, FormRejection>,
+) -> Result<Response, ApiError> {
+    let Ok(Form(form)) = form else {
+        return Ok(OAuthError::invalid_request("the body must be application/x-www-form-urlencoded").into_response());
+    };
+    let client = match authenticate(&state, &headers, &form).await {
+        Ok(client) => client,
+        Err(error) => return Ok(error.into_response()),
+    };
+    let refresh_token = SecretString::from(format!("sbx_rt_{}", random_token(32)));
+    let issued = match form.grant_type.as_str() {
+        "authorization_code" => {
+            let Some(code) = form.code else {
+                return Ok(OAuthError::invalid_request("code is required").into_response());
+            };
+            state
+                .store
+                .sandbox_exchange_code(
+                    client.client_id,
+                    SecretString::from(code),
+                    form.redirect_uri,
+                    form.code_verifier,
+                    refresh_token.clone(),
+                )
+                .await?
+        }
+        "refresh_token" => {
+            let Some(presented) = form.refresh_token else {
+                return Ok(OAuthError::invalid_request("refresh_token is required").into_response());
+            };
+            state.store.sandbox_refresh(client.client_id, SecretString::from(presented), refresh_token.clone()).await?
+        }
+        _ => {
+            let error = OAuthError {
+                status: StatusCode::BAD_REQUEST,
+                error: "unsupported_grant_type",
+                description: "grant_type must be authorization_code or refresh_token".into(),
+            };
+            return Ok(error.into_response());
+        }
+    };
+    Ok(match issued {
+        Ok(SandboxIssued { grant_id, scope, access_ttl_secs }) => {
+            tracing::info!(grant_id, grant_type = %form.grant_type, "sandbox issued tokens");
+            let answer = TokenAnswer {
+                access_token: format!("sbx_at_{}", random_token(32)),
+                token_type: "Bearer",
+                expires_in: access_ttl_secs,
+                refresh_token: refresh_token.expose_secret().to_owned(),
+                scope,
+            };
+            ([(header::CACHE_CONTROL, "no-store"), (header::PRAGMA, "no-cache")], Json(answer)).into_response()
+        }
+        Err(refusal) => OAuthError::from(refusal).into_response(),
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RevokeForm {
+    #[serde(default)]
+    token: String,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+/// `POST /sandbox/oauth/revoke` (RFC 7009): revoking a refresh token revokes its grant. Unknown
+/// tokens are answered 200 as well, as the RFC asks.
+async fn revoke_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<RevokeForm>, FormRejection>,
+) -> Result<Response, ApiError> {
+    let Ok(Form(form)) = form else {
+        return Ok(OAuthError::invalid_request("the body must be application/x-www-form-urlencoded").into_response());
+    };
+    let credentials =
+        TokenForm { client_id: form.client_id, client_secret: form.client_secret, ..TokenForm::default() };
+    let client = match authenticate(&state, &headers, &credentials).await {
+        Ok(client) => client,
+        Err(error) => return Ok(error.into_response()),
+    };
+    if form.token.is_empty() {
+        return Ok(OAuthError::invalid_request("token is required").into_response());
+    }
+    let revoked = state.store.sandbox_revoke_token(client.client_id, SecretString::from(form.token)).await?;
+    tracing::info!(revoked, "sandbox revocation request");
+    Ok(StatusCode::OK.into_response())
+}
+
+#[derive(Serialize)]
+struct GrantList {
+    grants: Vec<super::store::SandboxGrantView>,
+}
+
+/// `GET /sandbox/grants`: the admin list as JSON (no token material).
+async fn list_grants(State(state): State<AppState>) -> Result<Json<GrantList>, ApiError> {
+    Ok(Json(GrantList { grants: state.store.sandbox_grants(LISTED_GRANTS).await? }))
+}
+
+/// `POST /sandbox/grants/:id/revoke`: the grant's refresh tokens stop working; back to the list.
+async fn revoke_grant(State(state): State<AppState>, ApiPath(id): ApiPath<i64>) -> Result<Response, ApiError> {
+    if !state.store.sandbox_revoke_grant(id).await? {
+        return Err(ApiError::not_found(format!("no sandbox grant {id} to revoke (unknown or already revoked)")));
+    }
+    tracing::info!(grant_id = id, "sandbox grant revoked on the admin page");
+    Ok(Redirect::to("/sandbox").into_response())
+}

@@ -11,6 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
 use super::{StoreResult, now_text, parse_timestamp, timestamp_text};
+use crate::server::keys::secret_hash as sha256;
 
 /// A sandbox client as configured (seed files).
 #[derive(Debug, Clone)]
@@ -87,10 +88,6 @@ pub struct SandboxGrantView {
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
     pub revoked_reason: Option<String>,
-}
-
-pub(super) fn sha256(secret: &str) -> [u8; 32] {
-    Sha256::digest(secret.as_bytes()).into()
 }
 
 fn invalid_grant(description: impl Into<String>) -> SandboxRefusal {
