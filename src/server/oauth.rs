@@ -130,7 +130,11 @@ impl ProviderClient {
     }
 
     /// `grant_type=refresh_token`.
-    pub async fn refresh(&self, oauth: &ConnectorOAuth, refresh_token: &SecretString) -> Result<IssuedTokens, TokenError> {
+    pub async fn refresh(
+        &self,
+        oauth: &ConnectorOAuth,
+        refresh_token: &SecretString,
+    ) -> Result<IssuedTokens, TokenError> {
         let client = self.token_client(oauth)?;
         let token = RefreshToken::new(refresh_token.expose_secret().to_owned());
         let seen = Arc::new(Mutex::new(None));
@@ -147,7 +151,8 @@ impl ProviderClient {
         pkce_verifier: &SecretString,
         redirect_uri: &str,
     ) -> Result<IssuedTokens, TokenError> {
-        let redirect = RedirectUrl::new(redirect_uri.to_owned()).map_err(|error| permanent_config(error.to_string()))?;
+        let redirect =
+            RedirectUrl::new(redirect_uri.to_owned()).map_err(|error| permanent_config(error.to_string()))?;
         let client = self.token_client(oauth)?.set_redirect_uri(redirect);
         let seen = Arc::new(Mutex::new(None));
         let http = self.recording_client(seen.clone());
@@ -300,7 +305,9 @@ fn classify(
         // A 200 that is not a token response, or a 4xx without an OAuth error body (a proxy's
         // page): nothing says the grant is dead, so it is not treated as if it were.
         RequestTokenError::Parse(..) | RequestTokenError::Other(_) => match answer {
-            Some(Answer { status, .. }) => transient(format!("token endpoint answered {status} with an unreadable body")),
+            Some(Answer { status, .. }) => {
+                transient(format!("token endpoint answered {status} with an unreadable body"))
+            }
             None => transient("token endpoint gave no usable answer".to_owned()),
         },
     }
@@ -328,7 +335,10 @@ mod tests {
     }
 
     fn answer(status: u16, retry_after: Option<u64>) -> Option<Answer> {
-        Some(Answer { status: StatusCode::from_u16(status).unwrap(), retry_after: retry_after.map(Duration::from_secs) })
+        Some(Answer {
+            status: StatusCode::from_u16(status).unwrap(),
+            retry_after: retry_after.map(Duration::from_secs),
+        })
     }
 
     #[test]
@@ -354,14 +364,18 @@ mod tests {
                 message: "grant request is invalid".into()
             })
         );
-        let error = classify(RequestTokenError::ServerResponse(server_error("invalid_client", None)), answer(401, None));
-        assert!(matches!(error, TokenError::Permanent(ProviderFailure { ref message, .. }) if message == "invalid_client"));
+        let error =
+            classify(RequestTokenError::ServerResponse(server_error("invalid_client", None)), answer(401, None));
+        assert!(
+            matches!(error, TokenError::Permanent(ProviderFailure { ref message, .. }) if message == "invalid_client")
+        );
     }
 
     #[test]
     fn rate_limits_outages_and_garbage_are_transient() {
         // A 429 or 503 is transient even when its body looks like a permanent OAuth error.
-        let error = classify(RequestTokenError::ServerResponse(server_error("invalid_grant", None)), answer(429, Some(30)));
+        let error =
+            classify(RequestTokenError::ServerResponse(server_error("invalid_grant", None)), answer(429, Some(30)));
         assert_eq!(
             error,
             TokenError::Transient {
@@ -369,11 +383,23 @@ mod tests {
                 retry_after: Some(Duration::from_secs(30))
             }
         );
-        assert!(matches!(classify(RequestTokenError::Other("x".into()), answer(503, None)), TokenError::Transient { .. }));
-        let error = classify(RequestTokenError::ServerResponse(server_error("temporarily_unavailable", None)), answer(400, None));
+        assert!(matches!(
+            classify(RequestTokenError::Other("x".into()), answer(503, None)),
+            TokenError::Transient { .. }
+        ));
+        let error = classify(
+            RequestTokenError::ServerResponse(server_error("temporarily_unavailable", None)),
+            answer(400, None),
+        );
         assert!(matches!(error, TokenError::Transient { .. }));
-        assert!(matches!(classify(RequestTokenError::Other("empty".into()), answer(401, None)), TokenError::Transient { .. }));
-        assert!(matches!(classify(RequestTokenError::Request(HttpFailure::TooLarge), None), TokenError::Transient { .. }));
+        assert!(matches!(
+            classify(RequestTokenError::Other("empty".into()), answer(401, None)),
+            TokenError::Transient { .. }
+        ));
+        assert!(matches!(
+            classify(RequestTokenError::Request(HttpFailure::TooLarge), None),
+            TokenError::Transient { .. }
+        ));
     }
 
     #[test]
@@ -388,8 +414,14 @@ mod tests {
             internal: Url::parse("http://127.0.0.1:4000").unwrap(),
             public: Url::parse("https://platform.example/base/").unwrap(),
         };
-        assert_eq!(urls.for_server("/sandbox/oauth/token").unwrap().as_str(), "http://127.0.0.1:4000/sandbox/oauth/token");
-        assert_eq!(urls.for_browser("/sandbox/oauth/authorize").unwrap().as_str(), "https://platform.example/base/sandbox/oauth/authorize");
+        assert_eq!(
+            urls.for_server("/sandbox/oauth/token").unwrap().as_str(),
+            "http://127.0.0.1:4000/sandbox/oauth/token"
+        );
+        assert_eq!(
+            urls.for_browser("/sandbox/oauth/authorize").unwrap().as_str(),
+            "https://platform.example/base/sandbox/oauth/authorize"
+        );
         assert_eq!(urls.for_server("https://idp.example/token").unwrap().as_str(), "https://idp.example/token");
         assert!(urls.for_server("idp.example/token").is_err());
     }

@@ -40,7 +40,11 @@ pub struct RefreshSettings {
 
 impl Default for RefreshSettings {
     fn default() -> Self {
-        Self { margin: Duration::from_secs(5 * 60), cooldown: Duration::from_secs(30), timeout: Duration::from_secs(10) }
+        Self {
+            margin: Duration::from_secs(5 * 60),
+            cooldown: Duration::from_secs(30),
+            timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -138,7 +142,8 @@ impl Refresher {
             return Ok(RefreshOutcome::NotNeeded);
         }
         let RefreshState { refresh_token: Some(refresh_token), oauth: Some(oauth), .. } = state else {
-            let missing = if state.oauth.is_none() { "its connector has no OAuth2 settings" } else { "no refresh token" };
+            let missing =
+                if state.oauth.is_none() { "its connector has no OAuth2 settings" } else { "no refresh token" };
             return Ok(RefreshOutcome::Impossible(format!("connection {id:?} cannot be refreshed: {missing}")));
         };
         if let Some(wait) = self.cooling_down(id, forced) {
@@ -153,14 +158,18 @@ impl Refresher {
                     tracing::info!(connection = id, rotated, "access token refreshed");
                     Ok(RefreshOutcome::Refreshed)
                 } else {
-                    tracing::info!(connection = id, "refresh result dropped: the connection was re-authorized meanwhile");
+                    tracing::info!(
+                        connection = id,
+                        "refresh result dropped: the connection was re-authorized meanwhile"
+                    );
                     Ok(RefreshOutcome::NotNeeded)
                 }
             }
             Err(TokenError::Permanent(failure)) => {
                 self.forget_cooldown(id);
                 let stored = self.store.fail_refresh(id.to_owned(), refresh_token, failure.clone()).await?;
-                tracing::warn!(connection = id, code = %failure.code, message = %failure.message, stored, "refresh refused by the provider");
+                let (code, message) = (&failure.code, &failure.message);
+                tracing::warn!(connection = id, %code, %message, stored, "refresh refused by the provider");
                 Ok(if stored { RefreshOutcome::Revoked(failure) } else { RefreshOutcome::NotNeeded })
             }
             Err(TokenError::Transient { message, retry_after }) => {

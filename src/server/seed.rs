@@ -211,7 +211,8 @@ pub fn parse(text: &str, origin: &str) -> Result<ImportBatch> {
             let oauth = seed.oauth.map(|oauth| {
                 for (field, url) in [("authorize_url", &oauth.authorize_url), ("token_url", &oauth.token_url)] {
                     if !is_http_url_or_path(url) {
-                        problems.push(&format!("{at}.oauth.{field}"), format!("{url:?} is not an http(s) URL or a path"));
+                        problems
+                            .push(&format!("{at}.oauth.{field}"), format!("{url:?} is not an http(s) URL or a path"));
                     }
                 }
                 ConnectorOAuth {
@@ -324,11 +325,15 @@ fn sandbox_seed(seed: SeedSandbox, problems: &mut Problems) -> SandboxSeed {
         .map(|(index, client)| {
             let at = format!("sandbox.clients[{index}]");
             if client.client_id.is_empty() || !client_ids.insert(client.client_id.clone()) {
-                problems.push(&format!("{at}.client_id"), format!("empty or duplicate client id {:?}", client.client_id));
+                problems
+                    .push(&format!("{at}.client_id"), format!("empty or duplicate client id {:?}", client.client_id));
             }
             for (uri_index, uri) in client.redirect_uris.iter().enumerate() {
                 if !is_http_url_or_path(uri) {
-                    problems.push(&format!("{at}.redirect_uris[{uri_index}]"), format!("{uri:?} is not an http(s) URL or a path"));
+                    problems.push(
+                        &format!("{at}.redirect_uris[{uri_index}]"),
+                        format!("{uri:?} is not an http(s) URL or a path"),
+                    );
                 }
             }
             let mut duration = |field: &str, text: &str| match humantime::parse_duration(text) {

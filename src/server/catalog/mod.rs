@@ -55,7 +55,10 @@ pub async fn mint_repair_link(state: &AppState, external_id: String, slug: Strin
     let expires_at = Utc::now().checked_add_signed(ttl).unwrap_or(DateTime::<Utc>::MAX_UTC);
     state.store.add_repair_token(secret_hash(&token), external_id, slug.clone(), expires_at).await?;
     let mut url = state.refresher.provider().urls().public_path("connectors/");
-    url.path_segments_mut().map_err(|()| ApiError::bad_request("the public URL cannot be a base"))?.pop_if_empty().push(&slug);
+    url.path_segments_mut()
+        .map_err(|()| ApiError::bad_request("the public URL cannot be a base"))?
+        .pop_if_empty()
+        .push(&slug);
     url.query_pairs_mut().append_pair("token", &token);
     Ok(RepairLink { url: url.into(), expires_at: Some(expires_at) })
 }
@@ -123,7 +126,11 @@ async fn connector_page(
     let connector = match state.store.connector(slug.clone()).await {
         Ok(connector) => connector,
         Err(super::store::StoreError::NotFound(_)) => {
-            return Ok(html::message(StatusCode::NOT_FOUND, "Unknown connector", "This platform has no such connector."));
+            return Ok(html::message(
+                StatusCode::NOT_FOUND,
+                "Unknown connector",
+                "This platform has no such connector.",
+            ));
         }
         Err(error) => return Err(error.into()),
     };
@@ -138,11 +145,8 @@ async fn connector_page(
 }
 
 async fn connections_of(state: &AppState, external_id: &str, slug: &str) -> Result<Vec<Connection>, ApiError> {
-    let filter = ConnectionFilter {
-        health: None,
-        connector: Some(slug.to_owned()),
-        context: Some(external_id.to_owned()),
-    };
+    let filter =
+        ConnectionFilter { health: None, connector: Some(slug.to_owned()), context: Some(external_id.to_owned()) };
     let page = state.store.list_connections(filter, PageRequest { limit: LISTED_CONNECTIONS, cursor: None }).await?;
     Ok(page.items.into_iter().filter(|connection| connection.enabled).collect())
 }
@@ -195,7 +199,8 @@ async fn start_authorization(
         authorize_url: request.url.to_string(),
         expires_at: Utc::now() + FLOW_TTL,
     };
-    let id = match state.store.begin_authorization(visitor.external_id.clone(), slug.clone(), connection_id, flow).await {
+    let id = match state.store.begin_authorization(visitor.external_id.clone(), slug.clone(), connection_id, flow).await
+    {
         Ok(id) => id,
         Err(super::store::StoreError::NotFound(message)) => {
             return Ok(html::message(StatusCode::NOT_FOUND, "Unknown connection", &message));
@@ -238,15 +243,12 @@ async fn callback(State(state): State<AppState>, Query(query): Query<CallbackQue
     } else if let Some(error) = query.error.as_deref().filter(|error| !error.is_empty()) {
         Err(failure(error, query.error_description.as_deref().unwrap_or(error)))
     } else if let (Some(code), Some(oauth)) = (query.code.filter(|code| code.len() <= MAX_PARAM_CHARS), &flow.oauth) {
-        state
-            .refresher
-            .provider()
-            .exchange_code(oauth, &code, &flow.pkce_verifier, &flow.redirect_uri)
-            .await
-            .map_err(|error| match error {
+        state.refresher.provider().exchange_code(oauth, &code, &flow.pkce_verifier, &flow.redirect_uri).await.map_err(
+            |error| match error {
                 TokenError::Permanent(failure) => failure,
                 TokenError::Transient { message, .. } => failure("temporarily_unavailable", &message),
-            })
+            },
+        )
     } else if flow.oauth.is_none() {
         Err(failure("invalid_configuration", "The connector no longer has OAuth2 settings."))
     } else {

@@ -55,7 +55,10 @@ pub(super) fn connector(
                 }
                 @if let Some(authorization) = authorization {
                     @if let Some(code) = &authorization.error_code {
-                        p { "Error " code { (code) } @if let Some(message) = &authorization.error_message { ": " (message) } }
+                        p {
+                            "Error " code { (code) }
+                            @if let Some(message) = &authorization.error_message { ": " (message) }
+                        }
                     }
                     @if let Some(expires_at) = authorization.expires_at {
                         p.muted { "Access token expires " (html::time(Some(expires_at))) }

@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use tower_http::trace::TraceLayer;
 
 use super::auth::KeyCache;
-use super::refresh::Refresher;
 use super::error::ApiError;
+use super::refresh::Refresher;
 use super::store::{PageRequest, Store};
 use super::tokens::TokenSigner;
 use crate::model::{Authorization, Connection, Connector};

@@ -103,14 +103,20 @@ async fn check(state: &AppState, headers: &HeaderMap, params: &AuthorizeParams) 
         )));
     };
     let refuse = |error: &str, description: &str| {
-        Checked::ErrorRedirect(redirect_with(&redirect, &[("error", error), ("error_description", description)], params))
+        Checked::ErrorRedirect(redirect_with(
+            &redirect,
+            &[("error", error), ("error_description", description)],
+            params,
+        ))
     };
     if params.response_type != "code" {
         return Ok(refuse("unsupported_response_type", "only response_type=code is supported"));
     }
     match (params.code_challenge.as_deref(), params.code_challenge_method.as_deref()) {
         (None, None) | (Some(_), Some("S256")) => {}
-        (Some(_), None | Some(_)) => return Ok(refuse("invalid_request", "only the S256 code_challenge_method is supported")),
+        (Some(_), None | Some(_)) => {
+            return Ok(refuse("invalid_request", "only the S256 code_challenge_method is supported"));
+        }
         (None, Some(_)) => return Ok(refuse("invalid_request", "code_challenge_method without code_challenge")),
     }
     Ok(Checked::Valid(client, redirect))
@@ -237,7 +243,11 @@ impl OAuthError {
     }
 
     fn invalid_client() -> Self {
-        Self { status: StatusCode::UNAUTHORIZED, error: "invalid_client", description: "client authentication failed".into() }
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            error: "invalid_client",
+            description: "client authentication failed".into(),
+        }
     }
 }
 
@@ -285,7 +295,8 @@ fn basic_client(headers: &HeaderMap) -> Option<(String, String)> {
     }
     let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
     let (id, secret) = decoded.split_once(':')?;
-    let decode = |text: &str| url::form_urlencoded::parse(format!("x={text}").as_bytes()).next().map(|(_, v)| v.into_owned());
+    let decode =
+        |text: &str| url::form_urlencoded::parse(format!("x={text}").as_bytes()).next().map(|(_, v)| v.into_owned());
     Some((decode(id)?, decode(secret)?))
 }
 

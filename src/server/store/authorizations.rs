@@ -169,7 +169,7 @@ pub(super) fn fail_refresh(
     let changed = tx
         .prepare_cached(
             "UPDATE authorizations SET status = 'error', error_code = ?1, error_message = ?2, access_token = NULL,
-                 refresh_token = NULL, refresh_error = NULL, updated_at = ?3
+                 refresh_token = NULL, expires_at = NULL, refresh_error = NULL, updated_at = ?3
              WHERE connection_seq = ?4 AND status = 'active' AND refresh_token = ?5",
         )?
         .execute(params![failure.code, failure.message, now_text(), seq, used.expose_secret()])?;
@@ -202,7 +202,9 @@ pub(super) fn begin_authorization(
     let (seq, id) = match connection_id {
         Some(id) => {
             let seq = tx
-                .prepare_cached("SELECT seq FROM connections WHERE id = ?1 AND context_id = ?2 AND connector_slug = ?3")?
+                .prepare_cached(
+                    "SELECT seq FROM connections WHERE id = ?1 AND context_id = ?2 AND connector_slug = ?3",
+                )?
                 .query_row(params![id, context_id, slug], |row| row.get::<_, i64>(0))
                 .optional()?
                 .ok_or_else(|| {
@@ -224,9 +226,10 @@ pub(super) fn begin_authorization(
     tx.prepare_cached(
         "INSERT INTO authorizations (connection_seq, status, authorize_url, state, updated_at)
          VALUES (?1, 'awaiting_callback', ?2, ?3, ?4)
-         ON CONFLICT (connection_seq) DO UPDATE SET status = 'awaiting_callback', authorize_url = excluded.authorize_url,
-             state = excluded.state, error_code = NULL, error_message = NULL, access_token = NULL,
-             refresh_token = NULL, expires_at = NULL, refresh_error = NULL, updated_at = excluded.updated_at",
+         ON CONFLICT (connection_seq) DO UPDATE SET status = 'awaiting_callback',
+             authorize_url = excluded.authorize_url, state = excluded.state, error_code = NULL,
+             error_message = NULL, access_token = NULL, refresh_token = NULL, expires_at = NULL,
+             refresh_error = NULL, updated_at = excluded.updated_at",
     )?
     .execute(params![seq, flow.authorize_url, flow.state, now])?;
     tx.prepare_cached("DELETE FROM oauth_flows WHERE connection_seq = ?1")?.execute([seq])?;
@@ -332,7 +335,7 @@ pub(super) fn fail_authorization(
     let changed = tx
         .prepare_cached(
             "UPDATE authorizations SET status = 'error', error_code = ?1, error_message = ?2, access_token = NULL,
-                 refresh_token = NULL, authorize_url = NULL, state = NULL, updated_at = ?3
+                 refresh_token = NULL, expires_at = NULL, authorize_url = NULL, state = NULL, updated_at = ?3
              WHERE connection_seq = ?4 AND state = ?5",
         )?
         .execute(params![failure.code, failure.message, now_text(), seq, state])?;

@@ -342,7 +342,12 @@ impl Store {
 
     /// Saves refreshed tokens (a rotated refresh token replaces `used`, none keeps it) in one
     /// transaction; false if `used` is no longer the stored refresh token.
-    pub async fn save_refreshed_tokens(&self, id: String, used: SecretString, tokens: IssuedTokens) -> StoreResult<bool> {
+    pub async fn save_refreshed_tokens(
+        &self,
+        id: String,
+        used: SecretString,
+        tokens: IssuedTokens,
+    ) -> StoreResult<bool> {
         self.write(move |tx| authorizations::save_refreshed(tx, &id, &used, &tokens)).await
     }
 
@@ -392,8 +397,10 @@ impl Store {
         connector_slug: String,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        self.write(move |tx| authorizations::add_repair_token(tx, &token_sha256, &external_id, &connector_slug, expires_at))
-            .await
+        self.write(move |tx| {
+            authorizations::add_repair_token(tx, &token_sha256, &external_id, &connector_slug, expires_at)
+        })
+        .await
     }
 
     pub async fn repair_grant(&self, token_sha256: [u8; 32]) -> StoreResult<Option<RepairGrant>> {

@@ -220,9 +220,8 @@ pub(super) fn exchange_code(
     }
     let client = client(tx, client_id)?.ok_or_else(|| super::StoreError::NotFound("no such client".into()))?;
     let grant_id = create_grant(tx, client_id, &subject, &scope)?;
-    tx.prepare_cached("UPDATE sandbox_codes SET used_at = ?1, grant_id = ?2 WHERE code_sha256 = ?3")?.execute(
-        params![now_text(), grant_id, &hash[..]],
-    )?;
+    tx.prepare_cached("UPDATE sandbox_codes SET used_at = ?1, grant_id = ?2 WHERE code_sha256 = ?3")?
+        .execute(params![now_text(), grant_id, &hash[..]])?;
     insert_refresh_token(tx, &sha256(new_refresh_token.expose_secret()), grant_id, &client)?;
     Ok(Ok(SandboxIssued { grant_id, scope, access_ttl_secs: client.access_ttl_secs }))
 }
