@@ -1,22 +1,28 @@
 //! Walks every connection of a platform, page by page, for `check`, `connections` and the
-//! dashboard's triage view.
+//! dashboard.
 //!
 //! The scan prefers the bulk `GET /connections` extension (one paged request for the whole
-//! platform). A server that answers 404 to it gets what Xkit itself offered: the contexts are
-//! listed (or taken from the request) and each one's connections are fetched, a bounded number
-//! at a time. Results arrive over a channel as [`ScanEvent`]s, so a UI stays responsive and a
-//! CLI can stream its output; dropping the [`Scan`] stops the work.
+//! platform). A server that answers 404 to it gets what Xkit itself offered: each context's
+//! connections are fetched, at most `concurrency` at a time, starting as soon as the contexts
+//! listing pages them in (or from the contexts the request names). Asked to, the scan also
+//! sends that contexts listing (a dashboard shows it), in bulk mode as well. Results arrive over
+//! a channel as [`ScanEvent`]s, so a UI stays responsive and a CLI can stream its output;
+//! dropping the [`Scan`] stops the work.
 
-use futures::StreamExt as _;
-use tokio::sync::mpsc;
+use std::pin::pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
+use futures::{Stream, StreamExt as _, TryStreamExt as _};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::client::{Client, ClientError, ConnectionFilter};
+use crate::client::{self, Client, ClientError, ConnectionFilter};
 use crate::model::{Connection, Context, ContextRef, Health};
 
 /// Concurrent per-context requests when falling back to the fan-out.
 pub const DEFAULT_CONCURRENCY: usize = 16;
-/// Page size asked of the bulk listing.
+/// Page size asked of the bulk and contexts listings.
 const PAGE_SIZE: u32 = 500;
 /// Events buffered before the scan waits for its consumer.
 const CHANNEL_CAPACITY: usize = 64;
@@ -32,11 +38,20 @@ pub struct ScanRequest {
     pub health: Option<Health>,
     /// Per-context requests at once in the fan-out.
     pub concurrency: usize,
+    /// Also list every context of the platform (unfiltered) and send it as
+    /// [`ScanEvent::Contexts`] pages, then one [`ScanEvent::ContextsListed`].
+    pub list_contexts: bool,
 }
 
 impl Default for ScanRequest {
     fn default() -> Self {
-        Self { contexts: Vec::new(), connectors: Vec::new(), health: None, concurrency: DEFAULT_CONCURRENCY }
+        Self {
+            contexts: Vec::new(),
+            connectors: Vec::new(),
+            health: None,
+            concurrency: DEFAULT_CONCURRENCY,
+            list_contexts: false,
+        }
     }
 }
 
@@ -65,11 +80,13 @@ pub struct ScanProgress {
     pub connections: usize,
     /// Contexts whose connections were fetched (per-context mode only).
     pub contexts_done: usize,
-    /// Contexts to fetch, once known (per-context mode only).
+    /// Contexts to fetch as far as known: it grows while the contexts listing pages in
+    /// (per-context mode only).
     pub contexts_total: Option<usize>,
 }
 
-/// One step of a scan. A scan sends any number of `Page`s and then exactly one `Finished`.
+/// One step of a scan. A scan sends any number of the other events and then exactly one
+/// `Finished`.
 #[derive(Debug)]
 pub enum ScanEvent {
     /// The route in use; sent once, before the first page.
@@ -78,6 +95,10 @@ pub enum ScanEvent {
     Page { connections: Vec<Connection>, progress: ScanProgress },
     /// The end of the scan: its final progress, or why it stopped.
     Finished(Result<ScanProgress, ClientError>),
+    /// A page of the contexts listing, when [`ScanRequest::list_contexts`] asks for it.
+    Contexts(Vec<Context>),
+    /// The end of the contexts listing, when asked for: sent once, before `Finished`.
+    ContextsListed(Result<(), ClientError>),
 }
 
 /// A running scan. Dropping it aborts the work.
@@ -96,11 +117,28 @@ impl Drop for Scan {
 pub fn start(client: Client, request: ScanRequest) -> Scan {
     let (sender, events) = mpsc::channel(CHANNEL_CAPACITY);
     let task = tokio::spawn(async move {
-        let mut scanner = Scanner { client, request, sender, progress: ScanProgress::default() };
-        let outcome = scanner.run().await.map(|()| scanner.progress);
-        let _ = scanner.sender.send(ScanEvent::Finished(outcome)).await;
+        let events = Events(sender);
+        match run(&client, &request, &events).await {
+            Ok(progress) => events.finish(Ok(progress)).await,
+            Err(Stop::Failed(error)) => events.finish(Err(error)).await,
+            Err(Stop::Abandoned) => {}
+        }
     });
     Scan { events, task }
+}
+
+/// Collects a whole scan into memory (for callers that need everything before output).
+pub async fn collect(client: Client, request: ScanRequest) -> Result<Vec<Connection>, ClientError> {
+    let mut scan = start(client, request);
+    let mut all = Vec::new();
+    while let Some(event) = scan.events.recv().await {
+        match event {
+            ScanEvent::Mode(_) | ScanEvent::Contexts(_) | ScanEvent::ContextsListed(_) => {}
+            ScanEvent::Page { connections, .. } => all.extend(connections),
+            ScanEvent::Finished(outcome) => return outcome.map(|_| all),
+        }
+    }
+    Err(ClientError::InvalidResponse("the scan stopped unexpectedly".into()))
 }
 
 /// The consumer went away: stop quietly.
@@ -123,26 +161,146 @@ impl From<Abandoned> for Stop {
     }
 }
 
-struct Scanner {
-    client: Client,
-    request: ScanRequest,
-    sender: mpsc::Sender<ScanEvent>,
-    progress: ScanProgress,
+struct Events(mpsc::Sender<ScanEvent>);
+
+impl Events {
+    async fn send(&self, event: ScanEvent) -> Result<(), Abandoned> {
+        self.0.send(event).await.map_err(|_| Abandoned)
+    }
+
+    async fn finish(&self, outcome: Result<ScanProgress, ClientError>) {
+        // Nobody to tell when the consumer is gone.
+        let _ = self.send(ScanEvent::Finished(outcome)).await;
+    }
 }
 
-impl Scanner {
-    async fn run(&mut self) -> Result<(), ClientError> {
+/// Scans the connections and, alongside, lists the contexts: from the start when the request
+/// wants them, else only once the fan-out needs them.
+async fn run(client: &Client, request: &ScanRequest, events: &Events) -> Result<ScanProgress, Stop> {
+    let (wanted, wanted_signal) = oneshot::channel();
+    let (found, found_contexts) = unbounded();
+    let listing = async {
+        if !request.list_contexts && wanted_signal.await.is_err() {
+            return Ok(());
+        }
+        let shown = request.list_contexts.then_some(events);
+        let listed = list_contexts(client, shown, found).await;
+        if request.list_contexts {
+            let outcome = match &listed {
+                Ok(()) => Ok(()),
+                Err(Stop::Failed(error)) => Err(error.clone()),
+                Err(Stop::Abandoned) => return listed,
+            };
+            events.send(ScanEvent::ContextsListed(outcome)).await?;
+        }
+        listed
+    };
+    let mut scanner = Scanner {
+        client,
+        request,
+        events,
+        progress: ScanProgress::default(),
+        mode: None,
+        wanted: Some(wanted),
+        found_contexts: Some(found_contexts),
+    };
+    let (listed, scanned) = tokio::join!(listing, scanner.run());
+    scanned?;
+    let fanned_out_over_listing = scanner.mode == Some(ScanMode::PerContext) && request.contexts.is_empty();
+    match listed {
+        // The fan-out saw only part of the contexts.
+        Err(Stop::Failed(ClientError::NotFound(_))) if fanned_out_over_listing => {
+            Err(Stop::Failed(ClientError::NotFound(
+                "the server offers neither GET /connections nor GET /contexts; name the contexts to scan".into(),
+            )))
+        }
+        Err(stop) if fanned_out_over_listing => Err(stop),
+        _ => Ok(scanner.progress),
+    }
+}
+
+/// Pages through `GET /contexts`, handing each context to the fan-out (if it still listens)
+/// and each page to `shown` (if given).
+async fn list_contexts(
+    client: &Client,
+    shown: Option<&Events>,
+    found: UnboundedSender<ContextRef>,
+) -> Result<(), Stop> {
+    let mut pages =
+        pin!(client::pages(
+            |cursor| async move { client.list_contexts(None, cursor.as_deref(), Some(PAGE_SIZE)).await }
+        ));
+    while let Some(page) = pages.try_next().await? {
+        for context in &page.contexts {
+            // Refused once the bulk listing works or the fan-out has stopped; that is fine.
+            let _ = found.unbounded_send(ContextRef {
+                external_id: context.external_id.clone(),
+                external_name: context.external_name.clone(),
+            });
+        }
+        match shown {
+            Some(events) => events.send(ScanEvent::Contexts(page.contexts)).await?,
+            None if found.is_closed() => break,
+            None => {}
+        }
+    }
+    Ok(())
+}
+
+struct Scanner<'a> {
+    client: &'a Client,
+    request: &'a ScanRequest,
+    events: &'a Events,
+    progress: ScanProgress,
+    mode: Option<ScanMode>,
+    /// Starts the contexts listing for the fan-out (when the request did not already).
+    wanted: Option<oneshot::Sender<()>>,
+    /// Contexts as the listing finds them; dropped once the bulk listing works.
+    found_contexts: Option<UnboundedReceiver<ContextRef>>,
+}
+
+impl Scanner<'_> {
+    async fn run(&mut self) -> Result<(), Stop> {
+        let scanned = self.scan().await;
+        // Let a listing that waits to be wanted, or that only feeds the fan-out, end.
+        self.wanted = None;
+        self.found_contexts = None;
+        scanned
+    }
+
+    async fn scan(&mut self) -> Result<(), Stop> {
         match self.run_bulk().await {
-            Ok(()) | Err(Stop::Abandoned) => Ok(()),
-            Err(Stop::Failed(ClientError::NotFound(_))) if self.progress.connections == 0 => {
+            Err(Stop::Failed(ClientError::NotFound(_))) if self.mode.is_none() => {
                 tracing::debug!("GET /connections is not offered; scanning per context");
-                match self.run_per_context().await {
-                    Ok(()) | Err(Stop::Abandoned) => Ok(()),
-                    Err(Stop::Failed(error)) => Err(error),
+                self.announce(ScanMode::PerContext).await?;
+                if self.request.contexts.is_empty() {
+                    let found = self.found_contexts.take().expect("taken only here");
+                    if let Some(wanted) = self.wanted.take() {
+                        let _ = wanted.send(());
+                    }
+                    self.fan_out(found, false).await
+                } else {
+                    let named: Vec<ContextRef> = self
+                        .request
+                        .contexts
+                        .iter()
+                        .map(|id| ContextRef { external_id: id.clone(), external_name: None })
+                        .collect();
+                    self.fan_out(futures::stream::iter(named), true).await
                 }
             }
-            Err(Stop::Failed(error)) => Err(error),
+            other => other,
         }
+    }
+
+    async fn announce(&mut self, mode: ScanMode) -> Result<(), Abandoned> {
+        self.mode = Some(mode);
+        // The listing no longer needs to feed (or wait for) a fan-out that is not coming.
+        if mode == ScanMode::Bulk || !self.request.contexts.is_empty() {
+            self.wanted = None;
+            self.found_contexts = None;
+        }
+        self.events.send(ScanEvent::Mode(mode)).await
     }
 
     /// Pages through `GET /connections`, once per requested context (or once for all).
@@ -158,91 +316,60 @@ impl Scanner {
         } else {
             self.request.contexts.iter().cloned().map(Some).collect()
         };
-        let mut announced = false;
+        let client = self.client;
         for context in contexts {
-            let filter = ConnectionFilter { health: self.request.health, connector: connector.clone(), context };
-            let mut cursor: Option<String> = None;
-            loop {
-                let page = self.client.list_connections(&filter, cursor.as_deref(), Some(PAGE_SIZE)).await?;
-                if !announced {
-                    self.send(ScanEvent::Mode(ScanMode::Bulk)).await?;
-                    announced = true;
+            let filter = &ConnectionFilter { health: self.request.health, connector: connector.clone(), context };
+            let mut pages = pin!(client::pages(|cursor| async move {
+                client.list_connections(filter, cursor.as_deref(), Some(PAGE_SIZE)).await
+            }));
+            while let Some(page) = pages.try_next().await? {
+                if self.mode.is_none() {
+                    self.announce(ScanMode::Bulk).await?;
                 }
                 self.deliver(page.connections).await?;
-                cursor = next_cursor(cursor.as_deref(), page.next_cursor)?;
-                if cursor.is_none() {
-                    break;
-                }
             }
         }
         Ok(())
     }
 
-    /// Lists contexts (unless given) and fetches each one's connections, a bounded number at
-    /// a time.
-    async fn run_per_context(&mut self) -> Result<(), Stop> {
-        self.send(ScanEvent::Mode(ScanMode::PerContext)).await?;
-        let explicit = !self.request.contexts.is_empty();
-        let contexts: Vec<ContextRef> = if explicit {
-            self.request.contexts.iter().map(|id| ContextRef { external_id: id.clone(), external_name: None }).collect()
-        } else {
-            self.list_all_contexts().await?
-        };
-        self.progress.contexts_total = Some(contexts.len());
-        let client = self.client.clone();
-        let mut fetches = futures::stream::iter(contexts)
-            .map(|context| {
-                let client = client.clone();
-                async move {
-                    let result = fetch_context_connections(&client, &context.external_id).await;
+    /// Fetches each context's connections as the contexts arrive, a bounded number at a time.
+    /// A context that fails is counted and the rest still scanned, unless the target itself
+    /// fails (then the rest would fail alike).
+    async fn fan_out(&mut self, contexts: impl Stream<Item = ContextRef>, named: bool) -> Result<(), Stop> {
+        let client = self.client;
+        let seen = AtomicUsize::new(0);
+        let mut fetches = pin!(
+            contexts
+                .inspect(|_| {
+                    seen.fetch_add(1, Ordering::Relaxed);
+                })
+                .map(|context| async move {
+                    let result = context_connections(client, &context).await;
                     (context, result)
-                }
-            })
-            .buffer_unordered(self.request.concurrency.max(1));
+                })
+                .buffer_unordered(self.request.concurrency.max(1))
+        );
+        let mut failures = 0;
+        let mut last_failure = None;
         while let Some((context, result)) = fetches.next().await {
             self.progress.contexts_done += 1;
-            let mut connections = match result {
-                Ok(connections) => connections,
+            self.progress.contexts_total = Some(seen.load(Ordering::Relaxed));
+            match result {
+                Ok(connections) => self.deliver(connections).await?,
                 // A listed context deleted since the listing is simply gone.
-                Err(ClientError::NotFound(_)) if !explicit => Vec::new(),
-                Err(ClientError::NotFound(message)) => {
-                    return Err(Stop::Failed(ClientError::NotFound(format!(
-                        "context {:?}: {message}",
-                        context.external_id
-                    ))));
-                }
-                Err(error) => return Err(error.into()),
-            };
-            for connection in &mut connections {
-                if connection.context.is_none() {
-                    connection.context = Some(context.clone());
+                Err(ClientError::NotFound(_)) if !named => {}
+                Err(error) if error.is_target_failure() => return Err(error.into()),
+                Err(error) => {
+                    failures += 1;
+                    last_failure = Some((context.external_id, error));
                 }
             }
-            self.deliver(connections).await?;
         }
-        Ok(())
-    }
-
-    async fn list_all_contexts(&mut self) -> Result<Vec<ContextRef>, Stop> {
-        let mut contexts = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page =
-                self.client.list_contexts(None, cursor.as_deref(), Some(PAGE_SIZE)).await.map_err(
-                    |error| match error {
-                        ClientError::NotFound(_) => ClientError::NotFound(
-                            "the server offers neither GET /connections nor GET /contexts; name the contexts to scan"
-                                .into(),
-                        ),
-                        other => other,
-                    },
-                )?;
-            contexts.extend(page.contexts.into_iter().map(context_ref));
-            cursor = next_cursor(cursor.as_deref(), page.next_cursor)?;
-            if cursor.is_none() {
-                return Ok(contexts);
-            }
-        }
+        let Some((external_id, error)) = last_failure else { return Ok(()) };
+        let total = seen.load(Ordering::Relaxed);
+        Err(Stop::Failed(reworded(error, |message| {
+            format!("{failures} of {total} contexts failed; last: context {external_id:?}: {message}")
+        })))
     }
 
     async fn deliver(&mut self, connections: Vec<Connection>) -> Result<(), Abandoned> {
@@ -250,55 +377,37 @@ impl Scanner {
             connections.into_iter().filter(|connection| self.request.keeps(connection)).collect();
         self.progress.connections += connections.len();
         let progress = self.progress;
-        self.send(ScanEvent::Page { connections, progress }).await
-    }
-
-    async fn send(&self, event: ScanEvent) -> Result<(), Abandoned> {
-        self.sender.send(event).await.map_err(|_| Abandoned)
+        self.events.send(ScanEvent::Page { connections, progress }).await
     }
 }
 
-/// All pages of one context's connections (Xkit's own route had no paging; ours may).
-async fn fetch_context_connections(client: &Client, external_id: &str) -> Result<Vec<Connection>, ClientError> {
-    let mut connections = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = client.context_connections(external_id, cursor.as_deref()).await?;
-        connections.extend(page.connections);
-        cursor = next_cursor(cursor.as_deref(), page.next_cursor)?;
-        if cursor.is_none() {
-            return Ok(connections);
+/// Every page of one context's connections, each stamped with the context it belongs to (Xkit's
+/// own route had no paging; ours may).
+async fn context_connections(client: &Client, context: &ContextRef) -> Result<Vec<Connection>, ClientError> {
+    let external_id = context.external_id.as_str();
+    client::pages(|cursor| async move { client.context_connections(external_id, cursor.as_deref()).await })
+        .try_fold(Vec::new(), |mut connections, page| async move {
+            connections.extend(page.connections.into_iter().map(|mut connection| {
+                connection.context.get_or_insert_with(|| context.clone());
+                connection
+            }));
+            Ok(connections)
+        })
+        .await
+}
+
+/// The same failure with a message that says more: the variant stays, as the CLI's exit code
+/// depends on it.
+fn reworded(error: ClientError, reword: impl FnOnce(&str) -> String) -> ClientError {
+    match error {
+        ClientError::NotFound(message) => ClientError::NotFound(reword(&message)),
+        ClientError::Transient { status, message, retry_after } => {
+            ClientError::Transient { status, message: reword(&message), retry_after }
         }
+        ClientError::Api { status, message } => ClientError::Api { status, message: reword(&message) },
+        // Target failures stop a fan-out at once; their own message says it all.
+        target_failure => target_failure,
     }
-}
-
-/// The cursor to follow, refusing a server that hands back the cursor it was given (which
-/// would loop forever).
-fn next_cursor(current: Option<&str>, next: Option<String>) -> Result<Option<String>, ClientError> {
-    match next.filter(|next| !next.is_empty()) {
-        Some(next) if Some(next.as_str()) == current => {
-            Err(ClientError::InvalidResponse("the server returned the same page cursor twice".into()))
-        }
-        next => Ok(next),
-    }
-}
-
-fn context_ref(context: Context) -> ContextRef {
-    ContextRef { external_id: context.external_id, external_name: context.external_name }
-}
-
-/// Collects a whole scan into memory (for callers that need everything before output).
-pub async fn collect(client: Client, request: ScanRequest) -> Result<Vec<Connection>, ClientError> {
-    let mut scan = start(client, request);
-    let mut all = Vec::new();
-    while let Some(event) = scan.events.recv().await {
-        match event {
-            ScanEvent::Mode(_) => {}
-            ScanEvent::Page { connections, .. } => all.extend(connections),
-            ScanEvent::Finished(outcome) => return outcome.map(|_| all),
-        }
-    }
-    Err(ClientError::InvalidResponse("the scan stopped unexpectedly".into()))
 }
 
 #[cfg(test)]
@@ -332,9 +441,11 @@ mod tests {
     }
 
     #[test]
-    fn a_repeated_cursor_is_refused() {
-        assert!(next_cursor(Some("c1"), Some("c1".into())).is_err());
-        assert_eq!(next_cursor(Some("c1"), Some("c2".into())).unwrap().as_deref(), Some("c2"));
-        assert_eq!(next_cursor(Some("c1"), Some(String::new())).unwrap(), None);
+    fn a_reworded_failure_keeps_its_kind() {
+        let error =
+            reworded(ClientError::Api { status: 500, message: "boom".into() }, |message| format!("2 of 9: {message}"));
+        assert!(matches!(error, ClientError::Api { status: 500, ref message } if message == "2 of 9: boom"));
+        let error = reworded(ClientError::NotFound("gone".into()), |message| format!("x: {message}"));
+        assert!(matches!(error, ClientError::NotFound(ref message) if message == "x: gone"));
     }
 }

@@ -1,6 +1,8 @@
 //! The headless CLI as cron, CI and on-call use it: the real `xkit-dash` binary against the real
 //! bundled server on 127.0.0.1, with temporary config, data and state directories.
 
+mod support_proxy;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -10,6 +12,7 @@ use assert_cmd::Command;
 use base64::Engine as _;
 use secrecy::ExposeSecret as _;
 use serde_json::{Value, json};
+use support_proxy::XkitWithoutExtensions;
 use tempfile::TempDir;
 use xkit_dash::server::{KeyPair, RunningServer, ServerConfig, create_key_pair, start};
 
@@ -527,59 +530,6 @@ async fn the_scan_falls_back_to_per_context_requests_without_the_bulk_route() {
     let rows = json_lines(&output);
     assert_eq!(rows.len(), 2);
     assert!(rows.iter().all(|row| row["context"] == "acme"));
-}
-
-/// A reverse proxy in front of the real server that answers 404 to the bulk
-/// `GET /connections` extension, like a server that only speaks Xkit's own API.
-struct XkitWithoutExtensions {
-    url: String,
-    refused: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-}
-
-impl XkitWithoutExtensions {
-    async fn start(upstream: String) -> Self {
-        use axum::extract::{Request, State};
-        use axum::http::StatusCode;
-        use axum::response::{IntoResponse, Response};
-        use std::sync::atomic::{AtomicUsize, Ordering};
-
-        #[derive(Clone)]
-        struct Upstream {
-            base: String,
-            http: reqwest::Client,
-            refused: std::sync::Arc<AtomicUsize>,
-        }
-
-        async fn forward(State(upstream): State<Upstream>, request: Request) -> Response {
-            if request.uri().path() == "/api/platform/connections" {
-                upstream.refused.fetch_add(1, Ordering::SeqCst);
-                return (StatusCode::NOT_FOUND, axum::Json(json!({"error": "not found"}))).into_response();
-            }
-            let url = format!("{}{}", upstream.base, request.uri());
-            let mut outgoing = upstream.http.request(request.method().clone(), url);
-            for (name, value) in request.headers() {
-                if name != "host" {
-                    outgoing = outgoing.header(name, value);
-                }
-            }
-            let body = axum::body::to_bytes(request.into_body(), 1 << 20).await.unwrap();
-            let answer = outgoing.body(body).send().await.unwrap();
-            let status = StatusCode::from_u16(answer.status().as_u16()).unwrap();
-            (status, answer.bytes().await.unwrap()).into_response()
-        }
-
-        let refused = std::sync::Arc::new(AtomicUsize::new(0));
-        let state = Upstream { base: upstream, http: reqwest::Client::new(), refused: refused.clone() };
-        let app = axum::Router::new().fallback(forward).with_state(state);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Self { url, refused }
-    }
-
-    fn refused_bulk_requests(&self) -> usize {
-        self.refused.load(std::sync::atomic::Ordering::SeqCst)
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,13 +1,16 @@
 //! `contexts`, `connectors`, `connections` and `connection`: listing and reading.
 
 use std::io::Write as _;
+use std::pin::pin;
 
 use anyhow::Result;
+use futures::TryStreamExt as _;
 use serde::Serialize;
 
 use super::output::{self, Cell, ConnectionRow, Format, ListOutput, Row, Sink};
 use super::progress::drive_scan;
 use super::{EXIT_OK, Session};
+use crate::client;
 use crate::model::{Connection, Connector, Context, Health};
 use crate::sanitize;
 use crate::scan::{DEFAULT_CONCURRENCY, ScanRequest};
@@ -80,6 +83,7 @@ impl ScanFilters {
             connectors: self.connectors.clone(),
             health,
             concurrency: self.concurrency.map(usize::from).or(profile_concurrency).unwrap_or(DEFAULT_CONCURRENCY),
+            ..ScanRequest::default()
         }
     }
 }
@@ -155,19 +159,18 @@ pub async fn contexts(session: &Session, args: ContextsArgs) -> Result<u8> {
     let mut sink = Sink::new::<Context>(args.output.format())?;
     let limit = args.limit.unwrap_or(usize::MAX);
     let mut printed = 0;
-    let mut cursor: Option<String> = None;
-    'pages: loop {
-        let page = target.client.list_contexts(args.search.as_deref(), cursor.as_deref(), Some(PAGE_SIZE)).await?;
+    let (client, search) = (&target.client, args.search.as_deref());
+    let mut pages =
+        pin!(client::pages(
+            |cursor| async move { client.list_contexts(search, cursor.as_deref(), Some(PAGE_SIZE)).await }
+        ));
+    'pages: while let Some(page) = pages.try_next().await? {
         for context in &page.contexts {
             if printed == limit {
                 break 'pages;
             }
             sink.push(context)?;
             printed += 1;
-        }
-        match page.next_cursor.filter(|next| !next.is_empty() && Some(next) != cursor.as_ref()) {
-            Some(next) => cursor = Some(next),
-            None => break,
         }
     }
     sink.finish("No contexts.")?;
@@ -177,15 +180,12 @@ pub async fn contexts(session: &Session, args: ContextsArgs) -> Result<u8> {
 pub async fn connectors(session: &Session, args: ConnectorsArgs) -> Result<u8> {
     let target = session.open_target().await?;
     let mut sink = Sink::new::<Connector>(args.output.format())?;
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = target.client.list_connectors(cursor.as_deref(), Some(PAGE_SIZE)).await?;
+    let client = &target.client;
+    let mut pages =
+        pin!(client::pages(|cursor| async move { client.list_connectors(cursor.as_deref(), Some(PAGE_SIZE)).await }));
+    while let Some(page) = pages.try_next().await? {
         for connector in &page.connectors {
             sink.push(connector)?;
-        }
-        match page.next_cursor.filter(|next| !next.is_empty() && Some(next) != cursor.as_ref()) {
-            Some(next) => cursor = Some(next),
-            None => break,
         }
     }
     sink.finish("No connectors.")?;

@@ -27,7 +27,8 @@ pub async fn drive_scan(
             break Err(anyhow::anyhow!("the scan stopped unexpectedly"));
         };
         match event {
-            ScanEvent::Mode(ScanMode::Bulk) => {}
+            // The CLI's requests never ask for the contexts listing.
+            ScanEvent::Mode(ScanMode::Bulk) | ScanEvent::Contexts(_) | ScanEvent::ContextsListed(_) => {}
             ScanEvent::Mode(ScanMode::PerContext) => {
                 bar.set_message("scanning connections context by context…");
             }

@@ -5,6 +5,7 @@
 //! dashboard turns them into pane states, the CLI into exit codes.
 
 mod error;
+mod pages;
 
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 pub use error::ClientError;
+pub use pages::{CursorPage, pages};
 
 use crate::model::{
     ConnectionEnvelope, ConnectionsPage, ConnectorsPage, Context, ContextEnvelope, ContextsPage, CreateContextRequest,

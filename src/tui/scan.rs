@@ -1,25 +1,19 @@
-//! The scan worker: loads connectors, contexts and every connection, page by page, and sends
-//! each page to the state owner as it arrives.
-//!
-//! Connections come from the bulk `GET /connections` extension when the server has it; a 404
-//! on its first page switches to Xkit's own per-context listing, fanned out with at most
-//! `concurrency` requests at a time over the contexts as they are paged in.
+//! The scan worker: runs a [`crate::scan`] that also lists the contexts, loads the connectors
+//! and (when still unknown) the catalog URL, and sends each page to the state owner as it
+//! arrives, tagged with its generation. Every stream ends with exactly one `Finished` event.
 
-use std::sync::Arc;
+use std::pin::pin;
 
-use tokio::sync::{Semaphore, mpsc};
-use tokio::task::JoinSet;
+use futures::TryStreamExt as _;
+use tokio::sync::mpsc;
 
 use super::action::{Action, ScanEvent, Stream};
-use crate::client::{Client, ClientError, ConnectionFilter};
-use crate::model::{Connection, ContextRef};
+use crate::client::{self, Client};
+use crate::scan::{self, ScanMode, ScanRequest};
 
-/// Rows asked for per page of each listing.
+/// Connectors asked for per page.
 const PAGE_SIZE: u32 = 200;
-/// A listing longer than this many pages is treated as a server bug (a cursor that loops).
-const MAX_PAGES: usize = 100_000;
 
-#[derive(Clone)]
 struct Reporter {
     tx: mpsc::Sender<Action>,
     generation: u64,
@@ -31,23 +25,21 @@ impl Reporter {
         self.tx.send(Action::Scan { generation: self.generation, event }).await.is_ok()
     }
 
-    async fn finished(&self, stream: Stream, result: Result<(), String>) {
+    async fn finished(&self, stream: Stream, result: Result<(), String>) -> bool {
         if let Err(error) = &result {
             tracing::warn!(?stream, %error, "scan stream failed");
         }
-        self.send(ScanEvent::Finished { stream, result }).await;
+        self.send(ScanEvent::Finished { stream, result }).await
     }
 }
 
-/// Runs one scan to completion. Every stream ends with exactly one `Finished` event.
+/// Runs one scan to completion.
 pub async fn run(client: Client, generation: u64, catalog: bool, concurrency: usize, tx: mpsc::Sender<Action>) {
     let reporter = Reporter { tx, generation };
-    let (ids_tx, ids_rx) = mpsc::unbounded_channel();
     tokio::join!(
         load_catalog(&client, &reporter, catalog),
         load_connectors(&client, &reporter),
-        load_contexts(&client, &reporter, ids_tx),
-        load_connections(&client, &reporter, ids_rx, concurrency.max(1)),
+        load_contexts_and_connections(&client, &reporter, concurrency),
     );
 }
 
@@ -61,170 +53,149 @@ async fn load_catalog(client: &Client, reporter: &Reporter, wanted: bool) {
     }
 }
 
-/// Follows `next_cursor` until the listing ends, refusing a cursor that repeats.
-fn next(cursor: &Option<String>, next_cursor: Option<String>, pages: usize) -> Result<Option<String>, String> {
-    match next_cursor.filter(|next| !next.is_empty()) {
-        Some(next) if cursor.as_ref() == Some(&next) => Err("the server repeated a page cursor".to_owned()),
-        Some(_) if pages >= MAX_PAGES => Err(format!("listing longer than {MAX_PAGES} pages")),
-        other => Ok(other),
-    }
-}
-
 async fn load_connectors(client: &Client, reporter: &Reporter) {
-    let mut cursor = None;
-    let result = async {
-        for pages in 1.. {
-            let page = client.list_connectors(cursor.as_deref(), Some(PAGE_SIZE)).await.map_err(|e| e.to_string())?;
-            let next_cursor = next(&cursor, page.next_cursor, pages)?;
-            if !reporter.send(ScanEvent::ConnectorsPage(page.connectors)).await {
-                break;
+    let mut pages =
+        pin!(client::pages(|cursor| async move { client.list_connectors(cursor.as_deref(), Some(PAGE_SIZE)).await }));
+    let result = loop {
+        match pages.try_next().await {
+            Ok(Some(page)) => {
+                if !reporter.send(ScanEvent::ConnectorsPage(page.connectors)).await {
+                    return;
+                }
             }
-            cursor = next_cursor;
-            if cursor.is_none() {
-                break;
-            }
+            Ok(None) => break Ok(()),
+            Err(error) => break Err(error.to_string()),
         }
-        Ok(())
-    }
-    .await;
+    };
     reporter.finished(Stream::Connectors, result).await;
 }
 
-async fn load_contexts(client: &Client, reporter: &Reporter, ids: mpsc::UnboundedSender<ContextRef>) {
-    let mut cursor = None;
-    let result = async {
-        for pages in 1.. {
-            let page =
-                client.list_contexts(None, cursor.as_deref(), Some(PAGE_SIZE)).await.map_err(|e| e.to_string())?;
-            let next_cursor = next(&cursor, page.next_cursor, pages)?;
-            for context in &page.contexts {
-                // Nobody listens when the bulk listing works; that is fine.
-                let _ = ids.send(ContextRef {
-                    external_id: context.external_id.clone(),
-                    external_name: context.external_name.clone(),
-                });
+/// Adapts the shared scan's events; its contexts listing feeds the contexts pane.
+async fn load_contexts_and_connections(client: &Client, reporter: &Reporter, concurrency: usize) {
+    let request = ScanRequest { concurrency, list_contexts: true, ..ScanRequest::default() };
+    let mut scan = scan::start(client.clone(), request);
+    let mut fallback = false;
+    let mut contexts_pending = true;
+    while let Some(event) = scan.events.recv().await {
+        let event = match event {
+            scan::ScanEvent::Mode(mode) => {
+                fallback = mode == ScanMode::PerContext;
+                if fallback {
+                    tracing::info!("the server has no bulk connections listing; fetching per context");
+                }
+                continue;
             }
-            if !reporter.send(ScanEvent::ContextsPage(page.contexts)).await {
-                break;
+            scan::ScanEvent::Contexts(contexts) => ScanEvent::ContextsPage(contexts),
+            scan::ScanEvent::ContextsListed(result) => {
+                contexts_pending = false;
+                if !reporter.finished(Stream::Contexts, result.map_err(|e| e.to_string())).await {
+                    return;
+                }
+                continue;
             }
-            cursor = next_cursor;
-            if cursor.is_none() {
-                break;
+            scan::ScanEvent::Page { connections, .. } => ScanEvent::ConnectionsPage { connections, fallback },
+            scan::ScanEvent::Finished(result) => {
+                reporter.finished(Stream::Connections, result.map(drop).map_err(|e| e.to_string())).await;
+                return;
             }
-        }
-        Ok(())
-    }
-    .await;
-    drop(ids);
-    reporter.finished(Stream::Contexts, result).await;
-}
-
-async fn load_connections(
-    client: &Client,
-    reporter: &Reporter,
-    mut ids: mpsc::UnboundedReceiver<ContextRef>,
-    concurrency: usize,
-) {
-    let mut cursor = None;
-    let result = async {
-        for pages in 1.. {
-            let page =
-                match client.list_connections(&ConnectionFilter::default(), cursor.as_deref(), Some(PAGE_SIZE)).await {
-                    Err(ClientError::NotFound(_)) if cursor.is_none() => {
-                        tracing::info!("the server has no bulk connections listing; fetching per context");
-                        return fan_out(client, reporter, &mut ids, concurrency).await;
-                    }
-                    other => other.map_err(|e| e.to_string())?,
-                };
-            ids.close();
-            let next_cursor = next(&cursor, page.next_cursor, pages)?;
-            if !reporter.send(ScanEvent::ConnectionsPage { connections: page.connections, fallback: false }).await {
-                break;
-            }
-            cursor = next_cursor;
-            if cursor.is_none() {
-                break;
-            }
-        }
-        Ok(())
-    }
-    .await;
-    reporter.finished(Stream::Connections, result).await;
-}
-
-/// Xkit's own way: one listing per context, at most `concurrency` in flight.
-async fn fan_out(
-    client: &Client,
-    reporter: &Reporter,
-    ids: &mut mpsc::UnboundedReceiver<ContextRef>,
-    concurrency: usize,
-) -> Result<(), String> {
-    let permits = Arc::new(Semaphore::new(concurrency));
-    let mut tasks = JoinSet::new();
-    let (mut total, mut failed, mut last_error) = (0usize, 0usize, String::new());
-    let mut absorb = |outcome: Result<Result<Vec<Connection>, ClientError>, tokio::task::JoinError>| match outcome {
-        Ok(Ok(connections)) => Some(connections),
-        Ok(Err(error)) => {
-            failed += 1;
-            last_error = error.to_string();
-            None
-        }
-        Err(join_error) => {
-            failed += 1;
-            last_error = join_error.to_string();
-            None
-        }
-    };
-    let mut pending = Vec::new();
-    loop {
-        tokio::select! {
-            context = ids.recv() => {
-                let Some(context) = context else { break };
-                total += 1;
-                let permit = permits.clone().acquire_owned().await.map_err(|e| e.to_string())?;
-                let client = client.clone();
-                tasks.spawn(async move {
-                    let _permit = permit;
-                    context_connections(&client, context).await
-                });
-            }
-            Some(outcome) = tasks.join_next() => pending.extend(absorb(outcome)),
-        }
-        for connections in pending.drain(..) {
-            if !reporter.send(ScanEvent::ConnectionsPage { connections, fallback: true }).await {
-                return Ok(());
-            }
-        }
-    }
-    while let Some(outcome) = tasks.join_next().await {
-        if let Some(connections) = absorb(outcome)
-            && !reporter.send(ScanEvent::ConnectionsPage { connections, fallback: true }).await
-        {
-            return Ok(());
-        }
-    }
-    if failed > 0 { Err(format!("{failed} of {total} contexts failed; last: {last_error}")) } else { Ok(()) }
-}
-
-/// Every page of one context's connections, each stamped with the context it belongs to.
-async fn context_connections(client: &Client, context: ContextRef) -> Result<Vec<Connection>, ClientError> {
-    let mut connections = Vec::new();
-    let mut cursor: Option<String> = None;
-    for pages in 1.. {
-        let page = match client.context_connections(&context.external_id, cursor.as_deref()).await {
-            // Deleted between the contexts listing and now: nothing to show.
-            Err(ClientError::NotFound(_)) => break,
-            other => other?,
         };
-        connections.extend(page.connections.into_iter().map(|mut connection| {
-            connection.context.get_or_insert_with(|| context.clone());
-            connection
-        }));
-        match next(&cursor, page.next_cursor, pages) {
-            Ok(Some(next_cursor)) => cursor = Some(next_cursor),
-            Ok(None) => break,
-            Err(problem) => return Err(ClientError::InvalidResponse(problem)),
+        if !reporter.send(event).await {
+            return;
         }
     }
-    Ok(connections)
+    // The scan task died without finishing (a panic): end both streams all the same.
+    let lost = || Err("the scan stopped unexpectedly".to_owned());
+    if contexts_pending {
+        reporter.finished(Stream::Contexts, lost()).await;
+    }
+    reporter.finished(Stream::Connections, lost()).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::client::{ApiTarget, ClientOptions};
+    use crate::server::{ServerConfig, create_key_pair, start};
+
+    /// What one scan reported: per stream, the rows delivered and the outcomes (in order).
+    #[derive(Default)]
+    struct Report {
+        rows: HashMap<Stream, usize>,
+        outcomes: HashMap<Stream, Vec<Result<(), String>>>,
+        catalog: Vec<Result<String, String>>,
+    }
+
+    async fn report_of(client: Client) -> Report {
+        let (tx, mut rx) = mpsc::channel(16);
+        tokio::spawn(run(client, 7, true, 4, tx));
+        let mut report = Report::default();
+        while let Some(action) = rx.recv().await {
+            let Action::Scan { generation: 7, event } = action else { panic!("untagged: {action:?}") };
+            let (stream, rows) = match event {
+                ScanEvent::Catalog(result) => {
+                    report.catalog.push(result);
+                    continue;
+                }
+                ScanEvent::Finished { stream, result } => {
+                    report.outcomes.entry(stream).or_default().push(result);
+                    continue;
+                }
+                ScanEvent::ContextsPage(page) => (Stream::Contexts, page.len()),
+                ScanEvent::ConnectorsPage(page) => (Stream::Connectors, page.len()),
+                ScanEvent::ConnectionsPage { connections, fallback } => {
+                    assert!(!fallback, "the bundled server has the bulk route");
+                    (Stream::Connections, connections.len())
+                }
+            };
+            assert!(!report.outcomes.contains_key(&stream), "{stream:?} page after its end");
+            *report.rows.entry(stream).or_default() += rows;
+        }
+        report
+    }
+
+    #[tokio::test]
+    async fn every_stream_ends_once_with_what_the_server_has() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = start(ServerConfig { demo: true, ..ServerConfig::new(dir.path()) }).await.unwrap();
+        let keys = create_key_pair(dir.path()).unwrap();
+        let target = ApiTarget {
+            api_url: server.base_url(),
+            publishable_key: keys.publishable_key.clone(),
+            secret_key: keys.secret_key.clone(),
+        };
+        let client = Client::new(&target, &ClientOptions::default()).unwrap();
+        let contexts = client.list_contexts(None, None, Some(1000)).await.unwrap().contexts.len();
+        let connectors = client.list_connectors(None, Some(1000)).await.unwrap().connectors.len();
+        let connections = scan::collect(client.clone(), ScanRequest::default()).await.unwrap().len();
+
+        let report = report_of(client).await;
+        assert_eq!(report.rows[&Stream::Contexts], contexts);
+        assert_eq!(report.rows[&Stream::Connectors], connectors);
+        assert_eq!(report.rows[&Stream::Connections], connections);
+        for stream in [Stream::Contexts, Stream::Connectors, Stream::Connections] {
+            assert!(matches!(report.outcomes[&stream][..], [Ok(())]), "{stream:?}: {:?}", report.outcomes[&stream]);
+        }
+        assert!(matches!(report.catalog[..], [Ok(_)]), "{:?}", report.catalog);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_server_fails_every_stream_once() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let target = ApiTarget {
+            api_url: format!("http://127.0.0.1:{port}"),
+            publishable_key: "pk".into(),
+            secret_key: "sk".into(),
+        };
+        let report = report_of(Client::new(&target, &ClientOptions::default()).unwrap()).await;
+        for stream in [Stream::Contexts, Stream::Connectors, Stream::Connections] {
+            let outcomes = &report.outcomes[&stream];
+            assert!(
+                matches!(&outcomes[..], [Err(error)] if error.contains("cannot reach")),
+                "{stream:?}: {outcomes:?}"
+            );
+        }
+        assert!(matches!(report.catalog[..], [Err(_)]));
+    }
 }
