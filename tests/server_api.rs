@@ -486,6 +486,86 @@ async fn wrong_or_missing_keys_get_401_with_basic_challenge() {
     assert_eq!(status, StatusCode::OK, "the right pair passes");
 }
 
+/// C5 `GET /api/platform_user/session` and C1 `POST /api/platform_user/sessions` with a context
+/// token as Bearer: accepted while valid, 401 with a Bearer challenge for every way it is not.
+#[tokio::test]
+async fn context_tokens_open_a_platform_user_session() {
+    let platform = TestPlatform::empty().await;
+    let (_, created) =
+        platform.create_context(json!({"external_id": "tenant-7", "external_name": "Tenant Seven"})).await;
+    let token = created["access_token"].as_str().expect("a context token").to_owned();
+    let session_url = platform.url("/api/platform_user/session");
+    let check = |token: &str| send(platform.http.get(&session_url).bearer_auth(token));
+
+    let (status, body) = check(&token).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["context"]["external_id"], "tenant-7");
+    assert_eq!(body["context"]["external_name"], "Tenant Seven");
+    let expires_at = chrono::DateTime::parse_from_rfc3339(body["expires_at"].as_str().unwrap()).unwrap();
+    assert_eq!(expires_at.timestamp(), jwt_claims(&token)["exp"].as_i64().unwrap());
+    let (status, login) =
+        send(platform.http.post(platform.url("/api/platform_user/sessions")).bearer_auth(&token)).await;
+    assert_eq!(status, StatusCode::OK, "{login}");
+    assert_eq!(login["context"]["external_id"], "tenant-7", "C1 answers a JSON object");
+
+    // Tokens the platform did not mint, or no longer stands behind.
+    let key = std::fs::read(platform.dir.path().join("context-token.key")).unwrap();
+    let mut claims = jwt_claims(&token);
+    claims["exp"] = json!(chrono::Utc::now().timestamp() - 60);
+    let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    let expired = jsonwebtoken::encode(&header, &claims, &jsonwebtoken::EncodingKey::from_secret(&key)).unwrap();
+    let other_dir = tempfile::tempdir().unwrap();
+    let ttl = xkit_dash::server::DEFAULT_TOKEN_TTL;
+    let forged =
+        xkit_dash::server::tokens::TokenSigner::load(other_dir.path(), "local", ttl).unwrap().mint("tenant-7").unwrap();
+    let wrong_platform = xkit_dash::server::tokens::TokenSigner::load(platform.dir.path(), "globex", ttl)
+        .unwrap()
+        .mint("tenant-7")
+        .unwrap();
+    let (head, rest) = token.split_once('.').unwrap();
+    let (_, signature) = rest.split_once('.').unwrap();
+    let other_claims = json!({"sub": "root", "external_id": "root", "iss": claims["iss"], "aud": claims["aud"],
+                              "iat": claims["iat"], "exp": jwt_claims(&token)["exp"]});
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(other_claims.to_string());
+    let tampered = format!("{head}.{payload}.{signature}");
+    for (case, bad, reason) in [
+        ("expired", expired.as_str(), "expired"),
+        ("forged", &forged, "invalid context token"),
+        ("another platform's", &wrong_platform, "invalid context token"),
+        ("tampered", &tampered, "invalid context token"),
+        ("garbage", "not-a-jwt", "invalid context token"),
+    ] {
+        let refused = check(bad).await;
+        assert_error(&refused, StatusCode::UNAUTHORIZED);
+        assert!(refused.1["error"].as_str().unwrap().contains(reason), "{case}: {}", refused.1);
+    }
+    let secret = secrecy::ExposeSecret::expose_secret(&platform.keys.secret_key);
+    let requests = [
+        ("no header", platform.http.get(&session_url)),
+        ("Basic keys", platform.http.get(&session_url).basic_auth(&platform.keys.publishable_key, Some(secret))),
+        ("empty Bearer", platform.http.get(&session_url).header("authorization", "Bearer ")),
+    ];
+    for (case, request) in requests {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{case}");
+        assert!(response.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"), "{case}");
+        let body: Value = response.json().await.unwrap();
+        assert!(body["error"].as_str().unwrap().contains("missing context token"), "{case}: {body}");
+    }
+    let (status, _) = send(platform.http.post(platform.url("/api/platform_user/sessions")).bearer_auth(&forged)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "C1 refuses what C5 refuses");
+
+    // A token outlives its context's id: after a rename it speaks for nobody.
+    let (status, _) = send(
+        platform.request(Method::PATCH, "/contexts/tenant-7").json(&json!({"context": {"external_id": "tenant-8"}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let refused = check(&token).await;
+    assert_error(&refused, StatusCode::UNAUTHORIZED);
+    assert!(refused.1["error"].as_str().unwrap().contains("no longer exists"), "{}", refused.1);
+}
+
 #[tokio::test]
 async fn bad_input_gets_a_json_error_and_stores_nothing() {
     let platform = TestPlatform::empty().await;

@@ -6,6 +6,7 @@ mod contexts;
 pub(super) mod extract;
 mod legacy;
 mod public;
+mod sessions;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,7 +48,7 @@ pub fn router(state: AppState) -> Router {
         .merge(legacy::router());
     Router::new()
         .nest("/api/platform", platform)
-        .nest("/api/platform_user", public::router())
+        .nest("/api/platform_user", public::router().merge(sessions::router()))
         .merge(super::catalog::router())
         .merge(super::sandbox::router())
         .fallback(unknown_route)
