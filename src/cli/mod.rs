@@ -11,6 +11,8 @@ mod progress;
 mod settings;
 mod token;
 
+pub(crate) use output::relative_time;
+
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crossterm::event::KeyEvent;
 
+use crate::client::ClientError;
 use crate::model::{Connection, Connector, Context};
 
 use super::mint::MintedToken;
@@ -35,6 +36,12 @@ pub enum Action {
     },
     /// `POST /context` answered.
     Minted(Result<MintedToken, String>),
+    /// `POST /connections/:id/refresh` answered: the connection as it now is (boxed: it is
+    /// large next to the other actions).
+    ConnectionRefreshed {
+        id: String,
+        result: Result<Box<Connection>, ClientError>,
+    },
     /// A background job failed; shown on the status line.
     Failed(String),
     /// SIGTERM, SIGINT or SIGHUP.
@@ -84,5 +91,9 @@ pub enum Effect {
     /// Copy to the system clipboard with OSC 52. Never logged: it may be a token.
     Copy(String),
     Mint(Context),
+    /// Force a token refresh of the connection with this id.
+    RefreshConnection {
+        id: String,
+    },
     Quit,
 }

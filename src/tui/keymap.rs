@@ -23,6 +23,7 @@ pub enum Command {
     Filter,
     Triage,
     Refresh,
+    RefreshConnection,
     OpenRepair,
     Copy,
     Mint,
@@ -61,6 +62,14 @@ const SPECS: &[Spec] = &[
         Some("triage"),
     ),
     spec(Command::Refresh, "refresh", "reload everything now", &["r"], Some("refresh")),
+    Spec {
+        command: Command::RefreshConnection,
+        name: "refresh_connection",
+        description: "refresh the selected connection's token now",
+        mutating: true,
+        defaults: &["f"],
+        hint: Some("renew"),
+    },
     spec(
         Command::OpenRepair,
         "open_repair",
@@ -352,6 +361,11 @@ mod tests {
         assert_eq!(keymap.command_for(&press(KeyCode::BackTab, KeyModifiers::SHIFT)), Some(Command::PrevPane));
         assert_eq!(keymap.command_for(&press(KeyCode::Char('d'), KeyModifiers::CONTROL)), Some(Command::PageDown));
         assert_eq!(keymap.command_for(&press(KeyCode::Char('m'), KeyModifiers::NONE)), Some(Command::Mint));
+        assert_eq!(
+            keymap.command_for(&press(KeyCode::Char('f'), KeyModifiers::NONE)),
+            Some(Command::RefreshConnection)
+        );
+        assert!(keymap.hints().contains(&("f".to_owned(), "renew")), "{:?}", keymap.hints());
         assert_eq!(keymap.command_for(&press(KeyCode::Char('z'), KeyModifiers::NONE)), None);
     }
 
@@ -388,7 +402,9 @@ mod tests {
     fn read_only_drops_mutating_bindings() {
         let keymap = Keymap::new(&BTreeMap::new(), true).unwrap();
         assert_eq!(keymap.command_for(&press(KeyCode::Char('m'), KeyModifiers::NONE)), None);
+        assert_eq!(keymap.command_for(&press(KeyCode::Char('f'), KeyModifiers::NONE)), None);
         assert!(keymap.bindings().iter().all(|binding| !binding.command.is_mutating()));
+        assert!(keymap.hints().iter().all(|(_, label)| *label != "renew"));
         assert!(keymap.hints().iter().all(|(_, label)| *label != "mint"));
         // Opening a URL is not mutating and stays.
         assert_eq!(keymap.command_for(&press(KeyCode::Char('o'), KeyModifiers::NONE)), Some(Command::OpenRepair));

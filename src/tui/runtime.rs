@@ -195,6 +195,22 @@ impl Runtime {
                     let _ = tx.send(action).await;
                 });
             }
+            Effect::RefreshConnection { id } => {
+                let client = self.client.clone();
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let result = client.refresh_connection(&id).await.map(|envelope| Box::new(envelope.connection));
+                    match &result {
+                        Ok(connection) => tracing::info!(
+                            connection = %id,
+                            status = connection.authorization.as_ref().map_or("none", |a| a.status.as_str()),
+                            "forced refresh answered"
+                        ),
+                        Err(error) => tracing::warn!(connection = %id, %error, "forced refresh failed"),
+                    }
+                    let _ = tx.send(Action::ConnectionRefreshed { id, result }).await;
+                });
+            }
             Effect::Mint(context) => {
                 let client = self.client.clone();
                 let tx = self.tx.clone();

@@ -401,6 +401,8 @@ pub struct State {
     /// True once the server answered 404 to the bulk connections listing.
     pub fallback: bool,
     pub spinner: usize,
+    /// Connections whose forced refresh is in flight, by id.
+    pub refreshing: HashSet<String>,
     pub flash: Option<Flash>,
     pub needs_redraw: bool,
     pub quit: bool,

@@ -101,6 +101,23 @@ fn minted_token_is_masked() {
 }
 
 #[test]
+fn a_forced_refresh_that_found_the_grant_revoked() {
+    snapshot_each_size("refreshed_into_error", |state| {
+        update(state, code(KeyCode::Enter));
+        update(state, code(KeyCode::Enter));
+        update(state, key('f'));
+        let mut connection = crate::tui::fixtures::connections().remove(0);
+        connection.context = None;
+        let authorization = connection.authorization.as_mut().unwrap();
+        authorization.status = crate::model::AuthorizationStatus::Error;
+        authorization.error_code = Some("invalid_grant".into());
+        authorization.error_message = Some("the grant has been revoked".into());
+        authorization.last_refreshed_at = Some(at());
+        update(state, Action::ConnectionRefreshed { id: connection.id.clone(), result: Ok(Box::new(connection)) });
+    });
+}
+
+#[test]
 fn url_popup_when_no_browser_opens() {
     snapshot_each_size("url_popup", |state| {
         let url = "http://127.0.0.1:4000/connectors/google-drive".to_owned();
