@@ -74,6 +74,15 @@ impl Platform {
         Self { server, keys, _dir: dir }
     }
 
+    /// The bundled demo platform, whose connectors refresh against the built-in sandbox.
+    async fn demo() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().join("data");
+        let server = start(ServerConfig { demo: true, ..ServerConfig::new(&data_dir) }).await.unwrap();
+        let keys = create_key_pair(&data_dir).unwrap();
+        Self { server, keys, _dir: dir }
+    }
+
     fn secret(&self) -> &str {
         self.keys.secret_key.expose_secret()
     }
@@ -348,6 +357,57 @@ async fn the_credential_is_masked_unless_asked_for() {
     assert!(!log.contains(ACME_SLACK_TOKEN) && !log.contains(platform.secret()), "{log}");
 }
 
+/// `connection --refresh` asks the provider for a new token now (here the demo's sandbox),
+/// whatever the expiry; read-only refuses it before anything changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_refresh_forces_a_new_token_unless_read_only() {
+    let home = Home::new();
+    let platform = Platform::demo().await;
+    let started = chrono::Utc::now() - chrono::Duration::seconds(1);
+    let read = |refresh: bool| {
+        let mut args = vec!["connection", "org_umbrella", "jira", "--show-credential", "--json"];
+        if refresh {
+            args.push("--refresh");
+        }
+        run(home.against(&platform, &args))
+    };
+    let credential_of = |output: &Output| -> (String, Value) {
+        assert_eq!(exit_code(output), 0, "{}", stderr(output));
+        let detail: Value = serde_json::from_str(&stdout(output)).unwrap();
+        let authorization = detail["connection"]["authorization"].clone();
+        (authorization["credential"].as_str().expect("a credential").to_owned(), authorization)
+    };
+
+    let (first, authorization) = credential_of(&read(true).await);
+    assert!(first.starts_with("sbx_at_"), "issued by the sandbox just now: {first}");
+    assert_eq!(authorization["status"], "active");
+    let refreshed_at =
+        chrono::DateTime::parse_from_rfc3339(authorization["last_refreshed_at"].as_str().unwrap()).unwrap();
+    assert!(refreshed_at >= started, "{authorization}");
+    let expires_at = chrono::DateTime::parse_from_rfc3339(authorization["expires_at"].as_str().unwrap()).unwrap();
+    assert!(expires_at > chrono::Utc::now() + chrono::Duration::minutes(50), "{authorization}");
+
+    // Read-only refuses before asking anything: a plain read then finds the same token.
+    let refused =
+        run(home.against(&platform, &["--read-only", "connection", "org_umbrella", "jira", "--refresh"])).await;
+    assert_eq!(exit_code(&refused), 3, "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("read-only"), "{}", stderr(&refused));
+    assert_eq!(credential_of(&read(false).await).0, first, "a plain read of a fresh token does not refresh");
+
+    // Forced even though the token is fresh; the text output keeps it masked.
+    let (second, _) = credential_of(&read(true).await);
+    assert!(second.starts_with("sbx_at_") && second != first, "{second}");
+    let text = run(home.against(&platform, &["connection", "org_umbrella", "jira", "--refresh"])).await;
+    assert_eq!(exit_code(&text), 0, "{}", stderr(&text));
+    assert!(stdout(&text).contains("Last refreshed:") && stdout(&text).contains("● active"), "{}", stdout(&text));
+    assert!(!stdout(&text).contains("sbx_at_"), "the credential is masked: {}", stdout(&text));
+
+    // A connection in error has nothing to refresh with: exit 1 and the server's reason.
+    let dead = run(home.against(&platform, &["connection", "org_umbrella", "dropbox", "--refresh"])).await;
+    assert_eq!(exit_code(&dead), 1, "{}", stderr(&dead));
+    assert!(stderr(&dead).contains("authorized again"), "{}", stderr(&dead));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn minted_tokens_are_bare_on_stdout_and_refused_when_read_only() {
     let home = Home::new();
@@ -542,6 +602,25 @@ async fn completions_and_help_are_generated_from_the_definitions() {
     }
     let output = run(home.command(&["completions", "tcsh"])).await;
     assert_eq!(exit_code(&output), 3);
+
+    // The man page names every command; each command has its own page.
+    let output = run(home.command(&["man"])).await;
+    assert_eq!(exit_code(&output), 0, "{}", stderr(&output));
+    let page = stdout(&output);
+    assert!(page.contains(".TH xkit-dash 1"), "roff: {page}");
+    let commands: Vec<String> = <xkit_dash::cli::Cli as clap::CommandFactory>::command()
+        .get_subcommands()
+        .map(|command| command.get_name().to_owned())
+        .collect();
+    assert!(commands.len() >= 12 && commands.iter().any(|name| name == "man"), "{commands:?}");
+    for name in &commands {
+        assert!(page.contains(&format!("xkit\\-dash\\-{name}(1)")), "the man page does not mention {name}");
+    }
+    let output = run(home.command(&["man", "connection"])).await;
+    assert_eq!(exit_code(&output), 0, "{}", stderr(&output));
+    assert!(stdout(&output).contains(".TH xkit-dash-connection 1"), "{}", stdout(&output));
+    assert!(stdout(&output).contains("\\-\\-refresh"), "{}", stdout(&output));
+    assert_eq!(exit_code(&run(home.command(&["man", "nope"])).await), 3);
 }
 
 #[test]

@@ -11,6 +11,7 @@ use super::output::{self, Cell, ConnectionRow, Format, ListOutput, Row, Sink};
 use super::progress::drive_scan;
 use super::{EXIT_OK, Session};
 use crate::client;
+use crate::config::ConfigError;
 use crate::model::{Connection, Connector, Context, Health};
 use crate::sanitize;
 use crate::scan::{DEFAULT_CONCURRENCY, ScanRequest};
@@ -41,6 +42,7 @@ pub const CONNECTION_EXAMPLES: &str = "\
 Examples:
   xkit-dash connection acme slack
   xkit-dash connection acme slack --json | jq .health
+  xkit-dash connection acme slack --refresh     ask the provider for a new token now
   TOKEN=$(xkit-dash connection acme slack --show-credential --json | jq -r .connection.authorization.credential)";
 
 #[derive(Debug, Clone, clap::Args)]
@@ -108,6 +110,10 @@ pub struct ConnectionArgs {
     /// Print the credential (access token) instead of masking it.
     #[arg(long)]
     pub show_credential: bool,
+    /// Force a token refresh first (the provider is asked now, whatever the expiry): shows at
+    /// once whether the grant still works. Changes the connection, so refused when read-only.
+    #[arg(long)]
+    pub refresh: bool,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -231,7 +237,19 @@ struct ConnectionDetail<'a> {
 
 pub async fn connection(session: &Session, args: ConnectionArgs) -> Result<u8> {
     let target = session.open_target().await?;
+    if args.refresh && target.read_only {
+        return Err(ConfigError(format!(
+            "refused: {} is read-only (--read-only or read_only = true in the profile), and --refresh changes \
+             the connection's tokens",
+            target.label()
+        ))
+        .into());
+    }
     let mut connection = target.client.get_connection(&args.context, &args.connector).await?.connection;
+    if args.refresh {
+        // The forced refresh is by id: the read above picked the connection the command shows.
+        connection = target.client.refresh_connection(&connection.id).await?.connection;
+    }
     let health = Health::of(Some(&connection));
     let repair_url = target.repair_url(&connection.connector.slug).await;
     let credential =

@@ -103,6 +103,12 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Print a man page (roff), generated from the same definitions as --help.
+    #[command(after_help = MAN_EXAMPLES)]
+    Man {
+        /// The page of this command (xkit-dash-COMMAND(1)) instead of the main page.
+        command: Option<String>,
+    },
     /// Run the bundled Xkit-compatible platform server.
     Serve(server::ServeArgs),
     /// Manage the API keys of a bundled server's data directory.
@@ -115,6 +121,12 @@ Examples:
   xkit-dash completions bash > ~/.local/share/bash-completion/completions/xkit-dash
   xkit-dash completions zsh > \"${fpath[1]}/_xkit-dash\"
   xkit-dash completions fish > ~/.config/fish/completions/xkit-dash.fish";
+
+const MAN_EXAMPLES: &str = "\
+Examples:
+  xkit-dash man | man -l -
+  xkit-dash man check | man -l -
+  xkit-dash man > ~/.local/share/man/man1/xkit-dash.1";
 
 /// Parses the process arguments and runs them. Usage errors exit with 3 (not clap's 2, which
 /// means "target unreachable" here); `--help` and `--version` exit with 0.
@@ -139,6 +151,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             clap_complete::generate(shell, &mut Cli::command(), "xkit-dash", &mut std::io::stdout());
             Ok(EXIT_OK)
         }
+        Some(Command::Man { command }) => print_man_page(command.as_deref()),
         Some(command) => run_headless(cli.target, command).await,
     };
     match result {
@@ -185,10 +198,31 @@ async fn run_headless(target_args: TargetArgs, command: Command) -> Result<u8> {
         Command::Connections(args) => list::connections(&session, args).await,
         Command::Connection(args) => list::connection(&session, args).await,
         Command::Token(command) => token::run(&session, command).await,
-        Command::Config(_) | Command::Info(_) | Command::Completions { .. } | Command::Serve(_) | Command::Keys(_) => {
-            unreachable!("dispatched before")
-        }
+        Command::Config(_)
+        | Command::Info(_)
+        | Command::Completions { .. }
+        | Command::Man { .. }
+        | Command::Serve(_)
+        | Command::Keys(_) => unreachable!("dispatched before"),
     }
+}
+
+/// `man [COMMAND]`: the main page, whose SUBCOMMANDS section names `xkit-dash-COMMAND(1)`, or
+/// one of those.
+fn print_man_page(command: Option<&str>) -> Result<u8> {
+    let mut root = Cli::command();
+    // Building sets the subcommands' display names (`xkit-dash-check`), which title their pages.
+    root.build();
+    let page = match command {
+        None => root,
+        Some(name) => root.find_subcommand(name).cloned().ok_or_else(|| {
+            let known: Vec<&str> = root.get_subcommands().map(clap::Command::get_name).collect();
+            ConfigError(format!("no command {name:?}; known: {}", known.join(", ")))
+        })?,
+    };
+    let source = format!("xkit-dash {}", env!("CARGO_PKG_VERSION"));
+    clap_mangen::Man::new(page).source(source).render(&mut std::io::stdout())?;
+    Ok(EXIT_OK)
 }
 
 /// Maps an error to the documented exit code.
