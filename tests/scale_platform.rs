@@ -5,17 +5,22 @@ use std::collections::BTreeMap;
 use xkit_dash::client::{ApiTarget, Client, ClientOptions};
 use xkit_dash::model::{Authorization, Connection, Health};
 use xkit_dash::scan::{self, ScanRequest};
-use xkit_dash::server::{ServerConfig, create_key_pair, scale, seed, start};
+use xkit_dash::server::{RunningServer, ServerConfig, create_key_pair, scale, seed, start};
 
 const CONNECTIONS: usize = 1_200;
 
-/// Every connection the server lists for a data directory, through the bulk route.
-async fn served_connections(dir: &std::path::Path) -> Vec<Connection> {
+/// The real server on a data directory, with a client holding a fresh key pair.
+async fn serve(dir: &std::path::Path) -> (RunningServer, Client) {
     let server = start(ServerConfig::new(dir)).await.expect("server starts");
     let keys = create_key_pair(dir).expect("key pair");
     let target =
         ApiTarget { api_url: server.base_url(), publishable_key: keys.publishable_key, secret_key: keys.secret_key };
-    let client = Client::new(&target, &ClientOptions::default()).expect("client");
+    (server, Client::new(&target, &ClientOptions::default()).expect("client"))
+}
+
+/// Every connection the server lists for a data directory, through the bulk route.
+async fn served_connections(dir: &std::path::Path) -> Vec<Connection> {
+    let (server, client) = serve(dir).await;
     let connections = scan::collect(client, ScanRequest::default()).await.expect("scan");
     server.shutdown().await;
     connections
@@ -107,4 +112,28 @@ async fn generation_is_deterministic_and_seeding_again_adds_nothing() {
     let served_ids: Vec<_> = served.iter().map(|c| c.id.clone()).collect();
     let generated_ids: Vec<_> = larger.connections.iter().map(|c| c.id.clone()).collect();
     assert_eq!(served_ids, generated_ids, "served in generation order");
+}
+
+#[tokio::test]
+async fn expired_generated_tokens_really_refresh_against_the_sandbox() {
+    let dir = tempfile::tempdir().unwrap();
+    scale::seed(dir.path(), 400).await.unwrap();
+    let (server, client) = serve(dir.path()).await;
+    let now = chrono::Utc::now();
+    let connections = scan::collect(client.clone(), ScanRequest::default()).await.unwrap();
+    let expired: Vec<&Connection> = connections
+        .iter()
+        .filter(|connection| Health::of(Some(connection)) == Health::Active)
+        .filter(|connection| connection.authorization.as_ref().and_then(|a| a.expires_at).is_some_and(|at| at < now))
+        .take(3)
+        .collect();
+    assert!(!expired.is_empty(), "the demo mix includes expired active tokens");
+    for connection in expired {
+        let read = client.get_connection_by_id(&connection.id).await.unwrap().connection;
+        assert_eq!(Health::of(Some(&read)), Health::Active, "{:?} was not refreshed: {read:?}", connection.id);
+        let authorization = read.authorization.expect("an authorization");
+        assert!(authorization.expires_at.is_some_and(|at| at > now), "a new expiry");
+        assert!(authorization.secret().is_some_and(|token| !token.starts_with("demo_at_")), "a new access token");
+    }
+    server.shutdown().await;
 }

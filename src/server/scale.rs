@@ -9,13 +9,14 @@
 //! unknown status strings) at any size. The whole batch is written in one transaction through
 //! the store's cached prepared statements.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::Result;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::Value;
 
-use super::store::{ImportBatch, ImportReport, NewConnection, SandboxSeed, Store};
+use super::store::{ImportBatch, ImportReport, NewConnection, SandboxGrantSeed, SandboxSeed, Store};
 use super::{database_path, private_file, seed};
 use crate::model::Context;
 
@@ -78,10 +79,21 @@ pub fn batch(connections: usize) -> Result<ImportBatch> {
     let demo = seed::parse(seed::DEMO, "the bundled demo platform")?;
     anyhow::ensure!(!demo.connections.is_empty() && !demo.contexts.is_empty(), "the demo platform is empty");
     let contexts = (0..context_count(connections)).map(|index| context(index, &demo.contexts)).collect();
-    let connections = (0..connections).map(|index| connection(index, &demo.connections)).collect();
     // The sandbox's clients come along so that the catalog can (re)authorize generated
-    // connections; the demo's grants do not (their refresh tokens belong to demo connections).
-    let sandbox = SandboxSeed { clients: demo.sandbox.clients, grants: Vec::new() };
+    // connections. The demo's grants do not (their refresh tokens belong to demo connections);
+    // each generated refresh token gets a grant of its own, shaped like its template's, so that
+    // refresh on read works on a generated platform as it does on the demo.
+    let template_grants: HashMap<&str, &SandboxGrantSeed> =
+        demo.sandbox.grants.iter().map(|grant| (grant.refresh_token.expose_secret(), grant)).collect();
+    let mut grants = Vec::new();
+    let connections = (0..connections)
+        .map(|index| {
+            let (connection, template_grant) = connection(index, &demo.connections, &template_grants);
+            grants.extend(template_grant);
+            connection
+        })
+        .collect();
+    let sandbox = SandboxSeed { clients: demo.sandbox.clients, grants };
     Ok(ImportBatch { platform: demo.platform, connectors: demo.connectors, contexts, connections, sandbox })
 }
 
@@ -110,20 +122,35 @@ fn context(index: usize, templates: &[Context]) -> Context {
     Context { external_id: context_id(index), external_name: Some(format!("{word} {kind} {index}")), attributes }
 }
 
-fn connection(index: usize, templates: &[NewConnection]) -> NewConnection {
+/// Generated connection `index`, and the sandbox grant behind its refresh token when its
+/// template's token is a sandbox grant.
+fn connection(
+    index: usize,
+    templates: &[NewConnection],
+    template_grants: &HashMap<&str, &SandboxGrantSeed>,
+) -> (NewConnection, Option<SandboxGrantSeed>) {
     let hash = mix(index as u64);
     let template = &templates[(hash % templates.len() as u64) as usize];
+    let context_external_id = context_id(index / CONNECTIONS_PER_CONTEXT);
+    let mut grant = None;
     let authorization = template.authorization.clone().map(|mut authorization| {
-        // Every connection gets tokens of its own; the demo's are shared test values.
+        // Every connection gets tokens of its own; the demo's belong to demo connections.
         if authorization.access_token.is_some() {
             authorization.access_token = Some(SecretString::from(format!("demo_at_{hash:016x}")));
         }
-        if authorization.refresh_token.is_some() {
-            authorization.refresh_token = Some(SecretString::from(format!("demo_rt_{hash:016x}")));
+        if let Some(template_token) = &authorization.refresh_token {
+            let refresh_token = SecretString::from(format!("demo_rt_{hash:016x}_{index}"));
+            grant = template_grants.get(template_token.expose_secret()).map(|template| SandboxGrantSeed {
+                client_id: template.client_id.clone(),
+                subject: context_external_id.clone(),
+                scope: template.scope.clone(),
+                refresh_token: refresh_token.clone(),
+            });
+            authorization.refresh_token = Some(refresh_token);
         }
         authorization
     });
-    NewConnection {
+    let connection = NewConnection {
         // UUID-shaped like the demo's ids; the last group is the index, so ids never collide.
         id: format!(
             "{:08x}-{:04x}-4{:03x}-8{:03x}-{index:012x}",
@@ -132,11 +159,12 @@ fn connection(index: usize, templates: &[NewConnection]) -> NewConnection {
             hash & 0xfff,
             (hash >> 52) & 0xfff
         ),
-        context_external_id: context_id(index / CONNECTIONS_PER_CONTEXT),
+        context_external_id,
         connector_slug: template.connector_slug.clone(),
         enabled: template.enabled,
         authorization,
-    }
+    };
+    (connection, grant)
 }
 
 /// SplitMix64's finalizer: a fixed, well-spread hash of the index (no RNG whose output could
