@@ -284,9 +284,26 @@ fn newcomer_browses_the_demo_filters_triages_repairs_and_mints() {
         secret_key: keys.secret_key,
     };
     let client = xkit_dash::client::Client::new(&target, &Default::default()).unwrap();
-    let context = tokio::runtime::Runtime::new().unwrap().block_on(client.get_context("e2e-tenant")).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let context = runtime.block_on(client.get_context("e2e-tenant")).unwrap();
     assert_eq!(context.external_name.as_deref(), Some("E2E Tenant"));
     assert_eq!(context.attributes.get("region"), Some(&serde_json::json!("eu")));
+    // The Platform User API takes it as a Bearer token, and refuses it once tampered with.
+    let session = |token: String| {
+        let url = format!("{root}/api/platform_user/session");
+        runtime.block_on(async move {
+            let response = reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap();
+            (response.status(), response.json::<serde_json::Value>().await.unwrap())
+        })
+    };
+    let (status, body) = session(token.clone());
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    assert_eq!(body["context"]["external_id"], "e2e-tenant");
+    let (signed, signature) = token.rsplit_once('.').unwrap();
+    let flipped = if signature.starts_with('A') { 'B' } else { 'A' };
+    let (status, body) = session(format!("{signed}.{flipped}{}", &signature[1..]));
+    assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED, "{body}");
+    assert!(body["error"].is_string());
 
     // A clean exit leaves the alternate screen and shows the cursor again.
     dash.press("\u{1b}");
@@ -296,6 +313,170 @@ fn newcomer_browses_the_demo_filters_triages_repairs_and_mints() {
     let log = std::fs::read_to_string(dash.path("state/logs/dashboard.log")).expect("the log file");
     assert!(log.contains("context token minted"), "{log}");
     assert!(!log.contains(&token), "the log holds the token");
+}
+
+/// Issue 4's story on the demo: a sandbox grant revoked behind the platform's back, `f` shows
+/// the connection broken at once, `o` hands the repair link to the browser, the repair runs
+/// through the catalog and the sandbox's consent page, and `r` shows the connection green.
+#[test]
+fn a_revoked_grant_turns_red_on_f_and_green_after_the_repair() {
+    let browser_dir = tempfile::tempdir().unwrap();
+    let (browser, record) = recording_browser(browser_dir.path());
+    let mut dash = Dashboard::start(&[("BROWSER", browser.to_str().unwrap())], &[]);
+    let screen = dash.wait_for("the demo platform to load", |text| {
+        text.contains("Contexts 68 · loaded") && text.contains("356 connections")
+    });
+    let root = server_root(&screen);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    // The embedded server's own keys: the demo needs no configuration, and neither does this.
+    let keys: xkit_dash::server::KeyPair =
+        serde_json::from_slice(&std::fs::read(dash.path("data/embedded-demo/embedded-keys.json")).unwrap()).unwrap();
+    let browser_http =
+        reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+
+    // Revoke Umbrella's Jira grant on the sandbox, as the admin page's Revoke button does.
+    runtime.block_on(async {
+        let grants: serde_json::Value =
+            browser_http.get(format!("{root}/sandbox/grants")).send().await.unwrap().json().await.unwrap();
+        let grant = grants["grants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["subject"] == "org_umbrella" && g["client_id"] == "northwind-jira" && g["revoked_at"].is_null())
+            .unwrap_or_else(|| panic!("Umbrella's live Jira grant in {grants}"));
+        let revoked = browser_http.post(format!("{root}/sandbox/grants/{}/revoke", grant["id"])).send().await.unwrap();
+        assert_eq!(revoked.status(), reqwest::StatusCode::SEE_OTHER);
+    });
+
+    // Select it: narrow the contexts, drill in, narrow the connections.
+    dash.press("/");
+    dash.type_text("context:org_umbrella connector:jira");
+    dash.press("\r");
+    dash.wait_for("the contexts to narrow", |text| text.contains("Contexts 1/68"));
+    dash.press("\r");
+    dash.wait_for_text("Connections of org_umbrella");
+    dash.press("/");
+    dash.type_text("connector:jira");
+    dash.press("\r");
+    let screen = dash.wait_for("only Jira listed", |_| {
+        let rows = connection_rows(&dash);
+        rows.len() == 1 && rows[0].contains("Jira")
+    });
+    let detail = line_with(&screen, "connection   ");
+    let id = detail.split_once("connection   ").unwrap().1.split_whitespace().next().unwrap().to_owned();
+    assert!(!connection_rows(&dash)[0].contains("✗ error"), "not broken before anyone asks the provider");
+
+    // `f`: the provider refuses the revoked grant, and the dashboard says so at once.
+    dash.press("f");
+    let screen = dash.wait_for_text("refresh failed: invalid_grant: the grant has been revoked (jira, org_umbrella)");
+    assert!(connection_rows(&dash)[0].contains("✗ error"), "{screen}");
+    assert!(line_with(&screen, "error code").contains("invalid_grant"), "{screen}");
+
+    // `o`: the repair link goes to the browser.
+    dash.press("o");
+    let prefix = format!("{root}/connectors/jira?token=xkrt_");
+    let start = Instant::now();
+    let link = loop {
+        let opened = std::fs::read_to_string(&record).unwrap_or_default();
+        if let Some(line) = opened.lines().find(|line| line.starts_with(&prefix)) {
+            break line.to_owned();
+        }
+        assert!(start.elapsed() < DEADLINE, "$BROWSER got {opened:?}, expected {prefix}...");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+
+    // The browser's part: Reconnect on the catalog page, Approve on the sandbox's consent page,
+    // then the callback.
+    runtime.block_on(async {
+        let link = url::Url::parse(&link).unwrap();
+        let page = browser_http.get(link.clone()).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("invalid_grant") && page.contains("Reconnect"), "{page}");
+        let reconnect = forms(&page)
+            .into_iter()
+            .find(|form| form.fields.iter().any(|(name, value)| name == "connection_id" && *value == id))
+            .unwrap_or_else(|| panic!("a Reconnect form for {id} in {page}"));
+        let started =
+            browser_http.post(link.join(&reconnect.action).unwrap()).form(&reconnect.fields).send().await.unwrap();
+        let consent_url = redirect_target(&link, &started);
+        assert!(consent_url.path().ends_with("/sandbox/oauth/authorize"), "{consent_url}");
+        let consent = browser_http.get(consent_url.clone()).send().await.unwrap().text().await.unwrap();
+        assert!(consent.contains(r#"name="decision" value="approve""#), "an Approve button: {consent}");
+        let mut approve = forms(&consent).into_iter().next().expect("the consent form");
+        approve.fields.push(("decision".into(), "approve".into()));
+        let approved =
+            browser_http.post(consent_url.join(&approve.action).unwrap()).form(&approve.fields).send().await.unwrap();
+        let callback = redirect_target(&consent_url, &approved);
+        let done = browser_http.get(callback).send().await.unwrap();
+        assert_eq!(done.status(), reqwest::StatusCode::OK);
+        assert!(done.text().await.unwrap().contains("Connected"));
+    });
+
+    // `r`: the next scan shows the same connection green.
+    dash.press("r");
+    let screen = dash.wait_for("the repaired connection to show active", |_| {
+        connection_rows(&dash).first().is_some_and(|row| row.contains("● active") && row.contains("Jira"))
+    });
+    assert!(line_with(&screen, "connection   ").contains(&id), "the same connection id: {screen}");
+
+    // The platform agrees, through its own API.
+    let target = xkit_dash::client::ApiTarget {
+        api_url: root,
+        publishable_key: keys.publishable_key,
+        secret_key: keys.secret_key,
+    };
+    let client = xkit_dash::client::Client::new(&target, &Default::default()).unwrap();
+    let repaired = runtime.block_on(client.get_connection_by_id(&id)).unwrap().connection;
+    assert_eq!(xkit_dash::model::Health::of(Some(&repaired)), xkit_dash::model::Health::Active);
+    dash.press("q");
+    assert!(dash.wait_exit(), "the dashboard exited with an error:\n{}", dash.text());
+    dash.assert_terminal_restored();
+}
+
+/// A page's `<form>`: its action and the name/value of its inputs.
+struct Form {
+    action: String,
+    fields: Vec<(String, String)>,
+}
+
+/// The forms of a page, as a browser would submit them (inputs only: the pressed button is added
+/// by the caller).
+fn forms(html: &str) -> Vec<Form> {
+    html.split("<form")
+        .skip(1)
+        .map(|chunk| {
+            let body = &chunk[..chunk.find("</form>").unwrap_or(chunk.len())];
+            let action = attribute(&body[..body.find('>').unwrap_or(body.len())], "action").unwrap_or_default();
+            let fields = body
+                .split("<input")
+                .skip(1)
+                .filter_map(|input| {
+                    let tag = &input[..input.find('>').unwrap_or(input.len())];
+                    Some((attribute(tag, "name")?, attribute(tag, "value").unwrap_or_default()))
+                })
+                .collect();
+            Form { action, fields }
+        })
+        .collect()
+}
+
+/// An attribute's value in an HTML tag, unescaped.
+fn attribute(tag: &str, name: &str) -> Option<String> {
+    let start = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+    let end = start + tag[start..].find('"')?;
+    let raw = &tag[start..end];
+    Some(
+        raw.replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&"),
+    )
+}
+
+/// Where a redirect answer sends the browser.
+fn redirect_target(base: &url::Url, response: &reqwest::Response) -> url::Url {
+    assert!(response.status().is_redirection(), "{} is not a redirect", response.status());
+    base.join(response.headers()["location"].to_str().unwrap()).unwrap()
 }
 
 /// A server that accepts connections and never answers.
@@ -366,6 +547,7 @@ fn garbage_answers_show_as_errors_and_read_only_hides_minting() {
     let screen = dash.wait_for_text("error: invalid response: response is not JSON");
     assert!(screen.contains("READ-ONLY"), "{screen}");
     assert!(!screen.contains("m mint"), "read-only still offers minting:\n{screen}");
+    assert!(!screen.contains("f renew"), "read-only still offers forced refreshes:\n{screen}");
     dash.press("m");
     dash.press("?");
     let screen = dash.wait_for_text("show every key");
