@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod humanize;
 pub mod logging;
 pub mod model;
 pub mod sanitize;

@@ -238,15 +238,19 @@ fn newcomer_browses_the_demo_filters_triages_repairs_and_mints() {
     dash.press("o");
     let expected = format!("{root}/connectors/{slug}");
     let start = Instant::now();
-    loop {
+    let repair_token = loop {
         let opened = std::fs::read_to_string(&record).unwrap_or_default();
-        if opened.lines().any(|line| line.starts_with(&format!("{expected}?token=xkrt_"))) {
-            break;
+        let prefix = format!("{expected}?token=");
+        if let Some(token) =
+            opened.lines().find_map(|line| line.strip_prefix(&prefix)).filter(|t| t.starts_with("xkrt_"))
+        {
+            break token.to_owned();
         }
         assert!(start.elapsed() < DEADLINE, "$BROWSER got {opened:?}, expected {expected}");
         std::thread::sleep(Duration::from_millis(50));
-    }
-    dash.wait_for_text(&format!("opened {expected}"));
+    };
+    let screen = dash.wait_for_text(&format!("opened {expected}?token="));
+    assert!(!screen.contains(&repair_token), "the repair token is on screen:\n{screen}");
 
     // `m`: the form validates inline, mints, masks the token and copies it on request.
     dash.press("m");
@@ -313,6 +317,7 @@ fn newcomer_browses_the_demo_filters_triages_repairs_and_mints() {
     let log = std::fs::read_to_string(dash.path("state/logs/dashboard.log")).expect("the log file");
     assert!(log.contains("context token minted"), "{log}");
     assert!(!log.contains(&token), "the log holds the token");
+    assert!(!log.contains(&repair_token), "the log holds the repair token");
 }
 
 /// Issue 4's story on the demo: a sandbox grant revoked behind the platform's back, `f` shows

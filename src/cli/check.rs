@@ -13,6 +13,7 @@ use super::list::ScanFilters;
 use super::output::{self, Cell, ConnectionRow, Table};
 use super::progress::drive_scan;
 use super::{EXIT_ATTENTION, EXIT_OK, Session, exit_codes_help};
+use crate::humanize::relative_time;
 use crate::model::{Connection, Health};
 
 pub const EXAMPLES: &str = concat!(
@@ -188,7 +189,7 @@ fn print_human(out: &mut impl std::io::Write, report: &CheckReport, label: &str,
             Cell::remote(&row.context, 40),
             Cell::remote(&row.connector, 30),
             Cell::health(row.health),
-            Cell::local(row.expires_at.map(|time| output::relative_time(time, now)).unwrap_or_default()),
+            Cell::local(row.expires_at.map(|time| relative_time(time, now)).unwrap_or_default()),
             Cell::remote(row.error_code.as_deref().unwrap_or(""), 40),
             Cell::remote(row.error_message.as_deref().or(row.refresh_error.as_deref()).unwrap_or(""), 80),
             Cell::remote(row.repair_url.as_deref().unwrap_or(""), 200),

@@ -12,6 +12,7 @@ use super::progress::drive_scan;
 use super::{EXIT_OK, Session};
 use crate::client;
 use crate::config::ConfigError;
+use crate::humanize::relative_time;
 use crate::model::{Connection, Connector, Context, Health};
 use crate::sanitize;
 use crate::scan::{DEFAULT_CONCURRENCY, ScanRequest};
@@ -299,10 +300,7 @@ pub async fn connection(session: &Session, args: ConnectionArgs) -> Result<u8> {
         let times = [("Expires", authorization.expires_at), ("Last refreshed", authorization.last_refreshed_at)];
         for (label, time) in times {
             if let Some(time) = time {
-                lines.push((
-                    label,
-                    Cell::local(format!("{} ({})", time.to_rfc3339(), output::relative_time(time, now))),
-                ));
+                lines.push((label, Cell::local(format!("{} ({})", time.to_rfc3339(), relative_time(time, now)))));
             }
         }
     }

@@ -11,8 +11,6 @@ mod progress;
 mod settings;
 mod token;
 
-pub(crate) use output::relative_time;
-
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
 

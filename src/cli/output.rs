@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use unicode_width::UnicodeWidthStr as _;
 
+use crate::humanize::relative_time;
 use crate::model::{Connection, Health};
 use crate::sanitize;
 
@@ -310,16 +311,6 @@ pub fn csv_safe(text: &str) -> String {
     sanitize::for_terminal(text)
 }
 
-/// A relative, human reading of a timestamp: `in 3h 2m`, `5m ago`.
-pub fn relative_time(time: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    let delta = time - now;
-    let magnitude = delta.abs().to_std().unwrap_or_default();
-    // Seconds are noise in a table.
-    let rounded = std::time::Duration::from_secs(magnitude.as_secs() / 60 * 60);
-    let text = if rounded.is_zero() { "<1m".to_owned() } else { humantime::format_duration(rounded).to_string() };
-    if delta.num_seconds() >= 0 { format!("in {text}") } else { format!("{text} ago") }
-}
-
 /// Writes one JSON value on its own line.
 pub fn write_json_line(out: &mut impl Write, value: &impl Serialize) -> io::Result<()> {
     serde_json::to_writer(&mut *out, value)?;
@@ -350,13 +341,5 @@ mod tests {
     fn repair_urls_escape_the_slug() {
         assert_eq!(repair_url("https://acme.xkit.co/", "slack"), "https://acme.xkit.co/connectors/slack");
         assert_eq!(repair_url("http://h", "a/b?c"), "http://h/connectors/a%2Fb%3Fc");
-    }
-
-    #[test]
-    fn relative_times_read_naturally() {
-        let now = Utc::now();
-        assert_eq!(relative_time(now + chrono::Duration::seconds(3 * 3600 + 125), now), "in 3h 2m");
-        assert_eq!(relative_time(now - chrono::Duration::seconds(300), now), "5m ago");
-        assert_eq!(relative_time(now + chrono::Duration::seconds(10), now), "in <1m");
     }
 }

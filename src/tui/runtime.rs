@@ -187,7 +187,9 @@ impl Runtime {
                                 .await
                                 .map_err(|error| error.to_string())
                                 .and_then(|result| result.map_err(|error| error.to_string()));
-                            tracing::info!(%url, ok = result.is_ok(), "repair page handed to the browser");
+                            // The query may hold a single-use repair token: log the page only.
+                            let page = url.split('?').next().unwrap_or_default();
+                            tracing::info!(%page, ok = result.is_ok(), "repair page handed to the browser");
                             Action::BrowserOpened { url, result }
                         }
                         Err(error) => Action::Failed(error),

@@ -61,11 +61,27 @@ pub enum Mode {
     Help,
     Mint(MintForm),
     Minted(MintedToken),
-    /// A URL no browser could open: shown, and copied with OSC 52.
+    /// A URL no browser could open: shown (its repair token masked until revealed), and copied
+    /// with OSC 52.
     Url {
         url: String,
         reason: String,
+        revealed: bool,
     },
+}
+
+/// A URL as the screen shows it: the value of a `token` query parameter (a single-use repair
+/// token or a context token) is masked, like every other secret.
+pub fn masked_url(url: &str) -> String {
+    let Some((page, query)) = url.split_once('?') else { return url.to_owned() };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some(("token", _)) => "token=••••••••".to_owned(),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{page}?{}", query.join("&"))
 }
 
 /// Per-pane loading state, shown in the pane's title.

@@ -12,9 +12,10 @@ use tui_input::backend::crossterm::EventHandler;
 use super::action::{Action, Effect, ScanEvent, Stream};
 use super::keymap::Command;
 use super::mint::MintForm;
-use super::state::{Data, Flash, Mode, Pane, RunningScan, State};
+use super::state::{Data, Flash, Mode, Pane, RunningScan, State, masked_url};
 use super::ui::layout::list_rows;
 use crate::client::ClientError;
+use crate::humanize::relative_time;
 use crate::model::{AuthorizationStatus, Connection, Health};
 use crate::sanitize::for_terminal;
 
@@ -60,11 +61,11 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         }
         Action::BrowserOpened { url, result } => match result {
             Ok(()) => {
-                flash(state, format!("opened {url}"), false);
+                flash(state, format!("opened {}", masked_url(&url)), false);
                 Vec::new()
             }
             Err(reason) => {
-                state.mode = Mode::Url { url: url.clone(), reason };
+                state.mode = Mode::Url { url: url.clone(), reason, revealed: false };
                 vec![Effect::Copy(url)]
             }
         },
@@ -273,7 +274,11 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             }
             _ => Vec::new(),
         },
-        Mode::Url { url, .. } => match key.code {
+        Mode::Url { url, revealed, .. } => match key.code {
+            KeyCode::Char('v') => {
+                *revealed = !*revealed;
+                Vec::new()
+            }
             KeyCode::Char('y' | 'c') => {
                 let url = url.clone();
                 flash(state, "URL copied to the clipboard (OSC 52)", false);
@@ -522,10 +527,7 @@ fn refresh_outcome(connection: &Connection, now: chrono::DateTime<Utc>) -> (Stri
         let problem = for_terminal(problem);
         return (format!("refresh failed, the provider did not answer (token kept, retried later): {problem}"), true);
     }
-    let expiry = authorization
-        .expires_at
-        .map(|at| format!(", expires {}", crate::cli::relative_time(at, now)))
-        .unwrap_or_default();
+    let expiry = authorization.expires_at.map(|at| format!(", expires {}", relative_time(at, now))).unwrap_or_default();
     (format!("refreshed: {}{expiry}", health.word()), health.needs_attention())
 }
 
@@ -792,6 +794,26 @@ mod tests {
         assert_eq!(update(&mut state, key('y')), vec![Effect::Copy(url)]);
         update(&mut state, code(KeyCode::Esc));
         assert!(matches!(state.mode, Mode::Browse));
+    }
+
+    #[test]
+    fn repair_tokens_stay_masked_on_screen_until_revealed() {
+        let mut state = loaded_state(SIZE);
+        let url = format!("{CATALOG}/connectors/slack?token=xkrt_secret123");
+        update(&mut state, Action::BrowserOpened { url: url.clone(), result: Ok(()) });
+        let status = &state.flash.as_ref().unwrap().text;
+        assert!(status.contains("/connectors/slack?token=") && !status.contains("xkrt_secret123"), "{status}");
+
+        let effects = update(&mut state, Action::BrowserOpened { url: url.clone(), result: Err("no display".into()) });
+        assert_eq!(effects, vec![Effect::Copy(url.clone())], "the clipboard gets the whole URL");
+        assert!(matches!(state.mode, Mode::Url { revealed: false, .. }));
+        update(&mut state, key('v'));
+        assert!(matches!(state.mode, Mode::Url { revealed: true, .. }));
+        assert_eq!(
+            masked_url("http://h/connectors/s?a=1&token=abc&b=2"),
+            "http://h/connectors/s?a=1&token=••••••••&b=2"
+        );
+        assert_eq!(masked_url("http://h/connectors/s"), "http://h/connectors/s");
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub fn draw(frame: &mut Frame, status: Rect, hints: Rect, state: &State) {
         Mode::Help => vec![("esc".into(), "close")],
         Mode::Mint(_) => vec![("tab".into(), "next field"), ("enter".into(), "mint"), ("esc".into(), "cancel")],
         Mode::Minted(_) => vec![("v".into(), "reveal/hide"), ("y".into(), "copy"), ("esc".into(), "close")],
-        Mode::Url { .. } => vec![("y".into(), "copy again"), ("esc".into(), "close")],
+        Mode::Url { .. } => vec![("v".into(), "reveal/hide"), ("y".into(), "copy again"), ("esc".into(), "close")],
     };
     let mut spans = Vec::new();
     for (key, label) in pairs {

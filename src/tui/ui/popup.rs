@@ -7,14 +7,17 @@ use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
 
 use super::{clean, clock, spinner, visible_input};
 use crate::tui::mint::{FIELD_HINTS, FIELD_LABELS, MintForm, MintedToken};
-use crate::tui::state::{Mode, State};
+use crate::tui::state::{Mode, State, masked_url};
 
 pub fn draw(frame: &mut Frame, state: &State) {
     match &state.mode {
         Mode::Help => help(frame, state),
         Mode::Mint(form) => mint(frame, state, form),
         Mode::Minted(minted) => token(frame, state, minted),
-        Mode::Url { url, reason } => url_popup(frame, state, url, reason),
+        Mode::Url { url, reason, revealed } => {
+            let shown = if *revealed { url.clone() } else { masked_url(url) };
+            url_popup(frame, state, &shown, reason)
+        }
         Mode::Browse | Mode::Filter(_) => {}
     }
 }
@@ -120,7 +123,7 @@ fn url_popup(frame: &mut Frame, state: &State, url: &str, reason: &str) {
         Line::raw(""),
         Line::styled(clean(url), theme.key()),
         Line::raw(""),
-        Line::styled("copied to the clipboard with OSC 52 · y copies again · esc closes", theme.muted()),
+        Line::styled("copied to the clipboard with OSC 52 · v reveals · y copies again · esc closes", theme.muted()),
     ];
     let area = centered(frame, 76, 9);
     frame.render_widget(Clear, area);

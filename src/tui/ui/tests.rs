@@ -120,7 +120,7 @@ fn a_forced_refresh_that_found_the_grant_revoked() {
 #[test]
 fn url_popup_when_no_browser_opens() {
     snapshot_each_size("url_popup", |state| {
-        let url = "http://127.0.0.1:4000/connectors/google-drive".to_owned();
+        let url = "http://127.0.0.1:4000/connectors/google-drive?token=xkrt_not_on_screen".to_owned();
         update(state, Action::BrowserOpened { url, result: Err("no browser found".into()) });
     });
 }
