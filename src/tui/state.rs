@@ -58,7 +58,10 @@ pub enum Mode {
     Browse,
     /// Editing the filter of the focused list.
     Filter(Input),
-    Help,
+    /// The keys popup, scrolled down by this many lines when it does not fit.
+    Help {
+        scroll: u16,
+    },
     Mint(MintForm),
     Minted(MintedToken),
     /// A URL no browser could open: shown (its repair token masked until revealed), and copied

@@ -13,6 +13,7 @@ use super::action::{Action, Effect, ScanEvent, Stream};
 use super::keymap::Command;
 use super::mint::MintForm;
 use super::state::{Data, Flash, Mode, Pane, RunningScan, State, masked_url};
+use super::ui;
 use super::ui::layout::list_rows;
 use crate::client::ClientError;
 use crate::humanize::relative_time;
@@ -245,10 +246,17 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                 Vec::new()
             }
         },
-        Mode::Help => {
-            if matches!(key.code, KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q' | '?')) {
-                state.mode = Mode::Browse;
-            }
+        Mode::Help { scroll } => {
+            let scroll = *scroll;
+            let last = ui::help_max_scroll(state);
+            state.mode = match key.code {
+                KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q' | '?') => Mode::Browse,
+                KeyCode::Down | KeyCode::Char('j') => Mode::Help { scroll: scroll.saturating_add(1).min(last) },
+                KeyCode::Up | KeyCode::Char('k') => Mode::Help { scroll: scroll.saturating_sub(1) },
+                KeyCode::PageDown | KeyCode::Char(' ') => Mode::Help { scroll: scroll.saturating_add(10).min(last) },
+                KeyCode::PageUp => Mode::Help { scroll: scroll.saturating_sub(10) },
+                _ => Mode::Help { scroll },
+            };
             Vec::new()
         }
         Mode::Mint(form) => {
@@ -444,7 +452,7 @@ fn on_command(state: &mut State, command: Command) -> Vec<Effect> {
             };
             state.mode = Mode::Mint(MintForm::new(external_id.as_deref()));
         }
-        Command::Help => state.mode = Mode::Help,
+        Command::Help => state.mode = Mode::Help { scroll: 0 },
         Command::Quit => return quit(state),
     }
     Vec::new()
@@ -794,6 +802,28 @@ mod tests {
         assert_eq!(update(&mut state, key('y')), vec![Effect::Copy(url)]);
         update(&mut state, code(KeyCode::Esc));
         assert!(matches!(state.mode, Mode::Browse));
+    }
+
+    #[test]
+    fn help_scrolls_when_it_does_not_fit_and_stops_at_its_end() {
+        let mut state = loaded_state((80, 12));
+        update(&mut state, key('?'));
+        let last = ui::help_max_scroll(&state);
+        assert!(last > 0, "12 rows cannot hold every key");
+        for _ in 0..100 {
+            update(&mut state, key('j'));
+        }
+        assert!(matches!(state.mode, Mode::Help { scroll } if scroll == last));
+        update(&mut state, key('k'));
+        assert!(matches!(state.mode, Mode::Help { scroll } if scroll == last - 1));
+        update(&mut state, code(KeyCode::Esc));
+        assert!(matches!(state.mode, Mode::Browse));
+
+        let mut roomy = loaded_state(SIZE);
+        update(&mut roomy, key('?'));
+        assert_eq!(ui::help_max_scroll(&roomy), 0, "40 rows hold every key");
+        update(&mut roomy, key('j'));
+        assert!(matches!(roomy.mode, Mode::Help { scroll: 0 }));
     }
 
     #[test]

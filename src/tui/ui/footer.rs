@@ -26,7 +26,7 @@ pub fn draw(frame: &mut Frame, status: Rect, hints: Rect, state: &State) {
         Mode::Filter(_) => {
             vec![("enter".into(), "apply"), ("esc".into(), "clear"), ("".into(), "status: connector: context:")]
         }
-        Mode::Help => vec![("esc".into(), "close")],
+        Mode::Help { .. } => vec![("j/k".into(), "scroll"), ("esc".into(), "close")],
         Mode::Mint(_) => vec![("tab".into(), "next field"), ("enter".into(), "mint"), ("esc".into(), "cancel")],
         Mode::Minted(_) => vec![("v".into(), "reveal/hide"), ("y".into(), "copy"), ("esc".into(), "close")],
         Mode::Url { .. } => vec![("v".into(), "reveal/hide"), ("y".into(), "copy again"), ("esc".into(), "close")],

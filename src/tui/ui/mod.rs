@@ -10,6 +10,8 @@ mod header;
 pub mod layout;
 mod popup;
 
+pub use popup::help_max_scroll;
+
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
 use ratatui::layout::Constraint;

@@ -11,7 +11,7 @@ use crate::tui::state::{Mode, State, masked_url};
 
 pub fn draw(frame: &mut Frame, state: &State) {
     match &state.mode {
-        Mode::Help => help(frame, state),
+        Mode::Help { scroll } => help(frame, state, *scroll),
         Mode::Mint(form) => mint(frame, state, form),
         Mode::Minted(minted) => token(frame, state, minted),
         Mode::Url { url, reason, revealed } => {
@@ -37,7 +37,23 @@ fn popup_block<'a>(state: &State, title: &'a str) -> Block<'a> {
         .title(Line::from(vec![Span::raw(" "), Span::styled(title, state.theme.title()), Span::raw(" ")]))
 }
 
-fn help(frame: &mut Frame, state: &State) {
+/// How far the keys popup can scroll at the current terminal size (0 when it fits).
+pub fn help_max_scroll(state: &State) -> u16 {
+    let content = u16::try_from(help_lines(state).len()).unwrap_or(u16::MAX);
+    content.saturating_sub(state.size.1.saturating_sub(2))
+}
+
+fn help(frame: &mut Frame, state: &State, scroll: u16) {
+    let lines = help_lines(state);
+    let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
+    let area = centered(frame, 76, height);
+    let scroll = scroll.min(help_max_scroll(state));
+    let title = if help_max_scroll(state) > 0 { "Keys (j/k scroll)" } else { "Keys" };
+    frame.render_widget(Clear, area);
+    frame.render_widget(Paragraph::new(lines).scroll((scroll, 0)).block(popup_block(state, title)), area);
+}
+
+fn help_lines(state: &State) -> Vec<Line<'static>> {
     let theme = &state.theme;
     let mut lines = Vec::new();
     for (keys, description) in state.keymap.help_lines() {
@@ -49,10 +65,7 @@ fn help(frame: &mut Frame, state: &State) {
     if state.target.read_only {
         lines.push(Line::styled("read-only: mutating keys are not bound", theme.error()));
     }
-    let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
-    let area = centered(frame, 76, height);
-    frame.render_widget(Clear, area);
-    frame.render_widget(Paragraph::new(lines).block(popup_block(state, "Keys")), area);
+    lines
 }
 
 fn mint(frame: &mut Frame, state: &State, form: &MintForm) {
