@@ -9,7 +9,9 @@
 //! `cargo bench --bench dashboard` measures the sizes recorded in BENCHMARKS.md;
 //! `XKIT_BENCH_QUICK=1` runs small sizes. Nothing here asserts a threshold.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{Read as _, Write as _};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,7 +21,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use secrecy::ExposeSecret as _;
 use tempfile::TempDir;
-use xkit_dash::model::{Authorization, Connection, Connector, ContextRef};
+use xkit_dash::model::{Authorization, Connection, Connector, Context, ContextRef};
 use xkit_dash::server::{ServerConfig, create_key_pair, scale, start};
 use xkit_dash::tui::State;
 use xkit_dash::tui::state::{Data, Pane};
@@ -61,6 +63,40 @@ impl Sizes {
     }
 }
 
+/// Counts live heap bytes, to tell what the dashboard's data costs in memory and why.
+struct CountingAllocator;
+
+static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded unchanged to the system allocator; only a counter is added.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+        // SAFETY: the caller's contract is passed on as is.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: as above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE_BYTES.fetch_add(new_size, Ordering::Relaxed);
+        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: as above.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+fn live_mib() -> f64 {
+    LIVE_BYTES.load(Ordering::Relaxed) as f64 / (1024.0 * 1024.0)
+}
+
 fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
 }
@@ -70,6 +106,7 @@ fn main() -> Result<()> {
     for &rows in &sizes.frame_rows {
         frame_bench(rows)?;
     }
+    data_memory(sizes.scan_connections)?;
     first_frame(&sizes)?;
     let runtime = tokio::runtime::Runtime::new()?;
     streaming_scan_memory_and_idle(&runtime, &sizes)?;
@@ -81,6 +118,25 @@ fn main() -> Result<()> {
 /// `rows` connections to one connector over `rows / 5` contexts, with the generated platform's
 /// health mix, as the dashboard's state after a scan; the connections pane lists all of them.
 fn state_with_rows(rows: usize) -> Result<State> {
+    let (contexts, connectors, connections) = generated_data(rows)?;
+    let connector = connections.first().context("rows were generated")?.connector.clone();
+    let mut state = State { size: (COLS, ROWS), ..State::default() };
+    state.data = Data::from_parts(contexts, connectors, connections);
+    state.rebuild_views();
+    state.focus = Pane::Connections;
+    state.driver = Pane::Connectors;
+    let position = state.connectors.index.iter().position(|&item| state.data.connectors[item].slug == connector.slug);
+    state.connectors.select(position.context("the connector is listed")?, 1);
+    state.rebuild_connections();
+    if state.connections.len() != rows {
+        bail!("the connections pane lists {} rows, expected {rows}", state.connections.len());
+    }
+    Ok(state)
+}
+
+/// A generated platform as the dashboard receives it over the wire: every connection carries
+/// its own copy of the connector (here all to the first connector).
+fn generated_data(rows: usize) -> Result<(Vec<Context>, Vec<Connector>, Vec<Connection>)> {
     let batch = scale::batch(rows)?;
     let connector = batch.connectors.first().context("the demo has connectors")?.connector.clone();
     let connections: Vec<Connection> = batch
@@ -102,18 +158,37 @@ fn state_with_rows(rows: usize) -> Result<State> {
         })
         .collect();
     let connectors: Vec<Connector> = batch.connectors.into_iter().map(|record| record.connector).collect();
-    let mut state = State { size: (COLS, ROWS), ..State::default() };
-    state.data = Data::from_parts(batch.contexts, connectors, connections);
-    state.rebuild_views();
-    state.focus = Pane::Connections;
-    state.driver = Pane::Connectors;
-    let position = state.connectors.index.iter().position(|&item| state.data.connectors[item].slug == connector.slug);
-    state.connectors.select(position.context("the connector is listed")?, 1);
-    state.rebuild_connections();
-    if state.connections.len() != rows {
-        bail!("the connections pane lists {} rows, expected {rows}", state.connections.len());
+    Ok((batch.contexts, connectors, connections))
+}
+
+/// Heap held by the dashboard's data at `rows` connections, as received (each connection with
+/// its own full connector copy) and with the connector's long texts kept only once, in the
+/// connectors list (what interning connectors in `Data` would save).
+fn data_memory(rows: usize) -> Result<()> {
+    let before = live_mib();
+    let (contexts, connectors, connections) = generated_data(rows)?;
+    let data = Data::from_parts(contexts, connectors, connections);
+    let as_received = live_mib() - before;
+    drop(data);
+
+    let before = live_mib();
+    let (contexts, connectors, mut connections) = generated_data(rows)?;
+    for connection in &mut connections {
+        let connector = &mut connection.connector;
+        connector.short_description = String::new();
+        connector.mark_url = String::new();
+        connector.about = None;
+        connector.description = None;
     }
-    Ok(state)
+    let data = Data::from_parts(contexts, connectors, connections);
+    let interned = live_mib() - before;
+    drop(data);
+    println!(
+        "heap of the dashboard's data at {rows} connections: {as_received:.1} MiB as received ({} B per connection, {} B of it inline), {interned:.1} MiB with connector texts kept once",
+        (as_received * 1024.0 * 1024.0 / rows as f64) as usize,
+        std::mem::size_of::<Connection>()
+    );
+    Ok(())
 }
 
 /// Draw time of a whole dashboard frame whose connections pane lists `rows` rows: once with

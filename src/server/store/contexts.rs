@@ -68,14 +68,16 @@ pub(super) fn insert_if_absent(tx: &Transaction<'_>, context: &Context) -> Store
 pub(super) fn list(db: &Db, search: Option<&str>, page: &PageRequest) -> StoreResult<Page<Context>> {
     let after = page.cursor.as_deref().map(|cursor| cursor::decode(Listing::Contexts, cursor)).transpose()?;
     let pattern = search.filter(|search| !search.is_empty()).map(|search| format!("%{}%", escape_like(search)));
+    // `external_id > ?1` alone (ids are never empty, so '' starts the listing) lets SQLite seek
+    // the unique index to the cursor; `?1 IS NULL OR ...` made every page walk it from the start.
     let mut statement = db.prepare_cached(
         "SELECT external_id, external_name, attributes FROM contexts
-         WHERE (?1 IS NULL OR external_id > ?1)
+         WHERE external_id > ?1
            AND (?2 IS NULL OR external_id LIKE ?2 ESCAPE '\\' OR external_name LIKE ?2 ESCAPE '\\')
          ORDER BY external_id LIMIT ?3",
     )?;
     let items = statement
-        .query_map(params![after, pattern, (page.limit + 1) as i64], from_row)?
+        .query_map(params![after.unwrap_or_default(), pattern, (page.limit + 1) as i64], from_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(into_page(items, page.limit, |context| cursor::encode(Listing::Contexts, &context.external_id)))
 }
