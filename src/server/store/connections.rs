@@ -46,17 +46,24 @@ pub(super) fn connector(db: &Db, slug: &str) -> StoreResult<Connector> {
 }
 
 /// The healthiest connection of a context to a connector (Health order, then oldest first).
+///
+/// One statement on the hot path (the most frequent read of the API); only a miss looks up
+/// the context and the connector, to say which of the three is missing.
 pub(super) fn best(db: &Db, external_id: &str, slug: &str, credentials: Credentials) -> StoreResult<Connection> {
-    let context_id = contexts::row_id(db, external_id)?;
-    connector(db, slug)?;
     let mut statement = db.prepare_cached(&format!(
-        "{CONNECTION_SELECT} WHERE c.context_id = ?1 AND c.connector_slug = ?2 ORDER BY c.health, c.seq LIMIT 1"
+        "{CONNECTION_SELECT} WHERE x.external_id = ?1 AND c.connector_slug = ?2 ORDER BY c.health, c.seq LIMIT 1"
     ))?;
-    statement
-        .query_row(params![context_id, slug], |row| connection_from_row(row, credentials, false))
-        .optional()?
-        .map(|(_, connection)| connection)
-        .ok_or_else(|| StoreError::NotFound(format!("context {external_id:?} has no connection to {slug:?}")))
+    let found = statement
+        .query_row(params![external_id, slug], |row| connection_from_row(row, credentials, false))
+        .optional()?;
+    match found {
+        Some((_, connection)) => Ok(connection),
+        None => {
+            contexts::row_id(db, external_id)?;
+            connector(db, slug)?;
+            Err(StoreError::NotFound(format!("context {external_id:?} has no connection to {slug:?}")))
+        }
+    }
 }
 
 pub(super) fn by_id(db: &Db, id: &str, credentials: Credentials) -> StoreResult<Connection> {
