@@ -161,73 +161,21 @@ fn generated_data(rows: usize) -> Result<(Vec<Context>, Vec<Connector>, Vec<Conn
     Ok((batch.contexts, connectors, connections))
 }
 
-/// Heap held by the dashboard's data at `rows` connections, as received (each connection with
-/// its own full connector copy) and with the connector's long texts kept only once, in the
-/// connectors list (what interning connectors in `Data` would save).
+/// Heap held by the dashboard's data at `rows` connections (connections as received, with the
+/// indices the panes use), and the time to index it all at once.
 fn data_memory(rows: usize) -> Result<()> {
     let before = live_mib();
     let (contexts, connectors, connections) = generated_data(rows)?;
+    let started = Instant::now();
     let data = Data::from_parts(contexts, connectors, connections);
-    let as_received = live_mib() - before;
-    drop(data);
-
-    let before = live_mib();
-    let (contexts, connectors, mut connections) = generated_data(rows)?;
-    for connection in &mut connections {
-        let connector = &mut connection.connector;
-        connector.short_description = String::new();
-        connector.mark_url = String::new();
-        connector.about = None;
-        connector.description = None;
-    }
-    let data = Data::from_parts(contexts, connectors, connections);
-    let interned = live_mib() - before;
+    let indexing = started.elapsed();
+    let held = live_mib() - before;
     drop(data);
     println!(
-        "heap of the dashboard's data at {rows} connections: {as_received:.1} MiB as received ({} B per connection, {} B of it inline), {interned:.1} MiB with connector texts kept once",
-        (as_received * 1024.0 * 1024.0 / rows as f64) as usize,
-        std::mem::size_of::<Connection>()
-    );
-    Ok(())
-}
-
-/// Draw time of a whole dashboard frame whose connections pane lists `rows` rows: once with
-/// nothing changing, once scrolling one row per frame (every visible row changes).
-fn frame_bench(rows: usize) -> Result<()> {
-    let mut state = state_with_rows(rows)?;
-    let mut terminal = Terminal::new(TestBackend::new(COLS, ROWS))?;
-    let visible = xkit_dash::tui::ui::layout::list_rows(state.size, Pane::Connections);
-
-    let mut draw = |state: &State| terminal.draw(|frame| ui::draw(frame, state)).map(|_| ());
-    draw(&state)?;
-    let started = Instant::now();
-    for _ in 0..FRAMES {
-        draw(&state)?;
-    }
-    let still = started.elapsed() / FRAMES as u32;
-
-    let started = Instant::now();
-    for _ in 0..FRAMES {
-        state.connections.move_by(1, visible);
-        draw(&state)?;
-    }
-    let scrolling = started.elapsed() / FRAMES as u32;
-
-    // Work done when data or a filter changes, never per frame.
-    let started = Instant::now();
-    state.rebuild_views();
-    let rebuild = started.elapsed();
-    state.filters[State::slot(Pane::Connections)] = "status:error".into();
-    let started = Instant::now();
-    state.rebuild_connections();
-    let filter = started.elapsed();
-    println!(
-        "frame {rows:>7} rows ({COLS}x{ROWS}): {:>6.3} ms still, {:>6.3} ms scrolling; off the render path: rebuild all views {:>7.2} ms, filter status:error {:>6.2} ms ({} rows)",
-        ms(still),
-        ms(scrolling),
-        ms(rebuild),
-        ms(filter),
-        state.connections.len()
+        "heap of the dashboard's data at {rows} connections: {held:.1} MiB ({} B per connection, {} B of it inline); indexing it all at once {:.1} ms",
+        (held * 1024.0 * 1024.0 / rows as f64) as usize,
+        std::mem::size_of::<Connection>(),
+        ms(indexing)
     );
     Ok(())
 }
@@ -263,7 +211,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 struct Dashboard {
     child: Box<dyn Child + Send + Sync>,
-    writer: Box<dyn std::io::Write + Send>,
+    writer: Mutex<Box<dyn std::io::Write + Send>>,
     screen: Arc<Mutex<vt100::Parser>>,
     output: Arc<Mutex<Output>>,
     spawned: Instant,
@@ -311,7 +259,7 @@ impl Dashboard {
                 output.chunks.push((at, length));
             }
         });
-        Ok(Self { child, writer, screen, output, spawned, _master: pty.master })
+        Ok(Self { child, writer: Mutex::new(writer), screen, output, spawned, _master: pty.master })
     }
 
     fn pid(&self) -> Result<u32> {
@@ -335,8 +283,9 @@ impl Dashboard {
 
     /// Quits with `q` and waits for the process (killing it if it does not leave in time).
     fn quit(mut self) -> Result<()> {
-        self.writer.write_all(b"q")?;
-        self.writer.flush()?;
+        let writer = self.writer.get_mut().unwrap();
+        writer.write_all(b"q")?;
+        writer.flush()?;
         let started = Instant::now();
         while self.child.try_wait()?.is_none() {
             if started.elapsed() > Duration::from_secs(10) {
@@ -447,8 +396,33 @@ fn streaming_scan_memory_and_idle(runtime: &tokio::runtime::Runtime, sizes: &Siz
         memory_mib(pid, "VmHWM:")?
     );
     idle(&dashboard, &format!("{connections} connections"), sizes.idle_for)?;
+    refresh(&dashboard, connections)?;
     dashboard.quit()?;
     runtime.block_on(server.shutdown());
+    Ok(())
+}
+
+/// `r` reloads everything while the old data stays on screen; the new data is swapped in when
+/// the scan ends. Reports how long that takes and the longest pause between frames meanwhile.
+fn refresh(dashboard: &Dashboard, connections: usize) -> Result<()> {
+    let mut writer = dashboard.writer.lock().unwrap();
+    let started = Instant::now();
+    writer.write_all(b"r")?;
+    writer.flush()?;
+    drop(writer);
+    dashboard.wait_for("the refresh to start", |text| text.contains("scanning"))?;
+    let loaded = dashboard.wait_for("the refresh to end", |text| text.contains("│ loaded "))?;
+    // One more frame after the swap: its gap is part of the pause.
+    std::thread::sleep(Duration::from_millis(100));
+    let frames: Vec<Instant> =
+        dashboard.output.lock().unwrap().frame_times().into_iter().filter(|at| *at >= started).collect();
+    let longest_pause = frames.windows(2).map(|pair| pair[1] - pair[0]).max().unwrap_or_default();
+    println!(
+        "refresh (r) of {connections} connections: {:.1} ms, {} frames, longest pause between frames {:.1} ms",
+        ms(loaded - started),
+        frames.len(),
+        ms(longest_pause)
+    );
     Ok(())
 }
 

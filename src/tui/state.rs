@@ -172,7 +172,14 @@ impl Data {
     /// rebuilds the indices (rare: only when a listing shifts between pages).
     pub fn add_connections(&mut self, connections: Vec<Connection>) {
         let mut replaced = false;
-        for connection in connections {
+        for mut connection in connections {
+            // Every connection arrives with a full copy of its connector; the panes only use
+            // its slug and name, so the long texts are dropped (27 MiB at 100,000 connections).
+            let connector = &mut connection.connector;
+            connector.short_description = String::new();
+            connector.mark_url = String::new();
+            connector.about = None;
+            connector.description = None;
             if let Some(&position) = self.connection_pos.get(&connection.id) {
                 self.connections[position] = connection;
                 replaced = true;
