@@ -180,6 +180,47 @@ fn data_memory(rows: usize) -> Result<()> {
     Ok(())
 }
 
+/// Draw time of a whole dashboard frame whose connections pane lists `rows` rows: once with
+/// nothing changing, once scrolling one row per frame (every visible row changes).
+fn frame_bench(rows: usize) -> Result<()> {
+    let mut state = state_with_rows(rows)?;
+    let mut terminal = Terminal::new(TestBackend::new(COLS, ROWS))?;
+    let visible = xkit_dash::tui::ui::layout::list_rows(state.size, Pane::Connections);
+
+    let mut draw = |state: &State| terminal.draw(|frame| ui::draw(frame, state)).map(|_| ());
+    draw(&state)?;
+    let started = Instant::now();
+    for _ in 0..FRAMES {
+        draw(&state)?;
+    }
+    let still = started.elapsed() / FRAMES as u32;
+
+    let started = Instant::now();
+    for _ in 0..FRAMES {
+        state.connections.move_by(1, visible);
+        draw(&state)?;
+    }
+    let scrolling = started.elapsed() / FRAMES as u32;
+
+    // Work done when data or a filter changes, never per frame.
+    let started = Instant::now();
+    state.rebuild_views();
+    let rebuild = started.elapsed();
+    state.filters[State::slot(Pane::Connections)] = "status:error".into();
+    let started = Instant::now();
+    state.rebuild_connections();
+    let filter = started.elapsed();
+    println!(
+        "frame {rows:>7} rows ({COLS}x{ROWS}): {:>6.3} ms still, {:>6.3} ms scrolling; off the render path: rebuild all views {:>7.2} ms, filter status:error {:>6.2} ms ({} rows)",
+        ms(still),
+        ms(scrolling),
+        ms(rebuild),
+        ms(filter),
+        state.connections.len()
+    );
+    Ok(())
+}
+
 // ---- the real binary in a pseudo-terminal ------------------------------------------------------
 
 /// Everything the dashboard wrote, with arrival times, and the screen it amounts to.
