@@ -276,6 +276,9 @@ async fn bulk_connections_filter_by_health_connector_and_context() {
     assert!(all.len() >= 300);
     for connection in &all {
         assert!(connection["context"]["external_id"].is_string(), "each connection names its context");
+        // Rows name their connector; its descriptions live once in GET /connectors.
+        let connector = connection["connector"].as_object().unwrap();
+        assert_eq!(connector.keys().collect::<Vec<_>>(), ["name", "slug"], "{connector:?}");
     }
     let mut seen_healths = HashSet::new();
     for health in [Health::Active, Health::Pending, Health::Unknown, Health::Error, Health::Disabled] {
