@@ -327,7 +327,8 @@ fn newcomer_browses_the_demo_filters_triages_repairs_and_mints() {
 fn a_revoked_grant_turns_red_on_f_and_green_after_the_repair() {
     let browser_dir = tempfile::tempdir().unwrap();
     let (browser, record) = recording_browser(browser_dir.path());
-    let mut dash = Dashboard::start(&[("BROWSER", browser.to_str().unwrap())], &[]);
+    // Debug logs, so that the check at the end also covers every request the server traced.
+    let mut dash = Dashboard::start(&[("BROWSER", browser.to_str().unwrap()), ("XKIT_DASH_LOG", "debug")], &[]);
     let screen = dash.wait_for("the demo platform to load", |text| {
         text.contains("Contexts 68 · loaded") && text.contains("356 connections")
     });
@@ -392,6 +393,7 @@ fn a_revoked_grant_turns_red_on_f_and_green_after_the_repair() {
 
     // The browser's part: Reconnect on the catalog page, Approve on the sandbox's consent page,
     // then the callback.
+    let mut flow_secrets = vec![link.split_once("?token=").unwrap().1.to_owned()];
     runtime.block_on(async {
         let link = url::Url::parse(&link).unwrap();
         let page = browser_http.get(link.clone()).send().await.unwrap().text().await.unwrap();
@@ -411,6 +413,8 @@ fn a_revoked_grant_turns_red_on_f_and_green_after_the_repair() {
         let approved =
             browser_http.post(consent_url.join(&approve.action).unwrap()).form(&approve.fields).send().await.unwrap();
         let callback = redirect_target(&consent_url, &approved);
+        let code = callback.query_pairs().find(|(name, _)| name == "code").expect("an authorization code").1;
+        flow_secrets.push(code.into_owned());
         let done = browser_http.get(callback).send().await.unwrap();
         assert_eq!(done.status(), reqwest::StatusCode::OK);
         assert!(done.text().await.unwrap().contains("Connected"));
@@ -435,6 +439,14 @@ fn a_revoked_grant_turns_red_on_f_and_green_after_the_repair() {
     dash.press("q");
     assert!(dash.wait_exit(), "the dashboard exited with an error:\n{}", dash.text());
     dash.assert_terminal_restored();
+
+    // The embedded server traced every request of the repair at debug level: paths only.
+    let log = std::fs::read_to_string(dash.path("state/logs/dashboard.log")).expect("the log file");
+    assert!(log.contains("/catalog/oauth/callback"), "the callback request was traced: {log}");
+    for secret in &flow_secrets {
+        let leak = log.lines().find(|line| line.contains(secret.as_str()));
+        assert!(leak.is_none(), "the log holds {secret:?}: {leak:?}");
+    }
 }
 
 /// A page's `<form>`: its action and the name/value of its inputs.

@@ -267,8 +267,7 @@ pub async fn start_embedded(data_dir: &Path) -> Result<EmbeddedPlatform> {
 }
 
 pub async fn run_serve(args: ServeArgs) -> Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = crate::logging::filter_from_env("RUST_LOG");
     // A subscriber may already be installed (tests); then logs go there.
     let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).try_init();
 

@@ -12,8 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{Method, StatusCode, Uri};
+use axum::http::{Method, Request, StatusCode, Uri};
 use serde::{Deserialize, Serialize};
 use tower_http::trace::TraceLayer;
 
@@ -54,8 +55,11 @@ pub fn router(state: AppState) -> Router {
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        // Spans carry method and path only: never headers (Authorization) or bodies.
-        .layer(TraceLayer::new_for_http())
+        // Spans carry method and path only: never headers (Authorization), bodies, or the query,
+        // which holds catalog link tokens and OAuth codes and states.
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<Body>| {
+            tracing::debug_span!("request", method = %request.method(), path = request.uri().path())
+        }))
         .with_state(state)
 }
 
