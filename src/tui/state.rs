@@ -146,25 +146,16 @@ impl Data {
     /// Appends contexts; one already known by id is replaced in place.
     pub fn add_contexts(&mut self, contexts: Vec<Context>) {
         for context in contexts {
-            match self.context_pos.get(&context.external_id) {
-                Some(&position) => self.contexts[position] = context,
-                None => {
-                    self.context_pos.insert(context.external_id.clone(), self.contexts.len());
-                    self.contexts.push(context);
-                }
-            }
+            let key = context.external_id.clone();
+            upsert(&mut self.contexts, &mut self.context_pos, key, context);
         }
     }
 
+    /// Appends connectors; one already known by slug is replaced in place.
     pub fn add_connectors(&mut self, connectors: Vec<Connector>) {
         for connector in connectors {
-            match self.connector_pos.get(&connector.slug) {
-                Some(&position) => self.connectors[position] = connector,
-                None => {
-                    self.connector_pos.insert(connector.slug.clone(), self.connectors.len());
-                    self.connectors.push(connector);
-                }
-            }
+            let key = connector.slug.clone();
+            upsert(&mut self.connectors, &mut self.connector_pos, key, connector);
         }
     }
 
@@ -627,6 +618,17 @@ fn replace_sorted(view: &mut ListView, index: Vec<usize>, keep: Option<usize>, r
         None => {
             view.offset = 0;
             view.select(0, rows);
+        }
+    }
+}
+
+/// Appends `item` to a list indexed by key, or replaces in place the item with the same key.
+fn upsert<T>(items: &mut Vec<T>, positions: &mut HashMap<String, usize>, key: String, item: T) {
+    match positions.get(&key) {
+        Some(&position) => items[position] = item,
+        None => {
+            positions.insert(key, items.len());
+            items.push(item);
         }
     }
 }
