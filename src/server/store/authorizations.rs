@@ -1,6 +1,7 @@
 //! The token lifecycle's writes: refresh results, catalog authorization flows, repair tokens.
 //!
-//! Every function that changes an authorization ends with [`store_health`], which recomputes
+//! Every function that changes an authorization goes through [`update_authorization`] or ends
+//! with [`store_health`] (the catalog flow's multi-statement steps), which recomputes
 //! the connection's stored health with the model's one definition, so listings stay correct.
 //! Writes that race with other writers are compare-and-set: a refresh result is only saved if
 //! the refresh token it used is still the stored one, and a callback only lands if its `state`
@@ -137,24 +138,20 @@ pub(super) fn save_refreshed(
     used: &SecretString,
     tokens: &IssuedTokens,
 ) -> StoreResult<bool> {
-    let seq = connection_seq(tx, id)?;
-    let now = now_text();
-    let changed = tx
-        .prepare_cached(
-            "UPDATE authorizations SET access_token = ?1, refresh_token = COALESCE(?2, refresh_token),
-                 expires_at = ?3, last_refreshed_at = ?4, refresh_error = NULL, updated_at = ?4
-             WHERE connection_seq = ?5 AND status = 'active' AND refresh_token = ?6",
-        )?
-        .execute(params![
+    update_authorization(
+        tx,
+        id,
+        "UPDATE authorizations SET access_token = ?2, refresh_token = COALESCE(?3, refresh_token),
+             expires_at = ?4, last_refreshed_at = ?5, refresh_error = NULL, updated_at = ?5
+         WHERE connection_seq = ?1 AND status = 'active' AND refresh_token = ?6",
+        params![
             tokens.access_token.expose_secret(),
             tokens.refresh_token.as_ref().map(|token| token.expose_secret()),
             timestamp_text(tokens.expires_at),
-            now,
-            seq,
+            now_text(),
             used.expose_secret(),
-        ])?;
-    store_health(tx, seq)?;
-    Ok(changed > 0)
+        ],
+    )
 }
 
 /// A permanent refresh failure (`invalid_grant`...): `error` with the provider's words and no
@@ -165,24 +162,20 @@ pub(super) fn fail_refresh(
     used: &SecretString,
     failure: &ProviderFailure,
 ) -> StoreResult<bool> {
-    let seq = connection_seq(tx, id)?;
-    let changed = tx
-        .prepare_cached(
-            "UPDATE authorizations SET status = 'error', error_code = ?1, error_message = ?2, access_token = NULL,
-                 refresh_token = NULL, expires_at = NULL, refresh_error = NULL, updated_at = ?3
-             WHERE connection_seq = ?4 AND status = 'active' AND refresh_token = ?5",
-        )?
-        .execute(params![failure.code, failure.message, now_text(), seq, used.expose_secret()])?;
-    store_health(tx, seq)?;
-    Ok(changed > 0)
+    update_authorization(
+        tx,
+        id,
+        "UPDATE authorizations SET status = 'error', error_code = ?2, error_message = ?3, access_token = NULL,
+             refresh_token = NULL, expires_at = NULL, refresh_error = NULL, updated_at = ?4
+         WHERE connection_seq = ?1 AND status = 'active' AND refresh_token = ?5",
+        params![failure.code, failure.message, now_text(), used.expose_secret()],
+    )
 }
 
 /// A transient refresh failure: remembered for the operator, the authorization is unchanged.
 pub(super) fn record_refresh_error(tx: &Transaction<'_>, id: &str, message: &str) -> StoreResult<()> {
-    let seq = connection_seq(tx, id)?;
-    tx.prepare_cached("UPDATE authorizations SET refresh_error = ?1, updated_at = ?2 WHERE connection_seq = ?3")?
-        .execute(params![message, now_text(), seq])?;
-    store_health(tx, seq)
+    let sql = "UPDATE authorizations SET refresh_error = ?2, updated_at = ?3 WHERE connection_seq = ?1";
+    update_authorization(tx, id, sql, params![message, now_text()]).map(|_| ())
 }
 
 /// Starts a catalog authorization: the named connection (which must belong to the context and
@@ -303,25 +296,21 @@ pub(super) fn complete_authorization(
     state: &str,
     tokens: &IssuedTokens,
 ) -> StoreResult<bool> {
-    let seq = connection_seq(tx, id)?;
-    let now = now_text();
-    let changed = tx
-        .prepare_cached(
-            "UPDATE authorizations SET status = 'active', access_token = ?1, refresh_token = ?2, expires_at = ?3,
-                 last_refreshed_at = ?4, error_code = NULL, error_message = NULL, refresh_error = NULL,
-                 authorize_url = NULL, state = NULL, updated_at = ?4
-             WHERE connection_seq = ?5 AND state = ?6",
-        )?
-        .execute(params![
+    update_authorization(
+        tx,
+        id,
+        "UPDATE authorizations SET status = 'active', access_token = ?2, refresh_token = ?3, expires_at = ?4,
+             last_refreshed_at = ?5, error_code = NULL, error_message = NULL, refresh_error = NULL,
+             authorize_url = NULL, state = NULL, updated_at = ?5
+         WHERE connection_seq = ?1 AND state = ?6",
+        params![
             tokens.access_token.expose_secret(),
             tokens.refresh_token.as_ref().map(|token| token.expose_secret()),
             timestamp_text(tokens.expires_at),
-            now,
-            seq,
+            now_text(),
             state,
-        ])?;
-    store_health(tx, seq)?;
-    Ok(changed > 0)
+        ],
+    )
 }
 
 /// The provider refused (or the exchange failed): `error` with its words, if `state` is current.
@@ -331,16 +320,14 @@ pub(super) fn fail_authorization(
     state: &str,
     failure: &ProviderFailure,
 ) -> StoreResult<bool> {
-    let seq = connection_seq(tx, id)?;
-    let changed = tx
-        .prepare_cached(
-            "UPDATE authorizations SET status = 'error', error_code = ?1, error_message = ?2, access_token = NULL,
-                 refresh_token = NULL, expires_at = NULL, authorize_url = NULL, state = NULL, updated_at = ?3
-             WHERE connection_seq = ?4 AND state = ?5",
-        )?
-        .execute(params![failure.code, failure.message, now_text(), seq, state])?;
-    store_health(tx, seq)?;
-    Ok(changed > 0)
+    update_authorization(
+        tx,
+        id,
+        "UPDATE authorizations SET status = 'error', error_code = ?2, error_message = ?3, access_token = NULL,
+             refresh_token = NULL, expires_at = NULL, authorize_url = NULL, state = NULL, updated_at = ?4
+         WHERE connection_seq = ?1 AND state = ?5",
+        params![failure.code, failure.message, now_text(), state],
+    )
 }
 
 pub(super) fn add_repair_token(
@@ -383,6 +370,23 @@ pub(super) fn use_repair_token(tx: &Transaction<'_>, token_sha256: &[u8; 32]) ->
     let changed = tx
         .prepare_cached("UPDATE repair_tokens SET used_at = ?1 WHERE token_sha256 = ?2 AND used_at IS NULL")?
         .execute(params![now_text(), &token_sha256[..]])?;
+    Ok(changed > 0)
+}
+
+/// Runs `sql`, an `UPDATE authorizations ... WHERE connection_seq = ?1 AND <guard>`, on the
+/// authorization of connection `id` (`?1` is its row, `values` fill `?2` onwards), then
+/// recomputes the stored health. True when the guard let the update through.
+fn update_authorization(
+    tx: &Transaction<'_>,
+    id: &str,
+    sql: &str,
+    values: &[&dyn rusqlite::ToSql],
+) -> StoreResult<bool> {
+    let seq = connection_seq(tx, id)?;
+    let mut bound: Vec<&dyn rusqlite::ToSql> = vec![&seq];
+    bound.extend_from_slice(values);
+    let changed = tx.prepare_cached(sql)?.execute(bound.as_slice())?;
+    store_health(tx, seq)?;
     Ok(changed > 0)
 }
 
