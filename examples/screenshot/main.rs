@@ -98,7 +98,9 @@ fn capture(binary: &Path) -> Result<vt100::Screen, String> {
     let text = || parser.lock().unwrap().screen().contents();
 
     let result = (|| {
-        wait_until(&text, "the demo to load", |screen| screen.contains("356 connections") && !screen.contains("loading"))?;
+        wait_until(&text, "the demo to load", |screen| {
+            screen.contains("356 connections") && !screen.contains("loading")
+        })?;
         writer.write_all(b"t").and_then(|()| writer.flush()).map_err(|error| error.to_string())?;
         wait_until(&text, "triage", |screen| screen.contains("TRIAGE"))?;
         wait_for_stillness(&text)?;

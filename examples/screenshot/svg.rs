@@ -153,9 +153,15 @@ impl Grid {
             svg,
             r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" xml:space="preserve" font-family="ui-monospace, 'SFMono-Regular', Menlo, Consolas, 'DejaVu Sans Mono', monospace" font-size="{FONT_SIZE}">"#
         );
-        let _ = writeln!(svg, r#"<rect width="{width}" height="{height}" rx="10" fill="{BACKGROUND}" stroke="{FRAME}"/>"#);
+        let _ =
+            writeln!(svg, r#"<rect width="{width}" height="{height}" rx="10" fill="{BACKGROUND}" stroke="{FRAME}"/>"#);
         for (index, dot) in ["#f38ba8", "#f9e2af", "#a6e3a1"].iter().enumerate() {
-            let _ = writeln!(svg, r#"<circle cx="{}" cy="{}" r="6" fill="{dot}"/>"#, PADDING + 6.0 + index as f32 * 20.0, TITLE_BAR / 2.0 + 4.0);
+            let _ = writeln!(
+                svg,
+                r#"<circle cx="{}" cy="{}" r="6" fill="{dot}"/>"#,
+                PADDING + 6.0 + index as f32 * 20.0,
+                TITLE_BAR / 2.0 + 4.0
+            );
         }
         let _ = writeln!(
             svg,
@@ -174,7 +180,10 @@ impl Grid {
                 let x = PADDING + start as f32 * CELL_WIDTH;
                 let run_width = (end - start) as f32 * CELL_WIDTH;
                 if let Some(bg) = &style.bg {
-                    let _ = writeln!(svg, r#"<rect x="{x}" y="{y}" width="{run_width}" height="{CELL_HEIGHT}" fill="{bg}"/>"#);
+                    let _ = writeln!(
+                        svg,
+                        r#"<rect x="{x}" y="{y}" width="{run_width}" height="{CELL_HEIGHT}" fill="{bg}"/>"#
+                    );
                 }
                 let text: String = cells[start..end].iter().map(|cell| cell.text.as_str()).collect();
                 if !text.trim().is_empty() {
