@@ -105,7 +105,7 @@ async fn the_callback_only_completes_in_the_browser_that_started_the_flow() {
         .unwrap();
     assert_eq!(started.status(), StatusCode::SEE_OTHER);
     let cookie = started.headers()[SET_COOKIE].to_str().unwrap().to_owned();
-    assert!(cookie.starts_with("xkit_flow="), "{cookie}");
+    assert!(cookie.starts_with("xkit_flow_"), "{cookie}");
     for attribute in ["; Path=/;", "; Max-Age=900;", "; HttpOnly", "; SameSite=Lax"] {
         assert!(cookie.contains(attribute), "{attribute} in {cookie}");
     }
@@ -116,6 +116,14 @@ async fn the_callback_only_completes_in_the_browser_that_started_the_flow() {
     let approved = page_post(&starter, platform.url("/sandbox/oauth/authorize")).form(&form).send().await.unwrap();
     let back = location(&approved).expect("back to the catalog with a code");
     assert!(query_value(&back, "code").is_some(), "{back}");
+    // The same browser starts another flow in another tab; each flow keeps its own cookie.
+    let second_token = context_token(&platform, "tenant-9-second").await;
+    let second = page_post(&starter, platform.url("/connectors/slack/authorize"))
+        .form(&[("token", &second_token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(second.status(), StatusCode::SEE_OTHER);
 
     // A second browser, with no cookies at all.
     let stranger = browser();
@@ -164,20 +172,22 @@ async fn behind_https_the_flow_cookie_is_a_secure_host_cookie() {
         .unwrap();
     assert_eq!(started.status(), StatusCode::SEE_OTHER);
     let cookie = started.headers()[SET_COOKIE].to_str().unwrap().to_owned();
-    assert!(cookie.starts_with("__Host-xkit_flow="), "{cookie}");
+    assert!(cookie.starts_with("__Host-xkit_flow_"), "{cookie}");
     assert!(cookie.contains("; Path=/;") && cookie.ends_with("; Secure"), "{cookie}");
-    let secret = cookie.split_once('=').unwrap().1.split(';').next().unwrap().to_owned();
+    let (name, rest) = cookie.split_once('=').unwrap();
+    let secret = rest.split(';').next().unwrap();
+    let bare_name = name.strip_prefix("__Host-").unwrap();
     let to_sandbox = Url::parse(started.headers()[LOCATION].to_str().unwrap()).unwrap();
     assert!(to_sandbox.as_str().starts_with("https://platform.example/sandbox/oauth/authorize?"), "{to_sandbox}");
     let state = query_value(&to_sandbox, "state").unwrap();
     let callback = platform.url(&format!("/catalog/oauth/callback?state={state}&error=access_denied"));
 
-    let bare = client.get(&callback).header(COOKIE, format!("xkit_flow={secret}")).send().await.unwrap();
+    let bare = client.get(&callback).header(COOKIE, format!("{bare_name}={secret}")).send().await.unwrap();
     assert_page(bare, StatusCode::FORBIDDEN).await;
     let waiting = only_connection(&platform, "tenant-https").await;
     assert_eq!(authorization(&waiting)["status"], "awaiting_callback", "{waiting}");
 
-    let bound = client.get(&callback).header(COOKIE, format!("__Host-xkit_flow={secret}")).send().await.unwrap();
+    let bound = client.get(&callback).header(COOKIE, format!("{name}={secret}")).send().await.unwrap();
     let outcome = assert_page(bound, StatusCode::BAD_REQUEST).await;
     assert!(outcome.contains("access_denied"), "{outcome}");
     let denied = only_connection(&platform, "tenant-https").await;

@@ -47,11 +47,15 @@ const LISTED_CONNECTIONS: usize = 100;
 const MAX_ERROR_MESSAGE_CHARS: usize = 1000;
 /// Bound on query values that name nothing we stored (`state`, `code`, `token`).
 const MAX_PARAM_CHARS: usize = 4096;
-/// The cookie holding a flow's browser secret. `__Host-` (Secure, Path=/, no Domain: no other
-/// host or plain-http page can set or shadow it) when the public URL is https; browsers refuse
-/// that prefix and `Secure` on plain http, so a loopback or LAN server uses the bare name.
-const FLOW_COOKIE: &str = "xkit_flow";
-const SECURE_FLOW_COOKIE: &str = "__Host-xkit_flow";
+/// The cookies holding flows' browser secrets are named by this prefix and the start of the
+/// flow's state, so that flows started in several tabs of one browser keep their own. The
+/// prefix is `__Host-` (Secure, Path=/, no Domain: no other host or plain-http page can set or
+/// shadow the cookie) when the public URL is https; browsers refuse that prefix and `Secure` on
+/// plain http, so a loopback or LAN server uses the bare one.
+const FLOW_COOKIE_PREFIX: &str = "xkit_flow_";
+const SECURE_FLOW_COOKIE_PREFIX: &str = "__Host-xkit_flow_";
+/// Characters of the state in its cookie's name (the name only keeps flows apart; the value binds).
+const FLOW_COOKIE_TAG_CHARS: usize = 12;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -197,6 +201,7 @@ async fn start_authorization(
             return Err(PageError::new(StatusCode::INTERNAL_SERVER_ERROR, "Misconfigured connector", problem));
         }
     };
+    let cookie = flow_cookie(urls, &flow_state, &browser_secret);
     let connection_id = form.connection_id.filter(|id| !id.is_empty());
     let flow = NewFlow {
         state: flow_state,
@@ -220,26 +225,35 @@ async fn start_authorization(
         Err(error) => return Err(error.into()),
     };
     tracing::info!(connection = %id, context = %visitor.external_id, %slug, "catalog authorization started");
-    let cookie = flow_cookie(urls, &browser_secret);
     Ok((AppendHeaders([(header::SET_COOKIE, cookie)]), Redirect::to(request.url.as_str())).into_response())
 }
 
 /// The `Set-Cookie` value handing a flow's browser secret to the browser that starts it:
 /// HttpOnly (no script reads it), SameSite=Lax (sent when the provider redirects the browser
 /// back, a top-level GET, but not with another site's subrequests), as long as the flow lives.
-fn flow_cookie(urls: &ServerUrls, browser_secret: &str) -> String {
+fn flow_cookie(urls: &ServerUrls, flow_state: &str, browser_secret: &str) -> String {
+    let name = flow_cookie_name(urls, flow_state);
     let max_age = FLOW_TTL.num_seconds();
     if urls.public.scheme() == "https" {
-        format!("{SECURE_FLOW_COOKIE}={browser_secret}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax; Secure")
+        format!("{name}={browser_secret}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax; Secure")
     } else {
         let path = urls.public.path();
-        format!("{FLOW_COOKIE}={browser_secret}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax")
+        format!("{name}={browser_secret}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax")
     }
 }
 
-/// Whether this browser started the flow of `flow_state`: one of its flow cookies hashes to it.
+/// The name of the cookie of the flow of `flow_state`.
+fn flow_cookie_name(urls: &ServerUrls, flow_state: &str) -> String {
+    let prefix = if urls.public.scheme() == "https" { SECURE_FLOW_COOKIE_PREFIX } else { FLOW_COOKIE_PREFIX };
+    // Issued states are 43 base64url characters; a shorter (forged) one names no cookie we set.
+    let tag = flow_state.get(..FLOW_COOKIE_TAG_CHARS).unwrap_or(flow_state);
+    format!("{prefix}{tag}")
+}
+
+/// Whether this browser started the flow of `flow_state`: its cookie holds a secret whose hash
+/// is the state.
 fn started_in_this_browser(headers: &HeaderMap, urls: &ServerUrls, flow_state: &str) -> bool {
-    let name = if urls.public.scheme() == "https" { SECURE_FLOW_COOKIE } else { FLOW_COOKIE };
+    let name = flow_cookie_name(urls, flow_state);
     let Some(hash) = URL_SAFE_NO_PAD.decode(flow_state).ok().and_then(|bytes| <[u8; 32]>::try_from(bytes).ok()) else {
         return false;
     };
