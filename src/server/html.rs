@@ -58,25 +58,25 @@ pub fn message(status: StatusCode, title: &str, text: &str) -> Response {
 /// The one error type of the HTML routes: whatever fails, the browser gets a page saying so,
 /// with a fitting status (never axum's plain text, never the API's JSON).
 #[derive(Debug)]
-pub struct PageError {
+pub struct HtmlError {
     status: StatusCode,
     title: String,
     text: String,
 }
 
-impl PageError {
+impl HtmlError {
     pub fn new(status: StatusCode, title: impl Into<String>, text: impl Into<String>) -> Self {
         Self { status, title: title.into(), text: text.into() }
     }
 }
 
-impl IntoResponse for PageError {
+impl IntoResponse for HtmlError {
     fn into_response(self) -> Response {
         message(self.status, &self.title, &self.text)
     }
 }
 
-impl From<StoreError> for PageError {
+impl From<StoreError> for HtmlError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::NotFound(text) => Self::new(StatusCode::NOT_FOUND, "Not found", text),
@@ -99,7 +99,7 @@ impl From<StoreError> for PageError {
 /// content type, a body over the limit, a missing field) keep their status and message.
 macro_rules! page_from_rejection {
     ($($rejection:ty),* $(,)?) => {$(
-        impl From<$rejection> for PageError {
+        impl From<$rejection> for HtmlError {
             fn from(rejection: $rejection) -> Self {
                 let status = rejection.status();
                 Self::new(status, status.canonical_reason().unwrap_or("Bad request"), rejection.body_text())

@@ -32,10 +32,10 @@ use super::error::ApiError;
 use super::keys::{random_token, secret_hash, secret_matches};
 use super::oauth::{ServerUrls, TokenError};
 use super::routes::AppState;
-use super::routes::extract::{PageForm, PagePath, PageQuery};
+use super::routes::extract::{HtmlForm, HtmlPath, HtmlQuery};
 use super::store::{ConnectionFilter, NewFlow, PageRequest, ProviderFailure, StoreError};
 use crate::model::{Connection, RepairLink};
-use crate::server::html::PageError;
+use crate::server::html::HtmlError;
 
 /// Repair tokens are recognisable, so a link never has to guess which kind it carries.
 const REPAIR_TOKEN_PREFIX: &str = "xkrt_";
@@ -87,9 +87,9 @@ struct Visitor {
 }
 
 /// Checks a link's token for `slug`.
-async fn identify(state: &AppState, token: Option<&str>, slug: &str) -> Result<Visitor, PageError> {
+async fn identify(state: &AppState, token: Option<&str>, slug: &str) -> Result<Visitor, HtmlError> {
     let Some(token) = token.filter(|token| !token.is_empty() && token.len() <= MAX_PARAM_CHARS) else {
-        return Err(PageError::new(
+        return Err(HtmlError::new(
             StatusCode::UNAUTHORIZED,
             "Link needed",
             "Open this page from the link the app gave you: it tells the catalog whose connection to show.",
@@ -98,14 +98,14 @@ async fn identify(state: &AppState, token: Option<&str>, slug: &str) -> Result<V
     if token.starts_with(REPAIR_TOKEN_PREFIX) {
         let hash = secret_hash(token);
         return match state.store.repair_grant(hash).await? {
-            None => Err(PageError::new(StatusCode::UNAUTHORIZED, "Invalid link", "This repair link is not valid.")),
+            None => Err(HtmlError::new(StatusCode::UNAUTHORIZED, "Invalid link", "This repair link is not valid.")),
             Some(grant) if grant.used => Err(link_used()),
-            Some(grant) if grant.expires_at <= Utc::now() => Err(PageError::new(
+            Some(grant) if grant.expires_at <= Utc::now() => Err(HtmlError::new(
                 StatusCode::GONE,
                 "Link expired",
                 "This repair link has expired. Ask the app for a new one.",
             )),
-            Some(grant) if grant.connector_slug != slug => Err(PageError::new(
+            Some(grant) if grant.connector_slug != slug => Err(HtmlError::new(
                 StatusCode::FORBIDDEN,
                 "Wrong connector",
                 "This repair link is for another connector.",
@@ -115,7 +115,7 @@ async fn identify(state: &AppState, token: Option<&str>, slug: &str) -> Result<V
     }
     match state.tokens.verify(token) {
         Ok(claims) => Ok(Visitor { external_id: claims.external_id, repair_token: None }),
-        Err(_) => Err(PageError::new(
+        Err(_) => Err(HtmlError::new(
             StatusCode::UNAUTHORIZED,
             "Invalid link",
             "This link is not valid or has expired. Ask the app for a new one.",
@@ -123,8 +123,8 @@ async fn identify(state: &AppState, token: Option<&str>, slug: &str) -> Result<V
     }
 }
 
-fn link_used() -> PageError {
-    PageError::new(
+fn link_used() -> HtmlError {
+    HtmlError::new(
         StatusCode::GONE,
         "Link already used",
         "This repair link has already been used. Ask the app for a new one.",
@@ -139,13 +139,13 @@ struct LinkQuery {
 /// `GET /connectors/:slug`: the connector and the visitor's connections to it.
 async fn connector_page(
     State(state): State<AppState>,
-    PagePath(slug): PagePath<String>,
-    PageQuery(query): PageQuery<LinkQuery>,
-) -> Result<Response, PageError> {
+    HtmlPath(slug): HtmlPath<String>,
+    HtmlQuery(query): HtmlQuery<LinkQuery>,
+) -> Result<Response, HtmlError> {
     let connector = match state.store.connector(slug.clone()).await {
         Ok(connector) => connector,
         Err(StoreError::NotFound(_)) => {
-            return Err(PageError::new(
+            return Err(HtmlError::new(
                 StatusCode::NOT_FOUND,
                 "Unknown connector",
                 "This platform has no such connector.",
@@ -160,7 +160,7 @@ async fn connector_page(
     Ok(pages::connector(&connector, &visitor.external_id, &connections, can_authorize, &token))
 }
 
-async fn connections_of(state: &AppState, external_id: &str, slug: &str) -> Result<Vec<Connection>, PageError> {
+async fn connections_of(state: &AppState, external_id: &str, slug: &str) -> Result<Vec<Connection>, HtmlError> {
     let filter =
         ConnectionFilter { health: None, connector: Some(slug.to_owned()), context: Some(external_id.to_owned()) };
     let page = state.store.list_connections(filter, PageRequest { limit: LISTED_CONNECTIONS, cursor: None }).await?;
@@ -179,12 +179,12 @@ struct AuthorizeForm {
 /// `POST /connectors/:slug/authorize`: Install or Reconnect.
 async fn start_authorization(
     State(state): State<AppState>,
-    PagePath(slug): PagePath<String>,
-    PageForm(form): PageForm<AuthorizeForm>,
-) -> Result<Response, PageError> {
+    HtmlPath(slug): HtmlPath<String>,
+    HtmlForm(form): HtmlForm<AuthorizeForm>,
+) -> Result<Response, HtmlError> {
     let visitor = identify(&state, Some(&form.token), &slug).await?;
     let Some(oauth) = state.store.connector_oauth(slug.clone()).await? else {
-        return Err(PageError::new(
+        return Err(HtmlError::new(
             StatusCode::CONFLICT,
             "Not available",
             "This connector cannot be authorized from the catalog: it has no OAuth2 settings.",
@@ -198,7 +198,7 @@ async fn start_authorization(
         Ok(request) => request,
         Err(problem) => {
             tracing::error!(%slug, %problem, "connector OAuth settings are unusable");
-            return Err(PageError::new(StatusCode::INTERNAL_SERVER_ERROR, "Misconfigured connector", problem));
+            return Err(HtmlError::new(StatusCode::INTERNAL_SERVER_ERROR, "Misconfigured connector", problem));
         }
     };
     let cookie = flow_cookie(urls, &flow_state, &browser_secret);
@@ -219,7 +219,7 @@ async fn start_authorization(
     let id = match begun {
         Ok(id) => id,
         Err(StoreError::NotFound(message)) => {
-            return Err(PageError::new(StatusCode::NOT_FOUND, "Unknown connection", message));
+            return Err(HtmlError::new(StatusCode::NOT_FOUND, "Unknown connection", message));
         }
         Err(StoreError::Conflict(_)) => return Err(link_used()),
         Err(error) => return Err(error.into()),
@@ -278,14 +278,14 @@ struct CallbackQuery {
 async fn callback(
     State(state): State<AppState>,
     headers: HeaderMap,
-    PageQuery(query): PageQuery<CallbackQuery>,
-) -> Result<Response, PageError> {
+    HtmlQuery(query): HtmlQuery<CallbackQuery>,
+) -> Result<Response, HtmlError> {
     let flow_state = query.state.filter(|value| !value.is_empty() && value.len() <= MAX_PARAM_CHARS);
     if let Some(flow_state) = &flow_state
         && !started_in_this_browser(&headers, state.refresher.provider().urls(), flow_state)
     {
         tracing::warn!("catalog callback refused: the flow was not started in this browser");
-        return Err(PageError::new(
+        return Err(HtmlError::new(
             StatusCode::FORBIDDEN,
             "Started in another browser",
             "This authorization was not started in this browser, or it has expired, so it cannot finish here. \
@@ -297,7 +297,7 @@ async fn callback(
         None => None,
     };
     let (Some(flow), Some(flow_state)) = (flow, flow_state) else {
-        return Err(PageError::new(
+        return Err(HtmlError::new(
             StatusCode::BAD_REQUEST,
             "Unknown authorization",
             "This answer does not match an authorization in progress (unknown or already used state). \

@@ -26,7 +26,7 @@ use tower_http::trace::TraceLayer;
 
 use super::auth::KeyCache;
 use super::error::ApiError;
-use super::html::PageError;
+use super::html::HtmlError;
 use super::refresh::Refresher;
 use super::store::{PageRequest, Store};
 use super::tokens::TokenSigner;
@@ -62,7 +62,7 @@ pub fn router(state: AppState) -> Router {
     let pages = Router::new()
         .merge(super::catalog::router())
         .merge(super::sandbox::page_router())
-        .method_not_allowed_fallback(page_method_not_allowed)
+        .method_not_allowed_fallback(html_method_not_allowed)
         .route_layer(middleware::from_fn_with_state(state.clone(), same_origin::refuse_cross_site_writes));
     Router::new()
         .merge(api)
@@ -79,12 +79,12 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Paths of the HTML family, where an unknown page gets a page too.
-const PAGE_PREFIXES: [&str; 3] = ["/connectors/", "/catalog/", "/sandbox"];
+const HTML_PREFIXES: [&str; 3] = ["/connectors/", "/catalog/", "/sandbox"];
 
 async fn unknown_route(uri: Uri) -> Response {
     let path = uri.path();
-    if PAGE_PREFIXES.iter().any(|prefix| path.starts_with(prefix)) {
-        PageError::new(StatusCode::NOT_FOUND, "Page not found", "This server has no such page.").into_response()
+    if HTML_PREFIXES.iter().any(|prefix| path.starts_with(prefix)) {
+        HtmlError::new(StatusCode::NOT_FOUND, "Page not found", "This server has no such page.").into_response()
     } else {
         ApiError::not_found(format!("no route for {path}")).into_response()
     }
@@ -94,8 +94,8 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
     ApiError::new(StatusCode::METHOD_NOT_ALLOWED, format!("{method} is not allowed on {}", uri.path()))
 }
 
-async fn page_method_not_allowed(method: Method) -> PageError {
-    PageError::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed", format!("This page does not take {method}."))
+async fn html_method_not_allowed(method: Method) -> HtmlError {
+    HtmlError::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed", format!("This page does not take {method}."))
 }
 
 /// No response is ever sniffed into another type (a JSON error rendered as HTML, say).

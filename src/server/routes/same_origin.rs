@@ -1,8 +1,9 @@
 //! Cross-site request forgery defence of the HTML routes: a state-changing request (any method
 //! but GET, HEAD, OPTIONS, TRACE) must come from this server's own pages.
 //!
-//! Browsers name the page a form was posted from in `Origin` (every current browser sends it
-//! with a POST) and, failing that, in `Referer`; another site can neither forge nor remove both.
+//! Browsers name the origin of the page a form was posted from in `Origin` (every current
+//! browser sends it with a POST, and a page cannot forge or remove it) and, failing that, in
+//! `Referer`.
 //! The origin must be the server's public URL's or its loopback address's; `Origin: null` (a
 //! sandboxed frame, a `no-referrer` page) and a request naming no origin at all are refused, so
 //! the defence fails closed. It is compared with the configured URLs, never with the request's
@@ -15,7 +16,7 @@ use axum::response::{IntoResponse as _, Response};
 use url::Url;
 
 use super::AppState;
-use crate::server::html::PageError;
+use crate::server::html::HtmlError;
 use crate::server::oauth::ServerUrls;
 
 /// The middleware, layered on every HTML route.
@@ -27,7 +28,7 @@ pub async fn refuse_cross_site_writes(State(state): State<AppState>, request: Re
         Ok(()) => next.run(request).await,
         Err(reason) => {
             tracing::warn!(path = request.uri().path(), reason, "cross-site form post refused");
-            PageError::new(StatusCode::FORBIDDEN, "Request refused", reason).into_response()
+            HtmlError::new(StatusCode::FORBIDDEN, "Request refused", reason).into_response()
         }
     }
 }

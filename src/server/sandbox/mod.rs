@@ -28,10 +28,10 @@ use url::Url;
 use super::error::ApiError;
 use super::keys::{random_token, secret_matches};
 use super::oauth::ServerUrls;
-use super::routes::extract::{PageForm, PagePath, PageQuery};
+use super::routes::extract::{HtmlForm, HtmlPath, HtmlQuery};
 use super::routes::{AppState, MAX_BODY_BYTES};
 use super::store::{NewCode, SandboxClient, SandboxIssued, SandboxRefusal};
-use crate::server::html::{self, PageError};
+use crate::server::html::{self, HtmlError};
 
 /// Authorization codes are exchanged within seconds; ten minutes is RFC 6749's upper bound.
 const CODE_TTL: chrono::Duration = chrono::Duration::minutes(10);
@@ -93,7 +93,7 @@ enum Checked {
     ErrorPage(Response),
 }
 
-async fn check(state: &AppState, params: &AuthorizeParams) -> Result<Checked, PageError> {
+async fn check(state: &AppState, params: &AuthorizeParams) -> Result<Checked, HtmlError> {
     let Some(client) = state.store.sandbox_client(params.client_id.clone()).await? else {
         return Ok(Checked::ErrorPage(html::message(
             StatusCode::BAD_REQUEST,
@@ -155,8 +155,8 @@ fn redirect_with(redirect: &Url, pairs: &[(&str, &str)], params: &AuthorizeParam
 /// `GET /sandbox/oauth/authorize`: the consent page.
 async fn authorize(
     State(state): State<AppState>,
-    PageQuery(params): PageQuery<AuthorizeParams>,
-) -> Result<Response, PageError> {
+    HtmlQuery(params): HtmlQuery<AuthorizeParams>,
+) -> Result<Response, HtmlError> {
     Ok(match check(&state, &params).await? {
         Checked::Valid(client, _) => pages::consent(&client, &params),
         Checked::ErrorRedirect(response) | Checked::ErrorPage(response) => response,
@@ -164,7 +164,7 @@ async fn authorize(
 }
 
 /// `POST /sandbox/oauth/authorize`: approve (a code goes back) or deny (`access_denied`).
-async fn decide(State(state): State<AppState>, PageForm(decision): PageForm<Decision>) -> Result<Response, PageError> {
+async fn decide(State(state): State<AppState>, HtmlForm(decision): HtmlForm<Decision>) -> Result<Response, HtmlError> {
     let params = &decision.params;
     let (client, redirect) = match check(&state, params).await? {
         Checked::Valid(client, redirect) => (client, redirect),
@@ -415,9 +415,9 @@ async fn list_grants(State(state): State<AppState>) -> Result<Json<GrantList>, A
 }
 
 /// `POST /sandbox/grants/:id/revoke`: the grant's refresh tokens stop working; back to the list.
-async fn revoke_grant(State(state): State<AppState>, PagePath(id): PagePath<i64>) -> Result<Response, PageError> {
+async fn revoke_grant(State(state): State<AppState>, HtmlPath(id): HtmlPath<i64>) -> Result<Response, HtmlError> {
     if !state.store.sandbox_revoke_grant(id).await? {
-        return Err(PageError::new(
+        return Err(HtmlError::new(
             StatusCode::NOT_FOUND,
             "Unknown grant",
             format!("There is no sandbox grant {id} to revoke (unknown or already revoked)."),
