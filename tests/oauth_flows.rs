@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use support_oauth::{CLIENT_ID, CLIENT_SECRET, OidcProvider, browser, location, query_value, sign_in_and_consent};
+use support_oauth::{
+    CLIENT_ID, CLIENT_SECRET, OidcProvider, browser, location, page_post, query_value, sign_in_and_consent,
+};
 use support_server::{TestPlatform, assert_error, send};
 use url::Url;
 use xkit_dash::server::ServerConfig;
@@ -260,8 +262,7 @@ async fn a_broken_connection_is_repaired_through_the_catalog() {
     let html = page.text().await.unwrap();
     assert!(html.contains("invalid_grant") && html.contains("Reconnect") && html.contains("c1"), "{html}");
     let token = query_value(&link_url, "token").unwrap();
-    let started = browser
-        .post(platform.url("/connectors/idp/authorize"))
+    let started = page_post(&browser, platform.url("/connectors/idp/authorize"))
         .form(&[("token", token.as_str()), ("connection_id", "c1")])
         .send()
         .await
@@ -295,8 +296,7 @@ async fn a_broken_connection_is_repaired_through_the_catalog() {
     // The callback and the link are single use.
     let replayed = browser.get(back).send().await.unwrap();
     assert_eq!(replayed.status(), StatusCode::BAD_REQUEST);
-    let reused = browser
-        .post(platform.url("/connectors/idp/authorize"))
+    let reused = page_post(&browser, platform.url("/connectors/idp/authorize"))
         .form(&[("token", token.as_str())])
         .send()
         .await
@@ -355,7 +355,7 @@ async fn on_the_demo_tokens_refresh_break_and_get_repaired_offline() {
     let admin = platform.http.get(platform.url("/sandbox")).send().await.unwrap().text().await.unwrap();
     assert!(admin.contains(&format!("sandbox/grants/{}/revoke", grant["id"])), "a Revoke button");
     let revoked =
-        browser().post(platform.url(&format!("/sandbox/grants/{}/revoke", grant["id"]))).send().await.unwrap();
+        page_post(&browser(), platform.url(&format!("/sandbox/grants/{}/revoke", grant["id"]))).send().await.unwrap();
     assert_eq!(revoked.status(), StatusCode::SEE_OTHER);
     let (_, broken) = platform.post(&format!("/connections/{id}/refresh"), json!({})).await;
     assert_eq!(authorization(&broken)["status"], "error", "{broken}");
@@ -369,8 +369,7 @@ async fn on_the_demo_tokens_refresh_break_and_get_repaired_offline() {
     let other = if slug == "slack" { "github" } else { "slack" };
     assert_eq!(send_page(&platform, &format!("/connectors/{other}?token={token}")).await.0, StatusCode::FORBIDDEN);
     let browser = browser();
-    let started = browser
-        .post(platform.url(&format!("/connectors/{slug}/authorize")))
+    let started = page_post(&browser, platform.url(&format!("/connectors/{slug}/authorize")))
         .form(&[("token", token.as_str()), ("connection_id", id)])
         .send()
         .await
@@ -381,7 +380,7 @@ async fn on_the_demo_tokens_refresh_break_and_get_repaired_offline() {
     assert!(consent.contains("Approve") && consent.contains("(sandbox)"), "{consent}");
     let mut form: Vec<(String, String)> = consent_url.query_pairs().into_owned().collect();
     form.extend([("subject".into(), "newcomer".into()), ("decision".into(), "approve".into())]);
-    let approved = browser.post(platform.url("/sandbox/oauth/authorize")).form(&form).send().await.unwrap();
+    let approved = page_post(&browser, platform.url("/sandbox/oauth/authorize")).form(&form).send().await.unwrap();
     let back = location(&approved).expect("back to the catalog");
     assert!(back.as_str().starts_with(&platform.url("/catalog/oauth/callback?code=sbx_code_")), "{back}");
     assert_eq!(browser.get(back).send().await.unwrap().status(), StatusCode::OK);
@@ -403,14 +402,14 @@ async fn denied_consent_leaves_access_denied() {
 
     let browser = browser();
     let started =
-        browser.post(platform.url("/connectors/slack/authorize")).form(&[("token", jwt)]).send().await.unwrap();
+        page_post(&browser, platform.url("/connectors/slack/authorize")).form(&[("token", jwt)]).send().await.unwrap();
     let consent_url = location(&started).unwrap();
     let (_, listed) = platform.get("/contexts/new-tenant/connections").await;
     let new_id = listed["connections"][0]["id"].as_str().expect("Install created a connection").to_owned();
     assert_eq!(listed["connections"][0]["authorization"]["status"], "awaiting_callback");
     let mut form: Vec<(String, String)> = consent_url.query_pairs().into_owned().collect();
     form.push(("decision".into(), "deny".into()));
-    let denied = browser.post(platform.url("/sandbox/oauth/authorize")).form(&form).send().await.unwrap();
+    let denied = page_post(&browser, platform.url("/sandbox/oauth/authorize")).form(&form).send().await.unwrap();
     let back = location(&denied).unwrap();
     assert_eq!(query_value(&back, "error").as_deref(), Some("access_denied"));
     let outcome = browser.get(back).send().await.unwrap();
@@ -454,7 +453,7 @@ async fn sandbox_code(platform: &TestPlatform, challenge: Option<&str>) -> Strin
     if let Some(challenge) = challenge {
         form.extend([("code_challenge", challenge), ("code_challenge_method", "S256")]);
     }
-    let response = browser().post(platform.url("/sandbox/oauth/authorize")).form(&form).send().await.unwrap();
+    let response = page_post(&browser(), platform.url("/sandbox/oauth/authorize")).form(&form).send().await.unwrap();
     let back = location(&response).expect("a redirect with the code");
     assert_eq!(query_value(&back, "state").as_deref(), Some("s1"));
     query_value(&back, "code").expect("a code")
@@ -597,9 +596,9 @@ async fn bad_links_and_callbacks_are_refused() {
     let (_, created) = platform.create_context(json!({"external_id": "escaper"})).await;
     let jwt = created["access_token"].as_str().unwrap();
 
-    // A state nobody issued, and a callback without one.
+    // A state nobody issued (this browser holds no flow cookie for it), and a callback without one.
     let (status, _) = send_page(&platform, "/catalog/oauth/callback?state=never-issued&code=abc").await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(send_page(&platform, "/catalog/oauth/callback?code=abc").await.0, StatusCode::BAD_REQUEST);
 
     // Reconnecting a connection of another context is refused, and nothing was changed by it.
@@ -612,9 +611,7 @@ async fn bad_links_and_callbacks_are_refused() {
         .map(|c| c["id"].as_str().unwrap().to_owned());
     if let Some(id) = acme_slack {
         let (_, before) = platform.get(&format!("/connections/{id}")).await;
-        let response = platform
-            .http
-            .post(platform.url("/connectors/slack/authorize"))
+        let response = page_post(&platform.http, platform.url("/connectors/slack/authorize"))
             .form(&[("token", jwt), ("connection_id", id.as_str())])
             .send()
             .await

@@ -350,7 +350,13 @@ fn a_revoked_grant_turns_red_on_f_and_green_after_the_repair() {
             .iter()
             .find(|g| g["subject"] == "org_umbrella" && g["client_id"] == "northwind-jira" && g["revoked_at"].is_null())
             .unwrap_or_else(|| panic!("Umbrella's live Jira grant in {grants}"));
-        let revoked = browser_http.post(format!("{root}/sandbox/grants/{}/revoke", grant["id"])).send().await.unwrap();
+        // A browser names the page a form comes from; the server refuses posts from other sites.
+        let revoked = browser_http
+            .post(format!("{root}/sandbox/grants/{}/revoke", grant["id"]))
+            .header("origin", &root)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(revoked.status(), reqwest::StatusCode::SEE_OTHER);
     });
 
@@ -402,16 +408,26 @@ fn a_revoked_grant_turns_red_on_f_and_green_after_the_repair() {
             .into_iter()
             .find(|form| form.fields.iter().any(|(name, value)| name == "connection_id" && *value == id))
             .unwrap_or_else(|| panic!("a Reconnect form for {id} in {page}"));
-        let started =
-            browser_http.post(link.join(&reconnect.action).unwrap()).form(&reconnect.fields).send().await.unwrap();
+        let started = browser_http
+            .post(link.join(&reconnect.action).unwrap())
+            .header("origin", &root)
+            .form(&reconnect.fields)
+            .send()
+            .await
+            .unwrap();
         let consent_url = redirect_target(&link, &started);
         assert!(consent_url.path().ends_with("/sandbox/oauth/authorize"), "{consent_url}");
         let consent = browser_http.get(consent_url.clone()).send().await.unwrap().text().await.unwrap();
         assert!(consent.contains(r#"name="decision" value="approve""#), "an Approve button: {consent}");
         let mut approve = forms(&consent).into_iter().next().expect("the consent form");
         approve.fields.push(("decision".into(), "approve".into()));
-        let approved =
-            browser_http.post(consent_url.join(&approve.action).unwrap()).form(&approve.fields).send().await.unwrap();
+        let approved = browser_http
+            .post(consent_url.join(&approve.action).unwrap())
+            .header("origin", &root)
+            .form(&approve.fields)
+            .send()
+            .await
+            .unwrap();
         let callback = redirect_target(&consent_url, &approved);
         let code = callback.query_pairs().find(|(name, _)| name == "code").expect("an authorization code").1;
         flow_secrets.push(code.into_owned());

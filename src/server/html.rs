@@ -1,10 +1,13 @@
-//! The frame of the server's few HTML pages (catalog, sandbox). Pages are maud templates, which
-//! escape every interpolated string; they carry no script, and the headers forbid any.
+//! The frame of the server's few HTML pages (catalog, sandbox), and their one error type.
+//! Pages are maud templates, which escape every interpolated string; they carry no script, and
+//! the headers forbid any.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, html};
+
+use super::store::StoreError;
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;\
 color:#1d2330;line-height:1.5}h1{font-size:1.5rem}table{border-collapse:collapse;width:100%}\
@@ -23,7 +26,7 @@ pub fn page(status: StatusCode, title: &str, body: Markup) -> Response {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="referrer" content="no-referrer";
+                meta name="referrer" content="same-origin";
                 title { (title) }
                 style { (maud::PreEscaped(STYLE)) }
             }
@@ -32,9 +35,11 @@ pub fn page(status: StatusCode, title: &str, body: Markup) -> Response {
     };
     let mut response = (status, axum::response::Html(markup.into_string())).into_response();
     let headers = response.headers_mut();
-    // Links carry tokens: never cache the pages or leak their URL to another site.
+    // Links carry tokens: never cache the pages or leak their URL to another site. `same-origin`
+    // rather than `no-referrer`: under `no-referrer` browsers send `Origin: null` with the pages'
+    // own form posts, which the cross-site check (`routes::same_origin`) must refuse.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
@@ -49,6 +54,65 @@ pub fn page(status: StatusCode, title: &str, body: Markup) -> Response {
 pub fn message(status: StatusCode, title: &str, text: &str) -> Response {
     page(status, title, html! { h1 { (title) } p { (text) } })
 }
+
+/// The one error type of the HTML routes: whatever fails, the browser gets a page saying so,
+/// with a fitting status (never axum's plain text, never the API's JSON).
+#[derive(Debug)]
+pub struct HtmlError {
+    status: StatusCode,
+    title: String,
+    text: String,
+}
+
+impl HtmlError {
+    pub fn new(status: StatusCode, title: impl Into<String>, text: impl Into<String>) -> Self {
+        Self { status, title: title.into(), text: text.into() }
+    }
+}
+
+impl IntoResponse for HtmlError {
+    fn into_response(self) -> Response {
+        message(self.status, &self.title, &self.text)
+    }
+}
+
+impl From<StoreError> for HtmlError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound(text) => Self::new(StatusCode::NOT_FOUND, "Not found", text),
+            StoreError::Conflict(text) => Self::new(StatusCode::CONFLICT, "Conflict", text),
+            StoreError::Invalid(text) => Self::new(StatusCode::BAD_REQUEST, "Bad request", text),
+            StoreError::Internal(error) => {
+                // As for the API: the detail (SQL, paths) goes to the log, not to the browser.
+                tracing::error!(error = format!("{error:#}"), "store failure");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Server error",
+                    "The server could not answer. Try again later.",
+                )
+            }
+        }
+    }
+}
+
+/// axum's own rejections (duplicate or malformed query parameters, a form without the form
+/// content type, a body over the limit, a missing field) keep their status and message.
+macro_rules! page_from_rejection {
+    ($($rejection:ty),* $(,)?) => {$(
+        impl From<$rejection> for HtmlError {
+            fn from(rejection: $rejection) -> Self {
+                let status = rejection.status();
+                Self::new(status, status.canonical_reason().unwrap_or("Bad request"), rejection.body_text())
+            }
+        }
+    )*};
+}
+
+page_from_rejection!(
+    axum::extract::rejection::FormRejection,
+    axum::extract::rejection::PathRejection,
+    axum::extract::rejection::QueryRejection,
+);
 
 /// A timestamp as pages show it.
 pub fn time(at: Option<DateTime<Utc>>) -> String {

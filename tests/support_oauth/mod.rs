@@ -201,6 +201,13 @@ pub fn browser() -> reqwest::Client {
     reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
+/// A form post as a browser sends it from a page of the site it posts to: with that site's
+/// `Origin` (every current browser sends one with a POST; the server refuses posts without).
+pub fn page_post(browser: &reqwest::Client, url: impl AsRef<str>) -> reqwest::RequestBuilder {
+    let url = Url::parse(url.as_ref()).unwrap();
+    browser.post(url.clone()).header(reqwest::header::ORIGIN, url.origin().ascii_serialization())
+}
+
 /// The `Location` of a redirect, resolved against the request URL.
 pub fn location(response: &reqwest::Response) -> Option<Url> {
     let location = response.headers().get(reqwest::header::LOCATION)?.to_str().ok()?;

@@ -10,25 +10,32 @@
 //! `/catalog/oauth/callback`: the connection goes `retrieving_tokens`, then `active` with the
 //! new tokens, or `error` with the provider's `error` (for example `access_denied`). Reconnect
 //! re-authorizes the same connection id.
+//!
+//! The flow is bound to the browser that started it: the `state` is the SHA-256 of a random
+//! secret that only that browser holds, in an HttpOnly cookie; a callback whose browser cannot
+//! show the secret is refused before anything changes. So a consent completed in another
+//! browser (a link forwarded, an attacker's flow pushed on a victim) never lands.
 
 mod pages;
 
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse as _, Redirect, Response};
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{AppendHeaders, IntoResponse as _, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::error::ApiError;
-use super::keys::{random_token, secret_hash};
-use super::oauth::TokenError;
+use super::keys::{random_token, secret_hash, secret_matches};
+use super::oauth::{ServerUrls, TokenError};
 use super::routes::AppState;
-use super::routes::extract::ApiPath;
-use super::store::{ConnectionFilter, NewFlow, PageRequest, ProviderFailure};
+use super::routes::extract::{HtmlForm, HtmlPath, HtmlQuery};
+use super::store::{ConnectionFilter, NewFlow, PageRequest, ProviderFailure, StoreError};
 use crate::model::{Connection, RepairLink};
-use crate::server::html;
+use crate::server::html::HtmlError;
 
 /// Repair tokens are recognisable, so a link never has to guess which kind it carries.
 const REPAIR_TOKEN_PREFIX: &str = "xkrt_";
@@ -40,6 +47,15 @@ const LISTED_CONNECTIONS: usize = 100;
 const MAX_ERROR_MESSAGE_CHARS: usize = 1000;
 /// Bound on query values that name nothing we stored (`state`, `code`, `token`).
 const MAX_PARAM_CHARS: usize = 4096;
+/// The cookies holding flows' browser secrets are named by this prefix and the start of the
+/// flow's state, so that flows started in several tabs of one browser keep their own. The
+/// prefix is `__Host-` (Secure, Path=/, no Domain: no other host or plain-http page can set or
+/// shadow the cookie) when the public URL is https; browsers refuse that prefix and `Secure` on
+/// plain http, so a loopback or LAN server uses the bare one.
+const FLOW_COOKIE_PREFIX: &str = "xkit_flow_";
+const SECURE_FLOW_COOKIE_PREFIX: &str = "__Host-xkit_flow_";
+/// Characters of the state in its cookie's name (the name only keeps flows apart; the value binds).
+const FLOW_COOKIE_TAG_CHARS: usize = 12;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -70,10 +86,10 @@ struct Visitor {
     repair_token: Option<[u8; 32]>,
 }
 
-/// Checks a link's token for `slug`; the error is the page to answer.
-async fn identify(state: &AppState, token: Option<&str>, slug: &str) -> Result<Visitor, Response> {
+/// Checks a link's token for `slug`.
+async fn identify(state: &AppState, token: Option<&str>, slug: &str) -> Result<Visitor, HtmlError> {
     let Some(token) = token.filter(|token| !token.is_empty() && token.len() <= MAX_PARAM_CHARS) else {
-        return Err(html::message(
+        return Err(HtmlError::new(
             StatusCode::UNAUTHORIZED,
             "Link needed",
             "Open this page from the link the app gave you: it tells the catalog whose connection to show.",
@@ -81,20 +97,15 @@ async fn identify(state: &AppState, token: Option<&str>, slug: &str) -> Result<V
     };
     if token.starts_with(REPAIR_TOKEN_PREFIX) {
         let hash = secret_hash(token);
-        let grant = state.store.repair_grant(hash).await.map_err(|error| ApiError::from(error).into_response())?;
-        return match grant {
-            None => Err(html::message(StatusCode::UNAUTHORIZED, "Invalid link", "This repair link is not valid.")),
-            Some(grant) if grant.used => Err(html::message(
-                StatusCode::GONE,
-                "Link already used",
-                "This repair link has already been used. Ask the app for a new one.",
-            )),
-            Some(grant) if grant.expires_at <= Utc::now() => Err(html::message(
+        return match state.store.repair_grant(hash).await? {
+            None => Err(HtmlError::new(StatusCode::UNAUTHORIZED, "Invalid link", "This repair link is not valid.")),
+            Some(grant) if grant.used => Err(link_used()),
+            Some(grant) if grant.expires_at <= Utc::now() => Err(HtmlError::new(
                 StatusCode::GONE,
                 "Link expired",
                 "This repair link has expired. Ask the app for a new one.",
             )),
-            Some(grant) if grant.connector_slug != slug => Err(html::message(
+            Some(grant) if grant.connector_slug != slug => Err(HtmlError::new(
                 StatusCode::FORBIDDEN,
                 "Wrong connector",
                 "This repair link is for another connector.",
@@ -104,12 +115,20 @@ async fn identify(state: &AppState, token: Option<&str>, slug: &str) -> Result<V
     }
     match state.tokens.verify(token) {
         Ok(claims) => Ok(Visitor { external_id: claims.external_id, repair_token: None }),
-        Err(_) => Err(html::message(
+        Err(_) => Err(HtmlError::new(
             StatusCode::UNAUTHORIZED,
             "Invalid link",
             "This link is not valid or has expired. Ask the app for a new one.",
         )),
     }
+}
+
+fn link_used() -> HtmlError {
+    HtmlError::new(
+        StatusCode::GONE,
+        "Link already used",
+        "This repair link has already been used. Ask the app for a new one.",
+    )
 }
 
 #[derive(Deserialize)]
@@ -120,13 +139,13 @@ struct LinkQuery {
 /// `GET /connectors/:slug`: the connector and the visitor's connections to it.
 async fn connector_page(
     State(state): State<AppState>,
-    ApiPath(slug): ApiPath<String>,
-    Query(query): Query<LinkQuery>,
-) -> Result<Response, ApiError> {
+    HtmlPath(slug): HtmlPath<String>,
+    HtmlQuery(query): HtmlQuery<LinkQuery>,
+) -> Result<Response, HtmlError> {
     let connector = match state.store.connector(slug.clone()).await {
         Ok(connector) => connector,
-        Err(super::store::StoreError::NotFound(_)) => {
-            return Ok(html::message(
+        Err(StoreError::NotFound(_)) => {
+            return Err(HtmlError::new(
                 StatusCode::NOT_FOUND,
                 "Unknown connector",
                 "This platform has no such connector.",
@@ -134,17 +153,14 @@ async fn connector_page(
         }
         Err(error) => return Err(error.into()),
     };
-    let visitor = match identify(&state, query.token.as_deref(), &slug).await {
-        Ok(visitor) => visitor,
-        Err(page) => return Ok(page),
-    };
+    let visitor = identify(&state, query.token.as_deref(), &slug).await?;
     let connections = connections_of(&state, &visitor.external_id, &slug).await?;
     let can_authorize = state.store.connector_oauth(slug).await?.is_some();
     let token = query.token.unwrap_or_default();
     Ok(pages::connector(&connector, &visitor.external_id, &connections, can_authorize, &token))
 }
 
-async fn connections_of(state: &AppState, external_id: &str, slug: &str) -> Result<Vec<Connection>, ApiError> {
+async fn connections_of(state: &AppState, external_id: &str, slug: &str) -> Result<Vec<Connection>, HtmlError> {
     let filter =
         ConnectionFilter { health: None, connector: Some(slug.to_owned()), context: Some(external_id.to_owned()) };
     let page = state.store.list_connections(filter, PageRequest { limit: LISTED_CONNECTIONS, cursor: None }).await?;
@@ -163,34 +179,29 @@ struct AuthorizeForm {
 /// `POST /connectors/:slug/authorize`: Install or Reconnect.
 async fn start_authorization(
     State(state): State<AppState>,
-    ApiPath(slug): ApiPath<String>,
-    Form(form): Form<AuthorizeForm>,
-) -> Result<Response, ApiError> {
-    let visitor = match identify(&state, Some(&form.token), &slug).await {
-        Ok(visitor) => visitor,
-        Err(page) => return Ok(page),
-    };
+    HtmlPath(slug): HtmlPath<String>,
+    HtmlForm(form): HtmlForm<AuthorizeForm>,
+) -> Result<Response, HtmlError> {
+    let visitor = identify(&state, Some(&form.token), &slug).await?;
     let Some(oauth) = state.store.connector_oauth(slug.clone()).await? else {
-        return Ok(html::message(
+        return Err(HtmlError::new(
             StatusCode::CONFLICT,
             "Not available",
             "This connector cannot be authorized from the catalog: it has no OAuth2 settings.",
         ));
     };
-    let flow_state = random_token(32);
-    let redirect_uri = state.refresher.provider().urls().public_path("catalog/oauth/callback");
+    let urls = state.refresher.provider().urls();
+    let browser_secret = random_token(32);
+    let flow_state = URL_SAFE_NO_PAD.encode(secret_hash(&browser_secret));
+    let redirect_uri = urls.public_path("catalog/oauth/callback");
     let request = match state.refresher.provider().authorization_request(&oauth, &redirect_uri, &flow_state) {
         Ok(request) => request,
         Err(problem) => {
             tracing::error!(%slug, %problem, "connector OAuth settings are unusable");
-            return Ok(html::message(StatusCode::INTERNAL_SERVER_ERROR, "Misconfigured connector", &problem));
+            return Err(HtmlError::new(StatusCode::INTERNAL_SERVER_ERROR, "Misconfigured connector", problem));
         }
     };
-    if let Some(hash) = visitor.repair_token
-        && !state.store.use_repair_token(hash).await?
-    {
-        return Ok(html::message(StatusCode::GONE, "Link already used", "This repair link has already been used."));
-    }
+    let cookie = flow_cookie(urls, &flow_state, &browser_secret);
     let connection_id = form.connection_id.filter(|id| !id.is_empty());
     let flow = NewFlow {
         state: flow_state,
@@ -199,16 +210,60 @@ async fn start_authorization(
         authorize_url: request.url.to_string(),
         expires_at: Utc::now() + FLOW_TTL,
     };
-    let id = match state.store.begin_authorization(visitor.external_id.clone(), slug.clone(), connection_id, flow).await
-    {
+    // The link is spent in the same transaction, after every check: a refused request
+    // (someone else's connection) leaves it usable.
+    let begun = state
+        .store
+        .begin_authorization(visitor.external_id.clone(), slug.clone(), connection_id, flow, visitor.repair_token)
+        .await;
+    let id = match begun {
         Ok(id) => id,
-        Err(super::store::StoreError::NotFound(message)) => {
-            return Ok(html::message(StatusCode::NOT_FOUND, "Unknown connection", &message));
+        Err(StoreError::NotFound(message)) => {
+            return Err(HtmlError::new(StatusCode::NOT_FOUND, "Unknown connection", message));
         }
+        Err(StoreError::Conflict(_)) => return Err(link_used()),
         Err(error) => return Err(error.into()),
     };
     tracing::info!(connection = %id, context = %visitor.external_id, %slug, "catalog authorization started");
-    Ok(Redirect::to(request.url.as_str()).into_response())
+    Ok((AppendHeaders([(header::SET_COOKIE, cookie)]), Redirect::to(request.url.as_str())).into_response())
+}
+
+/// The `Set-Cookie` value handing a flow's browser secret to the browser that starts it:
+/// HttpOnly (no script reads it), SameSite=Lax (sent when the provider redirects the browser
+/// back, a top-level GET, but not with another site's subrequests), as long as the flow lives.
+fn flow_cookie(urls: &ServerUrls, flow_state: &str, browser_secret: &str) -> String {
+    let name = flow_cookie_name(urls, flow_state);
+    let max_age = FLOW_TTL.num_seconds();
+    if urls.public.scheme() == "https" {
+        format!("{name}={browser_secret}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax; Secure")
+    } else {
+        let path = urls.public.path();
+        format!("{name}={browser_secret}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax")
+    }
+}
+
+/// The name of the cookie of the flow of `flow_state`.
+fn flow_cookie_name(urls: &ServerUrls, flow_state: &str) -> String {
+    let prefix = if urls.public.scheme() == "https" { SECURE_FLOW_COOKIE_PREFIX } else { FLOW_COOKIE_PREFIX };
+    // Issued states are 43 base64url characters; a shorter (forged) one names no cookie we set.
+    let tag = flow_state.get(..FLOW_COOKIE_TAG_CHARS).unwrap_or(flow_state);
+    format!("{prefix}{tag}")
+}
+
+/// Whether this browser started the flow of `flow_state`: its cookie holds a secret whose hash
+/// is the state.
+fn started_in_this_browser(headers: &HeaderMap, urls: &ServerUrls, flow_state: &str) -> bool {
+    let name = flow_cookie_name(urls, flow_state);
+    let Some(hash) = URL_SAFE_NO_PAD.decode(flow_state).ok().and_then(|bytes| <[u8; 32]>::try_from(bytes).ok()) else {
+        return false;
+    };
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .any(|(cookie, secret)| cookie == name && secret_matches(&hash, secret))
 }
 
 #[derive(Deserialize)]
@@ -220,14 +275,29 @@ struct CallbackQuery {
 }
 
 /// `GET /catalog/oauth/callback`: where providers send the browser back.
-async fn callback(State(state): State<AppState>, Query(query): Query<CallbackQuery>) -> Result<Response, ApiError> {
+async fn callback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    HtmlQuery(query): HtmlQuery<CallbackQuery>,
+) -> Result<Response, HtmlError> {
     let flow_state = query.state.filter(|value| !value.is_empty() && value.len() <= MAX_PARAM_CHARS);
+    if let Some(flow_state) = &flow_state
+        && !started_in_this_browser(&headers, state.refresher.provider().urls(), flow_state)
+    {
+        tracing::warn!("catalog callback refused: the flow was not started in this browser");
+        return Err(HtmlError::new(
+            StatusCode::FORBIDDEN,
+            "Started in another browser",
+            "This authorization was not started in this browser, or it has expired, so it cannot finish here. \
+             Open the catalog link again in the browser you sign in with, and start again.",
+        ));
+    }
     let flow = match &flow_state {
         Some(flow_state) => state.store.take_flow(flow_state.clone()).await?,
         None => None,
     };
     let (Some(flow), Some(flow_state)) = (flow, flow_state) else {
-        return Ok(html::message(
+        return Err(HtmlError::new(
             StatusCode::BAD_REQUEST,
             "Unknown authorization",
             "This answer does not match an authorization in progress (unknown or already used state). \

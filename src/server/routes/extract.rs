@@ -1,10 +1,12 @@
-//! axum's extractors with their rejections turned into our JSON errors.
+//! axum's extractors with their rejections turned into our JSON errors (API routes) or error
+//! pages (HTML routes).
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use crate::server::error::ApiError;
+use crate::server::html::HtmlError;
 
 /// `Json<T>`: 400 malformed, 415 wrong content type, 413 too large, 422 wrong shape.
 pub struct ApiJson<T>(pub T);
@@ -35,6 +37,43 @@ pub struct ApiQuery<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Query(value) = axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        Ok(Self(value))
+    }
+}
+
+/// `Form<T>` of the HTML routes: 415 without the form content type, 413 too large, 422 a
+/// missing or duplicate field, each as an error page.
+pub struct HtmlForm<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for HtmlForm<T> {
+    type Rejection = HtmlError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::Form(value) = axum::Form::<T>::from_request(request, state).await?;
+        Ok(Self(value))
+    }
+}
+
+/// `Path<T>` of the HTML routes.
+pub struct HtmlPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for HtmlPath<T> {
+    type Rejection = HtmlError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(value) = axum::extract::Path::<T>::from_request_parts(parts, state).await?;
+        Ok(Self(value))
+    }
+}
+
+/// `Query<T>` of the HTML routes (400 for a duplicate or unparsable parameter).
+pub struct HtmlQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for HtmlQuery<T> {
+    type Rejection = HtmlError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let axum::extract::Query(value) = axum::extract::Query::<T>::from_request_parts(parts, state).await?;

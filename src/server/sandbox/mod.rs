@@ -13,7 +13,7 @@
 mod pages;
 
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Query, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -27,10 +27,11 @@ use url::Url;
 
 use super::error::ApiError;
 use super::keys::{random_token, secret_matches};
-use super::routes::AppState;
-use super::routes::extract::ApiPath;
+use super::oauth::ServerUrls;
+use super::routes::extract::{HtmlForm, HtmlPath, HtmlQuery};
+use super::routes::{AppState, MAX_BODY_BYTES};
 use super::store::{NewCode, SandboxClient, SandboxIssued, SandboxRefusal};
-use crate::server::html;
+use crate::server::html::{self, HtmlError};
 
 /// Authorization codes are exchanged within seconds; ten minutes is RFC 6749's upper bound.
 const CODE_TTL: chrono::Duration = chrono::Duration::minutes(10);
@@ -39,12 +40,18 @@ const MAX_SUBJECT_CHARS: usize = 200;
 /// Grants the admin page shows.
 const LISTED_GRANTS: usize = 500;
 
-pub fn router() -> Router<AppState> {
+/// The pages a browser sees: the admin page and its Revoke buttons, the consent screen.
+pub fn page_router() -> Router<AppState> {
     Router::new()
         .route("/sandbox", get(pages::admin))
-        .route("/sandbox/grants", get(list_grants))
         .route("/sandbox/grants/{id}/revoke", post(revoke_grant))
         .route("/sandbox/oauth/authorize", get(authorize).post(decide))
+}
+
+/// The endpoints machines call: the token and revocation endpoints, the grant list as JSON.
+pub fn api_router() -> Router<AppState> {
+    Router::new()
+        .route("/sandbox/grants", get(list_grants))
         .route("/sandbox/oauth/token", post(token))
         .route("/sandbox/oauth/revoke", post(revoke_token))
 }
@@ -86,7 +93,7 @@ enum Checked {
     ErrorPage(Response),
 }
 
-async fn check(state: &AppState, headers: &HeaderMap, params: &AuthorizeParams) -> Result<Checked, ApiError> {
+async fn check(state: &AppState, params: &AuthorizeParams) -> Result<Checked, HtmlError> {
     let Some(client) = state.store.sandbox_client(params.client_id.clone()).await? else {
         return Ok(Checked::ErrorPage(html::message(
             StatusCode::BAD_REQUEST,
@@ -94,8 +101,7 @@ async fn check(state: &AppState, headers: &HeaderMap, params: &AuthorizeParams) 
             "This authorization request names a client the sandbox does not know.",
         )));
     };
-    let host = headers.get(header::HOST).and_then(|host| host.to_str().ok()).unwrap_or_default();
-    let Some(redirect) = registered_redirect(&client, &params.redirect_uri, host) else {
+    let Some(redirect) = registered_redirect(&client, &params.redirect_uri, state.refresher.provider().urls()) else {
         return Ok(Checked::ErrorPage(html::message(
             StatusCode::BAD_REQUEST,
             "Invalid redirect URI",
@@ -122,25 +128,16 @@ async fn check(state: &AppState, headers: &HeaderMap, params: &AuthorizeParams) 
     Ok(Checked::Valid(client, redirect))
 }
 
-/// A registered absolute URI matches itself; a registered path matches that path on the host
-/// the browser used to reach the sandbox (the demo runs on a random port).
-fn registered_redirect(client: &SandboxClient, redirect_uri: &str, host: &str) -> Option<Url> {
-    let url = Url::parse(redirect_uri).ok()?;
-    if url.fragment().is_some() {
-        return None;
-    }
-    let authority = match url.port() {
-        Some(port) => format!("{}:{port}", url.host_str()?),
-        None => url.host_str()?.to_owned(),
-    };
+/// The request's `redirect_uri` if it is one of the client's registered URIs, compared as
+/// whole strings (RFC 9700 §4.1.3: no scheme, host, port or path variation passes). A registered
+/// path names this server: it stands for that path under the server's public URL (the demo runs
+/// on whatever port), never under the `Host` the request claims.
+fn registered_redirect(client: &SandboxClient, redirect_uri: &str, urls: &ServerUrls) -> Option<Url> {
     client
         .redirect_uris
         .iter()
-        .any(|registered| match registered.strip_prefix('/') {
-            Some(_) => url.path() == registered && url.query().is_none() && authority.eq_ignore_ascii_case(host),
-            None => registered == redirect_uri,
-        })
-        .then_some(url)
+        .filter_map(|registered| urls.for_browser(registered).ok())
+        .find(|registered| registered.as_str() == redirect_uri && registered.fragment().is_none())
 }
 
 fn redirect_with(redirect: &Url, pairs: &[(&str, &str)], params: &AuthorizeParams) -> Response {
@@ -158,23 +155,18 @@ fn redirect_with(redirect: &Url, pairs: &[(&str, &str)], params: &AuthorizeParam
 /// `GET /sandbox/oauth/authorize`: the consent page.
 async fn authorize(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(params): Query<AuthorizeParams>,
-) -> Result<Response, ApiError> {
-    Ok(match check(&state, &headers, &params).await? {
+    HtmlQuery(params): HtmlQuery<AuthorizeParams>,
+) -> Result<Response, HtmlError> {
+    Ok(match check(&state, &params).await? {
         Checked::Valid(client, _) => pages::consent(&client, &params),
         Checked::ErrorRedirect(response) | Checked::ErrorPage(response) => response,
     })
 }
 
 /// `POST /sandbox/oauth/authorize`: approve (a code goes back) or deny (`access_denied`).
-async fn decide(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Form(decision): Form<Decision>,
-) -> Result<Response, ApiError> {
+async fn decide(State(state): State<AppState>, HtmlForm(decision): HtmlForm<Decision>) -> Result<Response, HtmlError> {
     let params = &decision.params;
-    let (client, redirect) = match check(&state, &headers, params).await? {
+    let (client, redirect) = match check(&state, params).await? {
         Checked::Valid(client, redirect) => (client, redirect),
         Checked::ErrorRedirect(response) | Checked::ErrorPage(response) => return Ok(response),
     };
@@ -251,6 +243,31 @@ impl OAuthError {
     }
 }
 
+/// The body of a form the token and revocation endpoints could not read, in RFC 6749's shape.
+impl From<FormRejection> for OAuthError {
+    fn from(rejection: FormRejection) -> Self {
+        let description = match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => format!("the request body is too large (at most {MAX_BODY_BYTES} bytes)"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "the body must be application/x-www-form-urlencoded".to_owned(),
+            // A parameter given twice (RFC 6749 §3.2 forbids it) or not a form at all.
+            _ => format!("unreadable form: {}", rejection.body_text()),
+        };
+        Self { status: rejection.status(), error: "invalid_request", description }
+    }
+}
+
+/// `Form<T>` of the token and revocation endpoints: rejections answer as [`OAuthError`].
+struct OAuthForm<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for OAuthForm<T> {
+    type Rejection = OAuthError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let Form(value) = Form::<T>::from_request(request, state).await?;
+        Ok(Self(value))
+    }
+}
+
 impl From<SandboxRefusal> for OAuthError {
     fn from(refusal: SandboxRefusal) -> Self {
         Self { status: StatusCode::BAD_REQUEST, error: refusal.error, description: refusal.description }
@@ -304,11 +321,8 @@ fn basic_client(headers: &HeaderMap) -> Option<(String, String)> {
 async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,
-    form: Result<Form<TokenForm>, FormRejection>,
+    OAuthForm(form): OAuthForm<TokenForm>,
 ) -> Result<Response, ApiError> {
-    let Ok(Form(form)) = form else {
-        return Ok(OAuthError::invalid_request("the body must be application/x-www-form-urlencoded").into_response());
-    };
     let client = match authenticate(&state, &headers, &form).await {
         Ok(client) => client,
         Err(error) => return Ok(error.into_response()),
@@ -374,11 +388,8 @@ struct RevokeForm {
 async fn revoke_token(
     State(state): State<AppState>,
     headers: HeaderMap,
-    form: Result<Form<RevokeForm>, FormRejection>,
+    OAuthForm(form): OAuthForm<RevokeForm>,
 ) -> Result<Response, ApiError> {
-    let Ok(Form(form)) = form else {
-        return Ok(OAuthError::invalid_request("the body must be application/x-www-form-urlencoded").into_response());
-    };
     let credentials =
         TokenForm { client_id: form.client_id, client_secret: form.client_secret, ..TokenForm::default() };
     let client = match authenticate(&state, &headers, &credentials).await {
@@ -404,9 +415,13 @@ async fn list_grants(State(state): State<AppState>) -> Result<Json<GrantList>, A
 }
 
 /// `POST /sandbox/grants/:id/revoke`: the grant's refresh tokens stop working; back to the list.
-async fn revoke_grant(State(state): State<AppState>, ApiPath(id): ApiPath<i64>) -> Result<Response, ApiError> {
+async fn revoke_grant(State(state): State<AppState>, HtmlPath(id): HtmlPath<i64>) -> Result<Response, HtmlError> {
     if !state.store.sandbox_revoke_grant(id).await? {
-        return Err(ApiError::not_found(format!("no sandbox grant {id} to revoke (unknown or already revoked)")));
+        return Err(HtmlError::new(
+            StatusCode::NOT_FOUND,
+            "Unknown grant",
+            format!("There is no sandbox grant {id} to revoke (unknown or already revoked)."),
+        ));
     }
     tracing::info!(grant_id = id, "sandbox grant revoked on the admin page");
     Ok(Redirect::to("/sandbox").into_response())

@@ -6,8 +6,7 @@ use axum::response::Response;
 use maud::html;
 
 use super::{AuthorizeParams, LISTED_GRANTS};
-use crate::server::error::ApiError;
-use crate::server::html;
+use crate::server::html::{self, HtmlError};
 use crate::server::routes::AppState;
 use crate::server::store::SandboxClient;
 
@@ -45,7 +44,7 @@ pub(super) fn consent(client: &SandboxClient, params: &AuthorizeParams) -> Respo
 }
 
 /// `GET /sandbox`: every grant, newest first, with a Revoke button for the live ones.
-pub(super) async fn admin(State(state): State<AppState>) -> Result<Response, ApiError> {
+pub(super) async fn admin(State(state): State<AppState>) -> Result<Response, HtmlError> {
     let grants = state.store.sandbox_grants(LISTED_GRANTS).await?;
     let body = html! {
         h1 { "Sandbox OAuth2 provider" }

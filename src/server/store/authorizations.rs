@@ -181,6 +181,8 @@ pub(super) fn record_refresh_error(tx: &Transaction<'_>, id: &str, message: &str
 /// Starts a catalog authorization: the named connection (which must belong to the context and
 /// connector) or a new one becomes `awaiting_callback` with the flow's `state` and authorize
 /// URL, its old credential is dropped, and older flows of that connection stop counting.
+/// The repair token that opened the page, if any, is spent last: any refusal before it (and a
+/// token already spent or expired, `Conflict`) rolls the whole transaction back, link included.
 /// Returns the connection id.
 pub(super) fn begin_authorization(
     tx: &Transaction<'_>,
@@ -188,6 +190,7 @@ pub(super) fn begin_authorization(
     slug: &str,
     connection_id: Option<&str>,
     flow: &NewFlow,
+    repair_token: Option<&[u8; 32]>,
 ) -> StoreResult<String> {
     let context_id = contexts::row_id(tx, external_id)?;
     connections::connector(tx, slug)?;
@@ -238,6 +241,11 @@ pub(super) fn begin_authorization(
         timestamp_text(flow.expires_at)
     ])?;
     store_health(tx, seq)?;
+    if let Some(token_sha256) = repair_token
+        && !use_repair_token(tx, token_sha256)?
+    {
+        return Err(StoreError::Conflict("this repair link has already been used or has expired".into()));
+    }
     Ok(id)
 }
 
@@ -365,11 +373,14 @@ pub(super) fn repair_grant(db: &Db, token_sha256: &[u8; 32]) -> StoreResult<Opti
         .optional()?)
 }
 
-/// Marks a repair token used; false if it already was.
-pub(super) fn use_repair_token(tx: &Transaction<'_>, token_sha256: &[u8; 32]) -> StoreResult<bool> {
+/// Marks a repair token used; false if it already was, or has expired.
+fn use_repair_token(tx: &Transaction<'_>, token_sha256: &[u8; 32]) -> StoreResult<bool> {
+    let now = now_text();
     let changed = tx
-        .prepare_cached("UPDATE repair_tokens SET used_at = ?1 WHERE token_sha256 = ?2 AND used_at IS NULL")?
-        .execute(params![now_text(), &token_sha256[..]])?;
+        .prepare_cached(
+            "UPDATE repair_tokens SET used_at = ?1 WHERE token_sha256 = ?2 AND used_at IS NULL AND expires_at > ?1",
+        )?
+        .execute(params![now, &token_sha256[..]])?;
     Ok(changed > 0)
 }
 

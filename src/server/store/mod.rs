@@ -362,16 +362,25 @@ impl Store {
         self.write(move |tx| authorizations::record_refresh_error(tx, &id, &message)).await
     }
 
-    /// Puts a connection (`connection_id`, or a new one) in `awaiting_callback` for `flow`.
+    /// Puts a connection (`connection_id`, or a new one) in `awaiting_callback` for `flow`,
+    /// spending `repair_token` in the same transaction (`Conflict` if it is already spent).
     pub async fn begin_authorization(
         &self,
         external_id: String,
         connector_slug: String,
         connection_id: Option<String>,
         flow: NewFlow,
+        repair_token: Option<[u8; 32]>,
     ) -> StoreResult<String> {
         self.write(move |tx| {
-            authorizations::begin_authorization(tx, &external_id, &connector_slug, connection_id.as_deref(), &flow)
+            authorizations::begin_authorization(
+                tx,
+                &external_id,
+                &connector_slug,
+                connection_id.as_deref(),
+                &flow,
+                repair_token.as_ref(),
+            )
         })
         .await
     }
@@ -405,11 +414,6 @@ impl Store {
 
     pub async fn repair_grant(&self, token_sha256: [u8; 32]) -> StoreResult<Option<RepairGrant>> {
         self.read(move |db| authorizations::repair_grant(db, &token_sha256)).await
-    }
-
-    /// Marks a repair token used; false if it already was.
-    pub async fn use_repair_token(&self, token_sha256: [u8; 32]) -> StoreResult<bool> {
-        self.write(move |tx| authorizations::use_repair_token(tx, &token_sha256)).await
     }
 
     // ---- sandbox provider --------------------------------------------------------------------
