@@ -7,7 +7,7 @@ use ratatui::backend::TestBackend;
 use tui_input::Input;
 
 use super::draw;
-use crate::tui::action::{Action, ScanEvent};
+use crate::tui::action::{Action, LoadEvent};
 use crate::tui::fixtures::{at, code, key, loaded_state, new_state, press};
 use crate::tui::mint::{MintForm, MintedToken};
 use crate::tui::state::{Mode, State};
@@ -148,18 +148,18 @@ fn failing_refresh_shows_stale_and_errors() {
     snapshot_each_size("stale", |state| {
         update(state, Action::RefreshTick);
         let generation = state.generation;
-        let page = ScanEvent::ContextsPage(crate::tui::fixtures::contexts());
+        let page = LoadEvent::ContextsPage(crate::tui::fixtures::contexts());
         update(state, Action::Scan { generation, event: page });
         for (stream, result) in [
             (crate::tui::action::Stream::Contexts, Ok(())),
             (crate::tui::action::Stream::Connectors, Err("server busy or failing (503): maintenance".to_owned())),
             (crate::tui::action::Stream::Connections, Err("cannot reach the server: request timed out".to_owned())),
         ] {
-            update(state, Action::Scan { generation, event: ScanEvent::Finished { stream, result } });
+            update(state, Action::Scan { generation, event: LoadEvent::Finished { stream, result } });
         }
-        for load in &mut state.loads {
-            load.loaded_at = Some(at());
-            if let Some((since, _)) = load.error.as_mut() {
+        for pane in state.list_panes_mut() {
+            pane.load.loaded_at = Some(at());
+            if let Some((since, _)) = pane.load.error.as_mut() {
                 *since = at();
             }
         }
@@ -183,7 +183,7 @@ fn a_frame_over_a_hundred_thousand_rows_draws_only_the_window() {
     update(&mut state, Action::Start);
     let many = (0..100_000).map(|n| crate::tui::fixtures::context(&format!("ctx-{n:06}"), "Tenant")).collect();
     let generation = state.generation;
-    update(&mut state, Action::Scan { generation, event: ScanEvent::ContextsPage(many) });
+    update(&mut state, Action::Scan { generation, event: LoadEvent::ContextsPage(many) });
     press(&mut state, "G");
     let screen = render(&state).backend().to_string();
     assert!(screen.contains("ctx-099999") && !screen.contains("ctx-000000"), "{screen}");
