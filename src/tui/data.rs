@@ -191,3 +191,118 @@ fn upsert<T>(items: &mut Vec<T>, positions: &mut HashMap<String, usize>, key: St
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tui::fixtures::{self, connection, connector};
+
+    fn ids(data: &Data, positions: &[usize]) -> Vec<String> {
+        positions.iter().map(|&position| data.connections[position].id.clone()).collect()
+    }
+
+    fn fixture_data() -> Data {
+        Data::from_parts(fixtures::contexts(), fixtures::connectors(), fixtures::connections())
+    }
+
+    #[test]
+    fn connections_are_indexed_by_context_connector_and_attention() {
+        let data = fixture_data();
+        assert_eq!(
+            ids(&data, data.connections_of_context("org_acme")),
+            ["c-acme-slack", "c-acme-github", "c-acme-drive"]
+        );
+        assert_eq!(
+            ids(&data, data.connections_of_connector("slack")),
+            ["c-acme-slack", "c-globex-slack", "c-evil-slack"]
+        );
+        assert!(data.connections_of_context("nobody").is_empty());
+        assert_eq!(ids(&data, data.needing_attention()), ["c-acme-drive", "c-globex-github", "c-evil-slack"]);
+        let counts = [Health::Active, Health::Pending, Health::Error, Health::Disabled, Health::Unknown];
+        assert_eq!(counts.map(|health| data.totals.get(health)), [1, 1, 2, 1, 1]);
+        assert_eq!(data.totals.total(), 6);
+        let slack = data.connector_counts("slack");
+        assert_eq!(counts.map(|health| slack.get(health)), [1, 0, 1, 1, 0]);
+        assert_eq!(data.connector_counts("unknown-slug"), HealthCounts::default());
+        assert_eq!(data.context_position("org_globex"), Some(1));
+        assert_eq!(data.connector_position("google-drive"), Some(2));
+        assert_eq!(data.connection_position("c-evil-slack"), Some(5));
+    }
+
+    #[test]
+    fn a_repeated_connection_replaces_the_old_one_and_every_count_follows() {
+        let mut data = fixture_data();
+        let repaired = connection("c-globex-github", "org_globex", connector("github", "GitHub"), true, Some("active"));
+        data.add_connections(vec![repaired]);
+        assert_eq!(data.connections.len(), 6, "replaced, not appended");
+        assert_eq!(data.connection_position("c-globex-github"), Some(4), "in place");
+        assert_eq!((data.totals.get(Health::Active), data.totals.get(Health::Unknown)), (2, 0));
+        assert_eq!(data.totals.total(), 6, "nothing counted twice");
+        assert_eq!(ids(&data, data.needing_attention()), ["c-acme-drive", "c-evil-slack"]);
+        assert_eq!(data.connector_counts("github").get(Health::Active), 1);
+        assert_eq!(ids(&data, data.connections_of_context("org_globex")), ["c-globex-slack", "c-globex-github"]);
+    }
+
+    #[test]
+    fn contexts_and_connectors_are_upserted_by_key() {
+        let mut data = fixture_data();
+        data.add_contexts(vec![fixtures::context("org_globex", "Globex Renamed"), fixtures::context("org_new", "New")]);
+        data.add_connectors(vec![connector("slack", "Slack 2")]);
+        assert_eq!(data.contexts.len(), 4);
+        assert_eq!(data.context_position("org_globex"), Some(1));
+        assert_eq!(data.contexts[1].external_name.as_deref(), Some("Globex Renamed"));
+        assert_eq!(data.context_position("org_new"), Some(3));
+        assert_eq!((data.connectors.len(), data.connectors[0].name.as_str()), (3, "Slack 2"));
+    }
+
+    #[test]
+    fn contexts_and_connectors_that_only_connections_name_are_adopted() {
+        let mut data = Data::from_parts(
+            vec![fixtures::context("org_acme", "Acme Corporation")],
+            Vec::new(),
+            fixtures::connections(),
+        );
+        data.adopt_referenced();
+        let contexts: Vec<&str> = data.contexts.iter().map(|context| context.external_id.as_str()).collect();
+        assert_eq!(contexts, ["org_acme", "org_globex", "org_evil"]);
+        assert_eq!(data.contexts[0].external_name.as_deref(), Some("Acme Corporation"), "a listed context is kept");
+        let connectors: Vec<&str> = data.connectors.iter().map(|connector| connector.slug.as_str()).collect();
+        assert_eq!(connectors, ["slack", "github", "google-drive"]);
+        data.adopt_referenced();
+        assert_eq!((data.contexts.len(), data.connectors.len()), (3, 3), "adopting twice adds nothing");
+    }
+
+    #[test]
+    fn a_context_shows_its_least_healthy_connection() {
+        let data = fixture_data();
+        assert_eq!(data.context_health("org_acme"), Some(Health::Error));
+        assert_eq!(data.context_health("org_globex"), Some(Health::Unknown), "unknown outranks disabled");
+        assert_eq!(data.context_health("org_nobody"), None);
+        let slack = || connector("slack", "Slack");
+        let data = Data::from_parts(
+            Vec::new(),
+            Vec::new(),
+            vec![
+                connection("a", "pending", slack(), true, Some("active")),
+                connection("b", "pending", slack(), true, Some("retrieving_tokens")),
+                connection("c", "off", slack(), false, Some("error")),
+                connection("d", "off-and-on", slack(), false, None),
+                connection("e", "off-and-on", slack(), true, Some("active")),
+            ],
+        );
+        assert_eq!(data.context_health("pending"), Some(Health::Pending));
+        assert_eq!(data.context_health("off"), Some(Health::Disabled));
+        assert_eq!(data.context_health("off-and-on"), Some(Health::Active), "an active one outranks a disabled one");
+    }
+
+    #[test]
+    fn connections_keep_only_the_connector_texts_the_panes_use() {
+        let mut slack = connector("slack", "Slack");
+        slack.short_description = "Team chat".into();
+        slack.description = Some("A long text".into());
+        let data = Data::from_parts(Vec::new(), Vec::new(), vec![connection("a", "x", slack, true, Some("active"))]);
+        let kept = &data.connections[0].connector;
+        assert_eq!((kept.slug.as_str(), kept.name.as_str()), ("slack", "Slack"));
+        assert!(kept.short_description.is_empty() && kept.description.is_none());
+    }
+}

@@ -1,6 +1,7 @@
-//! The dashboard's loader: runs a [`crate::scan`] that also lists the contexts, loads the connectors
-//! and (when still unknown) the catalog URL, and sends each page to the state owner as it
-//! arrives, tagged with its generation. Every stream ends with exactly one `Finished` event.
+//! The dashboard's loader: runs a [`crate::scan`] that also lists the contexts, loads the
+//! connectors and (when still unknown) the catalog URL, and sends each page to the state owner
+//! as it arrives, tagged with its generation. Every stream ends with exactly one `Finished`
+//! event.
 
 use std::pin::pin;
 

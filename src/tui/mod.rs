@@ -4,7 +4,7 @@
 //! [`update`] changes [`State`] and returns [`Effect`]s that the runtime executes; drawing
 //! ([`ui::draw`]) is a pure function of the state. Layout: `action` (what can happen),
 //! `state` (modes, panes and views), `data` (loaded data and its indices), `update/` (the
-//! reducer, one module per concern), `keymap` (every mode's keys), `filter`, `mint`, `theme`,
+//! reducer, one module per concern), `keymap` (every mode's keys), `key`, `filter`, `mint`, `theme`,
 //! `loader` (the worker that runs scans), `runtime` (terminal, event loop, effects), `ui/`
 //! (one module per pane).
 
@@ -13,6 +13,7 @@ pub mod data;
 pub mod filter;
 #[cfg(test)]
 mod fixtures;
+pub mod key;
 pub mod keymap;
 mod loader;
 pub mod mint;

@@ -69,7 +69,7 @@ fn mode_heading(mode: KeyMode) -> &'static [&'static str] {
     match mode {
         KeyMode::Browse => &[],
         KeyMode::Filter => &[
-            "filter: words match ids, names, connector and status;",
+            "filter (typing edits it): words match ids, names, connector and status;",
             "  status:error connector:slack context:acme restrict a field",
         ],
         KeyMode::Help => &["in this help:"],
