@@ -65,16 +65,14 @@ fn help(frame: &mut Frame, state: &State, scroll: u16) {
 
 /// What the help says before a mode's keys: where they apply (browsing keys come first and
 /// need no heading; the filter's heading is its syntax).
-fn mode_heading(mode: KeyMode) -> &'static [&'static str] {
+fn mode_heading(mode: KeyMode) -> Vec<String> {
     match mode {
-        KeyMode::Browse => &[],
-        KeyMode::Filter => &[
-            "filter (typing edits it): words match ids, names, connector and status;",
-            "  status:error connector:slack context:acme restrict a field",
+        KeyMode::Browse => Vec::new(),
+        KeyMode::Filter => vec![
+            "filter (typing edits it): words match ids, names, connector and status;".to_owned(),
+            "  status:error connector:slack context:acme restrict a field".to_owned(),
         ],
-        KeyMode::Help => &["in this help:"],
-        KeyMode::Mint => &["in the mint form (other keys edit the field):"],
-        KeyMode::Popup => &["in the token and repair URL popups:"],
+        KeyMode::Help | KeyMode::Mint | KeyMode::Popup => vec![format!("in {}:", mode.title())],
     }
 }
 
@@ -87,7 +85,7 @@ fn help_lines(state: &State) -> Vec<Line<'static>> {
         if bindings.is_empty() {
             continue;
         }
-        lines.extend(mode_heading(mode).iter().map(|heading| Line::styled(*heading, theme.muted())));
+        lines.extend(mode_heading(mode).into_iter().map(|heading| Line::styled(heading, theme.muted())));
         for (keys, description) in bindings {
             lines.push(Line::from(vec![Span::styled(format!("{keys:<16}"), theme.key()), Span::raw(description)]));
         }

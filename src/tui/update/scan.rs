@@ -105,16 +105,17 @@ fn finish_scan(state: &mut State) -> Vec<Effect> {
     let Some(scan) = state.scan.take() else { return Vec::new() };
     let selection = state.selection();
     if let Some(staged) = scan.staging {
-        let fresh = state.list_panes().map(|pane| pane.load.error.is_none());
-        if fresh == [true; 3] {
+        let [contexts_fresh, connectors_fresh, connections_fresh] =
+            state.list_panes().map(|pane| pane.load.error.is_none());
+        if contexts_fresh && connectors_fresh && connections_fresh {
             // The staged data was indexed as it arrived: swap it in as is (indexing 100,000
             // connections again here froze the screen for a quarter of a second).
             state.data = staged;
         } else {
             let old = std::mem::take(&mut state.data);
-            let contexts = if fresh[0] { staged.contexts } else { old.contexts };
-            let connectors = if fresh[1] { staged.connectors } else { old.connectors };
-            let connections = if fresh[2] { staged.connections } else { old.connections };
+            let contexts = if contexts_fresh { staged.contexts } else { old.contexts };
+            let connectors = if connectors_fresh { staged.connectors } else { old.connectors };
+            let connections = if connections_fresh { staged.connections } else { old.connections };
             state.data = Data::from_parts(contexts, connectors, connections);
         }
     }
