@@ -23,9 +23,10 @@ use secrecy::ExposeSecret as _;
 use tempfile::TempDir;
 use xkit_dash::model::{Authorization, Connection, Connector, Context, ContextRef};
 use xkit_dash::server::{ServerConfig, create_key_pair, scale, start};
-use xkit_dash::tui::State;
-use xkit_dash::tui::state::{Data, Pane};
+use xkit_dash::tui::data::Data;
+use xkit_dash::tui::state::Pane;
 use xkit_dash::tui::ui;
+use xkit_dash::tui::{Action, State, update};
 
 const COLS: u16 = 160;
 const ROWS: u16 = 50;
@@ -120,16 +121,18 @@ fn main() -> Result<()> {
 fn state_with_rows(rows: usize) -> Result<State> {
     let (contexts, connectors, connections) = generated_data(rows)?;
     let connector = connections.first().context("rows were generated")?.connector.clone();
-    let mut state = State { size: (COLS, ROWS), ..State::default() };
+    let mut state = State::default();
+    update(&mut state, Action::Resize { width: COLS, height: ROWS });
     state.data = Data::from_parts(contexts, connectors, connections);
     state.rebuild_views();
     state.focus = Pane::Connections;
     state.driver = Pane::Connectors;
-    let position = state.connectors.index.iter().position(|&item| state.data.connectors[item].slug == connector.slug);
-    state.connectors.select(position.context("the connector is listed")?, 1);
+    let position =
+        state.connectors.view.index.iter().position(|&item| state.data.connectors[item].slug == connector.slug);
+    state.connectors.view.select(position.context("the connector is listed")?, 1);
     state.rebuild_connections();
-    if state.connections.len() != rows {
-        bail!("the connections pane lists {} rows, expected {rows}", state.connections.len());
+    if state.connections.view.len() != rows {
+        bail!("the connections pane lists {} rows, expected {rows}", state.connections.view.len());
     }
     Ok(state)
 }
@@ -185,7 +188,7 @@ fn data_memory(rows: usize) -> Result<()> {
 fn frame_bench(rows: usize) -> Result<()> {
     let mut state = state_with_rows(rows)?;
     let mut terminal = Terminal::new(TestBackend::new(COLS, ROWS))?;
-    let visible = xkit_dash::tui::ui::layout::list_rows(state.size, Pane::Connections);
+    let visible = state.connections.rows;
 
     let mut draw = |state: &State| terminal.draw(|frame| ui::draw(frame, state)).map(|_| ());
     draw(&state)?;
@@ -197,7 +200,7 @@ fn frame_bench(rows: usize) -> Result<()> {
 
     let started = Instant::now();
     for _ in 0..FRAMES {
-        state.connections.move_by(1, visible);
+        state.connections.view.move_by(1, visible);
         draw(&state)?;
     }
     let scrolling = started.elapsed() / FRAMES as u32;
@@ -206,7 +209,7 @@ fn frame_bench(rows: usize) -> Result<()> {
     let started = Instant::now();
     state.rebuild_views();
     let rebuild = started.elapsed();
-    state.filters[State::slot(Pane::Connections)] = "status:error".into();
+    state.connections.filter = "status:error".into();
     let started = Instant::now();
     state.rebuild_connections();
     let filter = started.elapsed();
@@ -216,7 +219,7 @@ fn frame_bench(rows: usize) -> Result<()> {
         ms(scrolling),
         ms(rebuild),
         ms(filter),
-        state.connections.len()
+        state.connections.view.len()
     );
     Ok(())
 }

@@ -144,7 +144,7 @@ async fn scan_into_state(client: Client, expected_mode: ScanMode) -> Result<Stat
             ScanEvent::Mode(_) => {}
             ScanEvent::Page { connections, .. } => {
                 let fallback = expected_mode == ScanMode::PerContext;
-                let event = tui::ScanEvent::ConnectionsPage { connections, fallback };
+                let event = tui::LoadEvent::ConnectionsPage { connections, fallback };
                 tui::update(&mut state, Action::Scan { generation, event });
             }
             ScanEvent::Finished(outcome) => {

@@ -18,9 +18,12 @@
 //! concurrency = 8
 //! refresh = "30s"
 //!
-//! [keys]
-//! quit = ["q", "ctrl-c"]
+//! [keys]                                    # the dashboard's browsing keys
+//! quit = ["q", "ctrl-q"]
 //! open_repair = []                          # an empty list unbinds
+//!
+//! [keys.popup]                              # other modes: filter, help, mint, popup
+//! copy = ["y", "c"]
 //! ```
 
 use std::collections::BTreeMap;
@@ -111,10 +114,29 @@ pub struct Config {
     pub default_profile: Option<String>,
     #[serde(default)]
     pub profiles: BTreeMap<String, Profile>,
-    /// Dashboard key bindings, `action_name = ["key", ...]`, kept as raw strings: the dashboard
-    /// parses and validates them. An empty list unbinds the action.
+    /// Dashboard key bindings, kept as raw strings: the dashboard parses and validates them.
     #[serde(default)]
-    pub keys: BTreeMap<String, Vec<String>>,
+    pub keys: KeyOverrides,
+}
+
+/// The `[keys]` table: `action_name = ["key", ...]` rebinds a browsing action (an empty list
+/// unbinds it), and a `[keys.MODE]` table does the same for the actions of another mode.
+pub type KeyOverrides = BTreeMap<String, KeyOverride>;
+
+/// One entry of `[keys]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged, expecting = "a list of keys such as [\"q\", \"ctrl-q\"], or a [keys.MODE] table of such lists")]
+pub enum KeyOverride {
+    /// `action = ["key", ...]`.
+    Keys(Vec<String>),
+    /// `[keys.MODE]`: `action = ["key", ...]` for the actions of that mode.
+    Mode(BTreeMap<String, Vec<String>>),
+}
+
+impl From<Vec<String>> for KeyOverride {
+    fn from(keys: Vec<String>) -> Self {
+        Self::Keys(keys)
+    }
 }
 
 /// One `[profiles.NAME]` table.
@@ -373,7 +395,7 @@ open_repair = []
         assert_eq!(profile.refresh, Some(Duration::from_secs(90)));
         assert_eq!(profile.concurrency, Some(4));
         assert!(profile.read_only);
-        assert_eq!(config.keys["open_repair"], Vec::<String>::new());
+        assert_eq!(config.keys["open_repair"], KeyOverride::Keys(Vec::new()));
         assert_eq!(split_command(profile.secret_command.as_deref().unwrap()).unwrap(), ["pass", "show", "xkit prod"]);
     }
 

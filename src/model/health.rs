@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{AuthorizationStatus, Connection};
 
-/// The one health definition used by the dashboard, the CLI and the server (DESIGN.md §4).
+/// The one health definition used by the dashboard, the CLI and the server.
 ///
 /// Variants are declared healthiest first, so `Ord` ranks them: when a context holds several
 /// connections to one connector, the smallest health wins.
@@ -29,6 +29,12 @@ pub enum Health {
 impl Health {
     pub const ALL: [Health; 6] =
         [Health::Active, Health::Pending, Health::Unknown, Health::Error, Health::Disabled, Health::NotInstalled];
+
+    /// The position in [`Health::ALL`], healthiest first: the one ordering of health, used by
+    /// per-health counters and by the server's stored rank.
+    pub const fn rank(self) -> usize {
+        self as usize
+    }
 
     /// Derives the health of a connection, or of its absence.
     pub fn of(connection: Option<&Connection>) -> Self {
@@ -149,6 +155,14 @@ mod tests {
         let mut healths = vec![Health::Disabled, Health::Error, Health::Pending, Health::Active];
         healths.sort();
         assert_eq!(healths, vec![Health::Active, Health::Pending, Health::Error, Health::Disabled]);
+    }
+
+    #[test]
+    fn rank_is_the_position_in_all_and_follows_ord() {
+        for (position, health) in Health::ALL.into_iter().enumerate() {
+            assert_eq!(health.rank(), position);
+        }
+        assert!(Health::ALL.windows(2).all(|pair| pair[0] < pair[1]));
     }
 
     #[test]

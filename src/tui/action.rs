@@ -19,6 +19,8 @@ pub enum Action {
         width: u16,
         height: u16,
     },
+    /// A frame showing the current state is on screen: nothing to draw until the next change.
+    Drawn,
     /// The refresh timer fired.
     RefreshTick,
     /// Advances the spinner; the runtime sends it only while something loads.
@@ -27,7 +29,7 @@ pub enum Action {
     /// ignored.
     Scan {
         generation: u64,
-        event: ScanEvent,
+        event: LoadEvent,
     },
     /// The repair URL was handed to a browser (`Ok`) or could not be (`Err` with the reason).
     BrowserOpened {
@@ -56,8 +58,9 @@ pub enum Stream {
     Connections,
 }
 
+/// What the dashboard's loader reports about one scan (tagged by [`Action::Scan`]).
 #[derive(Debug, Clone)]
-pub enum ScanEvent {
+pub enum LoadEvent {
     /// The hosted catalog base, derived from the platform record.
     Catalog(Result<String, String>),
     ContextsPage(Vec<Context>),
@@ -85,7 +88,7 @@ pub enum Effect {
     /// Open a repair page: ask the server for a repair link first when `link` is set, else (or
     /// when the server lacks the extension) open `fallback`.
     OpenRepair {
-        link: Option<(String, String)>,
+        link: Option<RepairLink>,
         fallback: Option<String>,
     },
     /// Copy to the system clipboard with OSC 52. Never logged: it may be a token.
@@ -96,4 +99,11 @@ pub enum Effect {
         id: String,
     },
     Quit,
+}
+
+/// The connection whose repair link the server is asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepairLink {
+    pub external_id: String,
+    pub slug: String,
 }

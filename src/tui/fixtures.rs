@@ -3,7 +3,7 @@
 use chrono::{DateTime, TimeZone, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::action::{Action, ScanEvent, Stream};
+use super::action::{Action, Effect, LoadEvent, Stream};
 use super::keymap::Keymap;
 use super::state::{Settings, State, TargetInfo};
 use super::theme::Theme;
@@ -11,6 +11,8 @@ use super::update::update;
 use crate::model::{Authorization, AuthorizationStatus, Connection, Connector, Context, ContextRef};
 
 pub const CATALOG: &str = "http://127.0.0.1:4000";
+/// A roomy terminal, for reducer tests.
+pub const SIZE: (u16, u16) = (120, 40);
 
 pub fn at() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 14, 9, 26, 53).unwrap()
@@ -78,7 +80,7 @@ pub fn connections() -> Vec<Connection> {
 pub fn new_state(size: (u16, u16)) -> State {
     let target = TargetInfo { label: "local demo · http://127.0.0.1:4000/".into(), read_only: false, bundled: true };
     let mut state = State::new(target, Keymap::default(), Theme::default(), Settings::default(), Some(CATALOG.into()));
-    state.size = size;
+    update(&mut state, Action::Resize { width: size.0, height: size.1 });
     state
 }
 
@@ -88,17 +90,17 @@ pub fn loaded_state(size: (u16, u16)) -> State {
     update(&mut state, Action::Start);
     let generation = state.generation;
     for event in [
-        ScanEvent::ConnectorsPage(connectors()),
-        ScanEvent::ContextsPage(contexts()),
-        ScanEvent::ConnectionsPage { connections: connections(), fallback: false },
-        ScanEvent::Finished { stream: Stream::Connectors, result: Ok(()) },
-        ScanEvent::Finished { stream: Stream::Contexts, result: Ok(()) },
-        ScanEvent::Finished { stream: Stream::Connections, result: Ok(()) },
+        LoadEvent::ConnectorsPage(connectors()),
+        LoadEvent::ContextsPage(contexts()),
+        LoadEvent::ConnectionsPage { connections: connections(), fallback: false },
+        LoadEvent::Finished { stream: Stream::Connectors, result: Ok(()) },
+        LoadEvent::Finished { stream: Stream::Contexts, result: Ok(()) },
+        LoadEvent::Finished { stream: Stream::Connections, result: Ok(()) },
     ] {
         update(&mut state, Action::Scan { generation, event });
     }
-    for load in &mut state.loads {
-        load.loaded_at = Some(at());
+    for pane in state.list_panes_mut() {
+        pane.load.loaded_at = Some(at());
     }
     state
 }
@@ -115,4 +117,22 @@ pub fn press(state: &mut State, keys: &str) {
     for character in keys.chars() {
         update(state, key(character));
     }
+}
+
+/// Feeds one event of the current scan.
+pub fn scan(state: &mut State, event: LoadEvent) -> Vec<Effect> {
+    let generation = state.generation;
+    update(state, Action::Scan { generation, event })
+}
+
+/// Ends the current scan's three streams, the connections one with `connections`.
+pub fn finish_all(state: &mut State, connections: Result<(), String>) -> Vec<Effect> {
+    scan(state, LoadEvent::Finished { stream: Stream::Contexts, result: Ok(()) });
+    scan(state, LoadEvent::Finished { stream: Stream::Connectors, result: Ok(()) });
+    scan(state, LoadEvent::Finished { stream: Stream::Connections, result: connections })
+}
+
+/// The ids the connections pane lists, in order.
+pub fn listed_ids(state: &State) -> Vec<&str> {
+    state.connections.view.index.iter().map(|&position| state.data.connections[position].id.as_str()).collect()
 }

@@ -1,13 +1,67 @@
-//! The one table of key bindings. The hint bar and the `?` help are generated from it, users
-//! rebind or unbind defaults through `[keys]` in config.toml, and read-only mode drops every
-//! mutating binding, so a forbidden action is absent rather than refused at run time.
+//! The one table of key bindings, for every mode of the dashboard. The hint bar and the `?`
+//! help are generated from it, users rebind or unbind defaults through `[keys]` (browsing) and
+//! `[keys.MODE]` (the other modes) in config.toml, keys are conflict-checked per mode, and
+//! read-only mode drops every mutating binding, so a forbidden action is absent rather than
+//! refused at run time.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-/// Everything a key can ask the dashboard to do in the normal (browsing) mode.
+use super::key::Key;
+use crate::config::{KeyOverride, KeyOverrides};
+
+/// What the keyboard talks to; each mode has its own bindings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum KeyMode {
+    /// The panes.
+    Browse,
+    /// Typing the `/` filter: unbound keys edit the text.
+    Filter,
+    /// The `?` popup.
+    Help,
+    /// The context-token form: unbound keys edit the focused field.
+    Mint,
+    /// The minted-token and repair-URL popups.
+    Popup,
+}
+
+impl KeyMode {
+    pub const ALL: [KeyMode; 5] = [KeyMode::Browse, KeyMode::Filter, KeyMode::Help, KeyMode::Mint, KeyMode::Popup];
+
+    /// The mode's name in config.toml: `[keys.NAME]` (browsing keys may also sit in `[keys]`).
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyMode::Browse => "browse",
+            KeyMode::Filter => "filter",
+            KeyMode::Help => "help",
+            KeyMode::Mint => "mint",
+            KeyMode::Popup => "popup",
+        }
+    }
+
+    /// Where the mode's keys apply, as the `?` help heads them.
+    pub fn title(self) -> &'static str {
+        match self {
+            KeyMode::Browse => "browsing",
+            KeyMode::Filter => "typing a filter (other keys edit it)",
+            KeyMode::Help => "this help",
+            KeyMode::Mint => "the mint form (other keys edit the field)",
+            KeyMode::Popup => "the token and repair URL popups",
+        }
+    }
+
+    /// True when unbound keys type text: a plain character bound there could not be typed.
+    fn edits_text(self) -> bool {
+        matches!(self, KeyMode::Filter | KeyMode::Mint)
+    }
+
+    fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|mode| mode.name() == name)
+    }
+}
+
+/// Everything a key can ask the dashboard to do, in every mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Command {
     MoveDown,
@@ -29,83 +83,144 @@ pub enum Command {
     Mint,
     Help,
     Quit,
+    FilterApply,
+    FilterClear,
+    HelpClose,
+    HelpScrollDown,
+    HelpScrollUp,
+    HelpPageDown,
+    HelpPageUp,
+    MintSubmit,
+    MintNextField,
+    MintPrevField,
+    MintCancel,
+    PopupReveal,
+    PopupCopy,
+    PopupClose,
 }
 
-/// A command's name in config.toml, its description, whether it changes the platform, its
-/// default keys, and whether the hint bar shows it.
-struct Spec {
-    command: Command,
-    name: &'static str,
-    description: &'static str,
-    mutating: bool,
-    defaults: &'static [&'static str],
-    hint: Option<&'static str>,
+/// A command's default binding: its mode, its name in config.toml, what it does, whether it
+/// changes the platform, its default keys, and its hint-bar label (browsing only). Public so
+/// that documentation can be checked against the defaults (see [`default_bindings`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DefaultBinding {
+    pub mode: KeyMode,
+    pub command: Command,
+    pub name: &'static str,
+    pub description: &'static str,
+    pub mutating: bool,
+    pub keys: &'static [&'static str],
+    pub hint: Option<&'static str>,
 }
 
-const SPECS: &[Spec] = &[
-    spec(Command::MoveDown, "move_down", "move the selection down", &["j", "down"], None),
-    spec(Command::MoveUp, "move_up", "move the selection up", &["k", "up"], None),
-    spec(Command::Top, "top", "jump to the first row", &["g", "home"], None),
-    spec(Command::Bottom, "bottom", "jump to the last row", &["G", "end"], None),
-    spec(Command::PageDown, "page_down", "move one page down", &["pagedown", "ctrl-d"], None),
-    spec(Command::PageUp, "page_up", "move one page up", &["pageup", "ctrl-u"], None),
-    spec(Command::NextPane, "next_pane", "focus the next pane", &["tab"], Some("pane")),
-    spec(Command::PrevPane, "prev_pane", "focus the previous pane", &["backtab"], None),
-    spec(Command::DrillIn, "drill_in", "drill into the selection", &["enter"], Some("open")),
-    spec(Command::Back, "back", "back out, or clear the filter", &["esc"], Some("back")),
-    spec(Command::Filter, "filter", "filter the focused list (status:, connector:, context:)", &["/"], Some("filter")),
-    spec(
+/// Every command's default binding, mode by mode, in the order `?` lists them.
+pub fn default_bindings() -> &'static [DefaultBinding] {
+    SPECS
+}
+
+const SPECS: &[DefaultBinding] = &[
+    browse(Command::MoveDown, "move_down", "move the selection down", &["j", "down"], None),
+    browse(Command::MoveUp, "move_up", "move the selection up", &["k", "up"], None),
+    browse(Command::Top, "top", "jump to the first row", &["g", "home"], None),
+    browse(Command::Bottom, "bottom", "jump to the last row", &["G", "end"], None),
+    browse(Command::PageDown, "page_down", "move one page down", &["pagedown", "ctrl-d"], None),
+    browse(Command::PageUp, "page_up", "move one page up", &["pageup", "ctrl-u"], None),
+    browse(Command::NextPane, "next_pane", "focus the next pane", &["tab"], Some("pane")),
+    browse(Command::PrevPane, "prev_pane", "focus the previous pane", &["backtab"], None),
+    browse(Command::DrillIn, "drill_in", "drill into the selection", &["enter"], Some("open")),
+    browse(Command::Back, "back", "back out, or clear the filter", &["esc"], Some("back")),
+    browse(
+        Command::Filter,
+        "filter",
+        "filter the focused list (status:, connector:, context:)",
+        &["/"],
+        Some("filter"),
+    ),
+    browse(
         Command::Triage,
         "triage",
         "every connection that needs attention, across all contexts",
         &["t"],
         Some("triage"),
     ),
-    spec(Command::Refresh, "refresh", "reload everything now", &["r"], Some("refresh")),
-    Spec {
-        command: Command::RefreshConnection,
-        name: "refresh_connection",
-        description: "refresh the selected connection's token now",
+    browse(Command::Refresh, "refresh", "reload everything now", &["r"], Some("refresh")),
+    DefaultBinding {
         mutating: true,
-        defaults: &["f"],
-        hint: Some("renew"),
+        ..browse(
+            Command::RefreshConnection,
+            "refresh_connection",
+            "refresh the selected connection's token now",
+            &["f"],
+            Some("renew"),
+        )
     },
-    spec(
+    browse(
         Command::OpenRepair,
         "open_repair",
         "open the repair URL of the selection in a browser",
         &["o"],
         Some("repair"),
     ),
-    spec(Command::Copy, "copy", "copy the selection's id or URL (OSC 52)", &["y"], Some("copy")),
-    Spec {
-        command: Command::Mint,
-        name: "mint",
-        description: "mint a context token",
-        mutating: true,
-        defaults: &["m"],
-        hint: Some("mint"),
-    },
-    spec(Command::Help, "help", "show every key", &["?"], Some("help")),
-    spec(Command::Quit, "quit", "quit (ctrl-c always quits)", &["q"], Some("quit")),
+    browse(Command::Copy, "copy", "copy the selection's id or URL (OSC 52)", &["y"], Some("copy")),
+    DefaultBinding { mutating: true, ..browse(Command::Mint, "mint", "mint a context token", &["m"], Some("mint")) },
+    browse(Command::Help, "help", "show every key", &["?"], Some("help")),
+    browse(Command::Quit, "quit", "quit (ctrl-c always quits)", &["q"], Some("quit")),
+    other(KeyMode::Filter, Command::FilterApply, "apply", "keep the filter and go back to the list", &["enter"]),
+    other(KeyMode::Filter, Command::FilterClear, "clear", "clear the filter and go back to the list", &["esc"]),
+    other(KeyMode::Help, Command::HelpClose, "close", "close the help", &["esc", "enter", "q", "?"]),
+    other(KeyMode::Help, Command::HelpScrollDown, "scroll_down", "scroll down a line", &["j", "down"]),
+    other(KeyMode::Help, Command::HelpScrollUp, "scroll_up", "scroll up a line", &["k", "up"]),
+    other(KeyMode::Help, Command::HelpPageDown, "page_down", "scroll down a page", &["pagedown", "space"]),
+    other(KeyMode::Help, Command::HelpPageUp, "page_up", "scroll up a page", &["pageup"]),
+    // The form opens only through the mutating `mint` command: read-only drops all of it.
+    mint(Command::MintSubmit, "submit", "mint the token", &["enter"]),
+    mint(Command::MintNextField, "next_field", "move to the next field", &["tab", "down"]),
+    mint(Command::MintPrevField, "prev_field", "move to the previous field", &["backtab", "up"]),
+    mint(Command::MintCancel, "cancel", "close the form", &["esc"]),
+    other(KeyMode::Popup, Command::PopupReveal, "reveal", "reveal or hide the token", &["v"]),
+    other(KeyMode::Popup, Command::PopupCopy, "copy", "copy the token or the URL (OSC 52)", &["y", "c"]),
+    other(KeyMode::Popup, Command::PopupClose, "close", "close the popup", &["esc", "enter", "q"]),
 ];
 
-const fn spec(
+/// Commands that must keep a key: the only way out of their mode (ctrl-c aside, which quits
+/// the whole dashboard).
+const WAYS_OUT: [Command; 4] = [Command::FilterApply, Command::HelpClose, Command::MintCancel, Command::PopupClose];
+
+const fn browse(
     command: Command,
     name: &'static str,
     description: &'static str,
-    defaults: &'static [&'static str],
+    keys: &'static [&'static str],
     hint: Option<&'static str>,
-) -> Spec {
-    Spec { command, name, description, mutating: false, defaults, hint }
+) -> DefaultBinding {
+    DefaultBinding { mode: KeyMode::Browse, command, name, description, mutating: false, keys, hint }
+}
+
+const fn other(
+    mode: KeyMode,
+    command: Command,
+    name: &'static str,
+    description: &'static str,
+    keys: &'static [&'static str],
+) -> DefaultBinding {
+    DefaultBinding { mode, command, name, description, mutating: false, keys, hint: None }
+}
+
+const fn mint(
+    command: Command,
+    name: &'static str,
+    description: &'static str,
+    keys: &'static [&'static str],
+) -> DefaultBinding {
+    DefaultBinding { mutating: true, ..other(KeyMode::Mint, command, name, description, keys) }
 }
 
 impl Command {
-    fn spec(self) -> &'static Spec {
+    fn spec(self) -> &'static DefaultBinding {
         SPECS.iter().find(|spec| spec.command == self).expect("every command has a spec")
     }
 
-    /// The name used in config.toml's `[keys]` table.
+    /// The name used in config.toml's `[keys]` (or `[keys.MODE]`) table.
     pub fn name(self) -> &'static str {
         self.spec().name
     }
@@ -114,123 +229,18 @@ impl Command {
         self.spec().description
     }
 
+    /// The mode whose keys trigger it.
+    pub fn mode(self) -> KeyMode {
+        self.spec().mode
+    }
+
     /// True when the command changes something on the platform; read-only mode drops it.
     pub fn is_mutating(self) -> bool {
         self.spec().mutating
     }
 
-    pub fn from_name(name: &str) -> Option<Self> {
-        SPECS.iter().find(|spec| spec.name == name).map(|spec| spec.command)
-    }
-}
-
-/// One key with its modifiers, normalized so that `G` and `shift-g` are the same key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Key {
-    pub code: KeyCode,
-    pub modifiers: KeyModifiers,
-}
-
-impl Key {
-    fn new(code: KeyCode, modifiers: KeyModifiers) -> Self {
-        // The case of a character already says whether shift was held, and terminals disagree
-        // on reporting SHIFT with it; BackTab likewise implies shift.
-        let modifiers = match code {
-            KeyCode::Char(_) | KeyCode::BackTab => modifiers - KeyModifiers::SHIFT,
-            _ => modifiers,
-        };
-        Self { code, modifiers }
-    }
-
-    pub fn from_event(event: &KeyEvent) -> Self {
-        Self::new(event.code, event.modifiers)
-    }
-
-    /// Parses `j`, `G`, `?`, `enter`, `ctrl-d`, `alt-x`, `shift-tab`, `f5`, `pagedown`...
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let mut modifiers = KeyModifiers::NONE;
-        let mut rest = text;
-        // A lone "-" or "+" is a key, not a separator.
-        while rest.len() > 1 {
-            let Some((prefix, tail)) = rest.split_once(['-', '+']) else { break };
-            if tail.is_empty() {
-                break;
-            }
-            modifiers |= match prefix.to_ascii_lowercase().as_str() {
-                "ctrl" | "c" => KeyModifiers::CONTROL,
-                "alt" | "a" | "meta" | "m" => KeyModifiers::ALT,
-                "shift" | "s" => KeyModifiers::SHIFT,
-                other => return Err(format!("unknown modifier {other:?} in key {text:?} (use ctrl-, alt-, shift-)")),
-            };
-            rest = tail;
-        }
-        let mut chars = rest.chars();
-        let code = match (chars.next(), chars.next()) {
-            (Some(character), None) => {
-                if modifiers.contains(KeyModifiers::SHIFT) && character.is_ascii_alphabetic() {
-                    KeyCode::Char(character.to_ascii_uppercase())
-                } else {
-                    KeyCode::Char(character)
-                }
-            }
-            (None, _) => return Err(format!("empty key in {text:?}")),
-            _ => match rest.to_ascii_lowercase().as_str() {
-                "enter" | "return" => KeyCode::Enter,
-                "esc" | "escape" => KeyCode::Esc,
-                "tab" if modifiers.contains(KeyModifiers::SHIFT) => KeyCode::BackTab,
-                "tab" => KeyCode::Tab,
-                "backtab" => KeyCode::BackTab,
-                "space" => KeyCode::Char(' '),
-                "backspace" => KeyCode::Backspace,
-                "delete" | "del" => KeyCode::Delete,
-                "insert" | "ins" => KeyCode::Insert,
-                "up" => KeyCode::Up,
-                "down" => KeyCode::Down,
-                "left" => KeyCode::Left,
-                "right" => KeyCode::Right,
-                "home" => KeyCode::Home,
-                "end" => KeyCode::End,
-                "pageup" | "pgup" => KeyCode::PageUp,
-                "pagedown" | "pgdn" => KeyCode::PageDown,
-                name => match name.strip_prefix('f').and_then(|number| number.parse::<u8>().ok()) {
-                    Some(number @ 1..=24) => KeyCode::F(number),
-                    _ => return Err(format!("unknown key {text:?}")),
-                },
-            },
-        };
-        Ok(Self::new(code, modifiers))
-    }
-}
-
-impl fmt::Display for Key {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.modifiers.contains(KeyModifiers::CONTROL) {
-            f.write_str("ctrl-")?;
-        }
-        if self.modifiers.contains(KeyModifiers::ALT) {
-            f.write_str("alt-")?;
-        }
-        if self.modifiers.contains(KeyModifiers::SHIFT) {
-            f.write_str("shift-")?;
-        }
-        match self.code {
-            KeyCode::Char(' ') => f.write_str("space"),
-            KeyCode::Char(character) => write!(f, "{character}"),
-            KeyCode::Enter => f.write_str("enter"),
-            KeyCode::Esc => f.write_str("esc"),
-            KeyCode::Tab => f.write_str("tab"),
-            KeyCode::BackTab => f.write_str("shift-tab"),
-            KeyCode::Up => f.write_str("↑"),
-            KeyCode::Down => f.write_str("↓"),
-            KeyCode::Left => f.write_str("←"),
-            KeyCode::Right => f.write_str("→"),
-            KeyCode::Home => f.write_str("home"),
-            KeyCode::End => f.write_str("end"),
-            KeyCode::PageUp => f.write_str("pgup"),
-            KeyCode::PageDown => f.write_str("pgdn"),
-            KeyCode::F(number) => write!(f, "f{number}"),
-            other => write!(f, "{other:?}"),
-        }
+    fn from_name(mode: KeyMode, name: &str) -> Option<Self> {
+        SPECS.iter().find(|spec| spec.mode == mode && spec.name == name).map(|spec| spec.command)
     }
 }
 
@@ -249,50 +259,92 @@ pub struct Keymap {
 
 impl Default for Keymap {
     fn default() -> Self {
-        Self::new(&BTreeMap::new(), false).expect("the default keymap is valid")
+        Self::new(&KeyOverrides::new(), false).expect("the default keymap is valid")
     }
+}
+
+/// The `[keys]` table of config.toml, as `(mode, action name) -> key texts`, with every
+/// unknown mode or action and every action given twice reported.
+fn flatten_overrides(overrides: &KeyOverrides, problems: &mut Vec<String>) -> BTreeMap<(KeyMode, String), Vec<String>> {
+    let mut flat = BTreeMap::new();
+    let mut add = |mode: KeyMode, table: &str, name: &str, keys: &Vec<String>, problems: &mut Vec<String>| {
+        if Command::from_name(mode, name).is_none() {
+            let known: Vec<&str> = SPECS.iter().filter(|spec| spec.mode == mode).map(|spec| spec.name).collect();
+            problems.push(format!("{table} {name}: unknown action; known actions: {}", known.join(", ")));
+        } else if flat.insert((mode, name.to_owned()), keys.clone()).is_some() {
+            problems.push(format!("{name}: given both in [keys] and in [keys.browse]; keep one"));
+        }
+    };
+    for (name, entry) in overrides {
+        match entry {
+            KeyOverride::Keys(keys) => add(KeyMode::Browse, "[keys]", name, keys, problems),
+            KeyOverride::Mode(table) => match KeyMode::from_name(name) {
+                Some(mode) => {
+                    for (action, keys) in table {
+                        add(mode, &format!("[keys.{name}]"), action, keys, problems);
+                    }
+                }
+                None => {
+                    let known: Vec<&str> = KeyMode::ALL.iter().map(|mode| mode.name()).collect();
+                    problems.push(format!("[keys.{name}]: unknown mode; known modes: {}", known.join(", ")));
+                }
+            },
+        }
+    }
+    flat
+}
+
+/// How config.toml names the table of a mode's keys.
+fn table_of(mode: KeyMode) -> String {
+    if mode == KeyMode::Browse { "[keys]".to_owned() } else { format!("[keys.{}]", mode.name()) }
 }
 
 impl Keymap {
     /// Builds the keymap from the defaults and the `[keys]` table of config.toml: each entry
-    /// replaces the keys of one command, an empty list unbinds it. Every problem (unknown
-    /// command, unparsable key, a key bound twice) is reported in one error.
-    pub fn new(overrides: &BTreeMap<String, Vec<String>>, read_only: bool) -> Result<Self, String> {
+    /// replaces the keys of one command, an empty list unbinds it. Every problem (unknown mode
+    /// or command, unparsable key, a key bound twice in one mode, a mode left without a way
+    /// out, a text-editing mode losing a character) is reported in one error.
+    pub fn new(overrides: &KeyOverrides, read_only: bool) -> Result<Self, String> {
         let mut problems = Vec::new();
-        for name in overrides.keys() {
-            if Command::from_name(name).is_none() {
-                let known: Vec<&str> = SPECS.iter().map(|spec| spec.name).collect();
-                problems.push(format!("[keys] {name}: unknown action; known actions: {}", known.join(", ")));
-            }
-        }
+        let overrides = flatten_overrides(overrides, &mut problems);
         let mut bindings = Vec::new();
         for spec in SPECS {
             if read_only && spec.mutating {
                 continue;
             }
-            let texts: Vec<&str> = match overrides.get(spec.name) {
+            let table = table_of(spec.mode);
+            let texts: Vec<&str> = match overrides.get(&(spec.mode, spec.name.to_owned())) {
                 Some(texts) => texts.iter().map(String::as_str).collect(),
-                None => spec.defaults.to_vec(),
+                None => spec.keys.to_vec(),
             };
             let mut keys = Vec::new();
             for text in texts {
                 match Key::parse(text) {
                     Ok(key) if key == Key::new(KeyCode::Char('c'), KeyModifiers::CONTROL) => {
-                        problems.push(format!("[keys] {}: ctrl-c is reserved for quitting", spec.name));
+                        problems.push(format!("{table} {}: ctrl-c is reserved for quitting", spec.name));
                     }
+                    Ok(key) if spec.mode.edits_text() && key.is_plain_character() => problems.push(format!(
+                        "{table} {}: {key} would no longer type itself; bind a key such as ctrl-{key} instead",
+                        spec.name
+                    )),
                     Ok(key) => keys.push(key),
-                    Err(problem) => problems.push(format!("[keys] {}: {problem}", spec.name)),
+                    Err(problem) => problems.push(format!("{table} {}: {problem}", spec.name)),
                 }
+            }
+            if keys.is_empty() && WAYS_OUT.contains(&spec.command) {
+                problems.push(format!("{table} {}: needs a key, it is the way out of its mode", spec.name));
             }
             if !keys.is_empty() {
                 bindings.push(Binding { command: spec.command, keys });
             }
         }
         for (i, binding) in bindings.iter().enumerate() {
-            for other in &bindings[i + 1..] {
+            let mode = binding.command.mode();
+            for other in bindings[i + 1..].iter().filter(|other| other.command.mode() == mode) {
                 for key in binding.keys.iter().filter(|key| other.keys.contains(key)) {
                     problems.push(format!(
-                        "[keys] key {key} is bound to both {} and {}; unbind one of them",
+                        "{} key {key} is bound to both {} and {}; unbind one of them",
+                        table_of(mode),
                         binding.command.name(),
                         other.command.name()
                     ));
@@ -302,9 +354,13 @@ impl Keymap {
         if problems.is_empty() { Ok(Self { bindings }) } else { Err(problems.join("\n")) }
     }
 
-    pub fn command_for(&self, event: &KeyEvent) -> Option<Command> {
+    /// The command a key triggers in `mode`, if any.
+    pub fn command_for(&self, mode: KeyMode, event: &KeyEvent) -> Option<Command> {
         let key = Key::from_event(event);
-        self.bindings.iter().find(|binding| binding.keys.contains(&key)).map(|binding| binding.command)
+        self.bindings
+            .iter()
+            .find(|binding| binding.command.mode() == mode && binding.keys.contains(&key))
+            .map(|binding| binding.command)
     }
 
     pub fn bindings(&self) -> &[Binding] {
@@ -315,8 +371,13 @@ impl Keymap {
         self.bindings.iter().find(|binding| binding.command == command).map(|binding| binding.keys.as_slice())
     }
 
-    /// `(key, label)` pairs for the hint bar: help and quit first, so a narrow terminal still
-    /// shows the way out, then the rest in table order.
+    /// The first key of a command as text (for hints), or `""` when it is unbound.
+    pub fn first_key(&self, command: Command) -> String {
+        self.keys_of(command).and_then(<[Key]>::first).map(Key::to_string).unwrap_or_default()
+    }
+
+    /// `(key, label)` pairs for the browsing hint bar: help and quit first, so a narrow terminal
+    /// still shows the way out, then the rest in table order.
     pub fn hints(&self) -> Vec<(String, &'static str)> {
         let first = |binding: &&Binding| !matches!(binding.command, Command::Help | Command::Quit);
         let mut bindings: Vec<&Binding> = self.bindings.iter().collect();
@@ -330,10 +391,11 @@ impl Keymap {
             .collect()
     }
 
-    /// `(keys, description)` for every live binding, for the help popup.
-    pub fn help_lines(&self) -> Vec<(String, &'static str)> {
+    /// `(keys, description)` for every live binding of `mode`, for the help popup.
+    pub fn help_lines(&self, mode: KeyMode) -> Vec<(String, &'static str)> {
         self.bindings
             .iter()
+            .filter(|binding| binding.command.mode() == mode)
             .map(|binding| {
                 let keys: Vec<String> = binding.keys.iter().map(Key::to_string).collect();
                 (keys.join(" "), binding.command.description())
@@ -353,43 +415,72 @@ mod tests {
     #[test]
     fn defaults_bind_the_k9s_grammar() {
         let keymap = Keymap::default();
-        assert_eq!(keymap.command_for(&press(KeyCode::Char('j'), KeyModifiers::NONE)), Some(Command::MoveDown));
-        assert_eq!(keymap.command_for(&press(KeyCode::Down, KeyModifiers::NONE)), Some(Command::MoveDown));
-        // Terminals report shifted letters with or without SHIFT: both are the same key.
-        assert_eq!(keymap.command_for(&press(KeyCode::Char('G'), KeyModifiers::SHIFT)), Some(Command::Bottom));
-        assert_eq!(keymap.command_for(&press(KeyCode::Char('G'), KeyModifiers::NONE)), Some(Command::Bottom));
-        assert_eq!(keymap.command_for(&press(KeyCode::BackTab, KeyModifiers::SHIFT)), Some(Command::PrevPane));
-        assert_eq!(keymap.command_for(&press(KeyCode::Char('d'), KeyModifiers::CONTROL)), Some(Command::PageDown));
-        assert_eq!(keymap.command_for(&press(KeyCode::Char('m'), KeyModifiers::NONE)), Some(Command::Mint));
         assert_eq!(
-            keymap.command_for(&press(KeyCode::Char('f'), KeyModifiers::NONE)),
+            keymap.command_for(KeyMode::Browse, &press(KeyCode::Char('j'), KeyModifiers::NONE)),
+            Some(Command::MoveDown)
+        );
+        assert_eq!(
+            keymap.command_for(KeyMode::Browse, &press(KeyCode::Down, KeyModifiers::NONE)),
+            Some(Command::MoveDown)
+        );
+        // Terminals report shifted letters with or without SHIFT: both are the same key.
+        assert_eq!(
+            keymap.command_for(KeyMode::Browse, &press(KeyCode::Char('G'), KeyModifiers::SHIFT)),
+            Some(Command::Bottom)
+        );
+        assert_eq!(
+            keymap.command_for(KeyMode::Browse, &press(KeyCode::Char('G'), KeyModifiers::NONE)),
+            Some(Command::Bottom)
+        );
+        assert_eq!(
+            keymap.command_for(KeyMode::Browse, &press(KeyCode::BackTab, KeyModifiers::SHIFT)),
+            Some(Command::PrevPane)
+        );
+        assert_eq!(
+            keymap.command_for(KeyMode::Browse, &press(KeyCode::Char('d'), KeyModifiers::CONTROL)),
+            Some(Command::PageDown)
+        );
+        assert_eq!(
+            keymap.command_for(KeyMode::Browse, &press(KeyCode::Char('m'), KeyModifiers::NONE)),
+            Some(Command::Mint)
+        );
+        assert_eq!(
+            keymap.command_for(KeyMode::Browse, &press(KeyCode::Char('f'), KeyModifiers::NONE)),
             Some(Command::RefreshConnection)
         );
         assert!(keymap.hints().contains(&("f".to_owned(), "renew")), "{:?}", keymap.hints());
-        assert_eq!(keymap.command_for(&press(KeyCode::Char('z'), KeyModifiers::NONE)), None);
+        assert_eq!(keymap.command_for(KeyMode::Browse, &press(KeyCode::Char('z'), KeyModifiers::NONE)), None);
     }
 
     #[test]
     fn overrides_rebind_and_unbind() {
-        let overrides = BTreeMap::from([
-            ("quit".to_owned(), vec!["ctrl-q".to_owned()]),
-            ("triage".to_owned(), vec!["!".to_owned(), "f2".to_owned()]),
-            ("mint".to_owned(), vec![]),
+        let overrides = KeyOverrides::from([
+            ("quit".to_owned(), vec!["ctrl-q".to_owned()].into()),
+            ("triage".to_owned(), vec!["!".to_owned(), "f2".to_owned()].into()),
+            ("mint".to_owned(), vec![].into()),
         ]);
         let keymap = Keymap::new(&overrides, false).unwrap();
-        assert_eq!(keymap.command_for(&press(KeyCode::Char('q'), KeyModifiers::NONE)), None);
-        assert_eq!(keymap.command_for(&press(KeyCode::Char('q'), KeyModifiers::CONTROL)), Some(Command::Quit));
-        assert_eq!(keymap.command_for(&press(KeyCode::F(2), KeyModifiers::NONE)), Some(Command::Triage));
-        assert_eq!(keymap.command_for(&press(KeyCode::Char('m'), KeyModifiers::NONE)), None);
-        assert!(keymap.help_lines().iter().all(|(_, description)| *description != "mint a context token"));
+        assert_eq!(keymap.command_for(KeyMode::Browse, &press(KeyCode::Char('q'), KeyModifiers::NONE)), None);
+        assert_eq!(
+            keymap.command_for(KeyMode::Browse, &press(KeyCode::Char('q'), KeyModifiers::CONTROL)),
+            Some(Command::Quit)
+        );
+        assert_eq!(
+            keymap.command_for(KeyMode::Browse, &press(KeyCode::F(2), KeyModifiers::NONE)),
+            Some(Command::Triage)
+        );
+        assert_eq!(keymap.command_for(KeyMode::Browse, &press(KeyCode::Char('m'), KeyModifiers::NONE)), None);
+        assert!(
+            keymap.help_lines(KeyMode::Browse).iter().all(|(_, description)| *description != "mint a context token")
+        );
     }
 
     #[test]
     fn bad_overrides_are_all_reported() {
-        let overrides = BTreeMap::from([
-            ("teleport".to_owned(), vec!["x".to_owned()]),
-            ("refresh".to_owned(), vec!["hyper-r".to_owned(), "j".to_owned()]),
-            ("copy".to_owned(), vec!["ctrl-c".to_owned()]),
+        let overrides = KeyOverrides::from([
+            ("teleport".to_owned(), vec!["x".to_owned()].into()),
+            ("refresh".to_owned(), vec!["hyper-r".to_owned(), "j".to_owned()].into()),
+            ("copy".to_owned(), vec!["ctrl-c".to_owned()].into()),
         ]);
         let error = Keymap::new(&overrides, false).unwrap_err();
         assert!(error.contains("teleport: unknown action"), "{error}");
@@ -400,25 +491,128 @@ mod tests {
 
     #[test]
     fn read_only_drops_mutating_bindings() {
-        let keymap = Keymap::new(&BTreeMap::new(), true).unwrap();
-        assert_eq!(keymap.command_for(&press(KeyCode::Char('m'), KeyModifiers::NONE)), None);
-        assert_eq!(keymap.command_for(&press(KeyCode::Char('f'), KeyModifiers::NONE)), None);
+        let keymap = Keymap::new(&KeyOverrides::new(), true).unwrap();
+        assert_eq!(keymap.command_for(KeyMode::Browse, &press(KeyCode::Char('m'), KeyModifiers::NONE)), None);
+        assert_eq!(keymap.command_for(KeyMode::Browse, &press(KeyCode::Char('f'), KeyModifiers::NONE)), None);
         assert!(keymap.bindings().iter().all(|binding| !binding.command.is_mutating()));
         assert!(keymap.hints().iter().all(|(_, label)| *label != "renew"));
         assert!(keymap.hints().iter().all(|(_, label)| *label != "mint"));
         // Opening a URL is not mutating and stays.
-        assert_eq!(keymap.command_for(&press(KeyCode::Char('o'), KeyModifiers::NONE)), Some(Command::OpenRepair));
+        assert_eq!(
+            keymap.command_for(KeyMode::Browse, &press(KeyCode::Char('o'), KeyModifiers::NONE)),
+            Some(Command::OpenRepair)
+        );
+    }
+
+    fn mode_table(mode: &str, entries: &[(&str, &[&str])]) -> (String, KeyOverride) {
+        let table = entries
+            .iter()
+            .map(|(name, keys)| ((*name).to_owned(), keys.iter().map(|key| (*key).to_owned()).collect()))
+            .collect();
+        (mode.to_owned(), KeyOverride::Mode(table))
     }
 
     #[test]
-    fn key_strings_parse_and_print() {
-        for (text, printed) in
-            [("ctrl-d", "ctrl-d"), ("shift-tab", "shift-tab"), ("S-g", "G"), ("-", "-"), ("f12", "f12")]
-        {
-            assert_eq!(Key::parse(text).unwrap().to_string(), printed, "{text}");
+    fn every_mode_has_its_own_bindings() {
+        let keymap = Keymap::default();
+        let plain = |character| press(KeyCode::Char(character), KeyModifiers::NONE);
+        assert_eq!(keymap.command_for(KeyMode::Help, &plain('j')), Some(Command::HelpScrollDown));
+        assert_eq!(keymap.command_for(KeyMode::Help, &plain('q')), Some(Command::HelpClose));
+        assert_eq!(keymap.command_for(KeyMode::Popup, &plain('v')), Some(Command::PopupReveal));
+        assert_eq!(keymap.command_for(KeyMode::Popup, &plain('c')), Some(Command::PopupCopy));
+        assert_eq!(
+            keymap.command_for(KeyMode::Mint, &press(KeyCode::Up, KeyModifiers::NONE)),
+            Some(Command::MintPrevField)
+        );
+        assert_eq!(
+            keymap.command_for(KeyMode::Filter, &press(KeyCode::Esc, KeyModifiers::NONE)),
+            Some(Command::FilterClear)
+        );
+        // A key means one thing per mode: j types a j into the filter.
+        assert_eq!(keymap.command_for(KeyMode::Filter, &plain('j')), None);
+        assert_eq!(keymap.command_for(KeyMode::Browse, &plain('v')), None);
+        for mode in KeyMode::ALL {
+            assert!(!keymap.help_lines(mode).is_empty(), "{mode:?} lists its keys in ?");
         }
-        assert!(Key::parse("").is_err());
-        assert!(Key::parse("f99").is_err());
-        assert!(Key::parse("banana").is_err());
+    }
+
+    #[test]
+    fn the_default_table_names_every_command_once_per_mode() {
+        let bindings = default_bindings();
+        for (i, binding) in bindings.iter().enumerate() {
+            assert!(!binding.keys.is_empty() && !binding.description.is_empty(), "{}", binding.name);
+            assert_eq!(Command::from_name(binding.mode, binding.name), Some(binding.command));
+            assert!(bindings[i + 1..].iter().all(|other| other.command != binding.command));
+        }
+        for mode in KeyMode::ALL {
+            assert!(bindings.iter().any(|binding| binding.mode == mode), "{mode:?} has bindings");
+        }
+    }
+
+    #[test]
+    fn mode_tables_rebind_and_are_checked_per_mode() {
+        let overrides = KeyOverrides::from([
+            mode_table("popup", &[("reveal", &["r"]), ("copy", &["ctrl-y"])]),
+            mode_table("help", &[("scroll_down", &["n"])]),
+            // The same key as a browsing command: no conflict, another mode.
+            ("refresh".to_owned(), vec!["n".to_owned()].into()),
+        ]);
+        let keymap = Keymap::new(&overrides, false).unwrap();
+        assert_eq!(
+            keymap.command_for(KeyMode::Popup, &press(KeyCode::Char('r'), KeyModifiers::NONE)),
+            Some(Command::PopupReveal)
+        );
+        assert_eq!(keymap.command_for(KeyMode::Popup, &press(KeyCode::Char('v'), KeyModifiers::NONE)), None);
+        assert_eq!(keymap.command_for(KeyMode::Popup, &press(KeyCode::Char('y'), KeyModifiers::NONE)), None);
+        assert_eq!(
+            keymap.command_for(KeyMode::Help, &press(KeyCode::Char('n'), KeyModifiers::NONE)),
+            Some(Command::HelpScrollDown)
+        );
+        assert_eq!(keymap.first_key(Command::PopupCopy), "ctrl-y");
+
+        let overrides = KeyOverrides::from([
+            mode_table("popup", &[("reveal", &["esc"]), ("close", &[])]),
+            mode_table("filter", &[("apply", &["a"]), ("zoom", &["z"])]),
+            mode_table("sidebar", &[("open", &["s"])]),
+            ("refresh".to_owned(), vec!["r".to_owned()].into()),
+            mode_table("browse", &[("refresh", &["R"])]),
+        ]);
+        let error = Keymap::new(&overrides, false).unwrap_err();
+        assert!(error.contains("[keys.popup] close: needs a key, it is the way out of its mode"), "{error}");
+        assert!(error.contains("[keys.filter] apply: a would no longer type itself"), "{error}");
+        assert!(error.contains("[keys.filter] zoom: unknown action; known actions: apply, clear"), "{error}");
+        assert!(error.contains("[keys.sidebar]: unknown mode"), "{error}");
+        assert!(error.contains("refresh: given both in [keys] and in [keys.browse]"), "{error}");
+        let overrides = KeyOverrides::from([mode_table("popup", &[("reveal", &["esc"])])]);
+        let error = Keymap::new(&overrides, false).unwrap_err();
+        assert!(error.contains("[keys.popup] key esc is bound to both reveal and close"), "{error}");
+    }
+
+    #[test]
+    fn config_toml_keys_and_mode_tables_build_the_keymap() {
+        let config: crate::config::Config = toml::from_str(
+            r#"
+[keys]
+quit = ["ctrl-q"]
+[keys.popup]
+copy = ["y"]
+"#,
+        )
+        .unwrap();
+        let keymap = Keymap::new(&config.keys, false).unwrap();
+        assert_eq!(
+            keymap.command_for(KeyMode::Browse, &press(KeyCode::Char('q'), KeyModifiers::CONTROL)),
+            Some(Command::Quit)
+        );
+        assert_eq!(keymap.command_for(KeyMode::Popup, &press(KeyCode::Char('c'), KeyModifiers::NONE)), None);
+        let error = toml::from_str::<crate::config::Config>("[keys]\nquit = \"q\"\n").unwrap_err().to_string();
+        assert!(error.contains("a list of keys"), "{error}");
+    }
+
+    #[test]
+    fn read_only_drops_the_mint_form_with_its_command() {
+        let keymap = Keymap::new(&KeyOverrides::new(), true).unwrap();
+        assert!(keymap.help_lines(KeyMode::Mint).is_empty());
+        assert!(!keymap.help_lines(KeyMode::Popup).is_empty(), "a URL popup still opens");
     }
 }

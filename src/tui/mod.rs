@@ -3,17 +3,21 @@
 //! One owner of state: input, worker results and timers become [`Action`]s; the pure reducer
 //! [`update`] changes [`State`] and returns [`Effect`]s that the runtime executes; drawing
 //! ([`ui::draw`]) is a pure function of the state. Layout: `action` (what can happen),
-//! `state` (data and views), `update` (reducer), `keymap`, `filter`, `mint`, `theme`,
-//! `scan` (workers), `runtime` (terminal, event loop, effects), `ui/` (one module per pane).
+//! `state` (modes, panes and views), `data` (loaded data and its indices), `update/` (the
+//! reducer, one module per concern), `keymap` (every mode's keys), `key`, `filter`, `mint`, `theme`,
+//! `loader` (the worker that runs scans), `runtime` (terminal, event loop, effects), `ui/`
+//! (one module per pane).
 
 pub mod action;
+pub mod data;
 pub mod filter;
 #[cfg(test)]
 mod fixtures;
+pub mod key;
 pub mod keymap;
+mod loader;
 pub mod mint;
 mod runtime;
-mod scan;
 pub mod state;
 pub mod theme;
 pub mod ui;
@@ -23,7 +27,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 
-pub use action::{Action, Effect, ScanEvent, Stream};
+pub use action::{Action, Effect, LoadEvent, Stream};
 pub use state::{State, TargetInfo};
 pub use update::update;
 

@@ -23,11 +23,11 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::action::{Action, Effect};
+use super::action::{Action, Effect, RepairLink};
 use super::mint::MintedToken;
 use super::state::State;
 use super::update::update;
-use super::{scan, ui};
+use super::{loader, ui};
 use crate::client::Client;
 
 /// At most ~60 frames a second.
@@ -113,10 +113,10 @@ impl Runtime {
         spinner.set_missed_tick_behavior(MissedTickBehavior::Skip);
 
         let size = terminal.size()?;
-        state.size = (size.width, size.height);
+        update(state, Action::Resize { width: size.width, height: size.height });
         // The first frame goes out before any network call.
         draw(terminal, state)?;
-        state.needs_redraw = false;
+        update(state, Action::Drawn);
         let mut last_frame = Instant::now();
         let mut effects = update(state, Action::Start);
 
@@ -128,7 +128,7 @@ impl Runtime {
             }
             if state.needs_redraw && last_frame.elapsed() >= FRAME {
                 draw(terminal, state)?;
-                state.needs_redraw = false;
+                update(state, Action::Drawn);
                 last_frame = Instant::now();
             }
             let refresh_at = self.refresh_at;
@@ -164,7 +164,7 @@ impl Runtime {
             Effect::Quit => return Ok(false),
             Effect::StartScan { generation, catalog } => {
                 tracing::info!(generation, "scan started");
-                let task = scan::run(self.client.clone(), generation, catalog, self.concurrency, self.tx.clone());
+                let task = loader::run(self.client.clone(), generation, catalog, self.concurrency, self.tx.clone());
                 self.scan = Some(tokio::spawn(task));
             }
             Effect::ScheduleRefresh(delay) => {
@@ -238,12 +238,8 @@ impl Runtime {
 
 /// The server's repair link when asked for one (the extension may be missing: 404/501), else
 /// the catalog page.
-async fn repair_url(
-    client: &Client,
-    link: Option<(String, String)>,
-    fallback: Option<String>,
-) -> Result<String, String> {
-    if let Some((external_id, slug)) = link {
+async fn repair_url(client: &Client, link: Option<RepairLink>, fallback: Option<String>) -> Result<String, String> {
+    if let Some(RepairLink { external_id, slug }) = link {
         match client.repair_link(&external_id, &slug).await {
             Ok(link) => return Ok(link.url),
             Err(error) => {

@@ -1,20 +1,23 @@
 //! The dashboard's one state: loaded data, derived indices, views and modes.
 //!
-//! Only the reducer (`update.rs`) mutates it; drawing reads it. Derived indices (per context,
-//! per connector, triage) are maintained as data arrives, and each list's filtered index is
-//! rebuilt only when data, filter or scope changes, so drawing costs the same at any size.
+//! Only the reducer (`update/`) mutates it; drawing reads it. Derived indices (per context,
+//! per connector, triage) are maintained as data arrives (`data.rs`), and each list's filtered
+//! index is rebuilt only when data, filter or scope changes, so drawing costs the same at any
+//! size.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret;
 use tui_input::Input;
 
-use crate::model::{Connection, Connector, Context, ContextRef, Health};
+use crate::model::{Connection, Connector, Context};
 
 use super::action::Stream;
+use super::data::Data;
 use super::filter::Filter;
-use super::keymap::Keymap;
+use super::keymap::{KeyMode, Keymap};
 use super::mint::{MintForm, MintedToken};
 use super::theme::Theme;
 
@@ -73,6 +76,38 @@ pub enum Mode {
     },
 }
 
+impl Mode {
+    /// The keymap the mode takes its keys from.
+    pub fn key_mode(&self) -> KeyMode {
+        match self {
+            Mode::Browse => KeyMode::Browse,
+            Mode::Filter(_) => KeyMode::Filter,
+            Mode::Help { .. } => KeyMode::Help,
+            Mode::Mint(_) => KeyMode::Mint,
+            Mode::Minted(_) | Mode::Url { .. } => KeyMode::Popup,
+        }
+    }
+
+    /// The secret a popup shows (masked until revealed): a minted token or a repair URL.
+    pub fn shown_secret(&mut self) -> Option<ShownSecret<'_>> {
+        match self {
+            Mode::Minted(minted) => {
+                Some(ShownSecret { text: minted.token.expose_secret(), revealed: &mut minted.revealed, what: "token" })
+            }
+            Mode::Url { url, revealed, .. } => Some(ShownSecret { text: url, revealed, what: "URL" }),
+            _ => None,
+        }
+    }
+}
+
+/// A popup's secret, for the one handler of the token and URL popups.
+pub struct ShownSecret<'a> {
+    pub text: &'a str,
+    pub revealed: &'a mut bool,
+    /// What it is, for the status line: `token`, `URL`.
+    pub what: &'static str,
+}
+
 /// A URL as the screen shows it: the value of a `token` query parameter (a single-use repair
 /// token or a context token) is masked, like every other secret.
 pub fn masked_url(url: &str) -> String {
@@ -94,185 +129,6 @@ pub struct PaneLoad {
     pub loaded_at: Option<DateTime<Utc>>,
     /// The last failure and since when the pane has been failing.
     pub error: Option<(DateTime<Utc>, String)>,
-}
-
-/// Counts per health, indexed like [`Health::ALL`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct HealthCounts(pub [usize; 6]);
-
-impl HealthCounts {
-    fn slot(health: Health) -> usize {
-        Health::ALL.iter().position(|candidate| *candidate == health).expect("every health is listed")
-    }
-
-    pub fn add(&mut self, health: Health) {
-        self.0[Self::slot(health)] += 1;
-    }
-
-    pub fn get(&self, health: Health) -> usize {
-        self.0[Self::slot(health)]
-    }
-
-    pub fn total(&self) -> usize {
-        self.0.iter().sum()
-    }
-}
-
-/// Everything loaded from the platform, with the indices the panes need.
-#[derive(Debug, Clone, Default)]
-pub struct Data {
-    pub contexts: Vec<Context>,
-    pub connectors: Vec<Connector>,
-    pub connections: Vec<Connection>,
-    context_pos: HashMap<String, usize>,
-    connector_pos: HashMap<String, usize>,
-    connection_pos: HashMap<String, usize>,
-    by_context: HashMap<String, Vec<usize>>,
-    by_connector: HashMap<String, Vec<usize>>,
-    attention: Vec<usize>,
-    pub totals: HealthCounts,
-    connector_counts: HashMap<String, HealthCounts>,
-}
-
-impl Data {
-    pub fn from_parts(contexts: Vec<Context>, connectors: Vec<Connector>, connections: Vec<Connection>) -> Self {
-        let mut data = Self::default();
-        data.add_contexts(contexts);
-        data.add_connectors(connectors);
-        data.add_connections(connections);
-        data
-    }
-
-    /// Appends contexts; one already known by id is replaced in place.
-    pub fn add_contexts(&mut self, contexts: Vec<Context>) {
-        for context in contexts {
-            let key = context.external_id.clone();
-            upsert(&mut self.contexts, &mut self.context_pos, key, context);
-        }
-    }
-
-    /// Appends connectors; one already known by slug is replaced in place.
-    pub fn add_connectors(&mut self, connectors: Vec<Connector>) {
-        for connector in connectors {
-            let key = connector.slug.clone();
-            upsert(&mut self.connectors, &mut self.connector_pos, key, connector);
-        }
-    }
-
-    /// Appends connections and their derived counts; a repeated id replaces the old one and
-    /// rebuilds the indices (rare: only when a listing shifts between pages).
-    pub fn add_connections(&mut self, connections: Vec<Connection>) {
-        let mut replaced = false;
-        for mut connection in connections {
-            // Every connection arrives with a full copy of its connector; the panes only use
-            // its slug and name, so the long texts are dropped (27 MiB at 100,000 connections).
-            let connector = &mut connection.connector;
-            connector.short_description = String::new();
-            connector.mark_url = String::new();
-            connector.about = None;
-            connector.description = None;
-            if let Some(&position) = self.connection_pos.get(&connection.id) {
-                self.connections[position] = connection;
-                replaced = true;
-                continue;
-            }
-            let position = self.connections.len();
-            self.connection_pos.insert(connection.id.clone(), position);
-            self.connections.push(connection);
-            if !replaced {
-                self.index_connection(position);
-            }
-        }
-        if replaced {
-            self.reindex_connections();
-        }
-    }
-
-    fn index_connection(&mut self, position: usize) {
-        let connection = &self.connections[position];
-        let health = Health::of(Some(connection));
-        if let Some(context) = &connection.context {
-            self.by_context.entry(context.external_id.clone()).or_default().push(position);
-        }
-        self.by_connector.entry(connection.connector.slug.clone()).or_default().push(position);
-        self.connector_counts.entry(connection.connector.slug.clone()).or_default().add(health);
-        self.totals.add(health);
-        if health.needs_attention() {
-            self.attention.push(position);
-        }
-    }
-
-    fn reindex_connections(&mut self) {
-        self.by_context.clear();
-        self.by_connector.clear();
-        self.connector_counts.clear();
-        self.attention.clear();
-        self.totals = HealthCounts::default();
-        for position in 0..self.connections.len() {
-            self.index_connection(position);
-        }
-    }
-
-    /// Adds the contexts and connectors that connections refer to but no listing returned
-    /// (a server without the list extensions, or a listing that failed).
-    pub fn adopt_referenced(&mut self) {
-        let mut contexts = Vec::new();
-        let mut connectors = Vec::new();
-        let mut seen = HashSet::new();
-        for connection in &self.connections {
-            if !self.connector_pos.contains_key(&connection.connector.slug) && seen.insert(&connection.connector.slug) {
-                connectors.push(connection.connector.clone());
-            }
-            if let Some(ContextRef { external_id, external_name }) = &connection.context
-                && !self.context_pos.contains_key(external_id)
-                && seen.insert(external_id)
-            {
-                contexts.push(Context {
-                    external_id: external_id.clone(),
-                    external_name: external_name.clone(),
-                    ..Default::default()
-                });
-            }
-        }
-        self.add_contexts(contexts);
-        self.add_connectors(connectors);
-    }
-
-    pub fn context_position(&self, external_id: &str) -> Option<usize> {
-        self.context_pos.get(external_id).copied()
-    }
-
-    pub fn connector_position(&self, slug: &str) -> Option<usize> {
-        self.connector_pos.get(slug).copied()
-    }
-
-    pub fn connection_position(&self, id: &str) -> Option<usize> {
-        self.connection_pos.get(id).copied()
-    }
-
-    pub fn connections_of_context(&self, external_id: &str) -> &[usize] {
-        self.by_context.get(external_id).map_or(&[], Vec::as_slice)
-    }
-
-    pub fn connections_of_connector(&self, slug: &str) -> &[usize] {
-        self.by_connector.get(slug).map_or(&[], Vec::as_slice)
-    }
-
-    pub fn needing_attention(&self) -> &[usize] {
-        &self.attention
-    }
-
-    pub fn connector_counts(&self, slug: &str) -> HealthCounts {
-        self.connector_counts.get(slug).copied().unwrap_or_default()
-    }
-
-    /// The least healthy connection of a context, for the contexts list.
-    pub fn context_health(&self, external_id: &str) -> Option<Health> {
-        self.connections_of_context(external_id)
-            .iter()
-            .map(|&position| Health::of(Some(&self.connections[position])))
-            .max_by_key(|health| (health.needs_attention(), *health == Health::Pending, *health != Health::Disabled))
-    }
 }
 
 /// A windowed list: the filtered index into the data, the selection and the scroll offset.
@@ -387,13 +243,30 @@ pub struct Flash {
     pub error: bool,
 }
 
+/// One list pane: its filtered, windowed view, the filter as typed, its loading state, and how
+/// many data rows it shows at the current terminal size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListPane {
+    pub view: ListView,
+    pub filter: String,
+    pub load: PaneLoad,
+    /// Visible data rows, for page sizes and scrolling; set by the reducer on every resize.
+    pub rows: usize,
+}
+
+impl Default for ListPane {
+    fn default() -> Self {
+        Self { view: ListView::default(), filter: String::new(), load: PaneLoad::default(), rows: 1 }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct State {
     pub target: TargetInfo,
     pub keymap: Keymap,
     pub theme: Theme,
     pub settings: Settings,
-    /// Terminal size, for page sizes.
+    /// Terminal size, as the last resize reported it.
     pub size: (u16, u16),
     pub focus: Pane,
     /// The left pane whose selection decides the connections pane.
@@ -402,12 +275,9 @@ pub struct State {
     pub scope: Scope,
     pub mode: Mode,
     pub data: Data,
-    pub contexts: ListView,
-    pub connectors: ListView,
-    pub connections: ListView,
-    /// Filter text per list, as typed.
-    pub filters: [String; 3],
-    pub loads: [PaneLoad; 3],
+    pub contexts: ListPane,
+    pub connectors: ListPane,
+    pub connections: ListPane,
     /// Hosted catalog base for repair URLs.
     pub catalog_url: Option<String>,
     pub catalog_error: Option<String>,
@@ -426,6 +296,7 @@ pub struct State {
 }
 
 impl State {
+    /// A state before any data and before the first resize (which sets the pane heights).
     pub fn new(
         target: TargetInfo,
         keymap: Keymap,
@@ -446,51 +317,49 @@ impl State {
         }
     }
 
-    pub fn list(&self, pane: Pane) -> Option<&ListView> {
+    /// The list pane a pane shows or acts on: the detail pane moves through the connections.
+    pub fn list_pane(&self, pane: Pane) -> &ListPane {
         match pane {
-            Pane::Contexts => Some(&self.contexts),
-            Pane::Connectors => Some(&self.connectors),
-            Pane::Connections => Some(&self.connections),
-            Pane::Detail => None,
+            Pane::Contexts => &self.contexts,
+            Pane::Connectors => &self.connectors,
+            Pane::Connections | Pane::Detail => &self.connections,
         }
     }
 
-    pub fn list_mut(&mut self, pane: Pane) -> Option<&mut ListView> {
+    pub fn list_pane_mut(&mut self, pane: Pane) -> &mut ListPane {
         match pane {
-            Pane::Contexts => Some(&mut self.contexts),
-            Pane::Connectors => Some(&mut self.connectors),
-            Pane::Connections => Some(&mut self.connections),
-            Pane::Detail => None,
+            Pane::Contexts => &mut self.contexts,
+            Pane::Connectors => &mut self.connectors,
+            Pane::Connections | Pane::Detail => &mut self.connections,
         }
     }
 
-    /// Index into [`State::filters`] and [`State::loads`].
-    pub fn slot(pane: Pane) -> usize {
-        match pane {
-            Pane::Contexts => 0,
-            Pane::Connectors => 1,
-            Pane::Connections | Pane::Detail => 2,
-        }
+    pub fn list_panes(&self) -> [&ListPane; 3] {
+        [&self.contexts, &self.connectors, &self.connections]
+    }
+
+    pub fn list_panes_mut(&mut self) -> [&mut ListPane; 3] {
+        [&mut self.contexts, &mut self.connectors, &mut self.connections]
     }
 
     pub fn filter_text(&self, pane: Pane) -> &str {
-        &self.filters[Self::slot(pane)]
+        &self.list_pane(pane).filter
     }
 
-    pub fn load(&self, pane: Pane) -> &PaneLoad {
-        &self.loads[Self::slot(pane)]
+    pub fn set_flash(&mut self, text: impl Into<String>, error: bool) {
+        self.flash = Some(Flash { text: text.into(), error });
     }
 
     pub fn selected_context(&self) -> Option<&Context> {
-        self.contexts.selected_item().and_then(|position| self.data.contexts.get(position))
+        self.contexts.view.selected_item().and_then(|position| self.data.contexts.get(position))
     }
 
     pub fn selected_connector(&self) -> Option<&Connector> {
-        self.connectors.selected_item().and_then(|position| self.data.connectors.get(position))
+        self.connectors.view.selected_item().and_then(|position| self.data.connectors.get(position))
     }
 
     pub fn selected_connection(&self) -> Option<&Connection> {
-        self.connections.selected_item().and_then(|position| self.data.connections.get(position))
+        self.connections.view.selected_item().and_then(|position| self.data.connections.get(position))
     }
 
     /// The selections by identity, to find them again after the data is replaced.
@@ -533,7 +402,7 @@ impl State {
     }
 
     fn rebuild_contexts_keeping(&mut self, keep: Option<&str>) {
-        let filter = Filter::parse(&self.filters[0]);
+        let filter = Filter::parse(&self.contexts.filter);
         let keep = keep.and_then(|id| self.data.context_position(id));
         let data = &self.data;
         let index: Vec<usize> = if filter.is_empty() {
@@ -547,8 +416,8 @@ impl State {
                 })
                 .collect()
         };
-        let rows = super::ui::layout::list_rows(self.size, Pane::Contexts);
-        replace_sorted(&mut self.contexts, index, keep, rows);
+        let rows = self.contexts.rows;
+        replace_sorted(&mut self.contexts.view, index, keep, rows);
     }
 
     pub fn rebuild_connectors(&mut self) {
@@ -557,7 +426,7 @@ impl State {
     }
 
     fn rebuild_connectors_keeping(&mut self, keep: Option<&str>) {
-        let filter = Filter::parse(&self.filters[1]);
+        let filter = Filter::parse(&self.connectors.filter);
         let keep = keep.and_then(|slug| self.data.connector_position(slug));
         let data = &self.data;
         let index: Vec<usize> = (0..data.connectors.len())
@@ -567,8 +436,8 @@ impl State {
                 filter.matches_connector(connector, owned)
             })
             .collect();
-        let rows = super::ui::layout::list_rows(self.size, Pane::Connectors);
-        replace_sorted(&mut self.connectors, index, keep, rows);
+        let rows = self.connectors.rows;
+        replace_sorted(&mut self.connectors.view, index, keep, rows);
     }
 
     /// Derives the scope from triage and the driving pane's selection, then rebuilds the
@@ -600,11 +469,11 @@ impl State {
             Scope::Connector(slug) => data.connections_of_connector(slug),
             Scope::Triage => data.needing_attention(),
         };
-        let filter = Filter::parse(&self.filters[2]);
+        let filter = Filter::parse(&self.connections.filter);
         let index: Vec<usize> =
             base.iter().copied().filter(|&position| filter.matches_connection(&data.connections[position])).collect();
-        let rows = super::ui::layout::list_rows(self.size, Pane::Connections);
-        self.connections.replace(index, keep, rows);
+        let rows = self.connections.rows;
+        self.connections.view.replace(index, keep, rows);
     }
 }
 
@@ -618,17 +487,6 @@ fn replace_sorted(view: &mut ListView, index: Vec<usize>, keep: Option<usize>, r
         None => {
             view.offset = 0;
             view.select(0, rows);
-        }
-    }
-}
-
-/// Appends `item` to a list indexed by key, or replaces in place the item with the same key.
-fn upsert<T>(items: &mut Vec<T>, positions: &mut HashMap<String, usize>, key: String, item: T) {
-    match positions.get(&key) {
-        Some(&position) => items[position] = item,
-        None => {
-            positions.insert(key, items.len());
-            items.push(item);
         }
     }
 }

@@ -518,9 +518,9 @@ fn open_connection(path: &Path, read_only: bool) -> anyhow::Result<Db> {
     Ok(db)
 }
 
-/// The rank stored in `connections.health`: the position in `Health::ALL` (healthiest first).
+/// The rank stored in `connections.health`: [`Health::rank`] (healthiest first).
 fn health_rank(health: Health) -> i64 {
-    Health::ALL.iter().position(|candidate| *candidate == health).unwrap_or(Health::ALL.len()) as i64
+    health.rank() as i64
 }
 
 /// Derives the stored health of a connection with the model's one definition.

@@ -1,32 +1,23 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
+use ratatui::text::Span;
 use ratatui::widgets::Cell;
 
-use super::{ListPane, clean, draw_window, empty_hint, health_span, list_title, load_text, pane_block, spinner};
+use super::widgets::{ListFrame, clean, draw_list, health_span};
 use crate::model::Health;
 use crate::tui::state::{Pane, State};
 
 pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
-    let focused = state.focus == Pane::Contexts;
-    let load = state.load(Pane::Contexts);
     let data = &state.data;
-    let title = list_title(state, "Contexts", &state.contexts, data.contexts.len(), state.filter_text(Pane::Contexts));
-    let block = pane_block(
-        state,
-        title,
-        load_text(load, !data.contexts.is_empty(), spinner(state)),
-        focused,
-        load.error.is_some(),
-    );
-    let widths = vec![Constraint::Length(10), Constraint::Fill(2), Constraint::Fill(2), Constraint::Length(5)];
-    let pane = ListPane {
-        block,
+    let list = ListFrame {
+        name: Span::styled("Contexts", state.theme.title()),
+        total: data.contexts.len(),
         header: vec!["Health", "External id", "Name", "Conns"],
-        widths,
-        view: &state.contexts,
-        focused,
+        widths: vec![Constraint::Length(10), Constraint::Fill(2), Constraint::Fill(2), Constraint::Length(5)],
+        has_data: !data.contexts.is_empty(),
+        empty_hint: if data.contexts.is_empty() { "no contexts" } else { "no context matches the filter (esc clears)" },
     };
-    draw_window(frame, area, pane, state, |item| {
+    draw_list(frame, area, state, Pane::Contexts, list, |item| {
         let context = &data.contexts[item];
         let owned = data.connections_of_context(&context.external_id).len();
         let health = data.context_health(&context.external_id).unwrap_or(Health::NotInstalled);
@@ -39,8 +30,4 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
             Cell::from(format!("{owned:>5}")),
         ]
     });
-    if state.contexts.is_empty() && !load.loading {
-        let text = if data.contexts.is_empty() { "no contexts" } else { "no context matches the filter (esc clears)" };
-        empty_hint(frame, area, text, state.theme.muted());
-    }
 }

@@ -3,7 +3,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
-use super::{clean, clock, health_span, pane_block};
+use super::widgets::{clean, clock, health_span, pane_block};
 use crate::model::Health;
 use crate::tui::state::{Pane, State};
 

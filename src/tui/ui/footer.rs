@@ -3,13 +3,15 @@ use ratatui::layout::{Position, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
+use super::widgets::visible_input;
+use crate::tui::keymap::Command;
 use crate::tui::state::{Mode, State};
 
 pub fn draw(frame: &mut Frame, status: Rect, hints: Rect, state: &State) {
     let theme = &state.theme;
     match &state.mode {
         Mode::Filter(input) => {
-            let (visible, cursor) = super::visible_input(input, status.width.saturating_sub(1));
+            let (visible, cursor) = visible_input(input, status.width.saturating_sub(1));
             let line = Line::from(vec![Span::styled("/", theme.key()), Span::raw(visible)]);
             frame.render_widget(Paragraph::new(line), status);
             frame.set_cursor_position(Position::new(status.x + 1 + cursor, status.y));
@@ -21,15 +23,33 @@ pub fn draw(frame: &mut Frame, status: Rect, hints: Rect, state: &State) {
             }
         }
     }
+    let keymap = &state.keymap;
+    let key = |command| keymap.first_key(command);
     let pairs: Vec<(String, &str)> = match &state.mode {
-        Mode::Browse => state.keymap.hints().into_iter().collect(),
+        Mode::Browse => keymap.hints(),
         Mode::Filter(_) => {
-            vec![("enter".into(), "apply"), ("esc".into(), "clear"), ("".into(), "status: connector: context:")]
+            let mut pairs = bound(vec![(key(Command::FilterApply), "apply"), (key(Command::FilterClear), "clear")]);
+            pairs.push(("".into(), "status: connector: context:"));
+            pairs
         }
-        Mode::Help { .. } => vec![("j/k".into(), "scroll"), ("esc".into(), "close")],
-        Mode::Mint(_) => vec![("tab".into(), "next field"), ("enter".into(), "mint"), ("esc".into(), "cancel")],
-        Mode::Minted(_) => vec![("v".into(), "reveal/hide"), ("y".into(), "copy"), ("esc".into(), "close")],
-        Mode::Url { .. } => vec![("v".into(), "reveal/hide"), ("y".into(), "copy again"), ("esc".into(), "close")],
+        Mode::Help { .. } => {
+            let scroll = [key(Command::HelpScrollDown), key(Command::HelpScrollUp)];
+            let scroll: Vec<String> = scroll.into_iter().filter(|key| !key.is_empty()).collect();
+            bound(vec![(scroll.join("/"), "scroll"), (key(Command::HelpClose), "close")])
+        }
+        Mode::Mint(_) => bound(vec![
+            (key(Command::MintNextField), "next field"),
+            (key(Command::MintSubmit), "mint"),
+            (key(Command::MintCancel), "cancel"),
+        ]),
+        Mode::Minted(_) | Mode::Url { .. } => {
+            let copy = if matches!(state.mode, Mode::Url { .. }) { "copy again" } else { "copy" };
+            bound(vec![
+                (key(Command::PopupReveal), "reveal/hide"),
+                (key(Command::PopupCopy), copy),
+                (key(Command::PopupClose), "close"),
+            ])
+        }
     };
     let mut spans = Vec::new();
     for (key, label) in pairs {
@@ -41,4 +61,9 @@ pub fn draw(frame: &mut Frame, status: Rect, hints: Rect, state: &State) {
         spans.push(Span::raw("  "));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), hints);
+}
+
+/// The hints whose command has a key (a user may unbind some).
+fn bound(pairs: Vec<(String, &'static str)>) -> Vec<(String, &'static str)> {
+    pairs.into_iter().filter(|(key, _)| !key.is_empty()).collect()
 }

@@ -3,7 +3,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::{clean, clock, spinner};
+use super::widgets::{clean, clock, spinner};
 use crate::model::Health;
 use crate::tui::state::State;
 
@@ -27,8 +27,9 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
             scan.connections_seen
         ))),
         None => {
-            let newest = state.loads.iter().filter_map(|load| load.loaded_at).max();
-            let failing = state.loads.iter().filter_map(|load| load.error.as_ref()).map(|(since, _)| since).min();
+            let loads = state.list_panes().map(|pane| &pane.load);
+            let newest = loads.iter().filter_map(|load| load.loaded_at).max();
+            let failing = loads.iter().filter_map(|load| load.error.as_ref()).map(|(since, _)| since).min();
             match (failing, newest) {
                 (Some(since), _) => first.push(Span::styled(format!("failing since {}", clock(since)), theme.error())),
                 (None, Some(at)) => first.push(Span::styled(format!("loaded {}", clock(&at)), theme.muted())),

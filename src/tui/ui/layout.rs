@@ -1,4 +1,5 @@
-//! Where each pane goes. Shared by drawing and by the reducer (page sizes), so both agree.
+//! Where each pane goes. Shared by drawing and by the reducer (which stores each list pane's
+//! height on resize, for page sizes), so both agree.
 
 use ratatui::layout::{Constraint, Layout, Rect};
 
@@ -38,9 +39,13 @@ pub fn areas(area: Rect) -> Areas {
     Areas { header, contexts, connectors, connections, detail, status, hints }
 }
 
-/// Data rows visible in a list pane of a terminal of `size`: its height less the borders and
-/// the column header.
+/// Data rows a list pane drawn in `area` shows: its height less the borders and the column
+/// header.
+pub fn table_rows(area: Rect) -> usize {
+    usize::from(area.height.saturating_sub(3))
+}
+
+/// Data rows visible in a list pane of a terminal of `size`, at least one (a page size).
 pub fn list_rows(size: (u16, u16), pane: Pane) -> usize {
-    let area = areas(Rect::new(0, 0, size.0, size.1)).of(pane);
-    usize::from(area.height.saturating_sub(3)).max(1)
+    table_rows(areas(Rect::new(0, 0, size.0, size.1)).of(pane)).max(1)
 }

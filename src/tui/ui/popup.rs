@@ -5,7 +5,8 @@ use ratatui::layout::{Constraint, Flex, Layout, Position, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
 
-use super::{clean, clock, spinner, visible_input};
+use super::widgets::{clean, clock, spinner, visible_input};
+use crate::tui::keymap::{Command, KeyMode};
 use crate::tui::mint::{FIELD_HINTS, FIELD_LABELS, MintForm, MintedToken};
 use crate::tui::state::{Mode, State, masked_url};
 
@@ -48,20 +49,47 @@ fn help(frame: &mut Frame, state: &State, scroll: u16) {
     let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
     let area = centered(frame, 76, height);
     let scroll = scroll.min(help_max_scroll(state));
-    let title = if help_max_scroll(state) > 0 { "Keys (j/k scroll)" } else { "Keys" };
+    let keys = &state.keymap;
+    let title = if help_max_scroll(state) > 0 {
+        format!(
+            "Keys ({}/{} scroll) · rebind them in config.toml [keys]",
+            keys.first_key(Command::HelpScrollDown),
+            keys.first_key(Command::HelpScrollUp)
+        )
+    } else {
+        "Keys · rebind them in config.toml [keys]".to_owned()
+    };
     frame.render_widget(Clear, area);
-    frame.render_widget(Paragraph::new(lines).scroll((scroll, 0)).block(popup_block(state, title)), area);
+    frame.render_widget(Paragraph::new(lines).scroll((scroll, 0)).block(popup_block(state, &title)), area);
 }
 
+/// What the help says before a mode's keys: where they apply (browsing keys come first and
+/// need no heading; the filter's heading is its syntax).
+fn mode_heading(mode: KeyMode) -> Vec<String> {
+    match mode {
+        KeyMode::Browse => Vec::new(),
+        KeyMode::Filter => vec![
+            "filter (typing edits it): words match ids, names, connector and status;".to_owned(),
+            "  status:error connector:slack context:acme restrict a field".to_owned(),
+        ],
+        KeyMode::Help | KeyMode::Mint | KeyMode::Popup => vec![format!("in {}:", mode.title())],
+    }
+}
+
+/// Every live binding, mode by mode, from the keymap.
 fn help_lines(state: &State) -> Vec<Line<'static>> {
     let theme = &state.theme;
     let mut lines = Vec::new();
-    for (keys, description) in state.keymap.help_lines() {
-        lines.push(Line::from(vec![Span::styled(format!("{keys:<16}"), theme.key()), Span::raw(description)]));
+    for mode in KeyMode::ALL {
+        let bindings = state.keymap.help_lines(mode);
+        if bindings.is_empty() {
+            continue;
+        }
+        lines.extend(mode_heading(mode).into_iter().map(|heading| Line::styled(heading, theme.muted())));
+        for (keys, description) in bindings {
+            lines.push(Line::from(vec![Span::styled(format!("{keys:<16}"), theme.key()), Span::raw(description)]));
+        }
     }
-    lines.push(Line::styled("filter: words match ids, names, connector and status;", theme.muted()));
-    lines.push(Line::styled("  status:error connector:slack context:acme restrict a field", theme.muted()));
-    lines.push(Line::styled("keys are rebound in config.toml [keys]; esc closes", theme.muted()));
     if state.target.read_only {
         lines.push(Line::styled("read-only: mutating keys are not bound", theme.error()));
     }
@@ -102,7 +130,16 @@ fn mint(frame: &mut Frame, state: &State, form: &MintForm) {
     } else if let Some(error) = &form.server_error {
         Line::styled(format!("✗ server: {}", clean(error)), theme.error())
     } else {
-        Line::styled("enter mints · tab moves · esc cancels", theme.muted())
+        let keys = &state.keymap;
+        Line::styled(
+            format!(
+                "{} mints · {} moves · {} cancels",
+                keys.first_key(Command::MintSubmit),
+                keys.first_key(Command::MintNextField),
+                keys.first_key(Command::MintCancel)
+            ),
+            theme.muted(),
+        )
     };
     frame.render_widget(Paragraph::new(footer).wrap(Wrap { trim: true }), rows[3]);
 }
@@ -119,8 +156,9 @@ fn token(frame: &mut Frame, state: &State, minted: &MintedToken) {
     };
     lines.push(Line::from(vec![Span::styled("expires  ", theme.muted()), Span::raw(expiry)]));
     lines.push(Line::raw(""));
-    let reveal = if minted.revealed { "v hides" } else { "v reveals" };
-    lines.push(Line::styled(format!("{reveal} · y copies (OSC 52) · esc closes"), theme.muted()));
+    let [reveal, copy, close] = popup_keys(state);
+    let reveals = if minted.revealed { "hides" } else { "reveals" };
+    lines.push(Line::styled(format!("{reveal} {reveals} · {copy} copies (OSC 52) · {close} closes"), theme.muted()));
     let area = centered(frame, 72, 8);
     frame.render_widget(Clear, area);
     frame.render_widget(
@@ -131,14 +169,23 @@ fn token(frame: &mut Frame, state: &State, minted: &MintedToken) {
 
 fn url_popup(frame: &mut Frame, state: &State, url: &str, reason: &str) {
     let theme = &state.theme;
+    let [reveal, copy, close] = popup_keys(state);
     let lines = vec![
         Line::styled(format!("No browser could open it: {}", clean(reason)), theme.error()),
         Line::raw(""),
         Line::styled(clean(url), theme.key()),
         Line::raw(""),
-        Line::styled("copied to the clipboard with OSC 52 · v reveals · y copies again · esc closes", theme.muted()),
+        Line::styled(
+            format!("copied to the clipboard with OSC 52 · {reveal} reveals · {copy} copies again · {close} closes"),
+            theme.muted(),
+        ),
     ];
     let area = centered(frame, 76, 9);
     frame.render_widget(Clear, area);
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(popup_block(state, "Repair URL")), area);
+}
+
+/// The first keys of reveal, copy and close, as the token and URL popups mention them.
+fn popup_keys(state: &State) -> [String; 3] {
+    [Command::PopupReveal, Command::PopupCopy, Command::PopupClose].map(|command| state.keymap.first_key(command))
 }

@@ -7,7 +7,7 @@ use ratatui::backend::TestBackend;
 use tui_input::Input;
 
 use super::draw;
-use crate::tui::action::{Action, ScanEvent};
+use crate::tui::action::{Action, LoadEvent};
 use crate::tui::fixtures::{at, code, key, loaded_state, new_state, press};
 use crate::tui::mint::{MintForm, MintedToken};
 use crate::tui::state::{Mode, State};
@@ -148,18 +148,18 @@ fn failing_refresh_shows_stale_and_errors() {
     snapshot_each_size("stale", |state| {
         update(state, Action::RefreshTick);
         let generation = state.generation;
-        let page = ScanEvent::ContextsPage(crate::tui::fixtures::contexts());
+        let page = LoadEvent::ContextsPage(crate::tui::fixtures::contexts());
         update(state, Action::Scan { generation, event: page });
         for (stream, result) in [
             (crate::tui::action::Stream::Contexts, Ok(())),
             (crate::tui::action::Stream::Connectors, Err("server busy or failing (503): maintenance".to_owned())),
             (crate::tui::action::Stream::Connections, Err("cannot reach the server: request timed out".to_owned())),
         ] {
-            update(state, Action::Scan { generation, event: ScanEvent::Finished { stream, result } });
+            update(state, Action::Scan { generation, event: LoadEvent::Finished { stream, result } });
         }
-        for load in &mut state.loads {
-            load.loaded_at = Some(at());
-            if let Some((since, _)) = load.error.as_mut() {
+        for pane in state.list_panes_mut() {
+            pane.load.loaded_at = Some(at());
+            if let Some((since, _)) = pane.load.error.as_mut() {
                 *since = at();
             }
         }
@@ -183,9 +183,63 @@ fn a_frame_over_a_hundred_thousand_rows_draws_only_the_window() {
     update(&mut state, Action::Start);
     let many = (0..100_000).map(|n| crate::tui::fixtures::context(&format!("ctx-{n:06}"), "Tenant")).collect();
     let generation = state.generation;
-    update(&mut state, Action::Scan { generation, event: ScanEvent::ContextsPage(many) });
+    update(&mut state, Action::Scan { generation, event: LoadEvent::ContextsPage(many) });
     press(&mut state, "G");
     let screen = render(&state).backend().to_string();
     assert!(screen.contains("ctx-099999") && !screen.contains("ctx-000000"), "{screen}");
     assert!(screen.contains("Contexts 100000"), "{screen}");
+}
+
+#[test]
+fn help_lists_every_live_binding_of_every_mode() {
+    for read_only in [false, true] {
+        let mut state = loaded_state((120, 60));
+        state.target.read_only = read_only;
+        state.keymap = crate::tui::keymap::Keymap::new(&Default::default(), read_only).unwrap();
+        update(&mut state, key('?'));
+        let screen = render(&state).backend().to_string();
+        for binding in state.keymap.bindings() {
+            assert!(screen.contains(binding.command.description()), "{:?} is missing:\n{screen}", binding.command);
+        }
+        assert_eq!(screen.contains("in the mint form"), !read_only, "read-only has no mint form:\n{screen}");
+    }
+}
+
+#[test]
+fn popups_and_hints_name_the_keys_as_rebound() {
+    let overrides = crate::config::KeyOverrides::from([
+        (
+            "popup".to_owned(),
+            crate::config::KeyOverride::Mode(
+                [
+                    ("reveal".to_owned(), vec!["r".to_owned()]),
+                    ("copy".to_owned(), vec!["ctrl-y".to_owned()]),
+                    ("close".to_owned(), vec!["x".to_owned()]),
+                ]
+                .into(),
+            ),
+        ),
+        (
+            "help".to_owned(),
+            crate::config::KeyOverride::Mode([("scroll_down".to_owned(), vec!["n".to_owned()])].into()),
+        ),
+    ]);
+    let mut state = loaded_state(SIZES[0]);
+    state.keymap = crate::tui::keymap::Keymap::new(&overrides, false).unwrap();
+    update(&mut state, Action::Minted(Ok(MintedToken::new("org_acme".into(), "tok-1".into()))));
+    let screen = render(&state).backend().to_string();
+    assert!(screen.contains("r reveals · ctrl-y copies (OSC 52) · x closes"), "{screen}");
+    assert!(screen.contains("r reveal/hide  ctrl-y copy  x close"), "{screen}");
+    update(&mut state, key('x'));
+    let url = "http://127.0.0.1:4000/connectors/slack".to_owned();
+    update(&mut state, Action::BrowserOpened { url, result: Err("no browser found".into()) });
+    let screen = render(&state).backend().to_string();
+    assert!(screen.contains("r reveals · ctrl-y copies again · x"), "{screen}");
+    update(&mut state, key('x'));
+    update(&mut state, key('?'));
+    let screen = render(&state).backend().to_string();
+    assert!(screen.contains("Keys (n/k scroll)"), "{screen}");
+    update(&mut state, Action::Resize { width: 120, height: 60 });
+    let screen = render(&state).backend().to_string();
+    assert!(screen.contains("n/k scroll  esc close"), "the hint bar below the popup:\n{screen}");
 }

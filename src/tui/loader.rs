@@ -1,13 +1,14 @@
-//! The scan worker: runs a [`crate::scan`] that also lists the contexts, loads the connectors
-//! and (when still unknown) the catalog URL, and sends each page to the state owner as it
-//! arrives, tagged with its generation. Every stream ends with exactly one `Finished` event.
+//! The dashboard's loader: runs a [`crate::scan`] that also lists the contexts, loads the
+//! connectors and (when still unknown) the catalog URL, and sends each page to the state owner
+//! as it arrives, tagged with its generation. Every stream ends with exactly one `Finished`
+//! event.
 
 use std::pin::pin;
 
 use futures::TryStreamExt as _;
 use tokio::sync::mpsc;
 
-use super::action::{Action, ScanEvent, Stream};
+use super::action::{Action, LoadEvent, Stream};
 use crate::client::{self, Client};
 use crate::scan::{self, ScanMode, ScanRequest};
 
@@ -21,7 +22,7 @@ struct Reporter {
 
 impl Reporter {
     /// Sends one event; false when the dashboard has gone away.
-    async fn send(&self, event: ScanEvent) -> bool {
+    async fn send(&self, event: LoadEvent) -> bool {
         self.tx.send(Action::Scan { generation: self.generation, event }).await.is_ok()
     }
 
@@ -29,7 +30,7 @@ impl Reporter {
         if let Err(error) = &result {
             tracing::warn!(?stream, %error, "scan stream failed");
         }
-        self.send(ScanEvent::Finished { stream, result }).await
+        self.send(LoadEvent::Finished { stream, result }).await
     }
 }
 
@@ -49,7 +50,7 @@ async fn load_catalog(client: &Client, reporter: &Reporter, wanted: bool) {
         if let Err(error) = &result {
             tracing::warn!(%error, "cannot read the platform record for the catalog URL");
         }
-        reporter.send(ScanEvent::Catalog(result)).await;
+        reporter.send(LoadEvent::Catalog(result)).await;
     }
 }
 
@@ -59,7 +60,7 @@ async fn load_connectors(client: &Client, reporter: &Reporter) {
     let result = loop {
         match pages.try_next().await {
             Ok(Some(page)) => {
-                if !reporter.send(ScanEvent::ConnectorsPage(page.connectors)).await {
+                if !reporter.send(LoadEvent::ConnectorsPage(page.connectors)).await {
                     return;
                 }
             }
@@ -85,7 +86,7 @@ async fn load_contexts_and_connections(client: &Client, reporter: &Reporter, con
                 }
                 continue;
             }
-            scan::ScanEvent::Contexts(contexts) => ScanEvent::ContextsPage(contexts),
+            scan::ScanEvent::Contexts(contexts) => LoadEvent::ContextsPage(contexts),
             scan::ScanEvent::ContextsListed(result) => {
                 contexts_pending = false;
                 if !reporter.finished(Stream::Contexts, result.map_err(|e| e.to_string())).await {
@@ -93,7 +94,7 @@ async fn load_contexts_and_connections(client: &Client, reporter: &Reporter, con
                 }
                 continue;
             }
-            scan::ScanEvent::Page { connections, .. } => ScanEvent::ConnectionsPage { connections, fallback },
+            scan::ScanEvent::Page { connections, .. } => LoadEvent::ConnectionsPage { connections, fallback },
             scan::ScanEvent::Finished(result) => {
                 reporter.finished(Stream::Connections, result.map(drop).map_err(|e| e.to_string())).await;
                 return;
@@ -134,17 +135,17 @@ mod tests {
         while let Some(action) = rx.recv().await {
             let Action::Scan { generation: 7, event } = action else { panic!("untagged: {action:?}") };
             let (stream, rows) = match event {
-                ScanEvent::Catalog(result) => {
+                LoadEvent::Catalog(result) => {
                     report.catalog.push(result);
                     continue;
                 }
-                ScanEvent::Finished { stream, result } => {
+                LoadEvent::Finished { stream, result } => {
                     report.outcomes.entry(stream).or_default().push(result);
                     continue;
                 }
-                ScanEvent::ContextsPage(page) => (Stream::Contexts, page.len()),
-                ScanEvent::ConnectorsPage(page) => (Stream::Connectors, page.len()),
-                ScanEvent::ConnectionsPage { connections, fallback } => {
+                LoadEvent::ContextsPage(page) => (Stream::Contexts, page.len()),
+                LoadEvent::ConnectorsPage(page) => (Stream::Connectors, page.len()),
+                LoadEvent::ConnectionsPage { connections, fallback } => {
                     assert!(!fallback, "the bundled server has the bulk route");
                     (Stream::Connections, connections.len())
                 }
