@@ -358,9 +358,18 @@ fn every_top_level_command_is_documented() {
     }
 }
 
-/// The rows of the `| Keys | Action | Config name |` table: (config name, keys, action).
-fn key_table(text: &str) -> Vec<(String, Vec<String>, String)> {
-    let header = "| Keys | Action | Config name |";
+/// A row of the key table: its mode, config name, keys and description.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct KeyRow {
+    mode: String,
+    name: String,
+    keys: Vec<String>,
+    action: String,
+}
+
+/// The rows of the `| Mode | Keys | Action | Config name |` table.
+fn key_table(text: &str) -> Vec<KeyRow> {
+    let header = "| Mode | Keys | Action | Config name |";
     let start = text.find(header).expect("docs/dashboard.md has the key table");
     text[start..]
         .lines()
@@ -370,40 +379,54 @@ fn key_table(text: &str) -> Vec<(String, Vec<String>, String)> {
             // `\|` is a pipe inside a cell.
             let line = line.replace("\\|", "\u{0}");
             let cells: Vec<String> = line.split('|').map(|cell| cell.replace('\u{0}', "|").trim().to_owned()).collect();
-            assert_eq!(cells.len(), 5, "a key table row has three cells: {line}");
-            let keys = code_spans(&cells[1]).0.into_iter().map(str::to_owned).collect();
-            let name = code_spans(&cells[3]).0.concat();
-            (name, keys, cells[2].clone())
+            assert_eq!(cells.len(), 6, "a key table row has four cells: {line}");
+            KeyRow {
+                mode: cells[1].clone(),
+                keys: code_spans(&cells[2]).0.into_iter().map(str::to_owned).collect(),
+                action: cells[3].clone(),
+                name: code_spans(&cells[4]).0.concat(),
+            }
         })
         .collect()
 }
 
-/// Differences between the documented key table and the default keymap.
+/// Differences between the documented key table and the default keymap, mode by mode.
 fn key_table_drift(text: &str) -> Vec<String> {
     let documented = key_table(text);
     let keymap = Keymap::default();
-    let actual: Vec<(String, Vec<String>, bool)> = keymap
+    let actual: Vec<(KeyRow, bool)> = keymap
         .bindings()
         .iter()
         .map(|binding| {
-            let keys = binding.keys.iter().map(ToString::to_string).collect();
-            (binding.command.name().to_owned(), keys, binding.command.is_mutating())
+            let row = KeyRow {
+                mode: binding.command.mode().name().to_owned(),
+                name: binding.command.name().to_owned(),
+                keys: binding.keys.iter().map(ToString::to_string).collect(),
+                action: String::new(),
+            };
+            (row, binding.command.is_mutating())
         })
         .collect();
     let mut problems = Vec::new();
-    let documented_names: Vec<&str> = documented.iter().map(|(name, _, _)| name.as_str()).collect();
-    let actual_names: Vec<&str> = actual.iter().map(|(name, _, _)| name.as_str()).collect();
+    let named = |rows: &mut dyn Iterator<Item = &KeyRow>| -> Vec<String> {
+        rows.map(|row| format!("{}.{}", row.mode, row.name)).collect()
+    };
+    let documented_names = named(&mut documented.iter());
+    let actual_names = named(&mut actual.iter().map(|(row, _)| row));
     if documented_names != actual_names {
         problems.push(format!("actions: documented {documented_names:?}, keymap {actual_names:?}"));
     }
-    for (name, keys, mutating) in &actual {
-        let Some((_, documented_keys, action)) = documented.iter().find(|(documented, _, _)| documented == name) else {
+    for (row, mutating) in &actual {
+        let Some(documented) =
+            documented.iter().find(|documented| documented.mode == row.mode && documented.name == row.name)
+        else {
             continue;
         };
-        if documented_keys != keys {
-            problems.push(format!("{name}: documented keys {documented_keys:?}, keymap {keys:?}"));
+        let name = format!("{}.{}", row.mode, row.name);
+        if documented.keys != row.keys {
+            problems.push(format!("{name}: documented keys {:?}, keymap {:?}", documented.keys, row.keys));
         }
-        if *mutating != action.contains("absent in read-only mode") {
+        if *mutating != documented.action.contains("absent in read-only mode") {
             problems.push(format!("{name}: say \"absent in read-only mode\" exactly when the action is mutating"));
         }
     }
@@ -424,12 +447,14 @@ fn the_key_table_matches_the_default_keymap() {
 #[test]
 fn the_key_table_check_catches_drift() {
     let text = std::fs::read_to_string(repo().join("docs/dashboard.md")).unwrap();
-    let rebound = text.replacen("| `t` | triage", "| `T` | triage", 1);
-    assert!(key_table_drift(&rebound).iter().any(|problem| problem.starts_with("triage: documented keys")));
-    let without_help = text.replacen("| `?` | help, generated from the live keymap | `help` |\n", "", 1);
+    let rebound = text.replacen("| browse | `t` | triage", "| browse | `T` | triage", 1);
+    assert!(key_table_drift(&rebound).iter().any(|problem| problem.starts_with("browse.triage: documented keys")));
+    let popup_rebound = text.replacen("| popup | `v` |", "| popup | `r` |", 1);
+    assert!(key_table_drift(&popup_rebound).iter().any(|problem| problem.starts_with("popup.reveal: documented keys")));
+    let without_help = text.replacen("| browse | `?` | help, generated from the live keymap | `help` |\n", "", 1);
     assert!(key_table_drift(&without_help).iter().any(|problem| problem.starts_with("actions:")));
     let mint_unmarked = text.replacen("mint a context token (absent in read-only mode)", "mint a context token", 1);
-    assert!(key_table_drift(&mint_unmarked).iter().any(|problem| problem.starts_with("mint: say")));
+    assert!(key_table_drift(&mint_unmarked).iter().any(|problem| problem.starts_with("browse.mint: say")));
 }
 
 #[test]
