@@ -4,7 +4,9 @@
 An edge `a.rs -> b.rs` means that code in a.rs names an item of b.rs through a path:
 a `use crate::...`, `use super::...`, `use self::...` or `use child::...` statement, or the
 same kind of path written inline (`super::layout::list_rows(...)`, `contexts::draw(...)`).
-A path is resolved to the longest module prefix that is a file (`x.rs` or `x/mod.rs`).
+A path is resolved to the longest module prefix that is a file (`x.rs` or `x/mod.rs`), then
+through that file's `pub use` re-exports, so `crate::model::Health` names model/health.rs (where
+`Health` is defined) rather than the facade model/mod.rs that re-exports it.
 Declaring a child (`mod contexts;`) is not an edge: only using it is.
 Code under `#[cfg(test)]` (test modules and test-only files) is left out: tests may reach
 anywhere.
@@ -104,11 +106,34 @@ def main():
                 path = os.path.join(root, name)
                 files[tuple(module_of(path, src))] = os.path.normpath(path)
 
-    def resolve(segments):
+    reexports = {}
+
+    def resolve(segments, hops=0):
         for length in range(len(segments), -1, -1):
-            target = files.get(tuple(segments[:length]))
-            if target:
-                return target
+            module = tuple(segments[:length])
+            target = files.get(module)
+            if not target:
+                continue
+            exported = reexports.get(module, {})
+            if length < len(segments) and segments[length] in exported and hops < 16:
+                return resolve(exported[segments[length]] + segments[length + 1 :], hops + 1)
+            return target
+        return None
+
+    def absolute_path(module, children, used):
+        """The path `used`, written in `module`, from the crate root; None for outside paths."""
+        segments = used.split("::")
+        if segments[0] == "crate":
+            return segments[1:]
+        if segments[0] in ("super", "self"):
+            base = list(module)
+            while segments and segments[0] in ("super", "self"):
+                if segments[0] == "super":
+                    base = base[:-1]
+                segments = segments[1:]
+            return base + segments
+        if segments[0] in children:
+            return list(module) + segments
         return None
 
     texts = {}
@@ -123,10 +148,22 @@ def main():
         if any(module[:length] in test_only for length in range(1, len(module) + 1)):
             del files[module]
 
+    def children_of(text):
+        return set(re.findall(r"^\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+(\w+)\s*;", text, flags=re.M))
+
+    for module in files:
+        text = strip_cfg_test(texts[module])
+        children = children_of(text)
+        for statement in re.findall(r"\bpub(?:\([^)]*\))?\s+use\s+([^;]+);", text):
+            for used in expand_use(statement):
+                absolute = absolute_path(module, children, used)
+                if absolute and absolute[-1] != "*":
+                    reexports.setdefault(module, {})[absolute[-1]] = absolute
+
     edges = {}
     for module, path in files.items():
         text = strip_cfg_test(texts[module])
-        children = set(re.findall(r"^\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+(\w+)\s*;", text, flags=re.M))
+        children = children_of(text)
         paths = []
         for statement in re.findall(r"\buse\s+([^;]+);", text):
             paths.extend(expand_use(statement))
@@ -135,19 +172,8 @@ def main():
             pattern = r"(?<![\w:])((?:%s)(?:::\w+)+)" % "|".join(sorted(children))
             paths.extend(re.findall(pattern, text))
         for used in paths:
-            segments = used.split("::")
-            if segments[0] == "crate":
-                absolute = segments[1:]
-            elif segments[0] in ("super", "self"):
-                base = list(module)
-                while segments and segments[0] in ("super", "self"):
-                    if segments[0] == "super":
-                        base = base[:-1]
-                    segments = segments[1:]
-                absolute = base + segments
-            elif segments[0] in children:
-                absolute = list(module) + segments
-            else:
+            absolute = absolute_path(module, children, used)
+            if absolute is None:
                 continue
             target = resolve(absolute)
             if target and target != path:
