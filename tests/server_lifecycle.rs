@@ -203,3 +203,64 @@ async fn keys_create_prints_a_working_pair_once() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK, "a key created while the server runs works at once");
 }
+
+/// Issue 9, item 8: in a data directory that already exists and that others may read, the
+/// database and the WAL files SQLite creates later are 0600 whatever the umask, looser files
+/// an older version left are tightened, and the start warns about the directory.
+#[tokio::test]
+async fn database_files_are_private_even_in_a_shared_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let database = database_path(dir.path());
+    let companions = ["sqlite3-wal", "sqlite3-shm"].map(|extension| database.with_extension(extension));
+
+    let server = support_server::ServeProcess::start(dir.path(), &["--demo"]);
+    let stderr = server.stderr();
+    assert!(stderr.contains("accessible to other users") && stderr.contains("mode 755"), "{stderr}");
+    for path in std::iter::once(&database).chain(&companions) {
+        assert!(path.exists(), "{} exists while the server runs", path.display());
+        assert_eq!(mode(path), 0o600, "{}", path.display());
+    }
+    server.kill();
+
+    for path in std::iter::once(&database).chain(&companions) {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let server = start(ServerConfig::new(dir.path())).await.unwrap();
+    for path in std::iter::once(&database).chain(&companions) {
+        assert_eq!(mode(path), 0o600, "{} is tightened at start", path.display());
+    }
+    let keys = xkit_dash::server::create_key_pair(dir.path()).unwrap();
+    let platform = TestPlatform { server, dir, keys, http: reqwest::Client::new() };
+    assert!(platform.all_pages("/contexts", "contexts", 1000).await.len() >= 60, "the demo survived the kill -9");
+}
+
+/// Issue 9, item 16: a database emptied to 0 bytes next to the signing key of the platform it
+/// held is refused (by the server and by `keys create`) instead of starting an empty platform.
+#[tokio::test]
+async fn an_emptied_database_beside_a_signing_key_is_refused() {
+    let platform = TestPlatform::empty().await;
+    platform.create_context(json!({"external_id": "precious"})).await;
+    let TestPlatform { server, dir, .. } = platform;
+    server.shutdown().await;
+    let database = database_path(dir.path());
+    std::fs::write(&database, b"").unwrap();
+    for extension in ["sqlite3-wal", "sqlite3-shm"] {
+        let _ = std::fs::remove_file(database.with_extension(extension));
+    }
+
+    let error = match start(ServerConfig::new(dir.path())).await {
+        Ok(_) => panic!("an emptied database must not start as a new platform"),
+        Err(error) => format!("{error:#}"),
+    };
+    assert!(error.contains("0 bytes") && error.contains("context-token.key"), "{error}");
+    assert!(error.contains("--data-dir") && error.contains("backup"), "the message says what to check: {error}");
+    let error = format!("{:#}", xkit_dash::server::create_key_pair(dir.path()).unwrap_err());
+    assert!(error.contains("0 bytes"), "{error}");
+    assert_eq!(std::fs::metadata(&database).unwrap().len(), 0, "nothing was written into it");
+
+    // Deleting the database is the deliberate way to start over.
+    std::fs::remove_file(&database).unwrap();
+    let server = start(ServerConfig::new(dir.path())).await.expect("a deleted database starts afresh");
+    server.shutdown().await;
+}

@@ -181,6 +181,29 @@ pub fn database_path(data_dir: &Path) -> PathBuf {
     data_dir.join("platform.sqlite3")
 }
 
+/// Opens the store of a data directory, creating both if needed. Refuses a database that was
+/// emptied under a platform's signing key: starting on it would silently be a new, empty
+/// platform where every key and context of the old one is gone.
+pub(crate) fn open_store(data_dir: &Path, readers: usize) -> Result<Store> {
+    private_file::create_private_dir(data_dir)?;
+    if let Some(warning) = private_file::exposed_dir_warning(data_dir) {
+        tracing::warn!("{warning}");
+    }
+    let database = database_path(data_dir);
+    let emptied = std::fs::metadata(&database).is_ok_and(|metadata| metadata.len() == 0);
+    let signing_key = data_dir.join(tokens::KEY_FILE);
+    if emptied && signing_key.exists() {
+        anyhow::bail!(
+            "{} is empty (0 bytes) but {} holds the signing key of an existing platform: the database was \
+             truncated or replaced. Check that --data-dir names the right directory and restore the database \
+             from a backup; to start a new, empty platform there on purpose, delete the database file first",
+            database.display(),
+            signing_key.display()
+        );
+    }
+    Store::open(&database, readers)
+}
+
 /// Opens the store (seeding it as configured), binds the address, and serves on a tokio task.
 /// The port is bound when this returns, so a client can connect at once.
 pub async fn start(config: ServerConfig) -> Result<RunningServer> {
@@ -190,11 +213,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
 async fn launch(config: ServerConfig) -> Result<(RunningServer, Store)> {
     let data_dir = config.data_dir.clone();
     let readers = config.read_connections;
-    let store = tokio::task::spawn_blocking(move || -> Result<Store> {
-        private_file::create_private_dir(&data_dir)?;
-        Store::open(&database_path(&data_dir), readers)
-    })
-    .await??;
+    let store = tokio::task::spawn_blocking(move || open_store(&data_dir, readers)).await??;
 
     if config.demo && store.is_empty().await? {
         let report = store.import(seed::parse(seed::DEMO, "the bundled demo platform")?).await?;

@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use super::private_file;
 
-const KEY_FILE: &str = "context-token.key";
+/// The signing key's file in the data directory.
+pub(super) const KEY_FILE: &str = "context-token.key";
 const KEY_BYTES: usize = 64;
 
 /// The claims of a context token.

@@ -174,6 +174,7 @@ impl Store {
     /// Opens (creating and migrating if needed) the database at `path` with `readers` read
     /// connections. Blocking: call it at startup or from a blocking context.
     pub fn open(path: &Path, readers: usize) -> anyhow::Result<Store> {
+        keep_private(path)?;
         let writer = open_connection(path, false)?;
         writer.execute_batch(schema::SCHEMA).context("cannot create the database schema")?;
         writer.execute(
@@ -492,6 +493,23 @@ impl Drop for ReaderLease<'_> {
             self.inner.readers.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(db);
         }
     }
+}
+
+/// The database holds refresh tokens and client secrets: it is created with mode 0600 before
+/// SQLite opens it, and files a looser version left behind are tightened. SQLite creates its
+/// `-wal` and `-shm` files later, with the mode of the database file itself (whatever the umask),
+/// so a private database keeps them private too, in this process and in any other.
+fn keep_private(path: &Path) -> anyhow::Result<()> {
+    crate::server::private_file::create_or_restrict(path)?;
+    for suffix in ["-wal", "-shm"] {
+        let mut companion = path.as_os_str().to_owned();
+        companion.push(suffix);
+        let companion = PathBuf::from(companion);
+        if companion.exists() {
+            crate::server::private_file::restrict(&companion)?;
+        }
+    }
+    Ok(())
 }
 
 fn open_connection(path: &Path, read_only: bool) -> anyhow::Result<Db> {
