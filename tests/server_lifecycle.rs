@@ -264,3 +264,71 @@ async fn an_emptied_database_beside_a_signing_key_is_refused() {
     let server = start(ServerConfig::new(dir.path())).await.expect("a deleted database starts afresh");
     server.shutdown().await;
 }
+
+/// Issue 9, item 13: `keys list` shows every pair without its secret, with when it was created
+/// and last used; `keys revoke`, run while the server runs, locks the pair out within a second
+/// and leaves the others alone; an unknown key is an error.
+#[tokio::test]
+async fn keys_are_listed_without_secrets_and_a_revoked_key_is_refused_within_a_second() {
+    let platform = TestPlatform::empty().await;
+    let other = xkit_dash::server::create_key_pair(platform.dir.path()).unwrap();
+    let keys = |args: &[&str]| {
+        assert_cmd::Command::cargo_bin("xkit-dash")
+            .unwrap()
+            .arg("keys")
+            .args(args)
+            .arg("--data-dir")
+            .arg(platform.dir.path())
+            .output()
+            .unwrap()
+    };
+    assert_eq!(platform.get("/contexts").await.0, StatusCode::OK);
+
+    // The last use is recorded off the request's path: give it a moment (bounded).
+    let mut listed = Vec::new();
+    for _ in 0..50 {
+        let output = keys(&["list", "--json"]);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let text = String::from_utf8(output.stdout).unwrap();
+        assert!(!text.contains(platform.keys.secret_key.expose_secret()), "no secret is listed");
+        listed = text.lines().map(|line| serde_json::from_str::<Value>(line).unwrap()).collect();
+        if listed.iter().any(|key| !key["last_used_at"].is_null()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let used = listed.iter().find(|key| key["publishable_key"] == platform.keys.publishable_key.as_str()).unwrap();
+    assert!(used["created_at"].as_str().unwrap().ends_with('Z'), "{used}");
+    assert!(used["last_used_at"].is_string(), "a used key says when: {used}");
+    let unused = listed.iter().find(|key| key["publishable_key"] == other.publishable_key.as_str()).unwrap();
+    assert!(unused["last_used_at"].is_null(), "{unused}");
+    assert_eq!(unused.as_object().unwrap().len(), 3, "publishable key, created, last used; nothing else: {unused}");
+    let table = String::from_utf8(keys(&["list"]).stdout).unwrap();
+    assert!(
+        table.contains("LAST USED") && table.contains(&other.publishable_key) && table.contains("never"),
+        "{table}"
+    );
+
+    let unknown = keys(&["revoke", "xkpk_no_such_key"]);
+    assert_eq!(unknown.status.code(), Some(1), "an unknown key is the item-not-found exit code");
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("xkpk_no_such_key"));
+
+    // The key was verified (and cached) just now; the revoke must beat the cache within 1 s.
+    assert_eq!(platform.get("/contexts").await.0, StatusCode::OK);
+    let cached_at = std::time::Instant::now();
+    let revoked = keys(&["revoke", &platform.keys.publishable_key]);
+    assert!(revoked.status.success(), "{}", String::from_utf8_lossy(&revoked.stderr));
+    tokio::time::sleep(Duration::from_millis(1050).saturating_sub(cached_at.elapsed())).await;
+    support_server::assert_error(&platform.get("/contexts").await, StatusCode::UNAUTHORIZED);
+    let response = platform
+        .http
+        .get(platform.platform_url("/contexts"))
+        .basic_auth(&other.publishable_key, Some(other.secret_key.expose_secret()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "the other pair still works");
+    let remaining = String::from_utf8(keys(&["list", "--json"]).stdout).unwrap();
+    assert!(!remaining.contains(&platform.keys.publishable_key), "{remaining}");
+}

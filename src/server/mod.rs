@@ -95,6 +95,21 @@ pub enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
+    /// List the key pairs: publishable key, when created, when last used (never a secret).
+    List {
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// One `{"publishable_key", "created_at", "last_used_at"}` object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key pair: a running server refuses it within a second.
+    Revoke {
+        /// The publishable key of the pair (`keys list` shows them).
+        publishable_key: String,
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 /// Everything [`start`] needs.
@@ -290,10 +305,7 @@ pub async fn run_serve(args: ServeArgs) -> Result<()> {
     // A subscriber may already be installed (tests); then logs go there.
     let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).try_init();
 
-    let data_dir = match args.data_dir {
-        Some(dir) => dir,
-        None => Paths::discover()?.server_data_dir(),
-    };
+    let data_dir = data_dir_or_default(args.data_dir)?;
     if let Some(connections) = args.demo_scale {
         let started = std::time::Instant::now();
         let report = scale::seed(&data_dir, connections).await?;
@@ -351,10 +363,7 @@ async fn shutdown_signal() {
 pub fn run_keys(command: KeysCommand) -> Result<()> {
     match command {
         KeysCommand::Create { data_dir, json } => {
-            let data_dir = match data_dir {
-                Some(dir) => dir,
-                None => Paths::discover()?.server_data_dir(),
-            };
+            let data_dir = data_dir_or_default(data_dir)?;
             let pair = create_key_pair(&data_dir)?;
             // The user asked for the pair: this is the one time the secret is shown.
             if json {
@@ -366,5 +375,57 @@ pub fn run_keys(command: KeysCommand) -> Result<()> {
             }
             Ok(())
         }
+        KeysCommand::List { data_dir, json } => {
+            let keys = existing_store(&data_dir_or_default(data_dir)?)?.api_keys_blocking()?;
+            let time = |at: Option<chrono::DateTime<chrono::Utc>>, none: &str| {
+                at.map_or_else(|| none.to_owned(), |at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            };
+            if json {
+                for key in &keys {
+                    println!("{}", serde_json::to_string(key)?);
+                }
+            } else if keys.is_empty() {
+                eprintln!("no keys; create one with: xkit-dash keys create");
+            } else {
+                println!("{:<32}  {:<20}  LAST USED", "PUBLISHABLE KEY", "CREATED");
+                for key in &keys {
+                    println!(
+                        "{:<32}  {:<20}  {}",
+                        key.publishable_key,
+                        time(key.created_at, "?"),
+                        time(key.last_used_at, "never")
+                    );
+                }
+            }
+            Ok(())
+        }
+        KeysCommand::Revoke { publishable_key, data_dir } => {
+            let data_dir = data_dir_or_default(data_dir)?;
+            existing_store(&data_dir)?
+                .revoke_api_key_blocking(&publishable_key)
+                .with_context(|| format!("cannot revoke the key in {}", data_dir.display()))?;
+            println!("revoked {publishable_key}");
+            Ok(())
+        }
     }
+}
+
+/// `--data-dir`, else the bundled server's directory under the data directory.
+fn data_dir_or_default(data_dir: Option<PathBuf>) -> Result<PathBuf> {
+    match data_dir {
+        Some(dir) => Ok(dir),
+        None => Ok(Paths::discover()?.server_data_dir()),
+    }
+}
+
+/// The store of a data directory that must already hold a platform (listing or revoking keys
+/// never creates one).
+fn existing_store(data_dir: &Path) -> Result<Store> {
+    anyhow::ensure!(
+        database_path(data_dir).exists(),
+        "no platform in {} (no {}); pass the server's --data-dir",
+        data_dir.display(),
+        database_path(data_dir).display()
+    );
+    open_store(data_dir, 1)
 }
