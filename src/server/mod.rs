@@ -26,6 +26,7 @@ pub mod scale;
 pub mod seed;
 pub mod store;
 pub mod tokens;
+mod transport;
 mod validate;
 
 use std::net::SocketAddr;
@@ -39,6 +40,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use keys::{KeyPair, create_key_pair};
+pub use transport::ConnectionLimits;
 
 use crate::client::ApiTarget;
 use crate::config::Paths;
@@ -82,6 +84,30 @@ pub struct ServeArgs {
     /// Refresh access tokens that expire within this margin when they are read.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
     pub refresh_margin: Duration,
+    /// Close a connection whose request header has not arrived this long after the server was
+    /// ready for it (the connection opened or the previous answer was sent).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = positive_duration)]
+    pub header_timeout: Duration,
+    /// Answer 408 and close when a request body has not arrived whole within this time.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = positive_duration)]
+    pub body_timeout: Duration,
+    /// Close a connection on which no byte moved either way for this long.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = positive_duration)]
+    pub idle_timeout: Duration,
+    /// Open connections at most (lowered to fit the open files limit); at the cap, a new
+    /// connection replaces the oldest one that has sent no request, or gets a fast 503.
+    #[arg(long, value_name = "N", default_value_t = ConnectionLimits::default().max_connections,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_connections: usize,
+}
+
+/// A humantime duration above zero (a zero timeout would close every connection at once).
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(duration) if duration.is_zero() => Err("must be more than zero".into()),
+        Ok(duration) => Ok(duration),
+        Err(error) => Err(error.to_string()),
+    }
 }
 
 /// `xkit-dash keys ...`.
@@ -129,6 +155,8 @@ pub struct ServerConfig {
     pub refresh: refresh::RefreshSettings,
     /// Lifetime of the links minted by `repair_link`.
     pub repair_link_ttl: Duration,
+    /// Connection timeouts and cap.
+    pub limits: ConnectionLimits,
 }
 
 impl ServerConfig {
@@ -144,6 +172,7 @@ impl ServerConfig {
             public_url: None,
             refresh: refresh::RefreshSettings::default(),
             repair_link_ttl: DEFAULT_REPAIR_LINK_TTL,
+            limits: ConnectionLimits::default(),
         }
     }
 }
@@ -152,7 +181,7 @@ impl ServerConfig {
 pub struct RunningServer {
     pub addr: SocketAddr,
     stop: CancellationToken,
-    task: JoinHandle<std::io::Result<()>>,
+    task: JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -166,8 +195,7 @@ impl RunningServer {
     pub async fn shutdown(self) {
         self.stop.cancel();
         match tokio::time::timeout(SHUTDOWN_GRACE, self.task).await {
-            Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(error))) => tracing::warn!(%error, "server stopped with an error"),
+            Ok(Ok(())) => {}
             Ok(Err(error)) => tracing::warn!(%error, "server task failed"),
             Err(_) => tracing::warn!("server did not stop within the grace period"),
         }
@@ -263,9 +291,9 @@ async fn launch(config: ServerConfig) -> Result<(RunningServer, Store)> {
     let app = routes::router(state);
     let stop = CancellationToken::new();
     let stopped = stop.clone();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app).with_graceful_shutdown(async move { stopped.cancelled().await }).await
-    });
+    let max_connections = transport::connection_cap(config.limits.max_connections);
+    let limits = ConnectionLimits { max_connections, ..config.limits };
+    let task = tokio::spawn(transport::serve(listener, app, limits, stopped));
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "platform server listening");
     Ok((RunningServer { addr, stop, task }, store))
 }
@@ -324,6 +352,12 @@ pub async fn run_serve(args: ServeArgs) -> Result<()> {
         token_ttl: args.token_ttl,
         public_url: args.public_url,
         refresh: refresh::RefreshSettings { margin: args.refresh_margin, ..Default::default() },
+        limits: ConnectionLimits {
+            header_timeout: args.header_timeout,
+            body_timeout: args.body_timeout,
+            idle_timeout: args.idle_timeout,
+            max_connections: args.max_connections,
+        },
         ..ServerConfig::new(&data_dir)
     };
     let server = start(config).await?;
