@@ -227,7 +227,7 @@ pub fn database_path(data_dir: &Path) -> PathBuf {
 /// Opens the store of a data directory, creating both if needed. Refuses a database that was
 /// emptied under a platform's signing key: starting on it would silently be a new, empty
 /// platform where every key and context of the old one is gone.
-pub(crate) fn open_store(data_dir: &Path, readers: usize) -> Result<Store> {
+fn open_store(data_dir: &Path, readers: usize) -> Result<Store> {
     private_file::create_private_dir(data_dir)?;
     if let Some(warning) = private_file::exposed_dir_warning(data_dir) {
         tracing::warn!("{warning}");
