@@ -97,8 +97,16 @@ pub struct ServeArgs {
     /// Open connections at most (lowered to fit the open files limit); at the cap, a new
     /// connection replaces the oldest one that has sent no request, or gets a fast 503.
     #[arg(long, value_name = "N", default_value_t = ConnectionLimits::default().max_connections,
-          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+          value_parser = positive_count)]
     pub max_connections: usize,
+}
+
+fn positive_count(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(count) => Ok(count),
+        Err(error) => Err(error.to_string()),
+    }
 }
 
 /// A humantime duration above zero (a zero timeout would close every connection at once).
