@@ -9,10 +9,10 @@
 //! - A connection on which no byte moves either way for `idle_timeout` is closed, whatever it
 //!   is doing (a client that stops reading an answer).
 //! - At most `max_connections` are open, a cap kept below the process's open-files limit. At
-//!   the cap, a new connection takes the place of the oldest one that has not yet sent a
-//!   complete request header (a stalled or idle client), so stalled connections cannot lock
-//!   real clients out; when every open connection is busy with a request, the new one gets a
-//!   fast 503 and is closed.
+//!   the cap, a new connection takes the place of the oldest one that has never sent a
+//!   complete request header (a stalled client), so stalled connections cannot lock real
+//!   clients out; when every open connection has served or is serving a request, the new one
+//!   gets a fast 503 and is closed (kept-alive connections leave by the header timeout).
 //! - Accept errors (out of file descriptors) back off instead of spinning.
 
 use std::collections::BTreeMap;
