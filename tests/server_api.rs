@@ -616,3 +616,79 @@ async fn bad_input_gets_a_json_error_and_stores_nothing() {
     let contexts_cursor = first_page["next_cursor"].as_str().expect("two contexts make two pages of one");
     assert_error(&platform.get(&format!("/connections?cursor={contexts_cursor}")).await, StatusCode::BAD_REQUEST);
 }
+
+/// Issue 9, item 17a: an `external_id` of whitespace alone is refused wherever an id comes in.
+#[tokio::test]
+async fn blank_external_ids_are_refused_wherever_an_id_comes_in() {
+    let platform = TestPlatform::empty().await;
+    for blank in [" ", "   ", "\u{3000}", " \u{a0} "] {
+        let refused = platform.create_context(json!({"external_id": blank})).await;
+        assert_error(&refused, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(refused.1["error"].as_str().unwrap().contains("whitespace"), "{blank:?}: {}", refused.1);
+        assert_error(
+            &platform.post("/users", json!({"user": {"external_id": blank}})).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        );
+        assert_error(
+            &platform.post("/users", json!({"user": {"external_id": "u-1", "external_group_id": blank}})).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        );
+    }
+    assert_eq!(platform.create_context(json!({"external_id": "kept"})).await.0, StatusCode::OK);
+    let rename =
+        send(platform.request(Method::PATCH, "/contexts/kept").json(&json!({"context": {"external_id": "  "}})));
+    assert_error(&rename.await, StatusCode::UNPROCESSABLE_ENTITY);
+    let ids: Vec<Value> =
+        platform.all_pages("/contexts", "contexts", 100).await.iter().map(|c| c["external_id"].clone()).collect();
+    assert_eq!(ids, vec![json!("kept")], "nothing blank was stored and the rename did not happen");
+}
+
+/// Issue 9, item 17b: a context token whose `nbf` lies in the future is not valid yet.
+#[tokio::test]
+async fn context_tokens_are_refused_before_their_nbf() {
+    let platform = TestPlatform::empty().await;
+    let (_, created) = platform.create_context(json!({"external_id": "early-bird"})).await;
+    let claims = jwt_claims(created["access_token"].as_str().unwrap());
+    let key = std::fs::read(platform.dir.path().join("context-token.key")).unwrap();
+    let sign_with_nbf = |nbf: i64| {
+        let mut claims = claims.clone();
+        claims["nbf"] = json!(nbf);
+        let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        jsonwebtoken::encode(&header, &claims, &jsonwebtoken::EncodingKey::from_secret(&key)).unwrap()
+    };
+    let session_url = platform.url("/api/platform_user/session");
+    let now = chrono::Utc::now().timestamp();
+
+    let refused = send(platform.http.get(&session_url).bearer_auth(sign_with_nbf(now + 3600))).await;
+    assert_error(&refused, StatusCode::UNAUTHORIZED);
+    let refused = send(platform.http.get(&session_url).bearer_auth(sign_with_nbf(now + 60))).await;
+    assert_error(&refused, StatusCode::UNAUTHORIZED);
+    let (status, body) = send(platform.http.get(&session_url).bearer_auth(sign_with_nbf(now - 5))).await;
+    assert_eq!(status, StatusCode::OK, "a token valid since a moment ago works: {body}");
+}
+
+/// Issue 9, item 14: an overlong query parameter is a 400 with a JSON error on every list
+/// route (a 49,999-character search used to be a 500 from SQLite's LIKE).
+#[tokio::test]
+async fn overlong_query_parameters_get_400_on_every_list_route() {
+    let platform = TestPlatform::empty().await;
+    platform.create_context(json!({"external_id": "org-1"})).await;
+    let long = "a".repeat(49_999);
+    for path in [
+        format!("/contexts?search={long}"),
+        format!("/contexts?cursor={long}"),
+        format!("/connectors?cursor={long}"),
+        format!("/connections?connector={long}"),
+        format!("/connections?context={long}"),
+        format!("/connections?status={long}"),
+        format!("/contexts/org-1/connections?cursor={long}"),
+        format!("/contexts?limit={}", "9".repeat(5000)),
+    ] {
+        let refused = platform.get(&path).await;
+        assert_error(&refused, StatusCode::BAD_REQUEST);
+        let message = refused.1["error"].as_str().unwrap();
+        assert!(message.contains("characters"), "{}: {message}", &path[..30]);
+    }
+    let (status, body) = platform.get(&format!("/contexts?search={}", "é".repeat(1024))).await;
+    assert_eq!((status, &body["contexts"]), (StatusCode::OK, &json!([])), "a long but sane search still works");
+}

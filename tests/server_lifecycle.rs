@@ -203,3 +203,182 @@ async fn keys_create_prints_a_working_pair_once() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK, "a key created while the server runs works at once");
 }
+
+/// Issue 9, item 8: in a data directory that already exists and that others may read, the
+/// database and the WAL files SQLite creates later are 0600 whatever the umask, looser files
+/// an older version left are tightened, and the start warns about the directory.
+#[tokio::test]
+async fn database_files_are_private_even_in_a_shared_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let database = database_path(dir.path());
+    let companions = ["sqlite3-wal", "sqlite3-shm"].map(|extension| database.with_extension(extension));
+
+    let server = support_server::ServeProcess::start(dir.path(), &["--demo"]);
+    let stderr = server.stderr();
+    assert!(stderr.contains("accessible to other users") && stderr.contains("mode 755"), "{stderr}");
+    for path in std::iter::once(&database).chain(&companions) {
+        assert!(path.exists(), "{} exists while the server runs", path.display());
+        assert_eq!(mode(path), 0o600, "{}", path.display());
+    }
+    server.kill();
+
+    for path in std::iter::once(&database).chain(&companions) {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let server = start(ServerConfig::new(dir.path())).await.unwrap();
+    for path in std::iter::once(&database).chain(&companions) {
+        assert_eq!(mode(path), 0o600, "{} is tightened at start", path.display());
+    }
+    let keys = xkit_dash::server::create_key_pair(dir.path()).unwrap();
+    let platform = TestPlatform { server, dir, keys, http: reqwest::Client::new() };
+    assert!(platform.all_pages("/contexts", "contexts", 1000).await.len() >= 60, "the demo survived the kill -9");
+}
+
+/// Issue 9, item 16: a database emptied to 0 bytes next to the signing key of the platform it
+/// held is refused (by the server and by `keys create`) instead of starting an empty platform.
+#[tokio::test]
+async fn an_emptied_database_beside_a_signing_key_is_refused() {
+    let platform = TestPlatform::empty().await;
+    platform.create_context(json!({"external_id": "precious"})).await;
+    let TestPlatform { server, dir, .. } = platform;
+    server.shutdown().await;
+    let database = database_path(dir.path());
+    std::fs::write(&database, b"").unwrap();
+    for extension in ["sqlite3-wal", "sqlite3-shm"] {
+        let _ = std::fs::remove_file(database.with_extension(extension));
+    }
+
+    let error = match start(ServerConfig::new(dir.path())).await {
+        Ok(_) => panic!("an emptied database must not start as a new platform"),
+        Err(error) => format!("{error:#}"),
+    };
+    assert!(error.contains("0 bytes") && error.contains("context-token.key"), "{error}");
+    assert!(error.contains("--data-dir") && error.contains("backup"), "the message says what to check: {error}");
+    let error = format!("{:#}", xkit_dash::server::create_key_pair(dir.path()).unwrap_err());
+    assert!(error.contains("0 bytes"), "{error}");
+    assert_eq!(std::fs::metadata(&database).unwrap().len(), 0, "nothing was written into it");
+
+    // Deleting the database is the deliberate way to start over.
+    std::fs::remove_file(&database).unwrap();
+    let server = start(ServerConfig::new(dir.path())).await.expect("a deleted database starts afresh");
+    server.shutdown().await;
+}
+
+/// Issue 9, item 13: `keys list` shows every pair without its secret, with when it was created
+/// and last used; `keys revoke`, run while the server runs, locks the pair out within a second
+/// and leaves the others alone; an unknown key is an error.
+#[tokio::test]
+async fn keys_are_listed_without_secrets_and_a_revoked_key_is_refused_within_a_second() {
+    let platform = TestPlatform::empty().await;
+    let other = xkit_dash::server::create_key_pair(platform.dir.path()).unwrap();
+    let keys = |args: &[&str]| {
+        assert_cmd::Command::cargo_bin("xkit-dash")
+            .unwrap()
+            .arg("keys")
+            .args(args)
+            .arg("--data-dir")
+            .arg(platform.dir.path())
+            .output()
+            .unwrap()
+    };
+    assert_eq!(platform.get("/contexts").await.0, StatusCode::OK);
+
+    // The last use is recorded off the request's path: give it a moment (bounded).
+    let mut listed = Vec::new();
+    for _ in 0..50 {
+        let output = keys(&["list", "--json"]);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let text = String::from_utf8(output.stdout).unwrap();
+        assert!(!text.contains(platform.keys.secret_key.expose_secret()), "no secret is listed");
+        listed = text.lines().map(|line| serde_json::from_str::<Value>(line).unwrap()).collect();
+        if listed.iter().any(|key| !key["last_used_at"].is_null()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let used = listed.iter().find(|key| key["publishable_key"] == platform.keys.publishable_key.as_str()).unwrap();
+    assert!(used["created_at"].as_str().unwrap().ends_with('Z'), "{used}");
+    assert!(used["last_used_at"].is_string(), "a used key says when: {used}");
+    let unused = listed.iter().find(|key| key["publishable_key"] == other.publishable_key.as_str()).unwrap();
+    assert!(unused["last_used_at"].is_null(), "{unused}");
+    assert_eq!(unused.as_object().unwrap().len(), 3, "publishable key, created, last used; nothing else: {unused}");
+    let table = String::from_utf8(keys(&["list"]).stdout).unwrap();
+    assert!(
+        table.contains("LAST USED") && table.contains(&other.publishable_key) && table.contains("never"),
+        "{table}"
+    );
+
+    let unknown = keys(&["revoke", "xkpk_no_such_key"]);
+    assert_eq!(unknown.status.code(), Some(1), "an unknown key is the item-not-found exit code");
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("xkpk_no_such_key"));
+
+    // The key was verified (and cached) just now; the revoke must beat the cache within 1 s.
+    assert_eq!(platform.get("/contexts").await.0, StatusCode::OK);
+    let cached_at = std::time::Instant::now();
+    let revoked = keys(&["revoke", &platform.keys.publishable_key]);
+    assert!(revoked.status.success(), "{}", String::from_utf8_lossy(&revoked.stderr));
+    tokio::time::sleep(Duration::from_millis(1050).saturating_sub(cached_at.elapsed())).await;
+    support_server::assert_error(&platform.get("/contexts").await, StatusCode::UNAUTHORIZED);
+    let response = platform
+        .http
+        .get(platform.platform_url("/contexts"))
+        .basic_auth(&other.publishable_key, Some(other.secret_key.expose_secret()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "the other pair still works");
+    let remaining = String::from_utf8(keys(&["list", "--json"]).stdout).unwrap();
+    assert!(!remaining.contains(&platform.keys.publishable_key), "{remaining}");
+}
+
+/// Durability under the new transport: three rounds of `kill -9` in the middle of concurrent
+/// writes lose no write the server acknowledged.
+#[tokio::test]
+async fn kill_9_under_write_load_loses_no_acknowledged_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = xkit_dash::server::create_key_pair(dir.path()).unwrap();
+    let http = reqwest::Client::new();
+    let mut acknowledged = Vec::new();
+    for round in 0..3 {
+        let server = support_server::ServeProcess::start(dir.path(), &[]);
+        let writers = (0..8).map(|writer| {
+            let (http, base, keys) = (http.clone(), server.base_url.clone(), keys.clone());
+            tokio::spawn(async move {
+                let mut written = Vec::new();
+                for index in 0..500 {
+                    let id = format!("r{round}-w{writer}-{index}");
+                    let response = http
+                        .post(format!("{base}/api/platform/context"))
+                        .basic_auth(&keys.publishable_key, Some(keys.secret_key.expose_secret()))
+                        .json(&json!({"context": {"external_id": id}}))
+                        .send()
+                        .await;
+                    match response {
+                        Ok(response) if response.status() == StatusCode::OK => written.push(id),
+                        _ => break,
+                    }
+                }
+                written
+            })
+        });
+        let writers: Vec<_> = writers.collect();
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        server.kill();
+        for writer in writers {
+            acknowledged.extend(writer.await.unwrap());
+        }
+    }
+    assert!(acknowledged.len() > 24, "the writers got going: {}", acknowledged.len());
+    let server = start(ServerConfig::new(dir.path())).await.unwrap();
+    let platform = TestPlatform { server, dir, keys, http };
+    let stored: std::collections::HashSet<String> = platform
+        .all_pages("/contexts", "contexts", 1000)
+        .await
+        .iter()
+        .map(|context| context["external_id"].as_str().unwrap().to_owned())
+        .collect();
+    let lost: Vec<_> = acknowledged.iter().filter(|id| !stored.contains(*id)).collect();
+    assert!(lost.is_empty(), "{} of {} acknowledged writes lost: {lost:?}", lost.len(), acknowledged.len());
+}

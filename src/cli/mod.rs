@@ -229,6 +229,10 @@ fn exit_code_for(error: &anyhow::Error) -> u8 {
         if cause.is::<ConfigError>() {
             return EXIT_USAGE;
         }
+        // `keys revoke` of a key the platform does not have: the item asked for does not exist.
+        if let Some(crate::server::store::StoreError::NotFound(_)) = cause.downcast_ref() {
+            return EXIT_ATTENTION;
+        }
         if let Some(error) = cause.downcast_ref::<ClientError>() {
             return match error {
                 ClientError::NotFound(_) => EXIT_ATTENTION,

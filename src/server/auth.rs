@@ -1,8 +1,9 @@
 //! HTTP Basic `publishable_key:secret_key` as an axum extractor.
 //!
-//! Secrets are compared by SHA-256 in constant time. Verified keys are remembered for a few
-//! seconds so that hot read paths do not query the database for every request; a key created
-//! meanwhile by `keys create` (another process) is found on the first miss.
+//! Secrets are compared by SHA-256 in constant time. Stored keys are remembered for at most a
+//! second so that hot read paths do not query the database for every request; a key created
+//! meanwhile by `keys create` (another process) is found on the first miss, and one revoked by
+//! `keys revoke` (another process) is refused within a second.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -18,8 +19,12 @@ use super::error::ApiError;
 use super::keys::secret_matches;
 use super::routes::AppState;
 
-/// How long a verified key's hash is trusted without asking the database again.
-const CACHE_TTL: Duration = Duration::from_secs(10);
+/// How long a key's hash is trusted without asking the database again: the longest a revoked
+/// key keeps working.
+const CACHE_TTL: Duration = Duration::from_secs(1);
+/// `last_used_at` is written at most this often per key: a minute is precise enough to tell a
+/// key in use from a forgotten one, and keeps writes off the hot path.
+const LAST_USED_PRECISION: chrono::TimeDelta = chrono::TimeDelta::minutes(1);
 /// Bound on remembered keys, so a flood of distinct keys cannot grow memory.
 const CACHE_CAPACITY: usize = 1024;
 
@@ -55,20 +60,26 @@ impl FromRequestParts<AppState> for ApiKey {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let (publishable_key, secret) = basic_credentials(parts).ok_or_else(ApiError::unauthorized)?;
-        let hash = match state.keys.get(&publishable_key) {
-            Some(hash) => Some(hash),
-            None => {
-                let stored = state.store.api_key_hash(publishable_key.clone()).await?;
-                if let Some(hash) = stored {
-                    state.keys.put(&publishable_key, hash);
-                }
-                stored
-            }
-        };
-        match hash {
-            Some(hash) if secret_matches(&hash, &secret) => Ok(ApiKey),
-            _ => Err(ApiError::unauthorized()),
+        if let Some(hash) = state.keys.get(&publishable_key) {
+            return if secret_matches(&hash, &secret) { Ok(ApiKey) } else { Err(ApiError::unauthorized()) };
         }
+        let Some(stored) = state.store.api_key(publishable_key.clone()).await? else {
+            return Err(ApiError::unauthorized());
+        };
+        state.keys.put(&publishable_key, stored.secret_sha256);
+        if !secret_matches(&stored.secret_sha256, &secret) {
+            return Err(ApiError::unauthorized());
+        }
+        if stored.last_used_at.is_none_or(|at| chrono::Utc::now() - at >= LAST_USED_PRECISION) {
+            // Off the request's path: the answer does not wait for a write.
+            let store = state.store.clone();
+            tokio::spawn(async move {
+                if let Err(error) = store.touch_api_key(publishable_key).await {
+                    tracing::warn!(%error, "cannot record when an API key was last used");
+                }
+            });
+        }
+        Ok(ApiKey)
     }
 }
 

@@ -47,8 +47,7 @@ impl KeyPair {
 
 /// Creates a key pair for the platform whose data lives in `data_dir` and stores its hash.
 pub fn create_key_pair(data_dir: &Path) -> Result<KeyPair> {
-    private_file::create_private_dir(data_dir)?;
-    let store = Store::open(&super::database_path(data_dir), 1)?;
+    let store = super::open_store(data_dir, 1)?;
     add_new_pair(&store)
 }
 

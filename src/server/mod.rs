@@ -26,6 +26,7 @@ pub mod scale;
 pub mod seed;
 pub mod store;
 pub mod tokens;
+mod transport;
 mod validate;
 
 use std::net::SocketAddr;
@@ -39,6 +40,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use keys::{KeyPair, create_key_pair};
+pub use transport::ConnectionLimits;
 
 use crate::client::ApiTarget;
 use crate::config::Paths;
@@ -82,6 +84,38 @@ pub struct ServeArgs {
     /// Refresh access tokens that expire within this margin when they are read.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
     pub refresh_margin: Duration,
+    /// Close a connection whose request header has not arrived this long after the server was
+    /// ready for it (the connection opened or the previous answer was sent).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = positive_duration)]
+    pub header_timeout: Duration,
+    /// Answer 408 and close when a request body has not arrived whole within this time.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = positive_duration)]
+    pub body_timeout: Duration,
+    /// Close a connection on which no byte moved either way for this long.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = positive_duration)]
+    pub idle_timeout: Duration,
+    /// Open connections at most (lowered to fit the open files limit); at the cap, a new
+    /// connection replaces the oldest one that has sent no request, or gets a fast 503.
+    #[arg(long, value_name = "N", default_value_t = ConnectionLimits::default().max_connections,
+          value_parser = positive_count)]
+    pub max_connections: usize,
+}
+
+fn positive_count(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(count) => Ok(count),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+/// A humantime duration above zero (a zero timeout would close every connection at once).
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(duration) if duration.is_zero() => Err("must be more than zero".into()),
+        Ok(duration) => Ok(duration),
+        Err(error) => Err(error.to_string()),
+    }
 }
 
 /// `xkit-dash keys ...`.
@@ -94,6 +128,21 @@ pub enum KeysCommand {
         /// Print `{"publishable_key": ..., "secret_key": ...}` for scripts.
         #[arg(long)]
         json: bool,
+    },
+    /// List the key pairs: publishable key, when created, when last used (never a secret).
+    List {
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// One `{"publishable_key", "created_at", "last_used_at"}` object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key pair: a running server refuses it within a second.
+    Revoke {
+        /// The publishable key of the pair (`keys list` shows them).
+        publishable_key: String,
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
     },
 }
 
@@ -114,6 +163,8 @@ pub struct ServerConfig {
     pub refresh: refresh::RefreshSettings,
     /// Lifetime of the links minted by `repair_link`.
     pub repair_link_ttl: Duration,
+    /// Connection timeouts and cap.
+    pub limits: ConnectionLimits,
 }
 
 impl ServerConfig {
@@ -129,6 +180,7 @@ impl ServerConfig {
             public_url: None,
             refresh: refresh::RefreshSettings::default(),
             repair_link_ttl: DEFAULT_REPAIR_LINK_TTL,
+            limits: ConnectionLimits::default(),
         }
     }
 }
@@ -137,7 +189,7 @@ impl ServerConfig {
 pub struct RunningServer {
     pub addr: SocketAddr,
     stop: CancellationToken,
-    task: JoinHandle<std::io::Result<()>>,
+    task: JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -151,8 +203,7 @@ impl RunningServer {
     pub async fn shutdown(self) {
         self.stop.cancel();
         match tokio::time::timeout(SHUTDOWN_GRACE, self.task).await {
-            Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(error))) => tracing::warn!(%error, "server stopped with an error"),
+            Ok(Ok(())) => {}
             Ok(Err(error)) => tracing::warn!(%error, "server task failed"),
             Err(_) => tracing::warn!("server did not stop within the grace period"),
         }
@@ -181,6 +232,29 @@ pub fn database_path(data_dir: &Path) -> PathBuf {
     data_dir.join("platform.sqlite3")
 }
 
+/// Opens the store of a data directory, creating both if needed. Refuses a database that was
+/// emptied under a platform's signing key: starting on it would silently be a new, empty
+/// platform where every key and context of the old one is gone.
+fn open_store(data_dir: &Path, readers: usize) -> Result<Store> {
+    private_file::create_private_dir(data_dir)?;
+    if let Some(warning) = private_file::exposed_dir_warning(data_dir) {
+        tracing::warn!("{warning}");
+    }
+    let database = database_path(data_dir);
+    let emptied = std::fs::metadata(&database).is_ok_and(|metadata| metadata.len() == 0);
+    let signing_key = data_dir.join(tokens::KEY_FILE);
+    if emptied && signing_key.exists() {
+        anyhow::bail!(
+            "{} is empty (0 bytes) but {} holds the signing key of an existing platform: the database was \
+             truncated or replaced. Check that --data-dir names the right directory and restore the database \
+             from a backup; to start a new, empty platform there on purpose, delete the database file first",
+            database.display(),
+            signing_key.display()
+        );
+    }
+    Store::open(&database, readers)
+}
+
 /// Opens the store (seeding it as configured), binds the address, and serves on a tokio task.
 /// The port is bound when this returns, so a client can connect at once.
 pub async fn start(config: ServerConfig) -> Result<RunningServer> {
@@ -190,11 +264,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
 async fn launch(config: ServerConfig) -> Result<(RunningServer, Store)> {
     let data_dir = config.data_dir.clone();
     let readers = config.read_connections;
-    let store = tokio::task::spawn_blocking(move || -> Result<Store> {
-        private_file::create_private_dir(&data_dir)?;
-        Store::open(&database_path(&data_dir), readers)
-    })
-    .await??;
+    let store = tokio::task::spawn_blocking(move || open_store(&data_dir, readers)).await??;
 
     if config.demo && store.is_empty().await? {
         let report = store.import(seed::parse(seed::DEMO, "the bundled demo platform")?).await?;
@@ -229,9 +299,9 @@ async fn launch(config: ServerConfig) -> Result<(RunningServer, Store)> {
     let app = routes::router(state);
     let stop = CancellationToken::new();
     let stopped = stop.clone();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app).with_graceful_shutdown(async move { stopped.cancelled().await }).await
-    });
+    let max_connections = transport::connection_cap(config.limits.max_connections);
+    let limits = ConnectionLimits { max_connections, ..config.limits };
+    let task = tokio::spawn(transport::serve(listener, app, limits, stopped));
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "platform server listening");
     Ok((RunningServer { addr, stop, task }, store))
 }
@@ -271,10 +341,7 @@ pub async fn run_serve(args: ServeArgs) -> Result<()> {
     // A subscriber may already be installed (tests); then logs go there.
     let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).try_init();
 
-    let data_dir = match args.data_dir {
-        Some(dir) => dir,
-        None => Paths::discover()?.server_data_dir(),
-    };
+    let data_dir = data_dir_or_default(args.data_dir)?;
     if let Some(connections) = args.demo_scale {
         let started = std::time::Instant::now();
         let report = scale::seed(&data_dir, connections).await?;
@@ -293,6 +360,12 @@ pub async fn run_serve(args: ServeArgs) -> Result<()> {
         token_ttl: args.token_ttl,
         public_url: args.public_url,
         refresh: refresh::RefreshSettings { margin: args.refresh_margin, ..Default::default() },
+        limits: ConnectionLimits {
+            header_timeout: args.header_timeout,
+            body_timeout: args.body_timeout,
+            idle_timeout: args.idle_timeout,
+            max_connections: args.max_connections,
+        },
         ..ServerConfig::new(&data_dir)
     };
     let server = start(config).await?;
@@ -332,10 +405,7 @@ async fn shutdown_signal() {
 pub fn run_keys(command: KeysCommand) -> Result<()> {
     match command {
         KeysCommand::Create { data_dir, json } => {
-            let data_dir = match data_dir {
-                Some(dir) => dir,
-                None => Paths::discover()?.server_data_dir(),
-            };
+            let data_dir = data_dir_or_default(data_dir)?;
             let pair = create_key_pair(&data_dir)?;
             // The user asked for the pair: this is the one time the secret is shown.
             if json {
@@ -347,5 +417,57 @@ pub fn run_keys(command: KeysCommand) -> Result<()> {
             }
             Ok(())
         }
+        KeysCommand::List { data_dir, json } => {
+            let keys = existing_store(&data_dir_or_default(data_dir)?)?.api_keys_blocking()?;
+            let time = |at: Option<chrono::DateTime<chrono::Utc>>, none: &str| {
+                at.map_or_else(|| none.to_owned(), |at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            };
+            if json {
+                for key in &keys {
+                    println!("{}", serde_json::to_string(key)?);
+                }
+            } else if keys.is_empty() {
+                eprintln!("no keys; create one with: xkit-dash keys create");
+            } else {
+                println!("{:<32}  {:<20}  LAST USED", "PUBLISHABLE KEY", "CREATED");
+                for key in &keys {
+                    println!(
+                        "{:<32}  {:<20}  {}",
+                        key.publishable_key,
+                        time(key.created_at, "?"),
+                        time(key.last_used_at, "never")
+                    );
+                }
+            }
+            Ok(())
+        }
+        KeysCommand::Revoke { publishable_key, data_dir } => {
+            let data_dir = data_dir_or_default(data_dir)?;
+            existing_store(&data_dir)?
+                .revoke_api_key_blocking(&publishable_key)
+                .with_context(|| format!("cannot revoke the key in {}", data_dir.display()))?;
+            println!("revoked {publishable_key}");
+            Ok(())
+        }
     }
+}
+
+/// `--data-dir`, else the bundled server's directory under the data directory.
+fn data_dir_or_default(data_dir: Option<PathBuf>) -> Result<PathBuf> {
+    match data_dir {
+        Some(dir) => Ok(dir),
+        None => Ok(Paths::discover()?.server_data_dir()),
+    }
+}
+
+/// The store of a data directory that must already hold a platform (listing or revoking keys
+/// never creates one).
+fn existing_store(data_dir: &Path) -> Result<Store> {
+    anyhow::ensure!(
+        database_path(data_dir).exists(),
+        "no platform in {} (no {}); pass the server's --data-dir",
+        data_dir.display(),
+        database_path(data_dir).display()
+    );
+    open_store(data_dir, 1)
 }

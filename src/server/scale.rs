@@ -16,8 +16,8 @@ use anyhow::Result;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::Value;
 
-use super::store::{ImportBatch, ImportReport, NewConnection, SandboxGrantSeed, SandboxSeed, Store};
-use super::{database_path, private_file, seed};
+use super::seed;
+use super::store::{ImportBatch, ImportReport, NewConnection, SandboxGrantSeed, SandboxSeed};
 use crate::model::Context;
 
 /// Average connections per context (the demo has about five).
@@ -100,11 +100,7 @@ pub fn batch(connections: usize) -> Result<ImportBatch> {
 /// Seeds the platform in `data_dir` (creating it if needed) with [`batch`]`(connections)`.
 pub async fn seed(data_dir: &Path, connections: usize) -> Result<ImportReport> {
     let dir = data_dir.to_owned();
-    let store = tokio::task::spawn_blocking(move || -> Result<Store> {
-        private_file::create_private_dir(&dir)?;
-        Store::open(&database_path(&dir), 1)
-    })
-    .await??;
+    let store = tokio::task::spawn_blocking(move || super::open_store(&dir, 1)).await??;
     let batch = tokio::task::spawn_blocking(move || batch(connections)).await??;
     Ok(store.import(batch).await?)
 }

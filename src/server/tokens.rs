@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use super::private_file;
 
-const KEY_FILE: &str = "context-token.key";
+/// The signing key's file in the data directory.
+pub(super) const KEY_FILE: &str = "context-token.key";
 const KEY_BYTES: usize = 64;
 
 /// The claims of a context token.
@@ -69,10 +70,12 @@ impl TokenSigner {
             .context("cannot sign a context token")
     }
 
-    /// Checks signature, expiry, issuer and audience.
+    /// Checks signature, expiry, not-before (when present), issuer and audience.
     pub fn verify(&self, token: &str) -> Result<ContextClaims> {
         let mut validation = Validation::new(Algorithm::HS256);
+        // One leeway for `exp` and `nbf`: none, this server is the only clock that signs.
         validation.leeway = 0;
+        validation.validate_nbf = true;
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);

@@ -5,10 +5,29 @@ pub const MAX_EXTERNAL_ID_CHARS: usize = 255;
 /// Longest `external_name` accepted.
 pub const MAX_EXTERNAL_NAME_CHARS: usize = 1024;
 
-/// `external_id`: required, non-empty, at most 255 characters, no control characters.
+/// Longest query parameter value accepted by the list routes: room for a search over the
+/// longest name and for a cursor over the longest id, far below SQLite's LIKE pattern limit.
+pub const MAX_QUERY_VALUE_CHARS: usize = 2048;
+
+/// A query parameter of a list route (`search`, `cursor`, `limit`, filters...): at most
+/// [`MAX_QUERY_VALUE_CHARS`] characters once decoded.
+pub fn query_value(name: &str, value: &str) -> Result<(), String> {
+    if value.chars().count() > MAX_QUERY_VALUE_CHARS {
+        // The name is echoed only when short: the answer must not grow with the request.
+        let name = if name.chars().count() <= 32 { format!(" {name:?}") } else { String::new() };
+        return Err(format!("query parameter{name} must be at most {MAX_QUERY_VALUE_CHARS} characters"));
+    }
+    Ok(())
+}
+
+/// `external_id`: required, not blank, at most 255 characters, no control characters.
 pub fn external_id(value: &str) -> Result<(), String> {
     if value.is_empty() {
         return Err("external_id must not be empty".into());
+    }
+    // An id of spaces looks empty in every listing and cannot be told from its neighbours.
+    if value.trim().is_empty() {
+        return Err("external_id must not be only whitespace".into());
     }
     if value.chars().count() > MAX_EXTERNAL_ID_CHARS {
         return Err(format!("external_id must be at most {MAX_EXTERNAL_ID_CHARS} characters"));
@@ -45,9 +64,19 @@ mod tests {
         assert!(external_id("user-1@acme.example").is_ok());
         assert!(external_id(&"é".repeat(255)).is_ok(), "the limit counts characters, not bytes");
         assert!(external_id("").is_err());
+        assert!(external_id(" \t\u{3000} ").is_err(), "whitespace alone is no id");
+        assert!(external_id(" padded ").is_ok(), "inner content makes it an id");
         assert!(external_id(&"x".repeat(256)).is_err());
         assert!(external_id("a\nb").is_err());
         assert!(external_id("a\u{1b}[31m").is_err());
+    }
+
+    #[test]
+    fn query_value_rules() {
+        assert!(query_value("search", &"é".repeat(MAX_QUERY_VALUE_CHARS)).is_ok());
+        let error = query_value("search", &"x".repeat(MAX_QUERY_VALUE_CHARS + 1)).unwrap_err();
+        assert!(error.contains("\"search\""), "{error}");
+        assert!(!query_value(&"n".repeat(100), &"x".repeat(49_999)).unwrap_err().contains("nnn"));
     }
 
     #[test]

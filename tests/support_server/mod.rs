@@ -108,3 +108,74 @@ pub fn assert_error(result: &(StatusCode, Value), status: StatusCode) {
     let message = result.1["error"].as_str().unwrap_or_else(|| panic!("no error message in {}", result.1));
     assert!(!message.is_empty());
 }
+
+/// The real `xkit-dash serve` in a child process, for what only a process shows: its stderr,
+/// its own resource limits, a `kill -9`. Killed (by its own handle) when dropped.
+pub struct ServeProcess {
+    child: std::process::Child,
+    pub base_url: String,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl ServeProcess {
+    /// `xkit-dash serve --addr 127.0.0.1:0 --data-dir DIR ARGS...`.
+    pub fn start(data_dir: &std::path::Path, args: &[&str]) -> Self {
+        Self::start_command(Self::command(data_dir, args))
+    }
+
+    /// The command line [`ServeProcess::start`] runs, to adjust before starting.
+    pub fn command(data_dir: &std::path::Path, args: &[&str]) -> std::process::Command {
+        let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("xkit-dash"));
+        command.args(["serve", "--addr", "127.0.0.1:0", "--data-dir"]).arg(data_dir).args(args);
+        command
+    }
+
+    /// Runs `command` (which must start a server) and waits, at most 30 s, until it listens.
+    pub fn start_command(mut command: std::process::Command) -> Self {
+        use std::io::BufRead as _;
+        let mut child = command
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .env("RUST_LOG", "info")
+            .spawn()
+            .expect("xkit-dash serve starts");
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (listening, address) = std::sync::mpsc::channel();
+        let lines = std::io::BufReader::new(child.stderr.take().expect("piped stderr")).lines();
+        let collected = stderr.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let _ = listening.send(rest.split_whitespace().next().unwrap_or_default().to_owned());
+                }
+                collected.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+        match address.recv_timeout(std::time::Duration::from_secs(30)) {
+            Ok(base_url) => Self { child, base_url, stderr },
+            Err(_) => {
+                let _ = child.kill();
+                panic!("serve did not listen within 30 s: {}", stderr.lock().unwrap());
+            }
+        }
+    }
+
+    /// What the server wrote on stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// `kill -9`, and wait for the process to be gone.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 
 use crate::server::error::ApiError;
 use crate::server::html::HtmlError;
+use crate::server::validate;
 
 /// `Json<T>`: 400 malformed, 415 wrong content type, 413 too large, 422 wrong shape.
 pub struct ApiJson<T>(pub T);
@@ -32,13 +33,19 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
     }
 }
 
-/// `Query<T>` with JSON errors (400 for an unparsable query string).
+/// `Query<T>` with JSON errors: 400 for an unparsable query string or an overlong value.
 pub struct ApiQuery<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // Every parameter, known to `T` or not, is checked before anything reaches the store.
+        let axum::extract::Query(pairs) =
+            axum::extract::Query::<Vec<(String, String)>>::from_request_parts(parts, state).await?;
+        for (name, value) in &pairs {
+            validate::query_value(name, value).map_err(ApiError::bad_request)?;
+        }
         let axum::extract::Query(value) = axum::extract::Query::<T>::from_request_parts(parts, state).await?;
         Ok(Self(value))
     }

@@ -149,6 +149,21 @@ pub struct ImportReport {
     pub connections_added: usize,
 }
 
+/// An API key as the authentication check needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct StoredApiKey {
+    pub secret_sha256: [u8; 32],
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// An API key as `keys list` shows it: never its secret, nor the secret's hash.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ApiKeyInfo {
+    pub publishable_key: String,
+    pub created_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
 /// Whether a connection read includes its credential.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Credentials {
@@ -174,8 +189,10 @@ impl Store {
     /// Opens (creating and migrating if needed) the database at `path` with `readers` read
     /// connections. Blocking: call it at startup or from a blocking context.
     pub fn open(path: &Path, readers: usize) -> anyhow::Result<Store> {
+        keep_private(path)?;
         let writer = open_connection(path, false)?;
         writer.execute_batch(schema::SCHEMA).context("cannot create the database schema")?;
+        schema::add_missing_columns(&writer).context("cannot upgrade the database schema")?;
         writer.execute(
             "INSERT INTO meta (key, value) VALUES ('schema_version', ?1) ON CONFLICT (key) DO NOTHING",
             [schema::SCHEMA_VERSION.to_string()],
@@ -253,9 +270,25 @@ impl Store {
         self.write_blocking(|tx| platform::add_api_key(tx, publishable_key, &secret_sha256))
     }
 
-    /// The stored secret hash of a publishable key, if the key exists.
-    pub async fn api_key_hash(&self, publishable_key: String) -> StoreResult<Option<[u8; 32]>> {
-        self.read(move |db| platform::api_key_hash(db, &publishable_key)).await
+    /// The stored secret hash of a publishable key and when it was last used, if the key exists.
+    pub async fn api_key(&self, publishable_key: String) -> StoreResult<Option<StoredApiKey>> {
+        self.read(move |db| platform::api_key(db, &publishable_key)).await
+    }
+
+    /// Records that a key was used now.
+    pub async fn touch_api_key(&self, publishable_key: String) -> StoreResult<()> {
+        self.write(move |tx| platform::touch_api_key(tx, &publishable_key)).await
+    }
+
+    /// Every key, oldest first, without secrets (blocking).
+    pub fn api_keys_blocking(&self) -> StoreResult<Vec<ApiKeyInfo>> {
+        let db = self.inner.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        platform::api_keys(&db)
+    }
+
+    /// Deletes a key; `NotFound` if there is none by that name (blocking).
+    pub fn revoke_api_key_blocking(&self, publishable_key: &str) -> StoreResult<()> {
+        self.write_blocking(|tx| platform::revoke_api_key(tx, publishable_key))
     }
 
     // ---- contexts ----------------------------------------------------------------------------
@@ -496,6 +529,23 @@ impl Drop for ReaderLease<'_> {
             self.inner.readers.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(db);
         }
     }
+}
+
+/// The database holds refresh tokens and client secrets: it is created with mode 0600 before
+/// SQLite opens it, and files a looser version left behind are tightened. SQLite creates its
+/// `-wal` and `-shm` files later, with the mode of the database file itself (whatever the umask),
+/// so a private database keeps them private too, in this process and in any other.
+fn keep_private(path: &Path) -> anyhow::Result<()> {
+    crate::server::private_file::create_or_restrict(path)?;
+    for suffix in ["-wal", "-shm"] {
+        let mut companion = path.as_os_str().to_owned();
+        companion.push(suffix);
+        let companion = PathBuf::from(companion);
+        if companion.exists() {
+            crate::server::private_file::restrict(&companion)?;
+        }
+    }
+    Ok(())
 }
 
 fn open_connection(path: &Path, read_only: bool) -> anyhow::Result<Db> {

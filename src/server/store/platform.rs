@@ -3,7 +3,10 @@
 use rusqlite::{Connection as Db, OptionalExtension, Transaction, params};
 use secrecy::ExposeSecret;
 
-use super::{ImportBatch, ImportReport, StoreError, StoreResult, connections, contexts, now_text, sandbox};
+use super::{
+    ApiKeyInfo, ImportBatch, ImportReport, StoreError, StoreResult, StoredApiKey, connections, contexts, now_text,
+    parse_timestamp, sandbox,
+};
 use crate::model::Platform;
 
 /// Until a seed names it, a fresh platform is called this (the slug binds context tokens).
@@ -118,8 +121,42 @@ pub(super) fn add_api_key(tx: &Transaction<'_>, publishable_key: &str, secret_sh
     Ok(())
 }
 
-pub(super) fn api_key_hash(db: &Db, publishable_key: &str) -> StoreResult<Option<[u8; 32]>> {
-    let mut statement = db.prepare_cached("SELECT secret_sha256 FROM api_keys WHERE publishable_key = ?1")?;
-    let hash: Option<Vec<u8>> = statement.query_row([publishable_key], |row| row.get(0)).optional()?;
-    Ok(hash.and_then(|bytes| <[u8; 32]>::try_from(bytes.as_slice()).ok()))
+pub(super) fn api_key(db: &Db, publishable_key: &str) -> StoreResult<Option<StoredApiKey>> {
+    let mut statement =
+        db.prepare_cached("SELECT secret_sha256, last_used_at FROM api_keys WHERE publishable_key = ?1")?;
+    let row: Option<(Vec<u8>, Option<String>)> =
+        statement.query_row([publishable_key], |row| Ok((row.get(0)?, row.get(1)?))).optional()?;
+    Ok(row.and_then(|(hash, last_used_at)| {
+        let secret_sha256 = <[u8; 32]>::try_from(hash.as_slice()).ok()?;
+        Some(StoredApiKey { secret_sha256, last_used_at: parse_timestamp(last_used_at) })
+    }))
+}
+
+pub(super) fn touch_api_key(tx: &Transaction<'_>, publishable_key: &str) -> StoreResult<()> {
+    tx.execute(
+        "UPDATE api_keys SET last_used_at = ?1 WHERE publishable_key = ?2",
+        params![now_text(), publishable_key],
+    )?;
+    Ok(())
+}
+
+pub(super) fn api_keys(db: &Db) -> StoreResult<Vec<ApiKeyInfo>> {
+    let mut statement = db.prepare_cached(
+        "SELECT publishable_key, created_at, last_used_at FROM api_keys ORDER BY created_at, publishable_key",
+    )?;
+    let keys = statement.query_map([], |row| {
+        Ok(ApiKeyInfo {
+            publishable_key: row.get(0)?,
+            created_at: parse_timestamp(row.get(1)?),
+            last_used_at: parse_timestamp(row.get(2)?),
+        })
+    })?;
+    Ok(keys.collect::<rusqlite::Result<_>>()?)
+}
+
+pub(super) fn revoke_api_key(tx: &Transaction<'_>, publishable_key: &str) -> StoreResult<()> {
+    if tx.execute("DELETE FROM api_keys WHERE publishable_key = ?1", [publishable_key])? == 0 {
+        return Err(StoreError::NotFound(format!("no API key {publishable_key:?} on this platform")));
+    }
+    Ok(())
 }

@@ -7,6 +7,25 @@
 
 pub(super) const SCHEMA_VERSION: i64 = 1;
 
+/// Columns added after a table's first version: `(table, column, declaration)`, added to an
+/// older database when it opens (`CREATE TABLE IF NOT EXISTS` leaves existing tables alone).
+pub(super) const ADDED_COLUMNS: &[(&str, &str, &str)] = &[("api_keys", "last_used_at", "TEXT")];
+
+/// Adds the [`ADDED_COLUMNS`] an older database lacks.
+pub(super) fn add_missing_columns(db: &rusqlite::Connection) -> rusqlite::Result<()> {
+    for (table, column, declaration) in ADDED_COLUMNS {
+        let present: bool = db.query_row(
+            &format!("SELECT EXISTS (SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1)"),
+            [column],
+            |row| row.get(0),
+        )?;
+        if !present {
+            db.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {declaration}"))?;
+        }
+    }
+    Ok(())
+}
+
 pub(super) const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
@@ -26,7 +45,8 @@ CREATE TABLE IF NOT EXISTS platform (
 CREATE TABLE IF NOT EXISTS api_keys (
     publishable_key TEXT PRIMARY KEY,
     secret_sha256   BLOB NOT NULL,
-    created_at      TEXT NOT NULL
+    created_at      TEXT NOT NULL,
+    last_used_at    TEXT
 );
 
 -- oauth_* columns are server-side configuration for token refresh and never leave the server.
@@ -148,3 +168,19 @@ CREATE TABLE IF NOT EXISTS sandbox_refresh_tokens (
 );
 CREATE INDEX IF NOT EXISTS sandbox_refresh_tokens_by_grant ON sandbox_refresh_tokens (grant_id);
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn older_databases_get_the_added_columns_once() {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        db.execute_batch("CREATE TABLE api_keys (publishable_key TEXT PRIMARY KEY, secret_sha256 BLOB NOT NULL, created_at TEXT NOT NULL);")
+            .unwrap();
+        db.execute_batch(SCHEMA).unwrap();
+        add_missing_columns(&db).unwrap();
+        add_missing_columns(&db).unwrap();
+        db.execute("UPDATE api_keys SET last_used_at = 'now'", []).expect("the column exists");
+    }
+}
