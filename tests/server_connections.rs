@@ -6,7 +6,9 @@ mod support_server;
 
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use reqwest::StatusCode;
+use secrecy::ExposeSecret as _;
 use serde_json::Value;
 use support_server::{ServeProcess, TestPlatform};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -90,10 +92,15 @@ async fn a_body_that_does_not_arrive_in_time_gets_408_and_a_closed_connection() 
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(json_error(&answer).contains("did not arrive"), "{answer}");
 
-    // A huge announced body is refused at once, before a byte of it is read.
+    // A huge announced body is refused at once, before a byte of it is read (with the keys, so
+    // that the route gets as far as its body).
     let mut stream = connect(&platform).await;
-    let head = "POST /api/platform/context HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
-                Content-Length: 99999999999\r\n\r\n{";
+    let credentials = format!("{}:{}", platform.keys.publishable_key, platform.keys.secret_key.expose_secret());
+    let head = format!(
+        "POST /api/platform/context HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 99999999999\r\n\r\n{{",
+        base64::engine::general_purpose::STANDARD.encode(credentials)
+    );
     stream.write_all(head.as_bytes()).await.unwrap();
     let answer = read_until_closed(&mut stream, Duration::from_secs(2)).await;
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");

@@ -296,7 +296,7 @@ async fn launch(config: ServerConfig) -> Result<(RunningServer, Store)> {
         refresher: Arc::new(refresh::Refresher::new(store.clone(), provider, config.refresh)),
         repair_link_ttl: config.repair_link_ttl,
     };
-    let app = routes::router(state);
+    let app = routes::router(state, config.limits.body_timeout);
     let stop = CancellationToken::new();
     let stopped = stop.clone();
     let max_connections = transport::connection_cap(config.limits.max_connections);

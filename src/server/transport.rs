@@ -75,7 +75,6 @@ impl Default for ConnectionLimits {
 /// Serves `app` on `listener` until `stop` is cancelled, then lets open requests finish.
 /// `limits.max_connections` must fit the open files limit: see [`connection_cap`].
 pub async fn serve(listener: TcpListener, app: Router, limits: ConnectionLimits, stop: CancellationToken) {
-    let app = app.layer(axum::middleware::from_fn_with_state(limits.body_timeout, receive_body_within));
     let slots = Arc::new(Slots::new(limits.max_connections));
     // Every connection task holds a receiver; the sender sees them all gone once they end.
     let (all_closed, open_connection) = watch::channel(());
@@ -178,7 +177,7 @@ fn refuse(stream: TcpStream) {
     const BODY: &str = r#"{"error":"the server has too many open connections; try again shortly"}"#;
     let response = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
-         retry-after: 1\r\nconnection: close\r\n\r\n{BODY}",
+         x-content-type-options: nosniff\r\nretry-after: 1\r\nconnection: close\r\n\r\n{BODY}",
         BODY.len()
     );
     // The tokio stream would wait for the reactor to report it writable; the socket itself is.
@@ -194,37 +193,45 @@ fn refuse(stream: TcpStream) {
 
 /// Receives the whole request body within `timeout` (in total, however it trickles in), then
 /// hands the request on with the body in memory. Bodies are small (at most 64 KiB).
-async fn receive_body_within(State(timeout): State<Duration>, request: Request, next: Next) -> Response {
+///
+/// A body over the limit (announced or found so) is not read further: the request goes on with a
+/// stand-in body one byte over the limit, so that the route's own body extractor refuses it in its
+/// family's shape (a JSON error, an error page, an OAuth error), and the connection is closed.
+pub(super) async fn receive_body_within(State(timeout): State<Duration>, request: Request, next: Next) -> Response {
     let announced =
         request.headers().get(header::CONTENT_LENGTH).and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
-    if announced.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
-        return closing(too_large());
-    }
     let (parts, body) = request.into_parts();
+    if announced.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        return closing(next.run(over_the_limit(parts)).await);
+    }
     match tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
         Ok(Ok(bytes)) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
         Ok(Err(error)) => {
             let error = error.into_inner();
             if error.is::<http_body_util::LengthLimitError>() {
-                closing(too_large())
+                closing(next.run(over_the_limit(parts)).await)
             } else {
-                closing(ApiError::bad_request(format!("cannot read the request body: {error}")))
+                closing(ApiError::bad_request(format!("cannot read the request body: {error}")).into_response())
             }
         }
-        Err(_) => closing(ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            format!("the request body did not arrive within {}", humantime::format_duration(timeout)),
-        )),
+        Err(_) => closing(
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                format!("the request body did not arrive within {}", humantime::format_duration(timeout)),
+            )
+            .into_response(),
+        ),
     }
 }
 
-fn too_large() -> ApiError {
-    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("the request body is over {} KiB", MAX_BODY_BYTES / 1024))
+/// The request with a body one byte over the limit in place of the one left unread.
+fn over_the_limit(mut parts: axum::http::request::Parts) -> Request {
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Request::from_parts(parts, Body::from(vec![0; MAX_BODY_BYTES + 1]))
 }
 
-/// An error answer after which the connection is closed (its body was not read whole).
-fn closing(error: ApiError) -> Response {
-    let mut response = error.into_response();
+/// An answer after which the connection is closed (its request body was not read whole).
+fn closing(mut response: Response) -> Response {
     response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     response
 }

@@ -48,7 +48,7 @@ pub struct AppState {
     pub repair_link_ttl: Duration,
 }
 
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, body_timeout: Duration) -> Router {
     let platform = Router::new()
         .merge(contexts::router())
         .merge(connections::router())
@@ -69,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pages)
         .fallback(unknown_route)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(body_timeout, super::transport::receive_body_within))
         .layer(middleware::map_response(no_sniff))
         // Spans carry method and path only: never headers (Authorization), bodies, or the query,
         // which holds catalog link tokens and OAuth codes and states.
