@@ -27,7 +27,6 @@ pub use action::{Action, Effect, ScanEvent, Stream};
 pub use state::{State, TargetInfo};
 pub use update::update;
 
-use crate::client::ClientOptions;
 use crate::config::{Config, ConfigError, Paths, TargetArgs};
 
 const DEFAULT_REFRESH: Duration = Duration::from_secs(30);
@@ -42,9 +41,6 @@ pub struct DashboardArgs {
     /// How many requests the dashboard sends at once when fetching per context (default 16).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: Option<u16>,
-    /// Give up on one request after this long, e.g. 5s (default 20s).
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
-    pub request_timeout: Option<Duration>,
 }
 
 fn parse_refresh(text: &str) -> Result<Duration, String> {
@@ -59,10 +55,7 @@ fn parse_refresh(text: &str) -> Result<Duration, String> {
 pub async fn run(target_args: TargetArgs, args: DashboardArgs) -> Result<()> {
     let paths = Paths::discover()?;
     let log = crate::logging::init(&paths, "dashboard.log")?;
-    let mut options = ClientOptions::default();
-    if let Some(timeout) = args.request_timeout {
-        options.request_timeout = timeout;
-    }
+    let options = target_args.client_options();
     let config = Config::load(&paths)?;
     let target = crate::target::open_with(&target_args, &config, &paths, &options).await?;
     let keymap = keymap::Keymap::new(&config.keys, target.read_only).map_err(|problems| {
