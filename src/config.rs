@@ -17,6 +17,7 @@
 //! secret_command_timeout = "10s"            # killed after this long (default 10s)
 //! read_only = true
 //! concurrency = 8
+//! max_connections = 500000                  # scans stop past this many (default 150000)
 //! refresh = "30s"
 //!
 //! [keys]
@@ -168,6 +169,9 @@ pub struct Profile {
     pub read_only: bool,
     /// How many requests the dashboard and the fallback scan run at once.
     pub concurrency: Option<usize>,
+    /// The most connections (and contexts) a scan takes from the server: the dashboard's and
+    /// `check`'s memory bound (default 150000).
+    pub max_connections: Option<usize>,
     /// How often the dashboard refreshes, as a humantime string (`30s`, `5m`).
     #[serde(default, deserialize_with = "humantime_opt")]
     pub refresh: Option<Duration>,
@@ -184,6 +188,7 @@ impl fmt::Debug for Profile {
             .field("secret_command_timeout", &self.secret_command_timeout)
             .field("read_only", &self.read_only)
             .field("concurrency", &self.concurrency)
+            .field("max_connections", &self.max_connections)
             .field("refresh", &self.refresh)
             .finish()
     }
@@ -255,6 +260,9 @@ impl Config {
             }
             if profile.concurrency == Some(0) {
                 return Err((key("concurrency"), "must be at least 1".into()));
+            }
+            if profile.max_connections == Some(0) {
+                return Err((key("max_connections"), "must be at least 1".into()));
             }
             if let Some(url) = &profile.api_url {
                 crate::client::platform_base(url).map_err(|error| (key("api_url"), error.to_string()))?;

@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 pub use error::ClientError;
-pub use pages::{CursorPage, pages};
+pub use pages::CursorPage;
 
 use crate::model::{
     ConnectionEnvelope, ConnectionsPage, ConnectorsPage, Context, ContextEnvelope, ContextsPage, CreateContextRequest,
