@@ -55,8 +55,8 @@ impl RowBudget {
             return Ok(());
         }
         Err(ClientError::LimitReached(format!(
-            "more than {} {} from {}; stopped there (raise --max-connections or max_connections in the profile)",
-            self.limit, self.noun, self.server
+            "{} has more than {} {}; stopped (raise --max-connections or max_connections in the profile)",
+            self.server, self.limit, self.noun
         )))
     }
 }

@@ -113,7 +113,7 @@ fn an_endless_listing_stops_at_the_connection_budget_with_exit_2() {
     let (output, _) = run(xkit_dash(home.path(), &server.url, &["check", "--json"]));
     assert_eq!(exit_code(&output), Some(2), "{}", stderr(&output));
     let message = stderr(&output);
-    assert!(message.contains(&format!("more than 150000 connections from {}/api/platform", server.url)), "{message}");
+    assert!(message.contains(&format!("{}/api/platform has more than 150000 connections", server.url)), "{message}");
     assert!(message.contains("--max-connections") && message.contains("max_connections"), "{message}");
     assert!(output.stdout.is_empty(), "no report from a scan that did not finish");
     assert!(pages() <= 151, "{} pages requested", pages());

@@ -157,6 +157,7 @@ fn on_scan_event(state: &mut State, event: ScanEvent) -> Vec<Effect> {
             let now = Utc::now();
             let load = &mut state.loads[State::slot(pane_of(stream))];
             load.loading = false;
+            let mut news = None;
             match result {
                 Ok(()) => {
                     load.loaded_at = Some(now);
@@ -164,11 +165,20 @@ fn on_scan_event(state: &mut State, event: ScanEvent) -> Vec<Effect> {
                 }
                 Err(error) => {
                     let since = load.error.as_ref().map_or(now, |(since, _)| *since);
+                    // A new failure also goes to the status line, whose width holds the whole
+                    // message (a pane's title clips it): a limit reached says how to raise it.
+                    if load.error.as_ref().is_none_or(|(_, previous)| *previous != error) {
+                        news = Some(error.clone());
+                    }
                     load.error = Some((since, error));
                     scan.failed = true;
                 }
             }
-            if scan.pending.is_empty() {
+            let done = scan.pending.is_empty();
+            if let Some(error) = news {
+                flash(state, error, true);
+            }
+            if done {
                 return finish_scan(state);
             }
         }
