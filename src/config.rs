@@ -17,7 +17,7 @@
 //! secret_command_timeout = "10s"            # killed after this long (default 10s)
 //! read_only = true
 //! concurrency = 8
-//! max_connections = 500000                  # scans stop past this many (default 150000)
+//! max_connections = 500000                  # scans stop past this many (default 100000)
 //! refresh = "30s"
 //!
 //! [keys]
@@ -170,7 +170,7 @@ pub struct Profile {
     /// How many requests the dashboard and the fallback scan run at once.
     pub concurrency: Option<usize>,
     /// The most connections (and contexts) a scan takes from the server: the dashboard's and
-    /// `check`'s memory bound (default 150000).
+    /// `check`'s memory bound (default 100000).
     pub max_connections: Option<usize>,
     /// How often the dashboard refreshes, as a humantime string (`30s`, `5m`).
     #[serde(default, deserialize_with = "humantime_opt")]

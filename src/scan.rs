@@ -27,10 +27,12 @@ const PAGE_SIZE: u32 = 500;
 /// Events buffered before the scan waits for its consumer.
 const CHANNEL_CAPACITY: usize = 64;
 /// The most connections (and, separately, contexts) one scan takes from the server unless told
-/// otherwise. The dashboard keeps every row: 100,000 connections measured ~140 MiB resident, so
-/// 150,000 stays near 210 MiB, under the 300 MB a hostile or runaway server may cost us, with
-/// room for the pages in flight. Bigger platforms raise it (flag or profile).
-pub const DEFAULT_MAX_CONNECTIONS: usize = 150_000;
+/// otherwise. The dashboard keeps every row, and a hostile server can make each connection bring
+/// a context of its own: measured against one, the dashboard peaked at 211 MB at 100,000 and
+/// 316 MB at 150,000, so 100,000 keeps it under the 300 MB a runaway server may cost us (a
+/// real platform's 100,000 connections take ~140 MiB). Bigger platforms raise it (flag or
+/// profile).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 100_000;
 
 /// A cap on the rows the listings of one scan may bring in, shared by every listing it runs at
 /// once (so a fan-out cannot multiply it). Rows are counted as received, before filtering: a

@@ -97,26 +97,26 @@ fn credentials_never_follow_a_redirect_to_another_origin() {
 #[test]
 fn an_endless_listing_stops_at_the_connection_budget_with_exit_2() {
     let home = TempDir::new().unwrap();
-    // 1,000 rows a page and a fresh cursor, forever (well, 400 pages: an unbounded client then
-    // holds 400,000 rows and the test fails instead of eating the machine).
+    // 1,000 rows a page and a fresh cursor, forever (well, 200 pages: an unbounded client then
+    // holds 200,000 rows and the test fails instead of eating the machine).
     let server = HostileServer::start(|seen| match seen.path() {
         "/api/platform/connections" => {
             let page: usize = seen.query("cursor").and_then(|cursor| cursor.parse().ok()).unwrap_or(0);
-            let next = (page < 400).then(|| (page + 1).to_string());
+            let next = (page < 200).then(|| (page + 1).to_string());
             Answer::Json(200, connections_page(page * 1000, 1000, next.as_deref()))
         }
         _ => Answer::Json(404, r#"{"error":"not found"}"#.into()),
     });
     let pages = || server.count("/api/platform/connections");
 
-    // The default budget: 150,000 connections.
+    // The default budget: 100,000 connections.
     let (output, _) = run(xkit_dash(home.path(), &server.url, &["check", "--json"]));
     assert_eq!(exit_code(&output), Some(2), "{}", stderr(&output));
     let message = stderr(&output);
-    assert!(message.contains(&format!("{}/api/platform has more than 150000 connections", server.url)), "{message}");
+    assert!(message.contains(&format!("{}/api/platform has more than 100000 connections", server.url)), "{message}");
     assert!(message.contains("--max-connections") && message.contains("max_connections"), "{message}");
     assert!(output.stdout.is_empty(), "no report from a scan that did not finish");
-    assert!(pages() <= 151, "{} pages requested", pages());
+    assert!(pages() <= 101, "{} pages requested", pages());
 
     // The flag, and the profile key, set it.
     let before = pages();

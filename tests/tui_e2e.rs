@@ -580,12 +580,12 @@ fn garbage_answers_show_as_errors_and_read_only_hides_minting() {
 
 #[test]
 fn a_runaway_server_stops_at_the_dashboards_connection_budget() {
-    // Fresh 1,000-row pages forever (well, 400 pages: an unbounded dashboard fails the test
+    // Fresh 1,000-row pages forever (well, 200 pages: an unbounded dashboard fails the test
     // rather than eat the machine).
     let server = support_hostile::HostileServer::start(|seen| match seen.path() {
         "/api/platform/connections" => {
             let page: usize = seen.query("cursor").and_then(|cursor| cursor.parse().ok()).unwrap_or(0);
-            let next = (page < 400).then(|| (page + 1).to_string());
+            let next = (page < 200).then(|| (page + 1).to_string());
             support_hostile::Answer::Json(200, support_hostile::connections_page(page * 1000, 1000, next.as_deref()))
         }
         "/api/platform/contexts" => {

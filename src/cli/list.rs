@@ -79,7 +79,7 @@ pub struct ScanFilters {
     pub concurrency: Option<u16>,
     /// Stop with exit code 2 once the server has sent more than N connections (or listed more
     /// than N contexts): a runaway server cannot take the memory of the machine (default: the
-    /// profile's `max_connections`, else 150000).
+    /// profile's `max_connections`, else 100000).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_connections: Option<u64>,
 }

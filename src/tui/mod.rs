@@ -44,8 +44,7 @@ pub struct DashboardArgs {
     pub concurrency: Option<u16>,
     /// Keep at most N connections (and N contexts, N connectors): past that the pane shows an
     /// error naming the server, so a runaway server cannot take the machine's memory. Each
-    /// connection costs about 1.4 KiB (default: the profile's `max_connections`, else 150000,
-    /// about 210 MiB).
+    /// connection costs 1.4 to 2 KiB (default: the profile's `max_connections`, else 100000).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_connections: Option<u64>,
 }
