@@ -78,26 +78,23 @@ where
     futures::stream::try_unfold(Some(start), move |walk| async move {
         let Some(mut walk) = walk else { return Ok(None) };
         let page = (walk.fetch)(walk.cursor.take()).await?;
-        let next = match page.next_cursor().filter(|next| !next.is_empty()) {
-            None => None,
-            Some(next) if !walk.seen.insert(walk.hasher.hash_one(next)) => {
-                return Err(ClientError::InvalidResponse(format!(
-                    "the server at {} handed out the same page cursor twice (its listing would never end)",
-                    walk.server
-                )));
-            }
-            Some(_) if walk.seen.len() >= max_pages => {
-                return Err(ClientError::LimitReached(format!(
-                    "the server at {} listed more than {max_pages} pages; stopped there",
-                    walk.server
-                )));
-            }
-            Some(next) => {
-                walk.cursor = Some(next.to_owned());
-                Some(walk)
-            }
+        let Some(next) = page.next_cursor().filter(|next| !next.is_empty()) else {
+            return Ok(Some((page, None)));
         };
-        Ok(Some((page, next)))
+        if !walk.seen.insert(walk.hasher.hash_one(next)) {
+            return Err(ClientError::InvalidResponse(format!(
+                "the server at {} handed out the same page cursor twice (its listing would never end)",
+                walk.server
+            )));
+        }
+        if walk.seen.len() >= max_pages {
+            return Err(ClientError::LimitReached(format!(
+                "the server at {} listed more than {max_pages} pages; stopped there",
+                walk.server
+            )));
+        }
+        walk.cursor = Some(next.to_owned());
+        Ok(Some((page, Some(walk))))
     })
 }
 
