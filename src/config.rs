@@ -14,8 +14,10 @@
 //! catalog_url = "https://acme.xkit.co"
 //! publishable_key = "pk_live_..."
 //! secret_command = "pass show xkit/prod"   # or: secret_key = "sk_..." (file must be 0600)
+//! secret_command_timeout = "10s"            # killed after this long (default 10s)
 //! read_only = true
 //! concurrency = 8
+//! max_connections = 500000                  # scans stop past this many (default 100000)
 //! refresh = "30s"
 //!
 //! [keys]                                    # the dashboard's browsing keys
@@ -35,6 +37,10 @@ use anyhow::{Context as _, Result, bail};
 use secrecy::SecretString;
 use serde::{Deserialize, Deserializer};
 
+/// How long a profile's `secret_command` may run unless `secret_command_timeout` says otherwise:
+/// a password manager that waits for an unlock prompt nobody sees must not hang a cron job.
+const DEFAULT_SECRET_COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Flags shared by the dashboard and every headless command.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct TargetArgs {
@@ -47,6 +53,32 @@ pub struct TargetArgs {
     /// Refuse every mutating action (token minting, repair links, refreshes).
     #[arg(long, global = true)]
     pub read_only: bool,
+    /// Give up on one try of a request after DURATION, e.g. 5s (default 20s). Reads are tried
+    /// up to 3 times (after a timeout, a refused connection, 429, 502, 503 or 504), waiting
+    /// 0.4 s then 0.8 s between tries (or the server's Retry-After, at most 5 s): one read
+    /// takes at most 3 x DURATION + 10 s, a write (token mint, refresh) at most DURATION. A
+    /// command or dashboard scan makes one such request per page.
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_request_timeout)]
+    pub request_timeout: Option<Duration>,
+}
+
+impl TargetArgs {
+    /// The HTTP settings these flags ask for.
+    pub fn client_options(&self) -> crate::client::ClientOptions {
+        let mut options = crate::client::ClientOptions::default();
+        if let Some(timeout) = self.request_timeout {
+            options.request_timeout = timeout;
+        }
+        options
+    }
+}
+
+fn parse_request_timeout(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text).map_err(|error| error.to_string())?;
+    if duration.is_zero() {
+        return Err("the request timeout must be longer than 0s".to_owned());
+    }
+    Ok(duration)
 }
 
 /// Every place xkit-dash reads or writes, from `directories` unless overridden.
@@ -152,10 +184,16 @@ pub struct Profile {
     /// A command printing the secret key on stdout (e.g. a password manager), run without a
     /// shell: the string is split into words like a shell would, but nothing is expanded.
     pub secret_command: Option<String>,
+    /// How long `secret_command` may run before it is killed (humantime, default 10s).
+    #[serde(default, deserialize_with = "humantime_opt")]
+    pub secret_command_timeout: Option<Duration>,
     #[serde(default)]
     pub read_only: bool,
     /// How many requests the dashboard and the fallback scan run at once.
     pub concurrency: Option<usize>,
+    /// The most connections (and contexts) a scan takes from the server: the dashboard's and
+    /// `check`'s memory bound (default 100000).
+    pub max_connections: Option<usize>,
     /// How often the dashboard refreshes, as a humantime string (`30s`, `5m`).
     #[serde(default, deserialize_with = "humantime_opt")]
     pub refresh: Option<Duration>,
@@ -169,8 +207,10 @@ impl fmt::Debug for Profile {
             .field("publishable_key", &self.publishable_key)
             .field("secret_key", &self.secret_key.as_ref().map(|_| "[redacted]"))
             .field("secret_command", &self.secret_command)
+            .field("secret_command_timeout", &self.secret_command_timeout)
             .field("read_only", &self.read_only)
             .field("concurrency", &self.concurrency)
+            .field("max_connections", &self.max_connections)
             .field("refresh", &self.refresh)
             .finish()
     }
@@ -237,8 +277,14 @@ impl Config {
             if let Some(command) = &profile.secret_command {
                 split_command(command).map_err(|message| (key("secret_command"), message))?;
             }
+            if profile.secret_command_timeout.is_some_and(|timeout| timeout.is_zero()) {
+                return Err((key("secret_command_timeout"), "must be longer than 0s".into()));
+            }
             if profile.concurrency == Some(0) {
                 return Err((key("concurrency"), "must be at least 1".into()));
+            }
+            if profile.max_connections == Some(0) {
+                return Err((key("max_connections"), "must be at least 1".into()));
             }
             if let Some(url) = &profile.api_url {
                 crate::client::platform_base(url).map_err(|error| (key("api_url"), error.to_string()))?;
@@ -272,16 +318,29 @@ impl Profile {
         let Some(command) = &self.secret_command else { return Ok(None) };
         let argv = split_command(command).map_err(ConfigError)?;
         let program = &argv[0];
-        let output = tokio::process::Command::new(program)
+        let cannot_run =
+            |error| ConfigError(format!("profile {profile_name:?}: cannot run secret_command {program:?}: {error}"));
+        let child = tokio::process::Command::new(program)
             .args(&argv[1..])
             .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
+            // Dropping the child on timeout kills it (SIGKILL) and tokio reaps it.
             .kill_on_drop(true)
-            .output()
-            .await
-            .map_err(|error| {
-                ConfigError(format!("profile {profile_name:?}: cannot run secret_command {program:?}: {error}"))
-            })?;
+            .spawn()
+            .map_err(cannot_run)?;
+        let limit = self.secret_command_timeout.unwrap_or(DEFAULT_SECRET_COMMAND_TIMEOUT);
+        let output = match tokio::time::timeout(limit, child.wait_with_output()).await {
+            Ok(output) => output.map_err(cannot_run)?,
+            Err(_) => {
+                return Err(ConfigError(format!(
+                    "profile {profile_name:?}: secret_command {program:?} did not finish within {}; it was \
+                     killed (raise secret_command_timeout in the profile if it needs longer)",
+                    humantime::format_duration(limit)
+                ))
+                .into());
+            }
+        };
         if !output.status.success() {
             return Err(ConfigError(format!(
                 "profile {profile_name:?}: secret_command {program:?} failed ({})",
@@ -469,5 +528,23 @@ open_repair = []
         assert_eq!(secrecy::ExposeSecret::expose_secret(&secret), "sk_from_cmd");
         let failing = Profile { secret_command: Some("false".into()), ..Default::default() };
         assert!(failing.resolve_secret("a").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_hanging_secret_command_is_stopped_at_its_timeout() {
+        let hanging = Profile {
+            secret_command: Some("sleep 120".into()),
+            secret_command_timeout: Some(Duration::from_millis(300)),
+            ..Default::default()
+        };
+        let started = std::time::Instant::now();
+        let message = hanging.resolve_secret("prod").await.unwrap_err().to_string();
+        assert!(started.elapsed() < Duration::from_secs(5), "waited {:?}", started.elapsed());
+        assert!(
+            message.contains("\"prod\"") && message.contains("\"sleep\"") && message.contains("300ms"),
+            "{message}"
+        );
+        let message = parse("[profiles.a]\nsecret_command_timeout = \"0s\"\n").unwrap_err().to_string();
+        assert!(message.contains("profiles.a.secret_command_timeout"), "{message}");
     }
 }

@@ -17,7 +17,7 @@ use futures::{Stream, StreamExt as _, TryStreamExt as _};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::client::{self, Client, ClientError, ConnectionFilter};
+use crate::client::{Client, ClientError, ConnectionFilter};
 use crate::model::{Connection, Context, ContextRef, Health};
 
 /// Concurrent per-context requests when falling back to the fan-out.
@@ -26,6 +26,42 @@ pub const DEFAULT_CONCURRENCY: usize = 16;
 const PAGE_SIZE: u32 = 500;
 /// Events buffered before the scan waits for its consumer.
 const CHANNEL_CAPACITY: usize = 64;
+/// The most connections (and, separately, contexts) one scan takes from the server unless told
+/// otherwise. The dashboard keeps every row, and a hostile server can make each connection bring
+/// a context of its own: measured against one, the dashboard peaked at 211 MB at 100,000 and
+/// 316 MB at 150,000, so 100,000 keeps it under the 300 MB a runaway server may cost us (a
+/// real platform's 100,000 connections take ~140 MiB). Bigger platforms raise it (flag or
+/// profile).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 100_000;
+
+/// A cap on the rows the listings of one scan may bring in, shared by every listing it runs at
+/// once (so a fan-out cannot multiply it). Rows are counted as received, before filtering: a
+/// server that ignores the filters costs the same.
+pub struct RowBudget {
+    server: String,
+    noun: &'static str,
+    limit: usize,
+    taken: AtomicUsize,
+}
+
+impl RowBudget {
+    /// `noun` names the rows in the error (`"connections"`).
+    pub fn new(client: &Client, limit: usize, noun: &'static str) -> Self {
+        Self { server: client.base_url().to_string(), noun, limit, taken: AtomicUsize::new(0) }
+    }
+
+    /// Counts `rows` more, or fails once the total passes the limit.
+    pub fn take(&self, rows: usize) -> Result<(), ClientError> {
+        let taken = self.taken.fetch_add(rows, Ordering::Relaxed).saturating_add(rows);
+        if taken <= self.limit {
+            return Ok(());
+        }
+        Err(ClientError::LimitReached(format!(
+            "{} has more than {} {}; stopped (raise --max-connections or max_connections in the profile)",
+            self.server, self.limit, self.noun
+        )))
+    }
+}
 
 /// What to scan; empty lists mean "all".
 #[derive(Debug, Clone)]
@@ -41,6 +77,9 @@ pub struct ScanRequest {
     /// Also list every context of the platform (unfiltered) and send it as
     /// [`ScanEvent::Contexts`] pages, then one [`ScanEvent::ContextsListed`].
     pub list_contexts: bool,
+    /// The most connections the scan takes from the server, and separately the most contexts
+    /// it lists; past either, it fails with [`ClientError::LimitReached`].
+    pub max_connections: usize,
 }
 
 impl Default for ScanRequest {
@@ -51,6 +90,7 @@ impl Default for ScanRequest {
             health: None,
             concurrency: DEFAULT_CONCURRENCY,
             list_contexts: false,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -184,7 +224,8 @@ async fn run(client: &Client, request: &ScanRequest, events: &Events) -> Result<
             return Ok(());
         }
         let shown = request.list_contexts.then_some(events);
-        let listed = list_contexts(client, shown, found).await;
+        let budget = RowBudget::new(client, request.max_connections, "contexts");
+        let listed = list_contexts(client, &budget, shown, found).await;
         if request.list_contexts {
             let outcome = match &listed {
                 Ok(()) => Ok(()),
@@ -199,6 +240,7 @@ async fn run(client: &Client, request: &ScanRequest, events: &Events) -> Result<
         client,
         request,
         events,
+        budget: &RowBudget::new(client, request.max_connections, "connections"),
         progress: ScanProgress::default(),
         mode: None,
         wanted: Some(wanted),
@@ -223,14 +265,15 @@ async fn run(client: &Client, request: &ScanRequest, events: &Events) -> Result<
 /// and each page to `shown` (if given).
 async fn list_contexts(
     client: &Client,
+    budget: &RowBudget,
     shown: Option<&Events>,
     found: UnboundedSender<ContextRef>,
 ) -> Result<(), Stop> {
-    let mut pages =
-        pin!(client::pages(
-            |cursor| async move { client.list_contexts(None, cursor.as_deref(), Some(PAGE_SIZE)).await }
-        ));
+    let mut pages = pin!(
+        client.pages(|cursor| async move { client.list_contexts(None, cursor.as_deref(), Some(PAGE_SIZE)).await })
+    );
     while let Some(page) = pages.try_next().await? {
+        budget.take(page.contexts.len())?;
         for context in &page.contexts {
             // Refused once the bulk listing works or the fan-out has stopped; that is fine.
             let _ = found.unbounded_send(ContextRef {
@@ -251,6 +294,8 @@ struct Scanner<'a> {
     client: &'a Client,
     request: &'a ScanRequest,
     events: &'a Events,
+    /// Connections received, over every listing of the scan.
+    budget: &'a RowBudget,
     progress: ScanProgress,
     mode: Option<ScanMode>,
     /// Starts the contexts listing for the fan-out (when the request did not already).
@@ -319,13 +364,14 @@ impl Scanner<'_> {
         let client = self.client;
         for context in contexts {
             let filter = &ConnectionFilter { health: self.request.health, connector: connector.clone(), context };
-            let mut pages = pin!(client::pages(|cursor| async move {
+            let mut pages = pin!(client.pages(|cursor| async move {
                 client.list_connections(filter, cursor.as_deref(), Some(PAGE_SIZE)).await
             }));
             while let Some(page) = pages.try_next().await? {
                 if self.mode.is_none() {
                     self.announce(ScanMode::Bulk).await?;
                 }
+                self.budget.take(page.connections.len())?;
                 self.deliver(page.connections).await?;
             }
         }
@@ -336,7 +382,7 @@ impl Scanner<'_> {
     /// A context that fails is counted and the rest still scanned, unless the target itself
     /// fails (then the rest would fail alike).
     async fn fan_out(&mut self, contexts: impl Stream<Item = ContextRef>, named: bool) -> Result<(), Stop> {
-        let client = self.client;
+        let (client, budget) = (self.client, self.budget);
         let seen = AtomicUsize::new(0);
         let mut fetches = pin!(
             contexts
@@ -344,7 +390,7 @@ impl Scanner<'_> {
                     seen.fetch_add(1, Ordering::Relaxed);
                 })
                 .map(|context| async move {
-                    let result = context_connections(client, &context).await;
+                    let result = context_connections(client, budget, &context).await;
                     (context, result)
                 })
                 .buffer_unordered(self.request.concurrency.max(1))
@@ -383,10 +429,16 @@ impl Scanner<'_> {
 
 /// Every page of one context's connections, each stamped with the context it belongs to (Xkit's
 /// own route had no paging; ours may).
-async fn context_connections(client: &Client, context: &ContextRef) -> Result<Vec<Connection>, ClientError> {
+async fn context_connections(
+    client: &Client,
+    budget: &RowBudget,
+    context: &ContextRef,
+) -> Result<Vec<Connection>, ClientError> {
     let external_id = context.external_id.as_str();
-    client::pages(|cursor| async move { client.context_connections(external_id, cursor.as_deref()).await })
+    client
+        .pages(|cursor| async move { client.context_connections(external_id, cursor.as_deref()).await })
         .try_fold(Vec::new(), |mut connections, page| async move {
+            budget.take(page.connections.len())?;
             connections.extend(page.connections.into_iter().map(|mut connection| {
                 connection.context.get_or_insert_with(|| context.clone());
                 connection

@@ -38,6 +38,8 @@ pub struct OpenTarget {
     pub bundled: bool,
     /// The profile's `concurrency`, when set.
     pub concurrency: Option<usize>,
+    /// The profile's `max_connections`, when set.
+    pub max_connections: Option<usize>,
     /// The profile's `refresh` interval, when set.
     pub refresh: Option<Duration>,
     /// Keeps the embedded server alive as long as the target is open.
@@ -161,6 +163,7 @@ pub async fn open_with(
         read_only: args.read_only || defaults.is_some_and(|profile| profile.read_only),
         bundled: false,
         concurrency: defaults.and_then(|profile| profile.concurrency),
+        max_connections: defaults.and_then(|profile| profile.max_connections),
         refresh: defaults.and_then(|profile| profile.refresh),
         embedded: None,
         catalog,
@@ -181,6 +184,7 @@ async fn open_embedded(args: &TargetArgs, paths: &Paths, options: &ClientOptions
         read_only: args.read_only,
         bundled: true,
         concurrency: None,
+        max_connections: None,
         refresh: None,
         embedded: Some(embedded),
         catalog,

@@ -275,9 +275,11 @@ async fn unreachable_targets_refused_keys_and_bad_usage_have_their_own_codes() {
     assert_eq!(exit_code(&output), 0);
     assert!(stdout(&output).contains("Examples:") && stdout(&output).contains("Exit codes:"));
 
-    // Asking for a connection that is not there is exit 1, with the server's reason.
+    // Asking for a connection that is not there is the server's error (exit 2, with its
+    // reason): exit 1 means only "connections need attention".
     let output = run(home.against(&platform, &["connection", "acme", "salesforce"])).await;
-    assert_eq!(exit_code(&output), 1, "{}", stderr(&output));
+    assert_eq!(exit_code(&output), 2, "{}", stderr(&output));
+    assert!(stderr(&output).contains("not found"), "{}", stderr(&output));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -402,9 +404,10 @@ async fn connection_refresh_forces_a_new_token_unless_read_only() {
     assert!(stdout(&text).contains("Last refreshed:") && stdout(&text).contains("● active"), "{}", stdout(&text));
     assert!(!stdout(&text).contains("sbx_at_"), "the credential is masked: {}", stdout(&text));
 
-    // A connection in error has nothing to refresh with: exit 1 and the server's reason.
+    // A connection in error has nothing to refresh with: the server's refusal (exit 2) and its
+    // reason.
     let dead = run(home.against(&platform, &["connection", "org_umbrella", "dropbox", "--refresh"])).await;
-    assert_eq!(exit_code(&dead), 1, "{}", stderr(&dead));
+    assert_eq!(exit_code(&dead), 2, "{}", stderr(&dead));
     assert!(stderr(&dead).contains("authorized again"), "{}", stderr(&dead));
 }
 

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use futures::TryStreamExt as _;
 use support_proxy::{Quirks, XkitWithoutExtensions};
 use tempfile::TempDir;
-use xkit_dash::client::{self, ApiTarget, Client, ClientError, ClientOptions};
+use xkit_dash::client::{ApiTarget, Client, ClientError, ClientOptions};
 use xkit_dash::model::Connection;
 use xkit_dash::scan::{self, ScanEvent, ScanMode, ScanProgress, ScanRequest};
 use xkit_dash::server::{KeyPair, RunningServer, ServerConfig, create_key_pair, start};
@@ -40,7 +40,7 @@ impl Demo {
     /// Every context id, in listing order, read directly.
     async fn context_ids(&self) -> Vec<String> {
         let client = &self.client(&self.server.base_url());
-        let pages = client::pages(|cursor| async move { client.list_contexts(None, cursor.as_deref(), None).await });
+        let pages = client.pages(|cursor| async move { client.list_contexts(None, cursor.as_deref(), None).await });
         let pages: Vec<_> = pages.try_collect().await.unwrap();
         pages.into_iter().flat_map(|page| page.contexts).map(|context| context.external_id).collect()
     }

@@ -311,7 +311,7 @@ async fn keys_are_listed_without_secrets_and_a_revoked_key_is_refused_within_a_s
     );
 
     let unknown = keys(&["revoke", "xkpk_no_such_key"]);
-    assert_eq!(unknown.status.code(), Some(1), "an unknown key is the item-not-found exit code");
+    assert_eq!(unknown.status.code(), Some(2), "an unknown key is a refusal of the platform, like an unknown context");
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("xkpk_no_such_key"));
 
     // The key was verified (and cached) just now; the revoke must beat the cache within 1 s.

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod support_hostile;
+
 use base64::Engine as _;
 use portable_pty::{Child, CommandBuilder, PtySize, native_pty_system};
 use tempfile::TempDir;
@@ -590,4 +592,40 @@ fn garbage_answers_show_as_errors_and_read_only_hides_minting() {
     dash.press("\u{3}"); // ctrl-c
     assert!(dash.wait_exit(), "ctrl-c is a clean exit");
     dash.assert_terminal_restored();
+}
+
+#[test]
+fn a_runaway_server_stops_at_the_dashboards_connection_budget() {
+    // Fresh 1,000-row pages forever (well, 200 pages: an unbounded dashboard fails the test
+    // rather than eat the machine).
+    let server = support_hostile::HostileServer::start(|seen| match seen.path() {
+        "/api/platform/connections" => {
+            let page: usize = seen.query("cursor").and_then(|cursor| cursor.parse().ok()).unwrap_or(0);
+            let next = (page < 200).then(|| (page + 1).to_string());
+            support_hostile::Answer::Json(200, support_hostile::connections_page(page * 1000, 1000, next.as_deref()))
+        }
+        "/api/platform/contexts" => {
+            support_hostile::Answer::Json(200, r#"{"contexts":[{"external_id":"x0"}],"next_cursor":null}"#.into())
+        }
+        "/api/platform/connectors" => {
+            support_hostile::Answer::Json(200, r#"{"connectors":[{"slug":"s","name":"S"}],"next_cursor":null}"#.into())
+        }
+        _ => support_hostile::Answer::Json(404, r#"{"error":"not found"}"#.into()),
+    });
+    let env = [("XKIT_API_URL", server.url.as_str()), DUMMY_KEYS[0], DUMMY_KEYS[1]];
+    let mut dash = Dashboard::start(&env, &["--max-connections", "3000"]);
+    // The status line has the width for the whole message (the pane's title clips it).
+    let whole = format!(
+        "{}/api/platform has more than 3000 connections; stopped (raise --max-connections or max_connections in \
+         the profile)",
+        server.url
+    );
+    let screen = dash.wait_for_text(&whole);
+    assert!(screen.contains("failing since"), "{screen}");
+    assert!(screen.contains("3000 connections"), "the rows within the budget stay:\n{screen}");
+    std::thread::sleep(Duration::from_millis(500));
+    let pages = server.count("/api/platform/connections");
+    assert!(pages <= 4, "{pages} pages requested");
+    dash.press("q");
+    assert!(dash.wait_exit());
 }

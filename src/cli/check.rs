@@ -1,7 +1,7 @@
 //! `check`: scan the target, summarize health per connector, list what needs attention, and
 //! say so through the exit code (for cron and CI).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashSet};
 use std::io::Write as _;
 use std::time::Duration;
 
@@ -43,6 +43,10 @@ pub struct CheckArgs {
     pub json: bool,
 }
 
+/// The most connections needing attention that `check` lists (worst first); the rest are
+/// only counted, so a huge or hostile platform costs counts, not rows.
+const MAX_LISTED: usize = 1000;
+
 /// `check --json`: a stable, documented shape.
 #[derive(Debug, Serialize)]
 struct CheckReport {
@@ -60,63 +64,114 @@ struct CheckReport {
     totals: BTreeMap<Health, usize>,
     /// Per connector slug, per health.
     summary: BTreeMap<String, BTreeMap<Health, usize>>,
-    /// The connections needing attention, worst first.
+    /// How many connections need attention; `unhealthy` lists at most 1000 of them.
+    unhealthy_total: usize,
+    /// The connections needing attention, worst first (at most 1000).
     unhealthy: Vec<ConnectionRow>,
+}
+
+/// What `check` keeps while the scan streams by: counts, and the worst connections only.
+struct Tally {
+    /// Only connections expiring before this count (`--expiring-within`).
+    deadline: Option<chrono::DateTime<chrono::Utc>>,
+    received: usize,
+    saw_expiry: bool,
+    scanned: usize,
+    contexts: HashSet<String>,
+    totals: BTreeMap<Health, usize>,
+    summary: BTreeMap<String, BTreeMap<Health, usize>>,
+    flagged_total: usize,
+    /// The worst flagged connections seen so far: trimmed to [`MAX_LISTED`] whenever it doubles.
+    worst: Vec<Connection>,
+}
+
+impl Tally {
+    fn new(expiring_within: Option<Duration>) -> Self {
+        let deadline = expiring_within
+            .map(|within| chrono::Utc::now() + chrono::Duration::from_std(within).unwrap_or(chrono::TimeDelta::MAX));
+        Self {
+            deadline,
+            received: 0,
+            saw_expiry: false,
+            scanned: 0,
+            contexts: HashSet::new(),
+            totals: COUNTED.iter().map(|health| (*health, 0)).collect(),
+            summary: BTreeMap::new(),
+            flagged_total: 0,
+            worst: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, connection: Connection) {
+        self.received += 1;
+        let expiry = expires_at(&connection);
+        self.saw_expiry |= expiry.is_some();
+        if let Some(deadline) = self.deadline
+            && expiry.is_none_or(|expiry| expiry > deadline)
+        {
+            return;
+        }
+        self.scanned += 1;
+        let health = Health::of(Some(&connection));
+        *self.totals.entry(health).or_default() += 1;
+        let counts = self
+            .summary
+            .entry(connection.connector.slug.clone())
+            .or_insert_with(|| COUNTED.iter().map(|health| (*health, 0)).collect());
+        *counts.entry(health).or_default() += 1;
+        if let Some(context) = &connection.context
+            && !self.contexts.contains(&context.external_id)
+        {
+            self.contexts.insert(context.external_id.clone());
+        }
+        if self.deadline.is_some() || health.needs_attention() {
+            self.flagged_total += 1;
+            self.worst.push(connection);
+            if self.worst.len() >= 2 * MAX_LISTED {
+                self.trim();
+            }
+        }
+    }
+
+    /// Worst first: health, then context and connector.
+    fn trim(&mut self) {
+        let key = |connection: &Connection| {
+            let context = connection.context.as_ref().map(|context| context.external_id.clone()).unwrap_or_default();
+            (std::cmp::Reverse(Health::of(Some(connection))), context, connection.connector.slug.clone())
+        };
+        self.worst.sort_by_cached_key(key);
+        self.worst.truncate(MAX_LISTED);
+    }
 }
 
 pub async fn run(session: &Session, args: CheckArgs) -> Result<u8> {
     let target = session.open_target().await?;
-    let request = args.filters.request(None, target.concurrency);
-    let mut connections: Vec<Connection> = Vec::new();
+    let request = args.filters.request(None, &target);
+    let mut tally = Tally::new(args.expiring_within);
     drive_scan(target.client.clone(), request, |page| {
-        connections.extend(page);
+        for connection in page {
+            tally.add(connection);
+        }
         Ok(())
     })
     .await?;
-
-    if let Some(within) = args.expiring_within {
-        if !connections.is_empty() && connections.iter().all(|connection| expires_at(connection).is_none()) {
-            eprintln!("xkit-dash: note: the server reports no expiry for these connections");
-        }
-        let deadline = chrono::Utc::now() + chrono::Duration::from_std(within).unwrap_or(chrono::TimeDelta::MAX);
-        connections.retain(|connection| expires_at(connection).is_some_and(|expiry| expiry <= deadline));
+    if args.expiring_within.is_some() && tally.received > 0 && !tally.saw_expiry {
+        eprintln!("xkit-dash: note: the server reports no expiry for these connections");
     }
+    tally.trim();
 
-    let mut totals: BTreeMap<Health, usize> = COUNTED.iter().map(|health| (*health, 0)).collect();
-    let mut summary: BTreeMap<String, BTreeMap<Health, usize>> = BTreeMap::new();
-    for connection in &connections {
-        let health = Health::of(Some(connection));
-        *totals.entry(health).or_default() += 1;
-        let counts = summary
-            .entry(connection.connector.slug.clone())
-            .or_insert_with(|| COUNTED.iter().map(|health| (*health, 0)).collect());
-        *counts.entry(health).or_default() += 1;
-    }
-    let contexts: BTreeSet<&str> = connections
-        .iter()
-        .filter_map(|connection| connection.context.as_ref().map(|context| context.external_id.as_str()))
-        .collect();
-    let contexts = contexts.len();
-
-    let flagged: Vec<&Connection> = connections
-        .iter()
-        .filter(|connection| args.expiring_within.is_some() || Health::of(Some(connection)).needs_attention())
-        .collect();
-    let catalog = if flagged.is_empty() { None } else { target.catalog_url().await };
-    let mut unhealthy: Vec<ConnectionRow> =
-        flagged.into_iter().map(|connection| ConnectionRow::new(connection, catalog.as_deref())).collect();
-    unhealthy.sort_by(|a, b| {
-        b.health.cmp(&a.health).then_with(|| (&a.context, &a.connector).cmp(&(&b.context, &b.connector)))
-    });
-
+    let catalog = if tally.worst.is_empty() { None } else { target.catalog_url().await };
+    let unhealthy: Vec<ConnectionRow> =
+        tally.worst.iter().map(|connection| ConnectionRow::new(connection, catalog.as_deref())).collect();
     let report = CheckReport {
         target: target.client.base_url().to_string(),
-        scanned: connections.len(),
-        contexts,
-        healthy: unhealthy.is_empty(),
+        scanned: tally.scanned,
+        contexts: tally.contexts.len(),
+        healthy: tally.flagged_total == 0,
         expiring_within_seconds: args.expiring_within.map(|within| within.as_secs()),
-        totals,
-        summary,
+        totals: tally.totals,
+        summary: tally.summary,
+        unhealthy_total: tally.flagged_total,
         unhealthy,
     };
     let mut out = std::io::stdout().lock();
@@ -177,7 +232,7 @@ fn print_human(out: &mut impl std::io::Write, report: &CheckReport, label: &str,
         return Ok(());
     }
     let what = if expiring { "expire within the window" } else { "need attention" };
-    let heading = Cell::local(format!("{} connections {what}:", report.unhealthy.len()))
+    let heading = Cell::local(format!("{} connections {what}:", report.unhealthy_total))
         .styled(AnsiColor::Red.on_default().bold());
     heading.write_to(out, colour)?;
     writeln!(out)?;
@@ -196,5 +251,13 @@ fn print_human(out: &mut impl std::io::Write, report: &CheckReport, label: &str,
         ]);
     }
     table.write(out, colour)?;
+    let unlisted = report.unhealthy_total - report.unhealthy.len();
+    if unlisted > 0 {
+        writeln!(
+            out,
+            "... and {unlisted} more (the worst {} are listed; --connector or --context narrow the check)",
+            report.unhealthy.len()
+        )?;
+    }
     Ok(())
 }

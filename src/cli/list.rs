@@ -10,12 +10,12 @@ use serde::Serialize;
 use super::output::{self, Cell, ConnectionRow, Format, ListOutput, Row, Sink};
 use super::progress::drive_scan;
 use super::{EXIT_OK, Session};
-use crate::client;
 use crate::config::ConfigError;
 use crate::humanize::relative_time;
 use crate::model::{Connection, Connector, Context, Health};
 use crate::sanitize;
-use crate::scan::{DEFAULT_CONCURRENCY, ScanRequest};
+use crate::scan::{DEFAULT_CONCURRENCY, DEFAULT_MAX_CONNECTIONS, ScanRequest};
+use crate::target::OpenTarget;
 
 /// Page size for the context and connector listings.
 const PAGE_SIZE: u32 = 200;
@@ -77,15 +77,25 @@ pub struct ScanFilters {
     /// `concurrency`, else 16).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: Option<u16>,
+    /// Stop with exit code 2 once the server has sent more than N connections (or listed more
+    /// than N contexts): a runaway server cannot take the memory of the machine (default: the
+    /// profile's `max_connections`, else 100000).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: Option<u64>,
 }
 
 impl ScanFilters {
-    pub fn request(&self, health: Option<Health>, profile_concurrency: Option<usize>) -> ScanRequest {
+    pub fn request(&self, health: Option<Health>, target: &OpenTarget) -> ScanRequest {
         ScanRequest {
             contexts: self.contexts.clone(),
             connectors: self.connectors.clone(),
             health,
-            concurrency: self.concurrency.map(usize::from).or(profile_concurrency).unwrap_or(DEFAULT_CONCURRENCY),
+            concurrency: self.concurrency.map(usize::from).or(target.concurrency).unwrap_or(DEFAULT_CONCURRENCY),
+            max_connections: self
+                .max_connections
+                .map(|max| usize::try_from(max).unwrap_or(usize::MAX))
+                .or(target.max_connections)
+                .unwrap_or(DEFAULT_MAX_CONNECTIONS),
             ..ScanRequest::default()
         }
     }
@@ -167,10 +177,9 @@ pub async fn contexts(session: &Session, args: ContextsArgs) -> Result<u8> {
     let limit = args.limit.unwrap_or(usize::MAX);
     let mut printed = 0;
     let (client, search) = (&target.client, args.search.as_deref());
-    let mut pages =
-        pin!(client::pages(
-            |cursor| async move { client.list_contexts(search, cursor.as_deref(), Some(PAGE_SIZE)).await }
-        ));
+    let mut pages = pin!(
+        client.pages(|cursor| async move { client.list_contexts(search, cursor.as_deref(), Some(PAGE_SIZE)).await })
+    );
     'pages: while let Some(page) = pages.try_next().await? {
         for context in &page.contexts {
             if printed == limit {
@@ -189,7 +198,7 @@ pub async fn connectors(session: &Session, args: ConnectorsArgs) -> Result<u8> {
     let mut sink = Sink::new::<Connector>(args.output.format())?;
     let client = &target.client;
     let mut pages =
-        pin!(client::pages(|cursor| async move { client.list_connectors(cursor.as_deref(), Some(PAGE_SIZE)).await }));
+        pin!(client.pages(|cursor| async move { client.list_connectors(cursor.as_deref(), Some(PAGE_SIZE)).await }));
     while let Some(page) = pages.try_next().await? {
         for connector in &page.connectors {
             sink.push(connector)?;
@@ -201,7 +210,7 @@ pub async fn connectors(session: &Session, args: ConnectorsArgs) -> Result<u8> {
 
 pub async fn connections(session: &Session, args: ConnectionsArgs) -> Result<u8> {
     let target = session.open_target().await?;
-    let request = args.filters.request(args.status, target.concurrency);
+    let request = args.filters.request(args.status, &target);
     let catalog = target.catalog_url().await;
     let mut sink = Sink::new::<ConnectionRow>(args.output.format())?;
     let mut rows: Vec<ConnectionRow> = Vec::new();

@@ -1,8 +1,9 @@
 //! The command line: the top-level parser and the headless commands.
 //!
-//! Exit codes (documented in the README and in `--help`): 0 all good; 1 `check` found
-//! connections needing attention, or what was asked for does not exist or was refused; 2 the
-//! target could not be opened or reached, refused the keys, or failed; 3 bad usage or config.
+//! Exit codes (documented in `--help`): 0 all good; 1 `check` found connections needing
+//! attention (nothing else exits 1, so cron can page on it alone); 2 the target failed in any
+//! way (unreachable, keys refused, an error answer, a protocol violation, a limit reached);
+//! 3 bad usage or config.
 
 mod check;
 mod list;
@@ -17,17 +18,16 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{CommandFactory as _, Parser, Subcommand};
 
-use crate::client::{ClientError, ClientOptions};
 use crate::config::{Config, ConfigError, Paths, TargetArgs};
 use crate::target::OpenTarget;
 use crate::{server, tui};
 
 /// Everything went as it should, and `check` found nothing needing attention.
 pub const EXIT_OK: u8 = 0;
-/// `check` found connections needing attention; or the thing asked for does not exist or the
-/// server refused the request.
+/// `check` found connections needing attention; nothing else exits with 1.
 pub const EXIT_ATTENTION: u8 = 1;
-/// The target could not be opened or reached, refused the keys, or failed.
+/// The target failed: unreachable, keys refused, an error answer (4xx, 5xx or a 2xx carrying
+/// `{"error": ...}`), an answer that breaks the protocol, or a limit reached.
 pub const EXIT_TARGET: u8 = 2;
 /// Bad usage or configuration.
 pub const EXIT_USAGE: u8 = 3;
@@ -37,9 +37,12 @@ macro_rules! exit_codes_help {
     () => {
         "Exit codes:
   0  success; `check` found nothing needing attention
-  1  `check` found connections needing attention; or the item asked for does not exist
-  2  the target could not be opened or reached, refused the keys, or failed
-  3  bad usage or configuration"
+  1  `check` found connections needing attention (the only cause of exit 1)
+  2  the target failed: unreachable or timed out, refused the keys, answered an error
+     (4xx, 5xx, or a 2xx carrying {\"error\": ...}, such as an unknown context or
+     connection), answered outside the protocol, redirected to another server, or went past
+     a limit (pages, connections, body size)
+  3  bad usage or configuration (including a secret_command that fails or times out)"
     };
 }
 pub(crate) use exit_codes_help;
@@ -172,7 +175,8 @@ pub(crate) struct Session {
 impl Session {
     /// Opens the target (flags > environment > profile > embedded demo).
     pub async fn open_target(&self) -> Result<OpenTarget> {
-        crate::target::open_with(&self.target_args, &self.config, &self.paths, &ClientOptions::default()).await
+        let options = self.target_args.client_options();
+        crate::target::open_with(&self.target_args, &self.config, &self.paths, &options).await
     }
 }
 
@@ -223,25 +227,10 @@ fn print_man_page(command: Option<&str>) -> Result<u8> {
     Ok(EXIT_OK)
 }
 
-/// Maps an error to the documented exit code.
+/// Maps an error to the documented exit code: every failure that is not the user's own
+/// configuration is the target's. (Exit 1 is never an error: it is `check`'s verdict.)
 fn exit_code_for(error: &anyhow::Error) -> u8 {
-    for cause in error.chain() {
-        if cause.is::<ConfigError>() {
-            return EXIT_USAGE;
-        }
-        // `keys revoke` of a key the platform does not have: the item asked for does not exist.
-        if let Some(crate::server::store::StoreError::NotFound(_)) = cause.downcast_ref() {
-            return EXIT_ATTENTION;
-        }
-        if let Some(error) = cause.downcast_ref::<ClientError>() {
-            return match error {
-                ClientError::NotFound(_) => EXIT_ATTENTION,
-                ClientError::Api { status, .. } if *status < 500 => EXIT_ATTENTION,
-                _ => EXIT_TARGET,
-            };
-        }
-    }
-    EXIT_TARGET
+    if error.chain().any(|cause| cause.is::<ConfigError>()) { EXIT_USAGE } else { EXIT_TARGET }
 }
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {
@@ -258,6 +247,7 @@ fn interactive() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::ClientError;
 
     #[test]
     fn command_line_definition_is_consistent() {
@@ -271,7 +261,9 @@ mod tests {
         assert_eq!(code(ClientError::Unreachable("down".into()).into()), EXIT_TARGET);
         assert_eq!(code(ClientError::Unauthorized("no".into()).into()), EXIT_TARGET);
         assert_eq!(code(ClientError::Api { status: 500, message: "x".into() }.into()), EXIT_TARGET);
-        assert_eq!(code(ClientError::NotFound("x".into()).into()), EXIT_ATTENTION);
+        assert_eq!(code(ClientError::NotFound("x".into()).into()), EXIT_TARGET);
+        assert_eq!(code(ClientError::Api { status: 400, message: "x".into() }.into()), EXIT_TARGET);
+        assert_eq!(code(ClientError::Api { status: 200, message: "x".into() }.into()), EXIT_TARGET);
         let wrapped = anyhow::Error::from(ClientError::Unauthorized("no".into())).context("listing contexts");
         assert_eq!(code(wrapped), EXIT_TARGET);
     }

@@ -26,13 +26,36 @@ pub enum ClientError {
     /// Any other error status, with the server's `{"error": ...}` message.
     #[error("server error {status}: {message}")]
     Api { status: u16, message: String },
-    /// The server answered something that is not the documented shape.
+    /// The server answered something that is not the documented shape, or redirected away.
     #[error("invalid response: {0}")]
     InvalidResponse(String),
+    /// A listing went past a budget (pages, rows): a runaway or hostile server. The message
+    /// names the server and how to raise the limit.
+    #[error("{0}")]
+    LimitReached(String),
 }
+
+/// Why the redirect policy stopped a request (see `same_origin_redirects`).
+#[derive(Debug, thiserror::Error)]
+#[error("the server redirected to {0}; refusing to send keys there")]
+pub(super) struct CrossOriginRedirect(pub url::Url);
+
+#[derive(Debug, thiserror::Error)]
+#[error("more than {0} redirects")]
+pub(super) struct TooManyRedirects(pub usize);
 
 impl ClientError {
     pub(super) fn from_transport(error: reqwest::Error) -> Self {
+        if error.is_redirect() {
+            // The policy's own reason says more than reqwest's "error following redirect".
+            let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+            while let Some(current) = cause {
+                if current.is::<CrossOriginRedirect>() || current.is::<TooManyRedirects>() {
+                    return ClientError::InvalidResponse(current.to_string());
+                }
+                cause = current.source();
+            }
+        }
         // reqwest's Display includes the URL, never the Basic credentials.
         let detail = if error.is_timeout() { "request timed out".to_owned() } else { error.to_string() };
         ClientError::Unreachable(detail)
@@ -75,6 +98,7 @@ impl ClientError {
                 | ClientError::Unauthorized(_)
                 | ClientError::Config(_)
                 | ClientError::InvalidResponse(_)
+                | ClientError::LimitReached(_)
         )
     }
 }

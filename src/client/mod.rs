@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 pub use error::ClientError;
-pub use pages::{CursorPage, pages};
+pub use pages::CursorPage;
 
 use crate::model::{
     ConnectionEnvelope, ConnectionsPage, ConnectorsPage, Context, ContextEnvelope, ContextsPage, CreateContextRequest,
@@ -29,6 +29,8 @@ const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 const MAX_ATTEMPTS: u32 = 3;
 /// The longest `Retry-After` the client is willing to sleep through before giving up.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
+/// Same-origin redirects followed for one request before giving up.
+const MAX_REDIRECTS: usize = 5;
 
 /// Where to send requests, and with which keys.
 #[derive(Clone)]
@@ -91,6 +93,7 @@ impl Client {
         let http = reqwest::Client::builder()
             .connect_timeout(options.connect_timeout)
             .timeout(options.request_timeout)
+            .redirect(same_origin_redirects())
             .user_agent(concat!("xkit-dash/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|error| ClientError::Config(error.to_string()))?;
@@ -120,7 +123,7 @@ impl Client {
             .extend(["api", "platform_user", "platform"]);
         let response = self.http.get(url).send().await.map_err(ClientError::from_transport)?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(ClientError::from_transport)?;
+        let bytes = read_capped_body(response).await?;
         if !status.is_success() {
             return Err(ClientError::from_status(status, &bytes, None));
         }
@@ -269,16 +272,10 @@ impl Client {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let mut response = request.send().await.map_err(ClientError::from_transport)?;
+        let response = request.send().await.map_err(ClientError::from_transport)?;
         let status = response.status();
         let retry_after = error::parse_retry_after(response.headers());
-        let mut bytes = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(ClientError::from_transport)? {
-            if bytes.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(ClientError::InvalidResponse(format!("response body over {MAX_BODY_BYTES} bytes")));
-            }
-            bytes.extend_from_slice(&chunk);
-        }
+        let bytes = read_capped_body(response).await?;
         if !status.is_success() {
             return Err(ClientError::from_status(status, &bytes, retry_after));
         }
@@ -303,6 +300,47 @@ impl Client {
         serde_json::from_slice(body)
             .map_err(|error| ClientError::InvalidResponse(format!("unexpected response shape: {error}")))
     }
+}
+
+/// Every response body goes through here: streamed, and refused once it passes
+/// [`MAX_BODY_BYTES`], whatever its `Content-Length` claims (a lie either way costs nothing).
+async fn read_capped_body(mut response: reqwest::Response) -> Result<Vec<u8>, ClientError> {
+    let too_large = |url: &Url| {
+        ClientError::InvalidResponse(format!(
+            "the answer to {} is larger than {} MiB; stopped reading",
+            url.path(),
+            MAX_BODY_BYTES / (1024 * 1024)
+        ))
+    };
+    if response.content_length().is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        return Err(too_large(response.url()));
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(ClientError::from_transport)? {
+        if bytes.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(too_large(response.url()));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+/// Follows redirects only within the origin (scheme, host and port) of the first request: the
+/// Basic credentials ride on every request and must never reach another server.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let origin = attempt.previous().first().map(Url::origin);
+        if origin.as_ref() != Some(&attempt.url().origin()) {
+            let mut elsewhere = attempt.url().clone();
+            elsewhere.set_query(None);
+            elsewhere.set_fragment(None);
+            attempt.error(error::CrossOriginRedirect(elsewhere))
+        } else if attempt.previous().len() > MAX_REDIRECTS {
+            attempt.error(error::TooManyRedirects(MAX_REDIRECTS))
+        } else {
+            attempt.follow()
+        }
+    })
 }
 
 /// The `error` member of a response body; every other member is skipped without allocating.

@@ -3,14 +3,17 @@
 
 use std::collections::HashSet;
 use std::future::Future;
+use std::hash::{BuildHasher as _, RandomState};
 
 use futures::Stream;
 
-use super::ClientError;
+use super::{Client, ClientError};
 use crate::model::{ConnectionsPage, ConnectorsPage, ContextsPage};
 
-/// A listing longer than this many pages is treated as a server bug (a cursor that cycles).
-const MAX_PAGES: usize = 100_000;
+/// A listing longer than this many pages is treated as a runaway server: 20,000 pages hold
+/// millions of rows at any sensible page size (the crate asks for 200 to 500), and the
+/// rows themselves are budgeted by the scan.
+const MAX_PAGES: usize = 20_000;
 
 /// A page of a cursor-paged listing.
 pub trait CursorPage {
@@ -36,53 +39,62 @@ impl CursorPage for ConnectionsPage {
     }
 }
 
-/// Every page of a listing, in order: `fetch` is called with `None` for the first page and
-/// then with each `next_cursor`, until a page has none. A cursor the server already handed out
-/// (which would loop forever) or a runaway number of pages ends the stream with
-/// [`ClientError::InvalidResponse`]; any fetch error also ends it.
-///
-/// ```ignore
-/// let pages = client::pages(|cursor| async move { client.list_connectors(cursor.as_deref(), None).await });
-/// ```
-pub fn pages<P, F, Fut>(fetch: F) -> impl Stream<Item = Result<P, ClientError>>
-where
-    P: CursorPage,
-    F: FnMut(Option<String>) -> Fut,
-    Fut: Future<Output = Result<P, ClientError>>,
-{
-    pages_up_to(MAX_PAGES, fetch)
+impl Client {
+    /// Every page of a listing of this server, in order: `fetch` is called with `None` for the
+    /// first page and then with each `next_cursor`, until a page has none. A cursor the server
+    /// already handed out (which would loop forever) ends the stream with
+    /// [`ClientError::InvalidResponse`], a runaway number of pages with
+    /// [`ClientError::LimitReached`], both naming the server; any fetch error also ends it.
+    ///
+    /// ```ignore
+    /// let pages = client.pages(|cursor| async move { client.list_connectors(cursor.as_deref(), None).await });
+    /// ```
+    pub fn pages<P, F, Fut>(&self, fetch: F) -> impl Stream<Item = Result<P, ClientError>> + use<P, F, Fut>
+    where
+        P: CursorPage,
+        F: FnMut(Option<String>) -> Fut,
+        Fut: Future<Output = Result<P, ClientError>>,
+    {
+        pages_up_to(self.base_url().to_string(), MAX_PAGES, fetch)
+    }
 }
 
-fn pages_up_to<P, F, Fut>(max_pages: usize, fetch: F) -> impl Stream<Item = Result<P, ClientError>>
+fn pages_up_to<P, F, Fut>(server: String, max_pages: usize, fetch: F) -> impl Stream<Item = Result<P, ClientError>>
 where
     P: CursorPage,
     F: FnMut(Option<String>) -> Fut,
     Fut: Future<Output = Result<P, ClientError>>,
 {
     struct Walk<F> {
+        server: String,
         fetch: F,
         cursor: Option<String>,
-        seen: HashSet<String>,
+        /// Hashes of the cursors handed out: a few bytes each, however long the server makes
+        /// them. A false "repeated" needs a 64-bit collision within one listing.
+        seen: HashSet<u64>,
+        hasher: RandomState,
     }
-    let start = Walk { fetch, cursor: None, seen: HashSet::new() };
+    let start = Walk { server, fetch, cursor: None, seen: HashSet::new(), hasher: RandomState::new() };
     futures::stream::try_unfold(Some(start), move |walk| async move {
         let Some(mut walk) = walk else { return Ok(None) };
         let page = (walk.fetch)(walk.cursor.take()).await?;
-        let next = match page.next_cursor().filter(|next| !next.is_empty()) {
-            None => None,
-            Some(next) if walk.seen.contains(next) => {
-                return Err(ClientError::InvalidResponse(format!("the server repeated the page cursor {next:?}")));
-            }
-            Some(_) if walk.seen.len() + 1 >= max_pages => {
-                return Err(ClientError::InvalidResponse(format!("listing longer than {max_pages} pages")));
-            }
-            Some(next) => {
-                walk.seen.insert(next.to_owned());
-                walk.cursor = Some(next.to_owned());
-                Some(walk)
-            }
+        let Some(next) = page.next_cursor().filter(|next| !next.is_empty()) else {
+            return Ok(Some((page, None)));
         };
-        Ok(Some((page, next)))
+        if !walk.seen.insert(walk.hasher.hash_one(next)) {
+            return Err(ClientError::InvalidResponse(format!(
+                "the server at {} handed out the same page cursor twice (its listing would never end)",
+                walk.server
+            )));
+        }
+        if walk.seen.len() >= max_pages {
+            return Err(ClientError::LimitReached(format!(
+                "the server at {} listed more than {max_pages} pages; stopped there",
+                walk.server
+            )));
+        }
+        walk.cursor = Some(next.to_owned());
+        Ok(Some((page, Some(walk))))
     })
 }
 
@@ -92,6 +104,8 @@ mod tests {
 
     use super::*;
     use crate::model::Connector;
+
+    const SERVER: &str = "http://hostile.example/api/platform";
 
     fn page(slug: &str, next_cursor: Option<&str>) -> ConnectorsPage {
         ConnectorsPage {
@@ -106,7 +120,7 @@ mod tests {
         script: &[(Option<&str>, ConnectorsPage)],
     ) -> (Result<Vec<String>, ClientError>, Vec<Option<String>>) {
         let mut asked = Vec::new();
-        let result = pages_up_to(max_pages, |cursor: Option<String>| {
+        let result = pages_up_to(SERVER.into(), max_pages, |cursor: Option<String>| {
             asked.push(cursor.clone());
             let answer = script
                 .iter()
@@ -149,7 +163,9 @@ mod tests {
             ],
         ] {
             let (result, asked) = walk(MAX_PAGES, &script).await;
-            assert!(matches!(result, Err(ClientError::InvalidResponse(ref message)) if message.contains("repeated")));
+            assert!(
+                matches!(result, Err(ClientError::InvalidResponse(ref message)) if message.contains("same page cursor twice") && message.contains(SERVER))
+            );
             assert_eq!(asked.len(), script.len(), "stops at the page that repeats a cursor");
         }
     }
@@ -157,14 +173,16 @@ mod tests {
     #[tokio::test]
     async fn a_runaway_listing_is_cut_off_and_errors_end_the_stream() {
         let mut served = 0;
-        let result: Result<Vec<_>, _> = pages_up_to(5, |_| {
+        let result: Result<Vec<_>, _> = pages_up_to(SERVER.into(), 5, |_| {
             served += 1;
             let page = page("x", Some(&format!("c{served}")));
             async move { Ok(page) }
         })
         .try_collect()
         .await;
-        assert!(matches!(result, Err(ClientError::InvalidResponse(ref message)) if message.contains("5 pages")));
+        assert!(
+            matches!(result, Err(ClientError::LimitReached(ref message)) if message.contains("5 pages") && message.contains(SERVER))
+        );
         assert_eq!(served, 5);
 
         let script = [(None, page("a", Some("gone")))];

@@ -9,11 +9,20 @@ use futures::TryStreamExt as _;
 use tokio::sync::mpsc;
 
 use super::action::{Action, LoadEvent, Stream};
-use crate::client::{self, Client};
-use crate::scan::{self, ScanMode, ScanRequest};
+use crate::client::Client;
+use crate::scan::{self, RowBudget, ScanMode, ScanRequest};
 
 /// Connectors asked for per page.
 const PAGE_SIZE: u32 = 200;
+
+/// How hard a scan may work the server, and how much of it the dashboard keeps.
+#[derive(Debug, Clone, Copy)]
+pub struct ScanLimits {
+    /// Per-context requests at once, when the server lacks the bulk listing.
+    pub concurrency: usize,
+    /// The most connections kept, and separately the most contexts and connectors.
+    pub max_connections: usize,
+}
 
 struct Reporter {
     tx: mpsc::Sender<Action>,
@@ -35,12 +44,12 @@ impl Reporter {
 }
 
 /// Runs one scan to completion.
-pub async fn run(client: Client, generation: u64, catalog: bool, concurrency: usize, tx: mpsc::Sender<Action>) {
+pub async fn run(client: Client, generation: u64, catalog: bool, limits: ScanLimits, tx: mpsc::Sender<Action>) {
     let reporter = Reporter { tx, generation };
     tokio::join!(
         load_catalog(&client, &reporter, catalog),
-        load_connectors(&client, &reporter),
-        load_contexts_and_connections(&client, &reporter, concurrency),
+        load_connectors(&client, &reporter, limits.max_connections),
+        load_contexts_and_connections(&client, &reporter, limits),
     );
 }
 
@@ -54,12 +63,16 @@ async fn load_catalog(client: &Client, reporter: &Reporter, wanted: bool) {
     }
 }
 
-async fn load_connectors(client: &Client, reporter: &Reporter) {
+async fn load_connectors(client: &Client, reporter: &Reporter, max_connectors: usize) {
+    let budget = RowBudget::new(client, max_connectors, "connectors");
     let mut pages =
-        pin!(client::pages(|cursor| async move { client.list_connectors(cursor.as_deref(), Some(PAGE_SIZE)).await }));
+        pin!(client.pages(|cursor| async move { client.list_connectors(cursor.as_deref(), Some(PAGE_SIZE)).await }));
     let result = loop {
         match pages.try_next().await {
             Ok(Some(page)) => {
+                if let Err(error) = budget.take(page.connectors.len()) {
+                    break Err(error.to_string());
+                }
                 if !reporter.send(LoadEvent::ConnectorsPage(page.connectors)).await {
                     return;
                 }
@@ -72,8 +85,13 @@ async fn load_connectors(client: &Client, reporter: &Reporter) {
 }
 
 /// Adapts the shared scan's events; its contexts listing feeds the contexts pane.
-async fn load_contexts_and_connections(client: &Client, reporter: &Reporter, concurrency: usize) {
-    let request = ScanRequest { concurrency, list_contexts: true, ..ScanRequest::default() };
+async fn load_contexts_and_connections(client: &Client, reporter: &Reporter, limits: ScanLimits) {
+    let request = ScanRequest {
+        concurrency: limits.concurrency,
+        max_connections: limits.max_connections,
+        list_contexts: true,
+        ..ScanRequest::default()
+    };
     let mut scan = scan::start(client.clone(), request);
     let mut fallback = false;
     let mut contexts_pending = true;
@@ -130,7 +148,8 @@ mod tests {
 
     async fn report_of(client: Client) -> Report {
         let (tx, mut rx) = mpsc::channel(16);
-        tokio::spawn(run(client, 7, true, 4, tx));
+        let limits = ScanLimits { concurrency: 4, max_connections: scan::DEFAULT_MAX_CONNECTIONS };
+        tokio::spawn(run(client, 7, true, limits, tx));
         let mut report = Report::default();
         while let Some(action) = rx.recv().await {
             let Action::Scan { generation: 7, event } = action else { panic!("untagged: {action:?}") };

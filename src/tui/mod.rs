@@ -31,11 +31,11 @@ pub use action::{Action, Effect, LoadEvent, Stream};
 pub use state::{State, TargetInfo};
 pub use update::update;
 
-use crate::client::ClientOptions;
 use crate::config::{Config, ConfigError, Paths, TargetArgs};
 
 const DEFAULT_REFRESH: Duration = Duration::from_secs(30);
 const DEFAULT_CONCURRENCY: usize = crate::scan::DEFAULT_CONCURRENCY;
+const DEFAULT_MAX_CONNECTIONS: usize = crate::scan::DEFAULT_MAX_CONNECTIONS;
 
 /// Options that only the dashboard takes.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -46,9 +46,11 @@ pub struct DashboardArgs {
     /// How many requests the dashboard sends at once when fetching per context (default 16).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: Option<u16>,
-    /// Give up on one request after this long, e.g. 5s (default 20s).
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
-    pub request_timeout: Option<Duration>,
+    /// Keep at most N connections (and N contexts, N connectors): past that the pane shows an
+    /// error naming the server, so a runaway server cannot take the machine's memory. Each
+    /// connection costs 1.4 to 2 KiB (default: the profile's `max_connections`, else 100000).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: Option<u64>,
 }
 
 fn parse_refresh(text: &str) -> Result<Duration, String> {
@@ -63,10 +65,7 @@ fn parse_refresh(text: &str) -> Result<Duration, String> {
 pub async fn run(target_args: TargetArgs, args: DashboardArgs) -> Result<()> {
     let paths = Paths::discover()?;
     let log = crate::logging::init(&paths, "dashboard.log")?;
-    let mut options = ClientOptions::default();
-    if let Some(timeout) = args.request_timeout {
-        options.request_timeout = timeout;
-    }
+    let options = target_args.client_options();
     let config = Config::load(&paths)?;
     let target = crate::target::open_with(&target_args, &config, &paths, &options).await?;
     let keymap = keymap::Keymap::new(&config.keys, target.read_only).map_err(|problems| {
@@ -74,7 +73,12 @@ pub async fn run(target_args: TargetArgs, args: DashboardArgs) -> Result<()> {
     })?;
     let refresh = args.refresh.or(target.refresh).unwrap_or(DEFAULT_REFRESH);
     let concurrency = args.concurrency.map(usize::from).or(target.concurrency).unwrap_or(DEFAULT_CONCURRENCY).max(1);
-    tracing::info!(target = %target.label(), ?refresh, concurrency, read_only = target.read_only, log = %log.path.display(), "dashboard starting");
+    let max_connections = args
+        .max_connections
+        .map(|max| usize::try_from(max).unwrap_or(usize::MAX))
+        .or(target.max_connections)
+        .unwrap_or(DEFAULT_MAX_CONNECTIONS);
+    tracing::info!(target = %target.label(), ?refresh, concurrency, max_connections, read_only = target.read_only, log = %log.path.display(), "dashboard starting");
     let info = TargetInfo { label: target.label(), read_only: target.read_only, bundled: target.bundled };
     let state = State::new(
         info,
@@ -83,7 +87,9 @@ pub async fn run(target_args: TargetArgs, args: DashboardArgs) -> Result<()> {
         state::Settings { refresh },
         target.known_catalog_url().map(str::to_owned),
     );
-    let result = runtime::run(state, target.client.clone(), concurrency).await.context("the dashboard failed");
+    let result = runtime::run(state, target.client.clone(), runtime::ScanLimits { concurrency, max_connections })
+        .await
+        .context("the dashboard failed");
     tracing::info!(ok = result.is_ok(), "dashboard stopped");
     // The embedded server (if any) lives in `target` until here.
     drop(target);

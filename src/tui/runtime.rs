@@ -75,9 +75,11 @@ fn draw(terminal: &mut Term, state: &State) -> Result<()> {
     Ok(())
 }
 
-pub async fn run(mut state: State, client: Client, concurrency: usize) -> Result<()> {
+pub use loader::ScanLimits;
+
+pub async fn run(mut state: State, client: Client, limits: ScanLimits) -> Result<()> {
     let (mut terminal, _restore) = enter_terminal()?;
-    let mut runtime = Runtime::new(client, concurrency);
+    let mut runtime = Runtime::new(client, limits);
     let result = runtime.event_loop(&mut terminal, &mut state).await;
     runtime.stop();
     result
@@ -85,7 +87,7 @@ pub async fn run(mut state: State, client: Client, concurrency: usize) -> Result
 
 struct Runtime {
     client: Client,
-    concurrency: usize,
+    limits: ScanLimits,
     tx: mpsc::Sender<Action>,
     rx: mpsc::Receiver<Action>,
     scan: Option<JoinHandle<()>>,
@@ -93,9 +95,9 @@ struct Runtime {
 }
 
 impl Runtime {
-    fn new(client: Client, concurrency: usize) -> Self {
+    fn new(client: Client, limits: ScanLimits) -> Self {
         let (tx, rx) = mpsc::channel(1024);
-        Self { client, concurrency, tx, rx, scan: None, refresh_at: None }
+        Self { client, limits, tx, rx, scan: None, refresh_at: None }
     }
 
     fn stop(&mut self) {
@@ -164,7 +166,7 @@ impl Runtime {
             Effect::Quit => return Ok(false),
             Effect::StartScan { generation, catalog } => {
                 tracing::info!(generation, "scan started");
-                let task = loader::run(self.client.clone(), generation, catalog, self.concurrency, self.tx.clone());
+                let task = loader::run(self.client.clone(), generation, catalog, self.limits, self.tx.clone());
                 self.scan = Some(tokio::spawn(task));
             }
             Effect::ScheduleRefresh(delay) => {

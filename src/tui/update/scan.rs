@@ -73,6 +73,7 @@ pub(super) fn on_scan_event(state: &mut State, event: LoadEvent) -> Vec<Effect> 
                 Stream::Connections => &mut state.connections.load,
             };
             load.loading = false;
+            let mut news = None;
             match result {
                 Ok(()) => {
                     load.loaded_at = Some(now);
@@ -80,11 +81,20 @@ pub(super) fn on_scan_event(state: &mut State, event: LoadEvent) -> Vec<Effect> 
                 }
                 Err(error) => {
                     let since = load.error.as_ref().map_or(now, |(since, _)| *since);
+                    // A new failure also goes to the status line, whose width holds the whole
+                    // message (a pane's title clips it): a limit reached says how to raise it.
+                    if load.error.as_ref().is_none_or(|(_, previous)| *previous != error) {
+                        news = Some(error.clone());
+                    }
                     load.error = Some((since, error));
                     scan.failed = true;
                 }
             }
-            if scan.pending.is_empty() {
+            let done = scan.pending.is_empty();
+            if let Some(error) = news {
+                state.set_flash(error, true);
+            }
+            if done {
                 return finish_scan(state);
             }
         }
