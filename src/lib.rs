@@ -1,6 +1,13 @@
 //! xkit-dash: an operator's dashboard, a headless CLI and a bundled Xkit-compatible platform
-//! server, in one crate. See DESIGN.md in the shared docs for the architecture; the arrows point
-//! one way: `tui` and `cli` use `client` and `model`, `server` uses `model`, nothing uses `tui`.
+//! server, in one crate. ARCHITECTURE.md (at the repository's root) has the whole map.
+//!
+//! The modules, leaves first; each uses only those above it:
+//! - `model`: the wire types and the one definition of health; `sanitize`, `humanize`.
+//! - `client`: the Platform API over HTTP (it knows the wire, never the server).
+//! - `scan`: the paged scan of a whole platform, shared by the dashboard and the CLI.
+//! - `config` (profiles, paths, secrets), `logging`, `target` (which platform, with which keys).
+//! - `server`: the bundled platform (uses `model` only, and `config` for its paths).
+//! - `tui`: the dashboard; `cli`: the command line, which starts the dashboard or the server.
 
 pub mod cli;
 pub mod client;

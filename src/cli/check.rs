@@ -9,10 +9,11 @@ use anstyle::AnsiColor;
 use anyhow::Result;
 use serde::Serialize;
 
+use super::exit::{EXIT_ATTENTION, EXIT_OK, exit_codes_help};
 use super::list::ScanFilters;
 use super::output::{self, Cell, ConnectionRow, Table};
 use super::progress::drive_scan;
-use super::{EXIT_ATTENTION, EXIT_OK, Session, exit_codes_help};
+use super::session::Session;
 use crate::humanize::relative_time;
 use crate::model::{Connection, Health};
 

@@ -7,9 +7,10 @@ use anyhow::Result;
 use futures::TryStreamExt as _;
 use serde::Serialize;
 
+use super::exit::EXIT_OK;
 use super::output::{self, Cell, ConnectionRow, Format, ListOutput, Row, Sink};
 use super::progress::drive_scan;
-use super::{EXIT_OK, Session};
+use super::session::Session;
 use crate::config::ConfigError;
 use crate::humanize::relative_time;
 use crate::model::{Connection, Connector, Context, Health};

@@ -6,46 +6,25 @@
 //! 3 bad usage or config.
 
 mod check;
+mod exit;
 mod list;
 mod output;
 mod progress;
+mod session;
 mod settings;
 mod token;
 
-use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{CommandFactory as _, Parser, Subcommand};
 
+use exit::exit_codes_help;
+pub use exit::{EXIT_ATTENTION, EXIT_OK, EXIT_TARGET, EXIT_USAGE};
+use session::Session;
+
 use crate::config::{Config, ConfigError, Paths, TargetArgs};
-use crate::target::OpenTarget;
 use crate::{server, tui};
-
-/// Everything went as it should, and `check` found nothing needing attention.
-pub const EXIT_OK: u8 = 0;
-/// `check` found connections needing attention; nothing else exits with 1.
-pub const EXIT_ATTENTION: u8 = 1;
-/// The target failed: unreachable, keys refused, an error answer (4xx, 5xx or a 2xx carrying
-/// `{"error": ...}`), an answer that breaks the protocol, or a limit reached.
-pub const EXIT_TARGET: u8 = 2;
-/// Bad usage or configuration.
-pub const EXIT_USAGE: u8 = 3;
-
-/// The exit-code table, shared by the root and `check` help texts.
-macro_rules! exit_codes_help {
-    () => {
-        "Exit codes:
-  0  success; `check` found nothing needing attention
-  1  `check` found connections needing attention (the only cause of exit 1)
-  2  the target failed: unreachable or timed out, refused the keys, answered an error
-     (4xx, 5xx, or a 2xx carrying {\"error\": ...}, such as an unknown context or
-     connection), answered outside the protocol, redirected to another server, or went past
-     a limit (pages, connections, body size)
-  3  bad usage or configuration (including a secret_command that fails or times out)"
-    };
-}
-pub(crate) use exit_codes_help;
 
 /// Operator's dashboard, CLI and bundled server for Xkit-compatible OAuth connection platforms.
 ///
@@ -165,21 +144,6 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
 }
 
-/// What every headless command starts from.
-pub(crate) struct Session {
-    pub paths: Paths,
-    pub config: Config,
-    pub target_args: TargetArgs,
-}
-
-impl Session {
-    /// Opens the target (flags > environment > profile > embedded demo).
-    pub async fn open_target(&self) -> Result<OpenTarget> {
-        let options = self.target_args.client_options();
-        crate::target::open_with(&self.target_args, &self.config, &self.paths, &options).await
-    }
-}
-
 async fn run_headless(target_args: TargetArgs, command: Command) -> Result<u8> {
     let paths = Paths::discover().map_err(|error| ConfigError(format!("{error:#}")))?;
     // Logging is best effort for headless commands: a read-only home must not stop `check`.
@@ -237,11 +201,6 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
         cause.downcast_ref::<std::io::Error>().is_some_and(|error| error.kind() == std::io::ErrorKind::BrokenPipe)
     })
-}
-
-/// True when stdin and stderr are a terminal: prompts are possible.
-fn interactive() -> bool {
-    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
 }
 
 #[cfg(test)]

@@ -44,7 +44,8 @@ pub fn stdout_colour() -> bool {
     anstream::AutoStream::choice(&io::stdout()) != anstream::ColorChoice::Never
 }
 
-/// The colour of a health, as in DESIGN §4.
+/// The colour of a health, the dashboard's too: green active, yellow pending, red error, dim
+/// disabled, magenta unknown (the word and symbol always go with it).
 pub fn health_style(health: Health) -> Style {
     match health {
         Health::Active => AnsiColor::Green.on_default(),

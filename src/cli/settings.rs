@@ -7,7 +7,9 @@ use anyhow::{Context as _, Result};
 use serde::Serialize;
 use toml::{Table, Value};
 
-use super::{EXIT_OK, interactive, output};
+use super::exit::EXIT_OK;
+use super::output;
+use super::session::interactive;
 use crate::config::{self, Config, ConfigError, Paths, TargetArgs};
 
 const MASK: &str = "********";

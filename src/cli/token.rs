@@ -5,8 +5,9 @@ use std::io::Write as _;
 use anyhow::Result;
 use serde_json::Value;
 
+use super::exit::EXIT_OK;
 use super::output;
-use super::{EXIT_OK, Session};
+use super::session::Session;
 use crate::client::ClientError;
 use crate::config::ConfigError;
 use crate::model::Context;

@@ -113,6 +113,24 @@ impl Client {
         root
     }
 
+    /// Every page of a listing of this server, in order: `fetch` is called with `None` for the
+    /// first page and then with each `next_cursor`, until a page has none. A cursor the server
+    /// already handed out (which would loop forever) ends the stream with
+    /// [`ClientError::InvalidResponse`], a runaway number of pages with
+    /// [`ClientError::LimitReached`], both naming the server; any fetch error also ends it.
+    ///
+    /// ```ignore
+    /// let pages = client.pages(|cursor| async move { client.list_connectors(cursor.as_deref(), None).await });
+    /// ```
+    pub fn pages<P, F, Fut>(&self, fetch: F) -> impl futures::Stream<Item = Result<P, ClientError>> + use<P, F, Fut>
+    where
+        P: CursorPage,
+        F: FnMut(Option<String>) -> Fut,
+        Fut: Future<Output = Result<P, ClientError>>,
+    {
+        pages::pages_up_to(self.base_url().to_string(), pages::MAX_PAGES, fetch)
+    }
+
     /// `GET /api/platform_user/platform` (public, no keys): the platform's name and slug, from
     /// which Xkit's hosted catalog URL derives.
     pub async fn platform(&self) -> Result<Platform, ClientError> {

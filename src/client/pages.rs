@@ -7,13 +7,13 @@ use std::hash::{BuildHasher as _, RandomState};
 
 use futures::Stream;
 
-use super::{Client, ClientError};
+use super::error::ClientError;
 use crate::model::{ConnectionsPage, ConnectorsPage, ContextsPage};
 
 /// A listing longer than this many pages is treated as a runaway server: 20,000 pages hold
 /// millions of rows at any sensible page size (the crate asks for 200 to 500), and the
 /// rows themselves are budgeted by the scan.
-const MAX_PAGES: usize = 20_000;
+pub(super) const MAX_PAGES: usize = 20_000;
 
 /// A page of a cursor-paged listing.
 pub trait CursorPage {
@@ -39,27 +39,12 @@ impl CursorPage for ConnectionsPage {
     }
 }
 
-impl Client {
-    /// Every page of a listing of this server, in order: `fetch` is called with `None` for the
-    /// first page and then with each `next_cursor`, until a page has none. A cursor the server
-    /// already handed out (which would loop forever) ends the stream with
-    /// [`ClientError::InvalidResponse`], a runaway number of pages with
-    /// [`ClientError::LimitReached`], both naming the server; any fetch error also ends it.
-    ///
-    /// ```ignore
-    /// let pages = client.pages(|cursor| async move { client.list_connectors(cursor.as_deref(), None).await });
-    /// ```
-    pub fn pages<P, F, Fut>(&self, fetch: F) -> impl Stream<Item = Result<P, ClientError>> + use<P, F, Fut>
-    where
-        P: CursorPage,
-        F: FnMut(Option<String>) -> Fut,
-        Fut: Future<Output = Result<P, ClientError>>,
-    {
-        pages_up_to(self.base_url().to_string(), MAX_PAGES, fetch)
-    }
-}
-
-fn pages_up_to<P, F, Fut>(server: String, max_pages: usize, fetch: F) -> impl Stream<Item = Result<P, ClientError>>
+/// Every page of a listing of `server`, at most `max_pages` of them: see [`super::Client::pages`].
+pub(super) fn pages_up_to<P, F, Fut>(
+    server: String,
+    max_pages: usize,
+    fetch: F,
+) -> impl Stream<Item = Result<P, ClientError>>
 where
     P: CursorPage,
     F: FnMut(Option<String>) -> Fut,
