@@ -3,7 +3,11 @@
 // TLS of its own yet. It forwards every request verbatim, WebSocket upgrades included.
 //
 //   node dev-tls-proxy.mjs --cert /tmp/x/cert.pem --key /tmp/x/key.pem \
-//     --upstream http://127.0.0.1:8080 [--listen 127.0.0.1:0]
+//     --upstream http://127.0.0.1:8080 [--listen 127.0.0.1:0] [--allow-origin http://127.0.0.1:18500]
+//
+// --allow-origin stands in for the CORS answers the server does not give yet, so that a page on
+// that origin (run-chromium.mjs --page-port) gets past the preflights: it answers OPTIONS itself
+// and adds Access-Control-Allow-Origin/-Credentials to the server's answers for that origin.
 //
 // Prints one JSON line, {"url": "https://127.0.0.1:PORT"}, once it listens; stops on SIGTERM/SIGINT.
 
@@ -19,6 +23,7 @@ const { values: options } = parseArgs({
     key: { type: 'string' },
     upstream: { type: 'string' },
     listen: { type: 'string', default: '127.0.0.1:0' },
+    'allow-origin': { type: 'string' },
   },
 });
 if (!options.cert || !options.key || !options.upstream) {
@@ -28,7 +33,24 @@ if (!options.cert || !options.key || !options.upstream) {
 const upstream = new URL(options.upstream);
 const [listenHost, listenPort] = options.listen.split(/:(?=\d+$)/);
 
+const allowedOrigin = options['allow-origin'];
+
 const server = https.createServer({ cert: readFileSync(options.cert), key: readFileSync(options.key) }, (request, response) => {
+  const cors = allowedOrigin != null && request.headers.origin === allowedOrigin;
+  if (cors) {
+    response.setHeader('Access-Control-Allow-Origin', allowedOrigin);
+    response.setHeader('Access-Control-Allow-Credentials', 'true');
+    response.setHeader('Vary', 'Origin');
+    if (request.method === 'OPTIONS') {
+      response.writeHead(204, {
+        'Access-Control-Allow-Methods': 'GET, POST, PUT, DELETE',
+        'Access-Control-Allow-Headers': request.headers['access-control-request-headers'] ?? '',
+        'Access-Control-Max-Age': '600',
+      });
+      response.end();
+      return;
+    }
+  }
   const forwarded = http.request(
     {
       host: upstream.hostname,
@@ -38,7 +60,12 @@ const server = https.createServer({ cert: readFileSync(options.cert), key: readF
       headers: request.headers,
     },
     (answer) => {
-      response.writeHead(answer.statusCode, answer.statusMessage, answer.rawHeaders);
+      for (let i = 0; i < answer.rawHeaders.length; i += 2) {
+        if (!(cors && /^access-control-|^vary$/i.test(answer.rawHeaders[i]))) {
+          response.appendHeader(answer.rawHeaders[i], answer.rawHeaders[i + 1]);
+        }
+      }
+      response.writeHead(answer.statusCode, answer.statusMessage);
       answer.pipe(response);
     },
   );
