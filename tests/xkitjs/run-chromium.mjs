@@ -6,10 +6,13 @@
 //   XKITJS_TOKEN=<context token> node run-chromium.mjs --domain 127.0.0.1:PORT \
 //     --cert /path/server-cert.pem --scenario connect
 //
-// The page is served by this script over plain HTTP on http://<page-host>:<page-port> (a
-// secure context, being loopback); the server must speak TLS (xkit.js speaks only https:/wss:)
-// and Chromium trusts exactly its certificate, by SPKI hash (--ignore-certificate-errors-spki-list,
-// honoured with a --user-data-dir, which is fresh for every run).
+// The page is served by this script on http://<page-host>:<page-port> (a secure context, being
+// loopback), or over HTTPS with --page-cert/--page-key. The server must speak TLS (xkit.js speaks
+// only https:/wss:); Chromium trusts exactly the server's certificate (and the page's), by SPKI
+// hash (--ignore-certificate-errors-spki-list, honoured with a --user-data-dir, fresh every run).
+// Which matters for cookies: Chromium refuses third-party cookies, so the session cookie that
+// login sets reaches the server only from a same-site page (https://127.0.0.1:A against
+// https://127.0.0.1:B); from http://127.0.0.1:A, or from localhost, the page is cross-site.
 //
 // Scenarios:
 //   snippet   seed 003's snippet; the redirect to connectorUrl is a real navigation, reported
@@ -21,13 +24,15 @@
 //
 // Inputs: --domain, --cert (PEM; default $NODE_EXTRA_CA_CERTS), --scenario, --slug (default
 // slack), --subject (default demo-user), --page-host (default 127.0.0.1), --page-port (default 0:
-// any), --step-timeout-ms (default 5000; 30000 for connect); XKITJS_TOKEN from the environment.
+// any), --page-cert/--page-key (PEM: serve the page over HTTPS), --step-timeout-ms (default
+// 5000; 30000 for connect); XKITJS_TOKEN from the environment.
 // Token values in reported URLs (the socket's ?token=, the popup's one-time ?token=) are
-// replaced by "<redacted>". Exit status: 0 when the scenario ran, 2 bad usage, 1 harness failure.
+// replaced by "REDACTED". Exit status: 0 when the scenario ran, 2 bad usage, 1 harness failure.
 
 import { X509Certificate, createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -57,12 +62,15 @@ const { values: options } = parseArgs({
     subject: { type: 'string', default: 'demo-user' },
     'page-host': { type: 'string', default: '127.0.0.1' },
     'page-port': { type: 'string', default: '0' },
+    'page-cert': { type: 'string' },
+    'page-key': { type: 'string' },
     'unconnected-slug': { type: 'string', default: 'no-such-connector' },
     'step-timeout-ms': { type: 'string' },
   },
 });
 if (!options.domain) usage('--domain HOST:PORT is required');
 if (!options.cert) usage('--cert FILE (the server certificate, PEM) is required');
+if (Boolean(options['page-cert']) !== Boolean(options['page-key'])) usage('--page-cert and --page-key go together');
 if (!SCENARIOS.includes(options.scenario)) usage(`unknown scenario ${JSON.stringify(options.scenario)}`);
 const token = process.env.XKITJS_TOKEN;
 if (!token) usage('XKITJS_TOKEN (a context token) is required');
@@ -80,7 +88,7 @@ function redacted(url) {
   try {
     const parsed = new URL(url);
     if (!parsed.searchParams.has('token')) return url;
-    parsed.searchParams.set('token', '<redacted>');
+    parsed.searchParams.set('token', 'REDACTED');
     return parsed.href;
   } catch {
     return url;
@@ -100,20 +108,24 @@ async function startPageServer() {
     '/xkit.js': ['text/javascript; charset=utf-8', bundle],
     '/harness.js': ['text/javascript; charset=utf-8', harness],
   };
-  const server = http.createServer((request, response) => {
+  const serve = (request, response) => {
     const file = files[new URL(request.url, 'http://page').pathname];
     if (file == null) {
       response.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
       return;
     }
     response.writeHead(200, { 'content-type': file[0], 'cache-control': 'no-store' }).end(file[1]);
-  });
+  };
+  const tls = options['page-cert'] != null;
+  const server = tls
+    ? https.createServer({ cert: readFileSync(options['page-cert']), key: readFileSync(options['page-key']) }, serve)
+    : http.createServer(serve);
   await new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(Number(options['page-port']), options['page-host'], resolve);
   });
   const host = options['page-host'].includes(':') ? `[${options['page-host']}]` : options['page-host'];
-  return { server, origin: `http://${host}:${server.address().port}` };
+  return { server, origin: `${tls ? 'https' : 'http'}://${host}:${server.address().port}` };
 }
 
 const steps = [];
@@ -141,9 +153,9 @@ function observeRequests(context, pageForSteps) {
     sink().requests.push(record);
     request.__record = record;
   });
-  context.on('requestfinished', async (request) => {
-    const response = await request.response();
-    if (response != null) request.__record.status = response.status();
+  context.on('response', (response) => {
+    const record = response.request().__record;
+    if (record != null) record.status = response.status();
   });
   context.on('requestfailed', (request) => {
     request.__record.failed = request.failure()?.errorText ?? 'failed';
@@ -162,7 +174,7 @@ function observeSocket(page) {
 
 /** Drives the popup: waits for the sandbox consent page, signs in, approves, awaits the close. */
 async function drivePopup(popup) {
-  const record = { navigations: [], actions: [] };
+  const record = { navigations: popup.url() === 'about:blank' ? [] : [redacted(popup.url())], actions: [] };
   popups.push(record);
   popup.on('framenavigated', (frame) => {
     if (frame === popup.mainFrame()) record.navigations.push(redacted(frame.url()));
@@ -175,9 +187,9 @@ async function drivePopup(popup) {
     () => 'consent page',
     () => 'no consent page',
   );
-  // waitForURL also gives up when the popup closes: closing wins then.
-  const first = popup.isClosed() ? 'closed' : await Promise.race([consent, closed]);
-  const reached = popup.isClosed() && first !== 'consent page' ? 'closed' : first;
+  const first = await Promise.race([consent, closed]);
+  // waitForURL also gives up when the popup closes: then it closed.
+  const reached = first !== 'consent page' && popup.isClosed() ? 'closed' : first;
   record.actions.push(reached === 'closed' ? 'closed before the consent page' : `reached: ${reached}`);
   if (reached === 'consent page') {
     await popup.fill('input[name=subject]', options.subject);
@@ -204,7 +216,10 @@ async function run(pageOrigin) {
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
-      `--ignore-certificate-errors-spki-list=${spkiHash(options.cert)}`,
+      `--ignore-certificate-errors-spki-list=${[options.cert, options['page-cert']]
+        .filter(Boolean)
+        .map(spkiHash)
+        .join(',')}`,
     ],
   });
   try {
