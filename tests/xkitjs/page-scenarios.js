@@ -35,8 +35,13 @@
 
   function Run(inputs) {
     this.inputs = inputs;
-    this.events = [];
   }
+
+  // Something seen during a step (a library event, an intermediate value): it leaves the page at
+  // once, before any navigation the step may cause.
+  Run.prototype.event = function (event) {
+    window.__harnessEmit({ type: 'event', event: plain(event) });
+  };
 
   // One library call: its outcome is "returned" (with the value), "threw" (with the error) or
   // "pending" (it did not settle within the step's deadline, or the page was sent elsewhere,
@@ -63,7 +68,6 @@
     }
     record.type = 'end';
     record.step = name;
-    record.events = this.events.splice(0);
     window.__harnessEmit(record);
     return record;
   };
@@ -77,7 +81,7 @@
         window.xkit.init(run.inputs.domain);
         ['connection:enable', 'connection:remove'].forEach(function (type) {
           window.xkit.on(type, function (payload) {
-            run.events.push({ event: type, payload: plain(payload) });
+            run.event({ event: type, payload: payload });
           });
         });
         window.xkit.on('config:update', function (update) {
@@ -104,7 +108,7 @@
             await xkit.login(token);
 
             const slackToken = await xkit.getConnectionToken(slug);
-            run.events.push({ getConnectionToken: slackToken });
+            run.event({ getConnectionToken: slackToken });
 
             if (!slackToken) {
               window.location.href = xkit.connectorUrl(slug);

@@ -129,7 +129,7 @@ async function startPageServer() {
 }
 
 const steps = [];
-const unattributed = { requests: [], navigations: [], console: [] };
+const unattributed = { requests: [], navigations: [], console: [], events: [] };
 const popups = [];
 const socketFrames = [];
 let current = null;
@@ -240,11 +240,19 @@ async function run(pageOrigin) {
     });
     await page.exposeBinding('__harnessEmit', (_source, record) => {
       if (record.type === 'begin') {
-        current = { step: record.step, call: record.call, requests: [], navigations: [], console: [] };
+        current = { step: record.step, call: record.call, requests: [], navigations: [], console: [], events: [] };
       } else if (record.type === 'end') {
-        const { type: _type, step: _step, ...outcome } = record;
-        steps.push({ ...current, ...outcome });
-        current = null;
+        const { type: _type, step, ...outcome } = record;
+        if (current != null) {
+          steps.push({ ...current, ...outcome });
+          current = null;
+        } else if (steps.at(-1)?.step === step) {
+          // The step was closed as pending by its navigation, but the page lived long enough
+          // to see it settle: its real outcome wins.
+          Object.assign(steps.at(-1), outcome);
+        }
+      } else if (record.type === 'event') {
+        (current ?? steps.at(-1) ?? unattributed).events.push(record.event);
       } else if (record.type === 'ready-to-click') {
         readyToClick(record.selector);
       } else if (record.type === 'done') {
@@ -253,13 +261,15 @@ async function run(pageOrigin) {
     });
     // The library sends the page away on purpose (the snippet's redirect, the login redirect):
     // the step it was in never ends; report it as pending with the navigation, and stop.
-    // A navigation commits after the line that asked for it, maybe after its step ended: it
-    // belongs to the open step, else to the step that just ended.
-    page.on('framenavigated', (frame) => {
-      if (frame !== page.mainFrame() || frame.url() === pageUrl) return;
-      const url = redacted(frame.url());
+    // A navigation starts after the line that asked for it, maybe after its step ended: it
+    // belongs to the open step, else to the step that just ended. The requested URL is reported
+    // (an unreachable one, like a login page on the internet, commits as an error page).
+    page.on('request', (request) => {
+      if (!request.isNavigationRequest() || pageOf(request) !== page || request.url() === pageUrl) return;
+      if (request.frame() !== page.mainFrame()) return;
+      const url = redacted(request.url());
       if (current != null) {
-        steps.push({ ...current, navigations: [...current.navigations, url], outcome: 'pending', events: [] });
+        steps.push({ ...current, navigations: [...current.navigations, url], outcome: 'pending' });
         current = null;
       } else {
         (steps.at(-1) ?? unattributed).navigations.push(url);

@@ -82,7 +82,7 @@ const cookieJar = new CookieJar();
  */
 async function runPage(pageName, script, inputs) {
   const steps = [];
-  const unattributed = { requests: [], navigations: [], console: [] };
+  const unattributed = { requests: [], navigations: [], console: [], events: [] };
   let current = null;
   const sink = () => current ?? unattributed;
 
@@ -132,11 +132,21 @@ async function runPage(pageName, script, inputs) {
   const finished = new Promise((resolve, reject) => {
     window.__harnessEmit = (record) => {
       if (record.type === 'begin') {
-        current = { page: pageName, step: record.step, call: record.call, requests: [], navigations: [], console: [] };
+        current = {
+          page: pageName,
+          step: record.step,
+          call: record.call,
+          requests: [],
+          navigations: [],
+          console: [],
+          events: [],
+        };
       } else if (record.type === 'end') {
         const { type: _type, step: _step, ...outcome } = record;
         steps.push({ ...current, ...outcome });
         current = null;
+      } else if (record.type === 'event') {
+        sink().events.push(record.event);
       } else if (record.type === 'done') {
         resolve();
       }
