@@ -12,7 +12,8 @@
 //   methods             every public method of xkit-api.md section 3.2 (disconnects two connections)
 //   resume              login on one page, then a second page load that resumes the cookie session
 //   bad-tokens          one page per refused login token: malformed, tampered (the good token
-//                       with its signature changed), and, when given, expired and other-platform
+//                       with a claim added under its old signature), and, when given, expired
+//                       and other-platform
 //   foreign-connection  another context's connection id (--other-connection-id)
 //
 // Inputs: --domain, --origin, --scenario, --slug (default slack), --unconnected-slug,
@@ -156,15 +157,21 @@ async function runPage(pageName, script, inputs) {
     window.xkitHarness.run(script, inputs).catch(reject);
   });
   await finished;
-  // Requests still in flight after the last step (the library's background calls) are kept.
   window.close();
   return { page: pageName, script, steps, unattributed };
 }
 
-/** The good token with its signature changed: a well-formed JWT that must not verify. */
+/**
+ * The good token with one more claim and its old signature: well-formed, and must not verify.
+ * (Changing the signature's last character is no test: its low bits are padding.) None when the
+ * token is not a JWT.
+ */
 function tampered(jwt) {
-  const last = jwt.at(-1);
-  return `${jwt.slice(0, -1)}${last === 'A' ? 'B' : 'A'}`;
+  const parts = jwt.split('.');
+  if (parts.length !== 3) return undefined;
+  const claims = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
+  const forged = Buffer.from(JSON.stringify({ ...claims, tampered: true })).toString('base64url');
+  return [parts[0], forged, parts[2]].join('.');
 }
 
 async function runScenario() {
