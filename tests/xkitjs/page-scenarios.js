@@ -3,15 +3,22 @@
 // hard-coded result. A classic script (no modules) so that both runners load it the same way.
 //
 // The runner provides `window.__harnessEmit(record)` (each record leaves the page at once, so a
-// navigation cannot lose it) and may call `window.__harnessNavigated(url)` when the page is sent
-// elsewhere (jsdom, which records navigations instead of performing them).
+// navigation cannot lose it) and may call `window.__harnessNavigated()` when the page is sent
+// elsewhere (jsdom, which records navigations instead of performing them): the script then stops
+// after that step, as a browser would unload the page.
 (function () {
   'use strict';
 
   var PENDING = { pending: true };
-  var navigationSeen = new Promise(function (resolve) {
-    window.__harnessNavigated = resolve;
-  });
+  var navigated = false;
+  var onNavigation = function () {};
+  window.__harnessNavigated = function () {
+    navigated = true;
+    onNavigation();
+  };
+
+  /** Thrown by a step after the page was sent elsewhere: the scenario ends there. */
+  function PageLeft() {}
 
   function sleep(ms) {
     return new Promise(function (resolve) {
@@ -47,10 +54,13 @@
   // "pending" (it did not settle within the step's deadline, or the page was sent elsewhere,
   // as the library does on purpose when it redirects to the platform's login page).
   Run.prototype.step = async function (name, call, fn) {
+    if (navigated) throw new PageLeft();
     window.__harnessEmit({ type: 'begin', step: name, call: call });
     var record;
     try {
-      var afterNavigation = navigationSeen.then(function () {
+      var afterNavigation = new Promise(function (resolve) {
+        onNavigation = resolve;
+      }).then(function () {
         return sleep(300).then(function () {
           return PENDING;
         });
@@ -314,7 +324,11 @@
     scripts: Object.keys(scripts),
     run: async function (script, inputs) {
       if (scripts[script] == null) throw new Error('unknown page script ' + script);
-      await scripts[script](new Run(inputs));
+      try {
+        await scripts[script](new Run(inputs));
+      } catch (error) {
+        if (!(error instanceof PageLeft)) throw error;
+      }
       window.__harnessEmit({ type: 'done' });
     },
   };

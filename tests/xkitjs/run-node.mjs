@@ -107,7 +107,7 @@ async function runPage(pageName, script, inputs) {
   location._locationObjectNavigate = (url) => {
     const href = serializeURL(url);
     sink().navigations.push(href);
-    window.__harnessNavigated(href);
+    window.__harnessNavigated();
   };
 
   window.eval(fetchPolyfill);
