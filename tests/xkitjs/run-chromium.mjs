@@ -144,21 +144,23 @@ function pageOf(request) {
   }
 }
 
+/** Every request of the page and its popup (CORS preflights are not shown by the browser). */
 function observeRequests(context, pageForSteps) {
+  const records = new WeakMap();
   context.on('request', (request) => {
     const record = { method: request.method(), url: redacted(request.url()) };
     if (pageOf(request) !== pageForSteps) record.popup = true;
-    if (request.method() === 'OPTIONS') record.preflight = true;
     record.bearer = /^Bearer /.test(request.headers().authorization ?? '');
     sink().requests.push(record);
-    request.__record = record;
+    records.set(request, record);
   });
   context.on('response', (response) => {
-    const record = response.request().__record;
+    const record = records.get(response.request());
     if (record != null) record.status = response.status();
   });
   context.on('requestfailed', (request) => {
-    request.__record.failed = request.failure()?.errorText ?? 'failed';
+    const record = records.get(request);
+    if (record != null) record.failed = request.failure()?.errorText ?? 'failed';
   });
 }
 
@@ -259,11 +261,11 @@ async function run(pageOrigin) {
         finish('done');
       }
     });
-    // The library sends the page away on purpose (the snippet's redirect, the login redirect):
-    // the step it was in never ends; report it as pending with the navigation, and stop.
-    // A navigation starts after the line that asked for it, maybe after its step ended: it
-    // belongs to the open step, else to the step that just ended. The requested URL is reported
-    // (an unreachable one, like a login page on the internet, commits as an error page).
+    // The library sends the page away on purpose (the snippet's redirect, the login redirect),
+    // which ends the page's script: the open step is reported as pending with the navigation
+    // (unless the page reports its end before unloading), or, when the navigation starts after
+    // its step ended, the navigation goes to that step. The requested URL is reported (an
+    // unreachable one, like a login page on the internet, commits as an error page).
     page.on('request', (request) => {
       if (!request.isNavigationRequest() || pageOf(request) !== page || request.url() === pageUrl) return;
       if (request.frame() !== page.mainFrame()) return;
@@ -291,10 +293,12 @@ async function run(pageOrigin) {
       .catch((error) => unattributed.console.push({ level: 'harness', text: error.message }));
 
     if (options.scenario === 'connect') {
-      const selector = await clickable;
-      const popup = page.waitForEvent('popup', { timeout: stepTimeoutMs });
-      await page.click(selector);
-      await popup.then(drivePopup, (error) => popups.push({ actions: [`no popup: ${error.message}`] }));
+      const selector = await Promise.race([clickable, finished.then(() => null)]);
+      if (selector != null) {
+        const popup = page.waitForEvent('popup', { timeout: stepTimeoutMs });
+        await page.click(selector);
+        await popup.then(drivePopup, (error) => popups.push({ actions: [`no popup: ${error.message}`] }));
+      }
     }
     const ending = await finished;
     // The socket's last frames (phx_leave and its reply) may trail the final step.
