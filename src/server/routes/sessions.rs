@@ -17,9 +17,9 @@ use chrono::{DateTime, Utc};
 use jsonwebtoken::errors::ErrorKind;
 use serde::Serialize;
 
-use super::AppState;
 use crate::model::Context;
 use crate::server::error::ApiError;
+use crate::server::state::AppState;
 use crate::server::store::StoreError;
 
 pub(super) fn router() -> Router<AppState> {
