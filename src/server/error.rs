@@ -87,3 +87,39 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::log_capture::captured;
+
+    /// An internal failure is logged once, when it is answered (not when it is converted), and
+    /// its detail reaches the log only.
+    #[test]
+    fn an_internal_failure_is_logged_once_when_answered_and_never_shown() {
+        let detail = "disk I/O error in /var/lib/platform.sqlite3";
+        let (error, converting) = captured(|| ApiError::from(StoreError::Internal(anyhow::anyhow!(detail))));
+        assert!(converting.is_empty(), "converting logs nothing: {converting:?}");
+        let (response, answering) = captured(|| error.into_response());
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(answering.len(), 1, "{answering:?}");
+        assert!(answering[0].contains("ERROR") && answering[0].contains(detail), "{answering:?}");
+        let body = body_text(response);
+        assert_eq!(body, r#"{"error":"internal server error"}"#);
+    }
+
+    #[test]
+    fn a_client_error_is_not_logged() {
+        let (_, lines) = captured(|| ApiError::from(StoreError::NotFound("no context".into())).into_response());
+        assert!(lines.is_empty(), "{lines:?}");
+    }
+
+    fn body_text(response: Response) -> String {
+        let bytes = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(axum::body::to_bytes(response.into_body(), 1024))
+            .unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+}

@@ -124,3 +124,29 @@ page_from_rejection!(
 pub fn time(at: Option<DateTime<Utc>>) -> String {
     at.map(|at| at.format("%Y-%m-%d %H:%M:%S UTC").to_string()).unwrap_or_else(|| "—".to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::log_capture::captured;
+
+    /// As for the API: an internal failure of a page is logged once, when the page is sent,
+    /// and the browser sees no detail.
+    #[test]
+    fn an_internal_failure_is_logged_once_when_answered_and_never_shown() {
+        let detail = "disk I/O error in /var/lib/platform.sqlite3";
+        let (error, converting) = captured(|| HtmlError::from(StoreError::Internal(anyhow::anyhow!(detail))));
+        assert!(converting.is_empty(), "converting logs nothing: {converting:?}");
+        let (response, answering) = captured(|| error.into_response());
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(answering.len(), 1, "{answering:?}");
+        assert!(answering[0].contains("ERROR") && answering[0].contains(detail), "{answering:?}");
+        let bytes = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(axum::body::to_bytes(response.into_body(), 64 * 1024))
+            .unwrap();
+        let page = String::from_utf8(bytes.to_vec()).unwrap();
+        assert!(page.contains("The server could not answer") && !page.contains("disk I/O"), "{page}");
+    }
+}

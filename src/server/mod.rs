@@ -19,6 +19,8 @@ mod error;
 mod extract;
 mod html;
 mod keys;
+#[cfg(test)]
+mod log_capture;
 mod oauth;
 mod private_file;
 pub mod refresh;

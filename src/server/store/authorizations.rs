@@ -428,3 +428,46 @@ fn store_health(tx: &Transaction<'_>, seq: i64) -> StoreResult<()> {
     ])?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use secrecy::SecretString;
+
+    use crate::model::AuthorizationStatus;
+    use crate::server::seed;
+    use crate::server::store::{ProviderFailure, Store};
+
+    /// An active authorization that still carries a flow's leftovers (seeded so) and a note of
+    /// an earlier transient failure.
+    const SEED: &str = r#"{
+        "connectors": [{"slug": "crm", "name": "CRM"}],
+        "contexts": [{"external_id": "u1"}],
+        "connections": [{"id": "c1", "context": "u1", "connector": "crm", "authorization": {
+            "status": "active", "access_token": "at-1", "refresh_token": "rt-1",
+            "authorize_url": "https://provider.example/authorize?state=old", "state": "old",
+            "refresh_error": "the provider timed out"
+        }}]
+    }"#;
+
+    /// A permanent failure, whether of a refresh or of a catalog authorization, goes through the
+    /// one UPDATE: `error` with the provider's words, no credential, no flow, no stale note.
+    #[tokio::test]
+    async fn a_permanent_refresh_failure_leaves_no_credential_flow_or_stale_note() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("platform.sqlite3"), 1).unwrap();
+        store.import(seed::parse(SEED, "test seed").unwrap()).await.unwrap();
+        let failure = ProviderFailure { code: "invalid_grant".into(), message: "the grant was revoked".into() };
+
+        assert!(store.fail_refresh("c1".into(), SecretString::from("rt-1"), failure).await.unwrap());
+
+        let authorization = store.connection_by_id("c1".into()).await.unwrap().authorization.unwrap();
+        assert_eq!(authorization.status, AuthorizationStatus::Error);
+        assert_eq!(authorization.error_code.as_deref(), Some("invalid_grant"));
+        assert_eq!(authorization.error_message.as_deref(), Some("the grant was revoked"));
+        assert_eq!(authorization.access_token, None);
+        assert_eq!(authorization.authorize_url, None);
+        assert_eq!(authorization.state, None);
+        assert_eq!(authorization.refresh_error, None);
+        assert!(store.refresh_state("c1".into()).await.unwrap().refresh_token.is_none());
+    }
+}
