@@ -30,3 +30,55 @@ pub fn platform(state: AppState) -> Router<AppState> {
 pub fn platform_user() -> Router<AppState> {
     public::router().merge(sessions::router())
 }
+
+#[cfg(test)]
+mod tests {
+    use reqwest::{Method, StatusCode};
+
+    use crate::server::{ServerConfig, start};
+
+    /// Every Platform API route, legacy ones included, refuses a request without keys with the
+    /// same 401 before reading anything else of it (an unreadable body included).
+    #[tokio::test]
+    async fn every_platform_route_refuses_a_request_without_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = start(ServerConfig::new(dir.path())).await.unwrap();
+        let routes = [
+            (Method::POST, "/context"),
+            (Method::GET, "/contexts"),
+            (Method::GET, "/contexts/u1"),
+            (Method::PATCH, "/contexts/u1"),
+            (Method::GET, "/contexts/u1/connections"),
+            (Method::GET, "/contexts/u1/connections/crm"),
+            (Method::DELETE, "/contexts/u1/connections/crm"),
+            (Method::POST, "/contexts/u1/connections/crm/repair_link"),
+            (Method::GET, "/connections"),
+            (Method::GET, "/connections/c1"),
+            (Method::POST, "/connections/c1/refresh"),
+            (Method::GET, "/connectors"),
+            (Method::POST, "/users"),
+            (Method::GET, "/users/u1/connections/crm"),
+            (Method::GET, "/groups/g1/connections/crm"),
+            (Method::GET, "/connections/c1/crm"),
+        ];
+        let http = reqwest::Client::new();
+        for (method, path) in routes {
+            let url = format!("{}/api/platform{path}", server.base_url());
+            let response = http
+                .request(method.clone(), &url)
+                .header("content-type", "application/json")
+                .body("not json")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
+            assert_eq!(response.headers()["www-authenticate"], "Basic realm=\"xkit platform\"", "{method} {path}");
+            assert_eq!(
+                response.text().await.unwrap(),
+                r#"{"error":"missing or invalid API keys (HTTP Basic publishable_key:secret_key)"}"#,
+                "{method} {path}"
+            );
+        }
+        server.shutdown().await;
+    }
+}
