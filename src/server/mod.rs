@@ -1,5 +1,16 @@
 //! The bundled Xkit-compatible platform: axum routes, SQLite store, keys, tokens.
 //!
+//! A request goes down these layers, each using only the ones below it:
+//! - `transport`: connections, their timeouts and cap, the body deadline;
+//! - `router`: the two route families (JSON API, HTML pages), their fallbacks and layers;
+//! - extractors (`extract`), API-key authentication (`auth`, one route layer for the whole
+//!   Platform API), the cross-site check of the pages (`same_origin`);
+//! - handlers: `routes` (the JSON API, one module per resource), `catalog` and `sandbox`
+//!   (pages and the sandbox's OAuth endpoints); they share `state`, `error` (JSON errors),
+//!   `html` (pages and their errors), `secret`, `repair_link`, and the OAuth client (`oauth`,
+//!   `refresh`);
+//! - `store`: SQLite behind one async API, the only place that writes.
+//!
 //! Programmatic use (tests, the embedded dashboard platform):
 //!
 //! ```no_run
