@@ -15,12 +15,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use url::Url;
 
+pub use crate::model::ConnectionFilter;
 pub use error::ClientError;
 pub use pages::CursorPage;
 
 use crate::model::{
     ConnectionEnvelope, ConnectionsPage, ConnectorsPage, Context, ContextEnvelope, ContextsPage, CreateContextRequest,
-    CreateContextResponse, Health, Platform, PlatformEnvelope, RepairLink,
+    CreateContextResponse, Platform, PlatformEnvelope, RepairLink,
 };
 
 /// The largest response body the client accepts; a broken server cannot exhaust memory.
@@ -63,14 +64,6 @@ impl Default for ClientOptions {
     fn default() -> Self {
         Self { connect_timeout: Duration::from_secs(5), request_timeout: Duration::from_secs(20) }
     }
-}
-
-/// Filters of the bulk `GET /connections` extension.
-#[derive(Debug, Clone, Default)]
-pub struct ConnectionFilter {
-    pub health: Option<Health>,
-    pub connector: Option<String>,
-    pub context: Option<String>,
 }
 
 #[derive(Clone)]

@@ -15,6 +15,6 @@ pub use connector::{Connector, Platform};
 pub use context::Context;
 pub use health::Health;
 pub use pages::{
-    ApiErrorBody, ConnectionEnvelope, ConnectionsPage, ConnectorsPage, ContextEnvelope, ContextsPage,
+    ApiErrorBody, ConnectionEnvelope, ConnectionFilter, ConnectionsPage, ConnectorsPage, ContextEnvelope, ContextsPage,
     CreateContextRequest, CreateContextResponse, PlatformEnvelope, RepairLink,
 };

@@ -2,12 +2,21 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Connection, Connector, Context, Platform};
+use super::{Connection, Connector, Context, Health, Platform};
 
 /// Every error response: `{"error": "<message>"}` (xkit.js `request.ts`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiErrorBody {
     pub error: String,
+}
+
+/// The filters of the bulk `GET /connections` extension (query parameters `status`,
+/// `connector`, `context`): what the client sends and the server's store applies.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConnectionFilter {
+    pub health: Option<Health>,
+    pub connector: Option<String>,
+    pub context: Option<String>,
 }
 
 /// `POST /api/platform/context` body (seeds 000, 001).

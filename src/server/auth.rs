@@ -1,4 +1,5 @@
-//! HTTP Basic `publishable_key:secret_key` as an axum extractor.
+//! HTTP Basic `publishable_key:secret_key` as an axum extractor, which the router layers on
+//! every Platform API route.
 //!
 //! Secrets are compared by SHA-256 in constant time. Stored keys are remembered for at most a
 //! second so that hot read paths do not query the database for every request; a key created
@@ -6,18 +7,19 @@
 //! `keys revoke` (another process) is refused within a second.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 use super::error::ApiError;
-use super::keys::secret_matches;
-use super::routes::AppState;
+use super::secret::secret_matches;
+use super::store::Store;
 
 /// How long a key's hash is trusted without asking the database again: the longest a revoked
 /// key keeps working.
@@ -55,24 +57,29 @@ impl KeyCache {
     }
 }
 
-impl FromRequestParts<AppState> for ApiKey {
+impl<S: Send + Sync> FromRequestParts<S> for ApiKey
+where
+    Store: FromRef<S>,
+    Arc<KeyCache>: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let (publishable_key, secret) = basic_credentials(parts).ok_or_else(ApiError::unauthorized)?;
-        if let Some(hash) = state.keys.get(&publishable_key) {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let (publishable_key, secret) = basic_credentials(&parts.headers).ok_or_else(ApiError::unauthorized)?;
+        let keys = Arc::<KeyCache>::from_ref(state);
+        if let Some(hash) = keys.get(&publishable_key) {
             return if secret_matches(&hash, &secret) { Ok(ApiKey) } else { Err(ApiError::unauthorized()) };
         }
-        let Some(stored) = state.store.api_key(publishable_key.clone()).await? else {
+        let store = Store::from_ref(state);
+        let Some(stored) = store.api_key(publishable_key.clone()).await? else {
             return Err(ApiError::unauthorized());
         };
-        state.keys.put(&publishable_key, stored.secret_sha256);
+        keys.put(&publishable_key, stored.secret_sha256);
         if !secret_matches(&stored.secret_sha256, &secret) {
             return Err(ApiError::unauthorized());
         }
         if stored.last_used_at.is_none_or(|at| chrono::Utc::now() - at >= LAST_USED_PRECISION) {
             // Off the request's path: the answer does not wait for a write.
-            let store = state.store.clone();
             tokio::spawn(async move {
                 if let Err(error) = store.touch_api_key(publishable_key).await {
                     tracing::warn!(%error, "cannot record when an API key was last used");
@@ -83,13 +90,15 @@ impl FromRequestParts<AppState> for ApiKey {
     }
 }
 
-fn basic_credentials(parts: &Parts) -> Option<(String, String)> {
-    let header = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+/// The user id and password of an HTTP Basic `Authorization` header (RFC 7617), as sent: the
+/// one parser of the API keys and of the sandbox's client authentication.
+pub fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let header = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, encoded) = header.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
     let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
-    let (publishable_key, secret) = decoded.split_once(':')?;
-    Some((publishable_key.to_owned(), secret.to_owned()))
+    let (user, password) = decoded.split_once(':')?;
+    Some((user.to_owned(), password.to_owned()))
 }

@@ -1,4 +1,4 @@
-//! The one error type of the HTTP layer: every failure renders as `{"error": "..."}`.
+//! The one error type of the API routes: every failure renders as `{"error": "..."}`.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -11,11 +11,19 @@ use crate::model::ApiErrorBody;
 pub struct ApiError {
     status: StatusCode,
     message: String,
+    /// What went wrong inside, for the log only: it may carry SQL or paths (never request
+    /// secrets), which the client is not told.
+    cause: Option<anyhow::Error>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status, message: message.into() }
+        Self { status, message: message.into(), cause: None }
+    }
+
+    /// A 500 saying only `message`; `cause` is logged when the answer is sent.
+    pub fn internal(message: impl Into<String>, cause: anyhow::Error) -> Self {
+        Self { cause: Some(cause), ..Self::new(StatusCode::INTERNAL_SERVER_ERROR, message) }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -41,11 +49,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(message) => Self::not_found(message),
             StoreError::Conflict(message) => Self::new(StatusCode::CONFLICT, message),
             StoreError::Invalid(message) => Self::bad_request(message),
-            StoreError::Internal(error) => {
-                // Store errors carry SQL and paths, never request secrets; the client gets no detail.
-                tracing::error!(error = format!("{error:#}"), "store failure");
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
-            }
+            StoreError::Internal(error) => Self::internal("internal server error", error),
         }
     }
 }
@@ -69,7 +73,11 @@ from_rejection!(
 );
 
 impl IntoResponse for ApiError {
+    /// The one place where an internal failure of an API route is logged.
     fn into_response(self) -> Response {
+        if let Some(cause) = &self.cause {
+            tracing::error!(status = self.status.as_u16(), error = format!("{cause:#}"), "{}", self.message);
+        }
         let mut response = (self.status, Json(ApiErrorBody { error: self.message })).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response
@@ -77,5 +85,41 @@ impl IntoResponse for ApiError {
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"xkit platform\""));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::log_capture::captured;
+
+    /// An internal failure is logged once, when it is answered (not when it is converted), and
+    /// its detail reaches the log only.
+    #[test]
+    fn an_internal_failure_is_logged_once_when_answered_and_never_shown() {
+        let detail = "disk I/O error in /var/lib/platform.sqlite3";
+        let (error, converting) = captured(|| ApiError::from(StoreError::Internal(anyhow::anyhow!(detail))));
+        assert!(converting.is_empty(), "converting logs nothing: {converting:?}");
+        let (response, answering) = captured(|| error.into_response());
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(answering.len(), 1, "{answering:?}");
+        assert!(answering[0].contains("ERROR") && answering[0].contains(detail), "{answering:?}");
+        let body = body_text(response);
+        assert_eq!(body, r#"{"error":"internal server error"}"#);
+    }
+
+    #[test]
+    fn a_client_error_is_not_logged() {
+        let (_, lines) = captured(|| ApiError::from(StoreError::NotFound("no context".into())).into_response());
+        assert!(lines.is_empty(), "{lines:?}");
+    }
+
+    fn body_text(response: Response) -> String {
+        let bytes = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(axum::body::to_bytes(response.into_body(), 1024))
+            .unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
     }
 }

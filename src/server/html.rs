@@ -62,16 +62,28 @@ pub struct HtmlError {
     status: StatusCode,
     title: String,
     text: String,
+    /// What went wrong inside, for the log only, as for the API's errors: the detail (SQL,
+    /// paths) goes to the log, not to the browser.
+    cause: Option<anyhow::Error>,
 }
 
 impl HtmlError {
     pub fn new(status: StatusCode, title: impl Into<String>, text: impl Into<String>) -> Self {
-        Self { status, title: title.into(), text: text.into() }
+        Self { status, title: title.into(), text: text.into(), cause: None }
+    }
+
+    /// A 500 page saying only `title` and `text`; `cause` is logged when the page is sent.
+    pub fn internal(title: impl Into<String>, text: impl Into<String>, cause: anyhow::Error) -> Self {
+        Self { cause: Some(cause), ..Self::new(StatusCode::INTERNAL_SERVER_ERROR, title, text) }
     }
 }
 
 impl IntoResponse for HtmlError {
+    /// The one place where an internal failure of an HTML route is logged.
     fn into_response(self) -> Response {
+        if let Some(cause) = &self.cause {
+            tracing::error!(status = self.status.as_u16(), error = format!("{cause:#}"), "{}", self.title);
+        }
         message(self.status, &self.title, &self.text)
     }
 }
@@ -83,13 +95,7 @@ impl From<StoreError> for HtmlError {
             StoreError::Conflict(text) => Self::new(StatusCode::CONFLICT, "Conflict", text),
             StoreError::Invalid(text) => Self::new(StatusCode::BAD_REQUEST, "Bad request", text),
             StoreError::Internal(error) => {
-                // As for the API: the detail (SQL, paths) goes to the log, not to the browser.
-                tracing::error!(error = format!("{error:#}"), "store failure");
-                Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Server error",
-                    "The server could not answer. Try again later.",
-                )
+                Self::internal("Server error", "The server could not answer. Try again later.", error)
             }
         }
     }
@@ -117,4 +123,30 @@ page_from_rejection!(
 /// A timestamp as pages show it.
 pub fn time(at: Option<DateTime<Utc>>) -> String {
     at.map(|at| at.format("%Y-%m-%d %H:%M:%S UTC").to_string()).unwrap_or_else(|| "—".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::log_capture::captured;
+
+    /// As for the API: an internal failure of a page is logged once, when the page is sent,
+    /// and the browser sees no detail.
+    #[test]
+    fn an_internal_failure_is_logged_once_when_answered_and_never_shown() {
+        let detail = "disk I/O error in /var/lib/platform.sqlite3";
+        let (error, converting) = captured(|| HtmlError::from(StoreError::Internal(anyhow::anyhow!(detail))));
+        assert!(converting.is_empty(), "converting logs nothing: {converting:?}");
+        let (response, answering) = captured(|| error.into_response());
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(answering.len(), 1, "{answering:?}");
+        assert!(answering[0].contains("ERROR") && answering[0].contains(detail), "{answering:?}");
+        let bytes = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(axum::body::to_bytes(response.into_body(), 64 * 1024))
+            .unwrap();
+        let page = String::from_utf8(bytes.to_vec()).unwrap();
+        assert!(page.contains("The server could not answer") && !page.contains("disk I/O"), "{page}");
+    }
 }

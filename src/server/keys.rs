@@ -1,19 +1,15 @@
 //! API key pairs: a public `publishable_key` and a random secret of which only the SHA-256 is
-//! stored. The secret has 256 bits of entropy, so a fast hash is enough (nothing to brute-force).
+//! stored.
 
 use std::path::Path;
 
 use anyhow::{Context as _, Result};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rand::RngCore as _;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq as _;
 
-use super::private_file;
+use super::secret::{random_token, secret_hash};
 use super::store::{Store, StoreError};
+use super::{database, private_file};
 
 const PUBLISHABLE_PREFIX: &str = "xkpk_";
 const SECRET_PREFIX: &str = "xksk_";
@@ -47,7 +43,7 @@ impl KeyPair {
 
 /// Creates a key pair for the platform whose data lives in `data_dir` and stores its hash.
 pub fn create_key_pair(data_dir: &Path) -> Result<KeyPair> {
-    let store = super::open_store(data_dir, 1)?;
+    let store = database::open_store(data_dir, 1)?;
     add_new_pair(&store)
 }
 
@@ -77,25 +73,10 @@ pub(super) fn embedded_pair(data_dir: &Path, store: &Store) -> Result<KeyPair> {
     Ok(pair)
 }
 
-pub(super) fn secret_hash(secret: &str) -> [u8; 32] {
-    Sha256::digest(secret.as_bytes()).into()
-}
-
-/// Compares a presented secret with a stored hash in constant time.
-pub(super) fn secret_matches(stored_hash: &[u8; 32], presented_secret: &str) -> bool {
-    secret_hash(presented_secret).ct_eq(stored_hash).into()
-}
-
-/// `bytes` random bytes as unpadded base64url text.
-pub(super) fn random_token(bytes: usize) -> String {
-    let mut buffer = vec![0u8; bytes];
-    rand::rng().fill_bytes(&mut buffer);
-    URL_SAFE_NO_PAD.encode(buffer)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::secret::secret_matches;
 
     #[test]
     fn pairs_are_distinct_and_only_the_right_secret_matches() {

@@ -1,5 +1,16 @@
 //! The bundled Xkit-compatible platform: axum routes, SQLite store, keys, tokens.
 //!
+//! A request goes down these layers, each using only the ones below it:
+//! - `transport`: connections, their timeouts and cap, the body deadline;
+//! - `router`: the two route families (JSON API, HTML pages), their fallbacks and layers;
+//! - extractors (`extract`), API-key authentication (`auth`, one route layer for the whole
+//!   Platform API), the cross-site check of the pages (`same_origin`);
+//! - handlers: `routes` (the JSON API, one module per resource), `catalog` and `sandbox`
+//!   (pages and the sandbox's OAuth endpoints); they share `state`, `error` (JSON errors),
+//!   `html` (pages and their errors), `secret`, `repair_link`, and the OAuth client (`oauth`,
+//!   `refresh`);
+//! - `store`: SQLite behind one async API, the only place that writes.
+//!
 //! Programmatic use (tests, the embedded dashboard platform):
 //!
 //! ```no_run
@@ -14,16 +25,25 @@
 
 mod auth;
 mod catalog;
+mod database;
 mod error;
+mod extract;
 mod html;
 mod keys;
+#[cfg(test)]
+mod log_capture;
 mod oauth;
 mod private_file;
 pub mod refresh;
+mod repair_link;
+mod router;
 mod routes;
+mod same_origin;
 mod sandbox;
 pub mod scale;
+mod secret;
 pub mod seed;
+mod state;
 pub mod store;
 pub mod tokens;
 mod transport;
@@ -39,11 +59,14 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use database::database_path;
 pub use keys::{KeyPair, create_key_pair};
 pub use transport::ConnectionLimits;
 
 use crate::client::ApiTarget;
 use crate::config::Paths;
+use database::{existing_store, open_store};
+use state::AppState;
 use store::Store;
 use tokens::TokenSigner;
 
@@ -227,34 +250,6 @@ impl EmbeddedPlatform {
     }
 }
 
-/// The SQLite database of a data directory.
-pub fn database_path(data_dir: &Path) -> PathBuf {
-    data_dir.join("platform.sqlite3")
-}
-
-/// Opens the store of a data directory, creating both if needed. Refuses a database that was
-/// emptied under a platform's signing key: starting on it would silently be a new, empty
-/// platform where every key and context of the old one is gone.
-fn open_store(data_dir: &Path, readers: usize) -> Result<Store> {
-    private_file::create_private_dir(data_dir)?;
-    if let Some(warning) = private_file::exposed_dir_warning(data_dir) {
-        tracing::warn!("{warning}");
-    }
-    let database = database_path(data_dir);
-    let emptied = std::fs::metadata(&database).is_ok_and(|metadata| metadata.len() == 0);
-    let signing_key = data_dir.join(tokens::KEY_FILE);
-    if emptied && signing_key.exists() {
-        anyhow::bail!(
-            "{} is empty (0 bytes) but {} holds the signing key of an existing platform: the database was \
-             truncated or replaced. Check that --data-dir names the right directory and restore the database \
-             from a backup; to start a new, empty platform there on purpose, delete the database file first",
-            database.display(),
-            signing_key.display()
-        );
-    }
-    Store::open(&database, readers)
-}
-
 /// Opens the store (seeding it as configured), binds the address, and serves on a tokio task.
 /// The port is bound when this returns, so a client can connect at once.
 pub async fn start(config: ServerConfig) -> Result<RunningServer> {
@@ -289,14 +284,14 @@ async fn launch(config: ServerConfig) -> Result<(RunningServer, Store)> {
     let addr = listener.local_addr()?;
     let urls = Arc::new(server_urls(addr, config.public_url.clone())?);
     let provider = oauth::ProviderClient::new(urls, config.refresh.timeout)?;
-    let state = routes::AppState {
+    let state = AppState {
         store: store.clone(),
         tokens: Arc::new(tokens),
         keys: Default::default(),
         refresher: Arc::new(refresh::Refresher::new(store.clone(), provider, config.refresh)),
         repair_link_ttl: config.repair_link_ttl,
     };
-    let app = routes::router(state, config.limits.body_timeout);
+    let app = router::router(state, config.limits.body_timeout);
     let stop = CancellationToken::new();
     let stopped = stop.clone();
     let max_connections = transport::connection_cap(config.limits.max_connections);
@@ -458,16 +453,4 @@ fn data_dir_or_default(data_dir: Option<PathBuf>) -> Result<PathBuf> {
         Some(dir) => Ok(dir),
         None => Ok(Paths::discover()?.server_data_dir()),
     }
-}
-
-/// The store of a data directory that must already hold a platform (listing or revoking keys
-/// never creates one).
-fn existing_store(data_dir: &Path) -> Result<Store> {
-    anyhow::ensure!(
-        database_path(data_dir).exists(),
-        "no platform in {} (no {}); pass the server's --data-dir",
-        data_dir.display(),
-        database_path(data_dir).display()
-    );
-    open_store(data_dir, 1)
 }

@@ -1,7 +1,7 @@
 //! Refresh on read: the routes that return a credential ask the [`Refresher`] for a fresh
 //! connection first.
 //!
-//! The rules (DESIGN §7, after Nango's refresh engine):
+//! The rules (after Nango's refresh engine):
 //! - a token is refreshed when it has expired or expires within the margin (5 minutes);
 //! - single flight: one async mutex per connection; whoever takes it re-reads the row, so the
 //!   readers that waited find the new token and make no request of their own;

@@ -100,7 +100,7 @@ pub fn batch(connections: usize) -> Result<ImportBatch> {
 /// Seeds the platform in `data_dir` (creating it if needed) with [`batch`]`(connections)`.
 pub async fn seed(data_dir: &Path, connections: usize) -> Result<ImportReport> {
     let dir = data_dir.to_owned();
-    let store = tokio::task::spawn_blocking(move || super::open_store(&dir, 1)).await??;
+    let store = tokio::task::spawn_blocking(move || super::database::open_store(&dir, 1)).await??;
     let batch = tokio::task::spawn_blocking(move || batch(connections)).await??;
     Ok(store.import(batch).await?)
 }

@@ -38,8 +38,9 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 
 use super::error::ApiError;
-use super::routes::MAX_BODY_BYTES;
 
+/// The largest request body accepted (a context with generous custom attributes fits easily).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// File descriptors kept for everything but client connections: the database (a writer and its
 /// readers, each with WAL and shared memory), the listener, the runtime, logs, and outgoing
 /// requests to OAuth providers.

@@ -25,20 +25,18 @@ use axum::response::{AppendHeaders, IntoResponse as _, Redirect, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::Deserialize;
 
-use super::error::ApiError;
-use super::keys::{random_token, secret_hash, secret_matches};
+use super::extract::{HtmlForm, HtmlPath, HtmlQuery};
+use super::html::HtmlError;
 use super::oauth::{ServerUrls, TokenError};
-use super::routes::AppState;
-use super::routes::extract::{HtmlForm, HtmlPath, HtmlQuery};
-use super::store::{ConnectionFilter, NewFlow, PageRequest, ProviderFailure, StoreError};
-use crate::model::{Connection, RepairLink};
-use crate::server::html::HtmlError;
+use super::repair_link::REPAIR_TOKEN_PREFIX;
+use super::secret::{random_token, secret_hash, secret_matches};
+use super::state::AppState;
+use super::store::{NewFlow, PageRequest, ProviderFailure, StoreError};
+use crate::model::{Connection, ConnectionFilter};
 
-/// Repair tokens are recognisable, so a link never has to guess which kind it carries.
-const REPAIR_TOKEN_PREFIX: &str = "xkrt_";
 /// How long the provider has to send the browser back.
 const FLOW_TTL: chrono::Duration = chrono::Duration::minutes(15);
 /// Connections one page lists (a context rarely has more than a few per connector).
@@ -62,21 +60,6 @@ pub fn router() -> Router<AppState> {
         .route("/connectors/{slug}", get(connector_page))
         .route("/connectors/{slug}/authorize", post(start_authorization))
         .route("/catalog/oauth/callback", get(callback))
-}
-
-/// `repair_link`: a single-use link to the catalog page of `slug` for `external_id`.
-pub async fn mint_repair_link(state: &AppState, external_id: String, slug: String) -> Result<RepairLink, ApiError> {
-    let token = format!("{REPAIR_TOKEN_PREFIX}{}", random_token(32));
-    let ttl = chrono::Duration::from_std(state.repair_link_ttl).unwrap_or(chrono::Duration::MAX);
-    let expires_at = Utc::now().checked_add_signed(ttl).unwrap_or(DateTime::<Utc>::MAX_UTC);
-    state.store.add_repair_token(secret_hash(&token), external_id, slug.clone(), expires_at).await?;
-    let mut url = state.refresher.provider().urls().public_path("connectors/");
-    url.path_segments_mut()
-        .map_err(|()| ApiError::bad_request("the public URL cannot be a base"))?
-        .pop_if_empty()
-        .push(&slug);
-    url.query_pairs_mut().append_pair("token", &token);
-    Ok(RepairLink { url: url.into(), expires_at: Some(expires_at) })
 }
 
 /// Who a link speaks for.
@@ -197,8 +180,8 @@ async fn start_authorization(
     let request = match state.refresher.provider().authorization_request(&oauth, &redirect_uri, &flow_state) {
         Ok(request) => request,
         Err(problem) => {
-            tracing::error!(%slug, %problem, "connector OAuth settings are unusable");
-            return Err(HtmlError::new(StatusCode::INTERNAL_SERVER_ERROR, "Misconfigured connector", problem));
+            let cause = anyhow::anyhow!("the OAuth settings of connector {slug:?} are unusable: {problem}");
+            return Err(HtmlError::internal("Misconfigured connector", problem, cause));
         }
     };
     let cookie = flow_cookie(urls, &flow_state, &browser_secret);

@@ -9,13 +9,13 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::extract::{ApiPath, ApiQuery};
-use super::{AppState, ConnectionResponse, page_request};
-use crate::model::{Authorization, Connection, ContextRef, Health};
-use crate::server::auth::ApiKey;
+use super::connection_response::ConnectionResponse;
+use super::paging::page_request;
+use crate::model::{Authorization, Connection, ConnectionFilter, ContextRef, Health};
 use crate::server::error::ApiError;
+use crate::server::extract::{ApiPath, ApiQuery};
 use crate::server::refresh::RefreshOutcome;
-use crate::server::store::ConnectionFilter;
+use crate::server::state::AppState;
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -35,7 +35,6 @@ struct ListConnectionsQuery {
 }
 
 async fn list_connections(
-    _key: ApiKey,
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ListConnectionsQuery>,
 ) -> Result<Response, ApiError> {
@@ -94,7 +93,6 @@ impl<'a> From<&'a Connection> for ListedConnection<'a> {
 
 /// Get Connection by ID, with its credential when active, refreshed first when it expires soon.
 async fn get_connection(
-    _key: ApiKey,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ConnectionResponse>, ApiError> {
@@ -105,11 +103,7 @@ async fn get_connection(
 /// connection as it then is (`active` with a new token, `error` if the grant was refused, or
 /// unchanged with `refresh_error` if the provider could not answer). 409 when the connection
 /// has nothing to refresh with, 429 while the provider's `Retry-After` runs.
-async fn refresh_connection(
-    _key: ApiKey,
-    State(state): State<AppState>,
-    ApiPath(id): ApiPath<String>,
-) -> Result<Response, ApiError> {
+async fn refresh_connection(State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> Result<Response, ApiError> {
     match state.refresher.refresh(&id, true).await? {
         RefreshOutcome::Impossible(reason) => Err(ApiError::new(StatusCode::CONFLICT, reason)),
         RefreshOutcome::CoolingDown(wait) => {

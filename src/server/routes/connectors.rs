@@ -4,18 +4,17 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 
-use super::extract::ApiQuery;
-use super::{AppState, PageQuery};
+use super::paging::PageQuery;
 use crate::model::ConnectorsPage;
-use crate::server::auth::ApiKey;
 use crate::server::error::ApiError;
+use crate::server::extract::ApiQuery;
+use crate::server::state::AppState;
 
 pub(super) fn router() -> Router<AppState> {
     Router::new().route("/connectors", get(list_connectors))
 }
 
 async fn list_connectors(
-    _key: ApiKey,
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<ConnectorsPage>, ApiError> {

@@ -2,18 +2,19 @@
 //! rename, list, and its connections.
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use super::extract::{ApiJson, ApiPath, ApiQuery};
-use super::{AppState, ConnectionResponse, PageQuery, page_request};
+use super::connection_response::ConnectionResponse;
+use super::paging::{PageQuery, page_request};
 use crate::model::{
     ConnectionsPage, Context, ContextEnvelope, ContextsPage, CreateContextRequest, CreateContextResponse, RepairLink,
 };
-use crate::server::auth::ApiKey;
 use crate::server::error::ApiError;
+use crate::server::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::server::repair_link::mint_repair_link;
+use crate::server::state::AppState;
 use crate::server::validate;
 
 pub(super) fn router() -> Router<AppState> {
@@ -34,14 +35,10 @@ pub(super) fn validated(context: &Context) -> Result<(), ApiError> {
 
 /// A fresh context token for `external_id`.
 pub(super) fn mint(state: &AppState, external_id: &str) -> Result<String, ApiError> {
-    state.tokens.mint(external_id).map_err(|error| {
-        tracing::error!(error = format!("{error:#}"), "cannot mint a context token");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "cannot mint a context token")
-    })
+    state.tokens.mint(external_id).map_err(|error| ApiError::internal("cannot mint a context token", error))
 }
 
 async fn create_context(
-    _key: ApiKey,
     State(state): State<AppState>,
     ApiJson(request): ApiJson<CreateContextRequest>,
 ) -> Result<Json<CreateContextResponse>, ApiError> {
@@ -59,7 +56,6 @@ struct ListContextsQuery {
 }
 
 async fn list_contexts(
-    _key: ApiKey,
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ListContextsQuery>,
 ) -> Result<Json<ContextsPage>, ApiError> {
@@ -68,7 +64,6 @@ async fn list_contexts(
 }
 
 async fn get_context(
-    _key: ApiKey,
     State(state): State<AppState>,
     ApiPath(external_id): ApiPath<String>,
 ) -> Result<Json<ContextEnvelope>, ApiError> {
@@ -77,7 +72,6 @@ async fn get_context(
 
 /// Update Platform Context: change fields and possibly the `external_id` (409 if taken).
 async fn update_context(
-    _key: ApiKey,
     State(state): State<AppState>,
     ApiPath(external_id): ApiPath<String>,
     ApiJson(request): ApiJson<CreateContextRequest>,
@@ -87,7 +81,6 @@ async fn update_context(
 }
 
 async fn context_connections(
-    _key: ApiKey,
     State(state): State<AppState>,
     ApiPath(external_id): ApiPath<String>,
     ApiQuery(query): ApiQuery<PageQuery>,
@@ -99,7 +92,6 @@ async fn context_connections(
 /// Get Connection by Connector: the healthiest connection, with its credential when active,
 /// refreshed first when it expires soon.
 pub(super) async fn get_connection(
-    _key: ApiKey,
     State(state): State<AppState>,
     ApiPath((external_id, connector_slug)): ApiPath<(String, String)>,
 ) -> Result<Json<ConnectionResponse>, ApiError> {
@@ -109,16 +101,14 @@ pub(super) async fn get_connection(
 /// Extension: a short-lived, single-use catalog link that lets the context install or repair
 /// its connection to the connector.
 async fn repair_link(
-    _key: ApiKey,
     State(state): State<AppState>,
     ApiPath((external_id, connector_slug)): ApiPath<(String, String)>,
 ) -> Result<Json<RepairLink>, ApiError> {
-    Ok(Json(crate::server::catalog::mint_repair_link(&state, external_id, connector_slug).await?))
+    Ok(Json(mint_repair_link(&state, external_id, connector_slug).await?))
 }
 
 /// Soft removal: the context's connections to the connector become `enabled: false`.
 async fn remove_connection(
-    _key: ApiKey,
     State(state): State<AppState>,
     ApiPath((external_id, connector_slug)): ApiPath<(String, String)>,
 ) -> Result<Json<ConnectionResponse>, ApiError> {

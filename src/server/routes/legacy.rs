@@ -7,12 +7,11 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::AppState;
-use super::contexts::{get_connection, validated};
-use super::extract::ApiJson;
+use super::contexts::{get_connection, mint, validated};
 use crate::model::Context;
-use crate::server::auth::ApiKey;
 use crate::server::error::ApiError;
+use crate::server::extract::ApiJson;
+use crate::server::state::AppState;
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -37,7 +36,6 @@ struct ProvisionUserResponse {
 /// Provision Platform User: the user becomes (or updates) a context; a named group becomes a
 /// context too, so `/groups/:id/...` finds it.
 async fn provision_user(
-    _key: ApiKey,
     State(state): State<AppState>,
     ApiJson(request): ApiJson<ProvisionUserRequest>,
 ) -> Result<Json<ProvisionUserResponse>, ApiError> {
@@ -53,6 +51,6 @@ async fn provision_user(
         Some(_) => return Err(ApiError::unprocessable("external_group_id must be a string")),
     };
     let user = state.store.upsert_contexts(group.into_iter().chain([user]).collect()).await?;
-    let access_token = super::contexts::mint(&state, &user.external_id)?;
+    let access_token = mint(&state, &user.external_id)?;
     Ok(Json(ProvisionUserResponse { access_token }))
 }

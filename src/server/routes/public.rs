@@ -6,10 +6,11 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 
-use super::extract::ApiPath;
-use super::{AppState, MAX_LIMIT};
+use super::paging::MAX_LIMIT;
 use crate::model::{Connector, PlatformEnvelope};
 use crate::server::error::ApiError;
+use crate::server::extract::ApiPath;
+use crate::server::state::AppState;
 use crate::server::store::PageRequest;
 
 /// Bound on pages read for the unpaged public connector list.

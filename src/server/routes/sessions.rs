@@ -1,10 +1,10 @@
-//! The context-token side of the Platform User API (xkit-api.md §3.2): C5 `GET /session`, which
-//! xkit.js calls to tell a refused token from a network failure, and C1 `POST /sessions`, its
-//! login call. Both take `Authorization: Bearer <context token>`.
+//! The context-token side of the Platform User API: `GET /session`, which xkit.js calls to tell
+//! a refused token from a network failure, and `POST /sessions`, its login call. Both take
+//! `Authorization: Bearer <context token>`.
 //!
-//! Not implemented: the cookie session C1 sets in Xkit (and C2-C4 built on it). `POST /sessions`
-//! checks the token and answers the session as JSON, but sets no cookie, so a client has to
-//! send the Bearer token with every request.
+//! Not implemented: the cookie session `POST /sessions` sets in Xkit (and the cookie-authenticated
+//! routes built on it). `POST /sessions` checks the token and answers the session as JSON, but
+//! sets no cookie, so a client has to send the Bearer token with every request.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
@@ -17,9 +17,9 @@ use chrono::{DateTime, Utc};
 use jsonwebtoken::errors::ErrorKind;
 use serde::Serialize;
 
-use super::AppState;
 use crate::model::Context;
 use crate::server::error::ApiError;
+use crate::server::state::AppState;
 use crate::server::store::StoreError;
 
 pub(super) fn router() -> Router<AppState> {
@@ -101,12 +101,12 @@ impl From<ContextSession> for SessionResponse {
     }
 }
 
-/// C5: 200 while the token is good, 401 otherwise.
+/// `GET /session`: 200 while the token is good, 401 otherwise.
 async fn session(session: ContextSession) -> Json<SessionResponse> {
     Json(session.into())
 }
 
-/// C1: logs in with a context token (no cookie is set; see the module documentation).
+/// `POST /sessions`: logs in with a context token (no cookie is set; see the module documentation).
 async fn create_session(session: ContextSession) -> Json<SessionResponse> {
     Json(session.into())
 }

@@ -18,20 +18,20 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use chrono::Utc;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use super::auth::basic_credentials;
 use super::error::ApiError;
-use super::keys::{random_token, secret_matches};
+use super::extract::{HtmlForm, HtmlPath, HtmlQuery};
+use super::html::HtmlError;
 use super::oauth::ServerUrls;
-use super::routes::extract::{HtmlForm, HtmlPath, HtmlQuery};
-use super::routes::{AppState, MAX_BODY_BYTES};
-use super::store::{NewCode, SandboxClient, SandboxIssued, SandboxRefusal};
-use crate::server::html::{self, HtmlError};
+use super::secret::{random_token, secret_matches};
+use super::state::AppState;
+use super::store::{NewCode, SandboxClient, SandboxGrantView, SandboxIssued, SandboxRefusal};
+use super::transport::MAX_BODY_BYTES;
 
 /// Authorization codes are exchanged within seconds; ten minutes is RFC 6749's upper bound.
 const CODE_TTL: chrono::Duration = chrono::Duration::minutes(10);
@@ -43,7 +43,7 @@ const LISTED_GRANTS: usize = 500;
 /// The pages a browser sees: the admin page and its Revoke buttons, the consent screen.
 pub fn page_router() -> Router<AppState> {
     Router::new()
-        .route("/sandbox", get(pages::admin))
+        .route("/sandbox", get(admin))
         .route("/sandbox/grants/{id}/revoke", post(revoke_grant))
         .route("/sandbox/oauth/authorize", get(authorize).post(decide))
 }
@@ -75,6 +75,21 @@ pub struct AuthorizeParams {
     code_challenge_method: Option<String>,
 }
 
+impl AuthorizeParams {
+    /// The parameters as the consent form's hidden fields carry them to the decision.
+    fn hidden_fields(&self) -> [(&'static str, Option<&str>); 7] {
+        [
+            ("response_type", Some(self.response_type.as_str())),
+            ("client_id", Some(self.client_id.as_str())),
+            ("redirect_uri", Some(self.redirect_uri.as_str())),
+            ("scope", Some(self.scope.as_str())),
+            ("state", self.state.as_deref()),
+            ("code_challenge", self.code_challenge.as_deref()),
+            ("code_challenge_method", self.code_challenge_method.as_deref()),
+        ]
+    }
+}
+
 /// The consent page's answer.
 #[derive(Debug, Deserialize)]
 struct Decision {
@@ -85,28 +100,28 @@ struct Decision {
     decision: String,
 }
 
-/// What checking an authorization request gives: a client and redirect URI to answer to, or a
-/// page (when the redirect URI cannot be trusted, nothing may be sent to it).
+/// What checking an authorization request gives: a client and redirect URI to answer to, or an
+/// error to send to that redirect URI. When the client or the redirect URI cannot be trusted,
+/// nothing may be sent to it: the check fails with an error page instead.
 enum Checked {
     Valid(SandboxClient, Url),
     ErrorRedirect(Response),
-    ErrorPage(Response),
 }
 
 async fn check(state: &AppState, params: &AuthorizeParams) -> Result<Checked, HtmlError> {
     let Some(client) = state.store.sandbox_client(params.client_id.clone()).await? else {
-        return Ok(Checked::ErrorPage(html::message(
+        return Err(HtmlError::new(
             StatusCode::BAD_REQUEST,
             "Unknown client",
             "This authorization request names a client the sandbox does not know.",
-        )));
+        ));
     };
     let Some(redirect) = registered_redirect(&client, &params.redirect_uri, state.refresher.provider().urls()) else {
-        return Ok(Checked::ErrorPage(html::message(
+        return Err(HtmlError::new(
             StatusCode::BAD_REQUEST,
             "Invalid redirect URI",
             "The redirect_uri of this request is not registered for the client.",
-        )));
+        ));
     };
     let refuse = |error: &str, description: &str| {
         Checked::ErrorRedirect(redirect_with(
@@ -158,8 +173,8 @@ async fn authorize(
     HtmlQuery(params): HtmlQuery<AuthorizeParams>,
 ) -> Result<Response, HtmlError> {
     Ok(match check(&state, &params).await? {
-        Checked::Valid(client, _) => pages::consent(&client, &params),
-        Checked::ErrorRedirect(response) | Checked::ErrorPage(response) => response,
+        Checked::Valid(client, _) => pages::consent(&client, &params.hidden_fields(), &params.scope),
+        Checked::ErrorRedirect(response) => response,
     })
 }
 
@@ -168,7 +183,7 @@ async fn decide(State(state): State<AppState>, HtmlForm(decision): HtmlForm<Deci
     let params = &decision.params;
     let (client, redirect) = match check(&state, params).await? {
         Checked::Valid(client, redirect) => (client, redirect),
-        Checked::ErrorRedirect(response) | Checked::ErrorPage(response) => return Ok(response),
+        Checked::ErrorRedirect(response) => return Ok(response),
     };
     if decision.decision != "approve" {
         return Ok(redirect_with(
@@ -179,7 +194,7 @@ async fn decide(State(state): State<AppState>, HtmlForm(decision): HtmlForm<Deci
     }
     let subject = decision.subject.trim();
     if subject.is_empty() || subject.chars().count() > MAX_SUBJECT_CHARS || subject.chars().any(char::is_control) {
-        return Ok(html::message(
+        return Err(HtmlError::new(
             StatusCode::BAD_REQUEST,
             "Invalid name",
             "Sign in with a name of 1 to 200 printable characters.",
@@ -304,17 +319,12 @@ async fn authenticate(state: &AppState, headers: &HeaderMap, form: &TokenForm) -
     }
 }
 
+/// HTTP Basic client credentials, each form-urlencoded as RFC 6749 §2.3.1 asks.
 fn basic_client(headers: &HeaderMap) -> Option<(String, String)> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, encoded) = value.trim().split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
-    let (id, secret) = decoded.split_once(':')?;
+    let (id, secret) = basic_credentials(headers)?;
     let decode =
         |text: &str| url::form_urlencoded::parse(format!("x={text}").as_bytes()).next().map(|(_, v)| v.into_owned());
-    Some((decode(id)?, decode(secret)?))
+    Some((decode(&id)?, decode(&secret)?))
 }
 
 /// `POST /sandbox/oauth/token`.
@@ -406,12 +416,17 @@ async fn revoke_token(
 
 #[derive(Serialize)]
 struct GrantList {
-    grants: Vec<super::store::SandboxGrantView>,
+    grants: Vec<SandboxGrantView>,
 }
 
 /// `GET /sandbox/grants`: the admin list as JSON (no token material).
 async fn list_grants(State(state): State<AppState>) -> Result<Json<GrantList>, ApiError> {
     Ok(Json(GrantList { grants: state.store.sandbox_grants(LISTED_GRANTS).await? }))
+}
+
+/// `GET /sandbox`: the admin page.
+async fn admin(State(state): State<AppState>) -> Result<Response, HtmlError> {
+    Ok(pages::grants(&state.store.sandbox_grants(LISTED_GRANTS).await?))
 }
 
 /// `POST /sandbox/grants/:id/revoke`: the grant's refresh tokens stop working; back to the list.

@@ -1,31 +1,20 @@
 //! The sandbox's pages: the consent screen and the grant list.
 
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::html;
 
-use super::{AuthorizeParams, LISTED_GRANTS};
-use crate::server::html::{self, HtmlError};
-use crate::server::routes::AppState;
-use crate::server::store::SandboxClient;
+use crate::server::html;
+use crate::server::store::{SandboxClient, SandboxGrantView};
 
-/// The consent screen: sign in under any name, then approve or deny.
-pub(super) fn consent(client: &SandboxClient, params: &AuthorizeParams) -> Response {
-    let hidden = [
-        ("response_type", Some(params.response_type.as_str())),
-        ("client_id", Some(params.client_id.as_str())),
-        ("redirect_uri", Some(params.redirect_uri.as_str())),
-        ("scope", Some(params.scope.as_str())),
-        ("state", params.state.as_deref()),
-        ("code_challenge", params.code_challenge.as_deref()),
-        ("code_challenge_method", params.code_challenge_method.as_deref()),
-    ];
+/// The consent screen: sign in under any name, then approve or deny. `hidden` carries the
+/// authorization request's parameters to the decision; `scope` is what is asked for.
+pub(super) fn consent(client: &SandboxClient, hidden: &[(&str, Option<&str>)], scope: &str) -> Response {
     let body = html! {
         h1 { "Sandbox sign-in" }
         p { "The app " strong { (client.name) } " (" code { (client.client_id) } ") asks for access." }
-        @if !params.scope.is_empty() {
-            p { "Scopes: " @for scope in params.scope.split_whitespace() { code { (scope) } " " } }
+        @if !scope.is_empty() {
+            p { "Scopes: " @for scope in scope.split_whitespace() { code { (scope) } " " } }
         }
         p.muted { "This is the xkit-dash sandbox provider: any name signs in, no password." }
         form method="post" action="authorize" {
@@ -43,9 +32,8 @@ pub(super) fn consent(client: &SandboxClient, params: &AuthorizeParams) -> Respo
     html::page(StatusCode::OK, "Sandbox sign-in", body)
 }
 
-/// `GET /sandbox`: every grant, newest first, with a Revoke button for the live ones.
-pub(super) async fn admin(State(state): State<AppState>) -> Result<Response, HtmlError> {
-    let grants = state.store.sandbox_grants(LISTED_GRANTS).await?;
+/// The admin page: every grant, newest first, with a Revoke button for the live ones.
+pub(super) fn grants(grants: &[SandboxGrantView]) -> Response {
     let body = html! {
         h1 { "Sandbox OAuth2 provider" }
         p {
@@ -57,7 +45,7 @@ pub(super) async fn admin(State(state): State<AppState>) -> Result<Response, Htm
         } @else {
             table {
                 tr { th { "Grant" } th { "Client" } th { "Subject" } th { "Last used" } th { "State" } th {} }
-                @for grant in &grants {
+                @for grant in grants {
                     tr {
                         td { (grant.id) }
                         td { (grant.client_name) br; span.muted { (grant.client_id) } }
@@ -79,5 +67,5 @@ pub(super) async fn admin(State(state): State<AppState>) -> Result<Response, Htm
             }
         }
     };
-    Ok(html::page(StatusCode::OK, "Sandbox OAuth2 provider", body))
+    html::page(StatusCode::OK, "Sandbox OAuth2 provider", body)
 }

@@ -11,10 +11,10 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection as Db, OptionalExtension, Transaction, params};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{
-    ConnectorOAuth, StoreError, StoreResult, connections, contexts, derived_health, health_rank, now_text,
-    parse_timestamp, timestamp_text,
-};
+use super::error::{StoreError, StoreResult};
+use super::records::ConnectorOAuth;
+use super::sql::{derived_health, now_text, parse_timestamp, timestamp_text};
+use super::{connections, contexts};
 use crate::model::AuthorizationStatus;
 
 /// What the refresher needs to know about one connection.
@@ -162,14 +162,7 @@ pub(super) fn fail_refresh(
     used: &SecretString,
     failure: &ProviderFailure,
 ) -> StoreResult<bool> {
-    update_authorization(
-        tx,
-        id,
-        "UPDATE authorizations SET status = 'error', error_code = ?2, error_message = ?3, access_token = NULL,
-             refresh_token = NULL, expires_at = NULL, refresh_error = NULL, updated_at = ?4
-         WHERE connection_seq = ?1 AND status = 'active' AND refresh_token = ?5",
-        params![failure.code, failure.message, now_text(), used.expose_secret()],
-    )
+    fail_with(tx, id, failure, "status = 'active' AND refresh_token = ?5", used.expose_secret())
 }
 
 /// A transient refresh failure: remembered for the operator, the authorization is unchanged.
@@ -215,7 +208,7 @@ pub(super) fn begin_authorization(
                 "INSERT INTO connections (id, context_id, connector_slug, enabled, health, created_at, updated_at)
                  VALUES (?1, ?2, ?3, 1, ?4, ?5, ?5)",
             )?
-            .execute(params![id, context_id, slug, health_rank(derived_health(true, None)), now])?;
+            .execute(params![id, context_id, slug, derived_health(true, None).rank(), now])?;
             (tx.last_insert_rowid(), id)
         }
     };
@@ -328,14 +321,25 @@ pub(super) fn fail_authorization(
     state: &str,
     failure: &ProviderFailure,
 ) -> StoreResult<bool> {
-    update_authorization(
-        tx,
-        id,
+    fail_with(tx, id, failure, "state = ?5", state)
+}
+
+/// Puts an authorization in `error` with the provider's `failure`, without any credential or
+/// flow in progress, when `guard` (a condition on `?5`, bound to `guarded`) still holds.
+fn fail_with(
+    tx: &Transaction<'_>,
+    id: &str,
+    failure: &ProviderFailure,
+    guard: &str,
+    guarded: &str,
+) -> StoreResult<bool> {
+    let sql = format!(
         "UPDATE authorizations SET status = 'error', error_code = ?2, error_message = ?3, access_token = NULL,
-             refresh_token = NULL, expires_at = NULL, authorize_url = NULL, state = NULL, updated_at = ?4
-         WHERE connection_seq = ?1 AND state = ?5",
-        params![failure.code, failure.message, now_text(), state],
-    )
+             refresh_token = NULL, expires_at = NULL, refresh_error = NULL, authorize_url = NULL, state = NULL,
+             updated_at = ?4
+         WHERE connection_seq = ?1 AND {guard}"
+    );
+    update_authorization(tx, id, &sql, params![failure.code, failure.message, now_text(), guarded])
 }
 
 pub(super) fn add_repair_token(
@@ -418,9 +422,52 @@ fn store_health(tx: &Transaction<'_>, seq: i64) -> StoreResult<()> {
         .query_row([seq], |row| Ok((row.get(0)?, row.get(1)?)))?;
     let health = derived_health(enabled, status.as_deref().map(AuthorizationStatus::parse).as_ref());
     tx.prepare_cached("UPDATE connections SET health = ?1, updated_at = ?2 WHERE seq = ?3")?.execute(params![
-        health_rank(health),
+        health.rank(),
         now_text(),
         seq
     ])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::SecretString;
+
+    use crate::model::AuthorizationStatus;
+    use crate::server::seed;
+    use crate::server::store::{ProviderFailure, Store};
+
+    /// An active authorization that still carries a flow's leftovers (seeded so) and a note of
+    /// an earlier transient failure.
+    const SEED: &str = r#"{
+        "connectors": [{"slug": "crm", "name": "CRM"}],
+        "contexts": [{"external_id": "u1"}],
+        "connections": [{"id": "c1", "context": "u1", "connector": "crm", "authorization": {
+            "status": "active", "access_token": "at-1", "refresh_token": "rt-1",
+            "authorize_url": "https://provider.example/authorize?state=old", "state": "old",
+            "refresh_error": "the provider timed out"
+        }}]
+    }"#;
+
+    /// A permanent failure, whether of a refresh or of a catalog authorization, goes through the
+    /// one UPDATE: `error` with the provider's words, no credential, no flow, no stale note.
+    #[tokio::test]
+    async fn a_permanent_refresh_failure_leaves_no_credential_flow_or_stale_note() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("platform.sqlite3"), 1).unwrap();
+        store.import(seed::parse(SEED, "test seed").unwrap()).await.unwrap();
+        let failure = ProviderFailure { code: "invalid_grant".into(), message: "the grant was revoked".into() };
+
+        assert!(store.fail_refresh("c1".into(), SecretString::from("rt-1"), failure).await.unwrap());
+
+        let authorization = store.connection_by_id("c1".into()).await.unwrap().authorization.unwrap();
+        assert_eq!(authorization.status, AuthorizationStatus::Error);
+        assert_eq!(authorization.error_code.as_deref(), Some("invalid_grant"));
+        assert_eq!(authorization.error_message.as_deref(), Some("the grant was revoked"));
+        assert_eq!(authorization.access_token, None);
+        assert_eq!(authorization.authorize_url, None);
+        assert_eq!(authorization.state, None);
+        assert_eq!(authorization.refresh_error, None);
+        assert!(store.refresh_state("c1".into()).await.unwrap().refresh_token.is_none());
+    }
 }

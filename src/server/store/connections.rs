@@ -4,12 +4,12 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection as Db, OptionalExtension, Row, Transaction, params, params_from_iter};
 use secrecy::ExposeSecret;
 
-use super::cursor::{self, Listing};
-use super::{
-    ConnectionFilter, Credentials, NewConnection, Page, PageRequest, StoreError, StoreResult, contexts, derived_health,
-    health_rank, into_page, now_text, parse_timestamp,
-};
-use crate::model::{Authorization, AuthorizationStatus, Connection, Connector, ContextRef, Health};
+use super::contexts;
+use super::cursor::{self, Listing, Page, PageRequest, into_page};
+use super::error::{StoreError, StoreResult};
+use super::records::{Credentials, NewConnection};
+use super::sql::{derived_health, now_text, parse_timestamp, timestamp_text};
+use crate::model::{Authorization, AuthorizationStatus, Connection, ConnectionFilter, Connector, ContextRef, Health};
 
 const CONNECTOR_COLUMNS: &str =
     "slug, name, short_description, mark_url, about, description, supports_multiple_connections";
@@ -95,7 +95,7 @@ pub(super) fn list(db: &Db, filter: &ConnectionFilter, page: &PageRequest) -> St
     let mut values = vec![SqlValue::Integer(after)];
     if let Some(health) = filter.health {
         conditions.push("c.health = ?".into());
-        values.push(SqlValue::Integer(health_rank(health)));
+        values.push(SqlValue::Integer(health.rank() as i64));
     }
     if let Some(slug) = &filter.connector {
         conditions.push("c.connector_slug = ?".into());
@@ -121,7 +121,7 @@ pub(super) fn disable(tx: &Transaction<'_>, external_id: &str, slug: &str) -> St
             "UPDATE connections SET enabled = 0, health = ?3, updated_at = ?4
              WHERE context_id = ?1 AND connector_slug = ?2",
         )?
-        .execute(params![context_id, slug, health_rank(Health::Disabled), now_text()])?;
+        .execute(params![context_id, slug, Health::Disabled.rank(), now_text()])?;
     if changed == 0 {
         connector(tx, slug)?;
         return Err(StoreError::NotFound(format!("context {external_id:?} has no connection to {slug:?}")));
@@ -145,7 +145,7 @@ pub(super) fn insert_if_absent(tx: &Transaction<'_>, connection: &NewConnection)
             context_id,
             connection.connector_slug,
             connection.enabled,
-            health_rank(health),
+            health.rank(),
             now
         ])?;
     if inserted == 0 {
@@ -169,8 +169,8 @@ pub(super) fn insert_if_absent(tx: &Transaction<'_>, connection: &NewConnection)
             authorization.refresh_token.as_ref().map(|token| token.expose_secret()),
             authorization.authorize_url,
             authorization.state,
-            authorization.expires_at.map(super::timestamp_text),
-            authorization.last_refreshed_at.map(super::timestamp_text),
+            authorization.expires_at.map(timestamp_text),
+            authorization.last_refreshed_at.map(timestamp_text),
             authorization.refresh_error,
             now,
         ])?;

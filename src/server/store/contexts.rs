@@ -3,8 +3,9 @@
 use rusqlite::{Connection as Db, OptionalExtension, Row, Transaction, params};
 use serde_json::{Map, Value};
 
-use super::cursor::{self, Listing};
-use super::{Page, PageRequest, StoreError, StoreResult, into_page, now_text};
+use super::cursor::{self, Listing, Page, PageRequest, into_page};
+use super::error::{StoreError, StoreResult};
+use super::sql::now_text;
 use crate::model::Context;
 
 /// The row id of a context, or `NotFound` naming it.

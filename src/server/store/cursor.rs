@@ -1,4 +1,5 @@
-//! Opaque keyset cursors: the last key of a page, tagged with the listing it belongs to.
+//! Keyset pages and their opaque cursors: a cursor is the last key of a page, tagged with the
+//! listing it belongs to.
 //!
 //! A cursor is `base64url("<listing>:<key>")`. Clients treat it as opaque; the server refuses a
 //! cursor minted for another listing rather than silently returning the wrong page.
@@ -6,7 +7,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use super::StoreError;
+use super::error::StoreError;
 
 /// Which ordering a cursor continues.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +45,32 @@ pub(super) fn decode(listing: Listing, cursor: &str) -> Result<String, StoreErro
 /// A sequence-number cursor (connections are ordered by their insertion sequence).
 pub(super) fn decode_seq(cursor: &str) -> Result<i64, StoreError> {
     decode(Listing::Connections, cursor)?.parse().map_err(|_| StoreError::Invalid("invalid cursor".into()))
+}
+
+/// One page of a keyset-paginated listing.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Opaque; pass it back as `cursor` to get the next page. `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Where a listing starts and how much it returns.
+#[derive(Debug, Clone, Default)]
+pub struct PageRequest {
+    pub limit: usize,
+    pub cursor: Option<String>,
+}
+
+/// Fetches one more row than asked so the page knows whether another follows.
+pub(super) fn into_page<T>(mut items: Vec<T>, limit: usize, key_of: impl Fn(&T) -> String) -> Page<T> {
+    let next_cursor = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(key_of)
+    } else {
+        None
+    };
+    Page { items, next_cursor }
 }
 
 #[cfg(test)]

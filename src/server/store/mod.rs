@@ -12,166 +12,37 @@ mod authorizations;
 mod connections;
 mod contexts;
 mod cursor;
+mod error;
 mod platform;
+mod records;
 mod sandbox;
 mod schema;
+mod sql;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::{Connection as Db, OpenFlags, Transaction};
 use secrecy::{ExposeSecret as _, SecretString};
 use tokio::sync::Semaphore;
 
-use crate::model::{AuthorizationStatus, Connection, Connector, Context, Health, Platform};
+use crate::model::{Connection, ConnectionFilter, Connector, Context, Platform};
 
+/// Tests compute PKCE challenges with the sandbox's own definition.
+pub use crate::server::secret::pkce_s256;
 pub use authorizations::{IssuedTokens, NewFlow, ProviderFailure, RefreshState, RepairGrant, ReturningFlow};
+pub use cursor::{Page, PageRequest};
+pub use error::{StoreError, StoreResult};
+pub use records::{
+    ApiKeyInfo, AuthorizationRecord, ConnectorOAuth, ConnectorRecord, Credentials, ImportBatch, ImportReport,
+    NewConnection, SandboxSeed, StoredApiKey,
+};
 pub use sandbox::{
     NewCode, SandboxClient, SandboxClientConfig, SandboxGrantSeed, SandboxGrantView, SandboxIssued, SandboxRefusal,
-    pkce_s256,
 };
-
-/// A failure the routes can turn into a status code.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("{0}")]
-    Invalid(String),
-    #[error(transparent)]
-    Internal(#[from] anyhow::Error),
-}
-
-impl From<rusqlite::Error> for StoreError {
-    fn from(error: rusqlite::Error) -> Self {
-        StoreError::Internal(error.into())
-    }
-}
-
-pub type StoreResult<T> = Result<T, StoreError>;
-
-/// One page of a keyset-paginated listing.
-#[derive(Debug, Clone)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    /// Opaque; pass it back as `cursor` to get the next page. `None` on the last page.
-    pub next_cursor: Option<String>,
-}
-
-/// Where a listing starts and how much it returns.
-#[derive(Debug, Clone, Default)]
-pub struct PageRequest {
-    pub limit: usize,
-    pub cursor: Option<String>,
-}
-
-/// Filters of the bulk connections listing.
-#[derive(Debug, Clone, Default)]
-pub struct ConnectionFilter {
-    pub health: Option<Health>,
-    pub connector: Option<String>,
-    pub context: Option<String>,
-}
-
-/// A connector's OAuth2 client settings, used for token refresh; never served to anyone.
-#[derive(Debug, Clone)]
-pub struct ConnectorOAuth {
-    pub authorize_url: String,
-    pub token_url: String,
-    pub client_id: String,
-    pub client_secret: SecretString,
-    pub scopes: Vec<String>,
-}
-
-/// A connector as stored: its public face plus its private OAuth settings.
-#[derive(Debug, Clone)]
-pub struct ConnectorRecord {
-    pub connector: Connector,
-    pub oauth: Option<ConnectorOAuth>,
-}
-
-/// An authorization as stored, including the refresh token that no route returns.
-#[derive(Debug, Clone, Default)]
-pub struct AuthorizationRecord {
-    pub status: AuthorizationStatus,
-    pub display_label: Option<String>,
-    pub error_code: Option<String>,
-    pub error_message: Option<String>,
-    pub access_token: Option<SecretString>,
-    pub refresh_token: Option<SecretString>,
-    pub authorize_url: Option<String>,
-    pub state: Option<String>,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub last_refreshed_at: Option<DateTime<Utc>>,
-    pub refresh_error: Option<String>,
-}
-
-/// A connection to create (seed import).
-#[derive(Debug, Clone)]
-pub struct NewConnection {
-    pub id: String,
-    pub context_external_id: String,
-    pub connector_slug: String,
-    pub enabled: bool,
-    pub authorization: Option<AuthorizationRecord>,
-}
-
-/// Everything a seed file brings, validated. Platform and connectors are configuration and
-/// are upserted; contexts and connections are data and are only inserted when absent, so
-/// loading a seed again never duplicates or overwrites what the platform has since learned.
-#[derive(Debug, Clone, Default)]
-pub struct ImportBatch {
-    pub platform: Option<Platform>,
-    pub connectors: Vec<ConnectorRecord>,
-    pub contexts: Vec<Context>,
-    pub connections: Vec<NewConnection>,
-    pub sandbox: SandboxSeed,
-}
-
-/// The sandbox provider's part of a seed: clients are configuration (upserted), grants are data
-/// (added when their refresh token is unknown).
-#[derive(Debug, Clone, Default)]
-pub struct SandboxSeed {
-    pub clients: Vec<SandboxClientConfig>,
-    pub grants: Vec<SandboxGrantSeed>,
-}
-
-/// What an import changed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ImportReport {
-    pub connectors: usize,
-    pub contexts_added: usize,
-    pub connections_added: usize,
-}
-
-/// An API key as the authentication check needs it.
-#[derive(Debug, Clone, Copy)]
-pub struct StoredApiKey {
-    pub secret_sha256: [u8; 32],
-    pub last_used_at: Option<DateTime<Utc>>,
-}
-
-/// An API key as `keys list` shows it: never its secret, nor the secret's hash.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ApiKeyInfo {
-    pub publishable_key: String,
-    pub created_at: Option<DateTime<Utc>>,
-    pub last_used_at: Option<DateTime<Utc>>,
-}
-
-/// Whether a connection read includes its credential.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Credentials {
-    /// Single-connection reads: the credential under `credential` and `access_token` when active.
-    Include,
-    /// Every listing.
-    Omit,
-}
 
 #[derive(Clone)]
 pub struct Store {
@@ -566,45 +437,4 @@ fn open_connection(path: &Path, read_only: bool) -> anyhow::Result<Db> {
         db.execute_batch("PRAGMA query_only = ON;")?;
     }
     Ok(db)
-}
-
-/// The rank stored in `connections.health`: [`Health::rank`] (healthiest first).
-fn health_rank(health: Health) -> i64 {
-    health.rank() as i64
-}
-
-/// Derives the stored health of a connection with the model's one definition.
-fn derived_health(enabled: bool, status: Option<&AuthorizationStatus>) -> Health {
-    let connection = Connection {
-        id: String::new(),
-        enabled,
-        connector: Connector::default(),
-        authorization: status
-            .map(|status| crate::model::Authorization { status: status.clone(), ..Default::default() }),
-        context: None,
-    };
-    Health::of(Some(&connection))
-}
-
-fn now_text() -> String {
-    timestamp_text(Utc::now())
-}
-
-fn timestamp_text(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-fn parse_timestamp(text: Option<String>) -> Option<DateTime<Utc>> {
-    text.and_then(|text| DateTime::parse_from_rfc3339(&text).ok()).map(|at| at.with_timezone(&Utc))
-}
-
-/// Fetches one more row than asked so the page knows whether another follows.
-fn into_page<T>(mut items: Vec<T>, limit: usize, key_of: impl Fn(&T) -> String) -> Page<T> {
-    let next_cursor = if items.len() > limit {
-        items.truncate(limit);
-        items.last().map(key_of)
-    } else {
-        None
-    };
-    Page { items, next_cursor }
 }

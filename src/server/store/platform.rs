@@ -3,10 +3,10 @@
 use rusqlite::{Connection as Db, OptionalExtension, Transaction, params};
 use secrecy::ExposeSecret;
 
-use super::{
-    ApiKeyInfo, ImportBatch, ImportReport, StoreError, StoreResult, StoredApiKey, connections, contexts, now_text,
-    parse_timestamp, sandbox,
-};
+use super::error::{StoreError, StoreResult};
+use super::records::{ApiKeyInfo, ImportBatch, ImportReport, StoredApiKey};
+use super::sql::{now_text, parse_timestamp};
+use super::{connections, contexts, sandbox};
 use crate::model::Platform;
 
 /// Until a seed names it, a fresh platform is called this (the slug binds context tokens).

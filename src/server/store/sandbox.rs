@@ -5,13 +5,12 @@
 //! code or a consumed refresh token revokes the whole grant (RFC 6749 §4.1.2, RFC 9700 §4.14).
 //! Secrets are stored as SHA-256 hashes only.
 
+use super::error::StoreResult;
+use super::sql::{now_text, parse_timestamp, timestamp_text};
+use crate::server::secret::{pkce_s256, secret_hash as sha256};
 use chrono::{DateTime, Duration as TimeDelta, Utc};
 use rusqlite::{Connection as Db, OptionalExtension, Transaction, params};
 use secrecy::{ExposeSecret, SecretString};
-use sha2::{Digest, Sha256};
-
-use super::{StoreResult, now_text, parse_timestamp, timestamp_text};
-use crate::server::keys::secret_hash as sha256;
 
 /// A sandbox client as configured (seed files).
 #[derive(Debug, Clone)]
@@ -324,12 +323,6 @@ pub(super) fn list_grants(db: &Db, limit: usize) -> StoreResult<Vec<SandboxGrant
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(grants)
-}
-
-/// The S256 PKCE challenge of a verifier (RFC 7636 §4.2).
-pub fn pkce_s256(verifier: &str) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
 fn create_grant(tx: &Transaction<'_>, client_id: &str, subject: &str, scope: &str) -> StoreResult<i64> {

@@ -5,9 +5,9 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use crate::server::error::ApiError;
-use crate::server::html::HtmlError;
-use crate::server::validate;
+use super::error::ApiError;
+use super::html::HtmlError;
+use super::validate;
 
 /// `Json<T>`: 400 malformed, 415 wrong content type, 413 too large, 422 wrong shape.
 pub struct ApiJson<T>(pub T);

@@ -15,9 +15,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
 use url::Url;
 
-use super::AppState;
-use crate::server::html::HtmlError;
-use crate::server::oauth::ServerUrls;
+use super::html::HtmlError;
+use super::oauth::ServerUrls;
+use super::state::AppState;
 
 /// The middleware, layered on every HTML route.
 pub async fn refuse_cross_site_writes(State(state): State<AppState>, request: Request, next: Next) -> Response {
