@@ -16,6 +16,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use tokio_util::task::TaskTracker;
 
 use super::error::ApiError;
 use super::secret::secret_matches;
@@ -37,9 +38,17 @@ pub struct ApiKey;
 #[derive(Default)]
 pub struct KeyCache {
     hashes: Mutex<HashMap<String, ([u8; 32], Instant)>>,
+    /// The "last used" writes in flight: the server waits for them when it stops, so none
+    /// reaches the database after its owner believes it closed.
+    writes: TaskTracker,
 }
 
 impl KeyCache {
+    /// The background writes, for the server's shutdown to close and wait for.
+    pub fn writes(&self) -> TaskTracker {
+        self.writes.clone()
+    }
+
     fn get(&self, publishable_key: &str) -> Option<[u8; 32]> {
         let hashes = self.hashes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         hashes.get(publishable_key).filter(|(_, at)| at.elapsed() < CACHE_TTL).map(|(hash, _)| *hash)
@@ -80,7 +89,7 @@ where
         }
         if stored.last_used_at.is_none_or(|at| chrono::Utc::now() - at >= LAST_USED_PRECISION) {
             // Off the request's path: the answer does not wait for a write.
-            tokio::spawn(async move {
+            keys.writes.spawn(async move {
                 if let Err(error) = store.touch_api_key(publishable_key).await {
                     tracing::warn!(%error, "cannot record when an API key was last used");
                 }

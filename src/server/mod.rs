@@ -58,6 +58,7 @@ use anyhow::{Context as _, Result};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 pub use database::database_path;
 pub use keys::{KeyPair, create_key_pair};
@@ -213,6 +214,8 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     stop: CancellationToken,
     task: JoinHandle<()>,
+    /// Writes that outlive their request (an API key's "last used"): waited for on shutdown.
+    background: TaskTracker,
 }
 
 impl RunningServer {
@@ -229,6 +232,10 @@ impl RunningServer {
             Ok(Ok(())) => {}
             Ok(Err(error)) => tracing::warn!(%error, "server task failed"),
             Err(_) => tracing::warn!("server did not stop within the grace period"),
+        }
+        self.background.close();
+        if tokio::time::timeout(SHUTDOWN_GRACE, self.background.wait()).await.is_err() {
+            tracing::warn!("background writes did not end within the grace period");
         }
     }
 }
@@ -284,10 +291,12 @@ async fn launch(config: ServerConfig) -> Result<(RunningServer, Store)> {
     let addr = listener.local_addr()?;
     let urls = Arc::new(server_urls(addr, config.public_url.clone())?);
     let provider = oauth::ProviderClient::new(urls, config.refresh.timeout)?;
+    let keys = Arc::new(auth::KeyCache::default());
+    let background = keys.writes();
     let state = AppState {
         store: store.clone(),
         tokens: Arc::new(tokens),
-        keys: Default::default(),
+        keys: keys.clone(),
         refresher: Arc::new(refresh::Refresher::new(store.clone(), provider, config.refresh)),
         repair_link_ttl: config.repair_link_ttl,
     };
@@ -298,7 +307,7 @@ async fn launch(config: ServerConfig) -> Result<(RunningServer, Store)> {
     let limits = ConnectionLimits { max_connections, ..config.limits };
     let task = tokio::spawn(transport::serve(listener, app, limits, stopped));
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "platform server listening");
-    Ok((RunningServer { addr, stop, task }, store))
+    Ok((RunningServer { addr, stop, task, background }, store))
 }
 
 /// Where the server reaches itself (loopback, even when listening on every interface) and the
