@@ -3,8 +3,6 @@
 //! Also a browser stand-in (cookie jar, no automatic redirects) that signs in and consents on
 //! its development pages, and helpers to load seeds into a running platform's database.
 
-#![allow(dead_code)] // each test binary uses its own subset
-
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::OnceLock;
@@ -90,7 +88,6 @@ pub struct OidcProvider {
     pub revocation_url: String,
     http: reqwest::Client,
     _log_dir: tempfile::TempDir,
-    log: PathBuf,
 }
 
 impl OidcProvider {
@@ -132,7 +129,6 @@ impl OidcProvider {
             revocation_url: field("revocation_url"),
             http: reqwest::Client::new(),
             _log_dir: log_dir,
-            log,
         }
     }
 
@@ -189,10 +185,6 @@ impl OidcProvider {
             .await
             .unwrap();
         assert!(response.status().is_success(), "revocation answered {}", response.status());
-    }
-
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
 

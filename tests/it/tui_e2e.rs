@@ -2,16 +2,15 @@
 //! screen read back through a terminal emulator (vt100). Every wait is bounded.
 
 use std::io::{Read as _, Write as _};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-mod support_hostile;
-
 use base64::Engine as _;
 use portable_pty::{Child, CommandBuilder, PtySize, native_pty_system};
 use tempfile::TempDir;
+
+use crate::support::hostile::{Answer, HostileServer, connections_page};
 
 /// The longest any single wait may take.
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -514,42 +513,12 @@ fn redirect_target(base: &url::Url, response: &reqwest::Response) -> url::Url {
     base.join(response.headers()["location"].to_str().unwrap()).unwrap()
 }
 
-/// A server that accepts connections and never answers.
-fn stalling_server() -> (String, std::thread::JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let handle = std::thread::spawn(move || {
-        let mut held = Vec::new();
-        // Bounded: enough for every request of a test run.
-        for stream in listener.incoming().take(64).flatten() {
-            held.push(stream);
-        }
-    });
-    (url, handle)
-}
-
-/// A server that answers every request with a 200 that is not JSON.
-fn garbage_server() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for mut stream in listener.incoming().take(256).flatten() {
-            let mut request = [0u8; 4096];
-            let _ = stream.read(&mut request);
-            let body = "<html>definitely not json";
-            let _ =
-                write!(stream, "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
-        }
-    });
-    url
-}
-
 const DUMMY_KEYS: [(&str, &str); 2] = [("XKIT_PUBLISHABLE_KEY", "pk_test"), ("XKIT_SECRET_KEY", "sk_test")];
 
 #[test]
 fn a_stalled_server_never_freezes_the_screen() {
-    let (url, _server) = stalling_server();
-    let env = [("XKIT_API_URL", url.as_str()), DUMMY_KEYS[0], DUMMY_KEYS[1]];
+    let server = HostileServer::start(|_| Answer::Hang);
+    let env = [("XKIT_API_URL", server.url.as_str()), DUMMY_KEYS[0], DUMMY_KEYS[1]];
     let mut dash = Dashboard::start(&env, &["--request-timeout", "1s"]);
     dash.wait_for("the first frame while loading", |text| text.contains("Contexts") && text.contains("loading"));
 
@@ -576,8 +545,8 @@ fn a_stalled_server_never_freezes_the_screen() {
 
 #[test]
 fn garbage_answers_show_as_errors_and_read_only_hides_minting() {
-    let url = garbage_server();
-    let env = [("XKIT_API_URL", url.as_str()), DUMMY_KEYS[0], DUMMY_KEYS[1]];
+    let server = HostileServer::start(|_| Answer::Json(200, "<html>definitely not json".into()));
+    let env = [("XKIT_API_URL", server.url.as_str()), DUMMY_KEYS[0], DUMMY_KEYS[1]];
     let mut dash = Dashboard::start(&env, &["--read-only"]);
     let screen = dash.wait_for_text("error: invalid response: response is not JSON");
     assert!(screen.contains("READ-ONLY"), "{screen}");
@@ -598,19 +567,19 @@ fn garbage_answers_show_as_errors_and_read_only_hides_minting() {
 fn a_runaway_server_stops_at_the_dashboards_connection_budget() {
     // Fresh 1,000-row pages forever (well, 200 pages: an unbounded dashboard fails the test
     // rather than eat the machine).
-    let server = support_hostile::HostileServer::start(|seen| match seen.path() {
+    let server = HostileServer::start(|seen| match seen.path() {
         "/api/platform/connections" => {
             let page: usize = seen.query("cursor").and_then(|cursor| cursor.parse().ok()).unwrap_or(0);
             let next = (page < 200).then(|| (page + 1).to_string());
-            support_hostile::Answer::Json(200, support_hostile::connections_page(page * 1000, 1000, next.as_deref()))
+            Answer::Json(200, connections_page(page * 1000, 1000, next.as_deref()))
         }
         "/api/platform/contexts" => {
-            support_hostile::Answer::Json(200, r#"{"contexts":[{"external_id":"x0"}],"next_cursor":null}"#.into())
+            Answer::Json(200, r#"{"contexts":[{"external_id":"x0"}],"next_cursor":null}"#.into())
         }
         "/api/platform/connectors" => {
-            support_hostile::Answer::Json(200, r#"{"connectors":[{"slug":"s","name":"S"}],"next_cursor":null}"#.into())
+            Answer::Json(200, r#"{"connectors":[{"slug":"s","name":"S"}],"next_cursor":null}"#.into())
         }
-        _ => support_hostile::Answer::Json(404, r#"{"error":"not found"}"#.into()),
+        _ => Answer::Json(404, r#"{"error":"not found"}"#.into()),
     });
     let env = [("XKIT_API_URL", server.url.as_str()), DUMMY_KEYS[0], DUMMY_KEYS[1]];
     let mut dash = Dashboard::start(&env, &["--max-connections", "3000"]);

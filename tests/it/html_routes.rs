@@ -3,14 +3,12 @@
 //! form posts, repair links that survive a refused request, and errors that always keep the
 //! shape of their family (a page for browsers, `{"error": ...}` for machines).
 
-mod support_oauth;
-mod support_server;
-
+use crate::support;
+use crate::support::oauth::{browser, location, page_post, query_value};
+use crate::support::server::TestPlatform;
 use reqwest::header::{CONTENT_TYPE, COOKIE, HOST, LOCATION, ORIGIN, REFERER, SET_COOKIE};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use support_oauth::{browser, location, page_post, query_value};
-use support_server::TestPlatform;
 use url::Url;
 use xkit_dash::server::ServerConfig;
 
@@ -253,7 +251,7 @@ async fn the_sandbox_sends_codes_only_to_the_registered_redirect_uri() {
 async fn cross_site_form_posts_are_refused_on_every_html_route() {
     let platform = TestPlatform::demo().await;
     let token = context_token(&platform, "tenant-11").await;
-    let (_, grants) = support_server::send(platform.http.get(platform.url("/sandbox/grants"))).await;
+    let (_, grants) = support::server::send(platform.http.get(platform.url("/sandbox/grants"))).await;
     let grant = grants["grants"].as_array().unwrap().iter().find(|grant| grant["revoked_at"].is_null()).unwrap();
     let revoke = platform.url(&format!("/sandbox/grants/{}/revoke", grant["id"]));
     let callback = platform.url("/catalog/oauth/callback");
@@ -286,7 +284,7 @@ async fn cross_site_form_posts_are_refused_on_every_html_route() {
     }
     let (_, listed) = platform.get("/contexts/tenant-11/connections").await;
     assert_eq!(listed["connections"], json!([]), "no connection was started");
-    let (_, after) = support_server::send(platform.http.get(platform.url("/sandbox/grants"))).await;
+    let (_, after) = support::server::send(platform.http.get(platform.url("/sandbox/grants"))).await;
     let same = after["grants"].as_array().unwrap().iter().find(|g| g["id"] == grant["id"]).unwrap();
     assert!(same["revoked_at"].is_null(), "the grant is still live: {same}");
 
