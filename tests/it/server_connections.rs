@@ -4,8 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support;
-use crate::support::server::{ServeProcess, TestPlatform};
+use crate::support::server::{ServeProcess, TestPlatform, send};
 use base64::Engine as _;
 use reqwest::StatusCode;
 use secrecy::ExposeSecret as _;
@@ -144,7 +143,7 @@ async fn beyond_the_cap_stalled_connections_make_room_and_busy_ones_get_a_fast_5
         let answer = read_until_closed(&mut stream, Duration::from_secs(10)).await;
         assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     }
-    let (status, _) = support::server::send(platform.http.get(platform.url("/api/platform_user/platform"))).await;
+    let (status, _) = send(platform.http.get(platform.url("/api/platform_user/platform"))).await;
     assert_eq!(status, StatusCode::OK);
 }
 

@@ -11,6 +11,7 @@ use portable_pty::{Child, CommandBuilder, PtySize, native_pty_system};
 use tempfile::TempDir;
 
 use crate::support::hostile::{Answer, HostileServer, connections_page};
+use crate::support::oauth::location;
 
 /// The longest any single wait may take.
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -416,7 +417,7 @@ fn a_revoked_grant_turns_red_on_f_and_green_after_the_repair() {
             .send()
             .await
             .unwrap();
-        let consent_url = redirect_target(&link, &started);
+        let consent_url = location(&started).unwrap_or_else(|| panic!("{} is not a redirect", started.status()));
         assert!(consent_url.path().ends_with("/sandbox/oauth/authorize"), "{consent_url}");
         let consent = browser_http.get(consent_url.clone()).send().await.unwrap().text().await.unwrap();
         assert!(consent.contains(r#"name="decision" value="approve""#), "an Approve button: {consent}");
@@ -429,7 +430,7 @@ fn a_revoked_grant_turns_red_on_f_and_green_after_the_repair() {
             .send()
             .await
             .unwrap();
-        let callback = redirect_target(&consent_url, &approved);
+        let callback = location(&approved).unwrap_or_else(|| panic!("{} is not a redirect", approved.status()));
         let code = callback.query_pairs().find(|(name, _)| name == "code").expect("an authorization code").1;
         flow_secrets.push(code.into_owned());
         let done = browser_http.get(callback).send().await.unwrap();
@@ -505,12 +506,6 @@ fn attribute(tag: &str, name: &str) -> Option<String> {
             .replace("&gt;", ">")
             .replace("&amp;", "&"),
     )
-}
-
-/// Where a redirect answer sends the browser.
-fn redirect_target(base: &url::Url, response: &reqwest::Response) -> url::Url {
-    assert!(response.status().is_redirection(), "{} is not a redirect", response.status());
-    base.join(response.headers()["location"].to_str().unwrap()).unwrap()
 }
 
 const DUMMY_KEYS: [(&str, &str); 2] = [("XKIT_PUBLISHABLE_KEY", "pk_test"), ("XKIT_SECRET_KEY", "sk_test")];

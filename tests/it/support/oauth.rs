@@ -200,8 +200,11 @@ pub fn page_post(browser: &reqwest::Client, url: impl AsRef<str>) -> reqwest::Re
     browser.post(url.clone()).header(reqwest::header::ORIGIN, url.origin().ascii_serialization())
 }
 
-/// The `Location` of a redirect, resolved against the request URL.
+/// The `Location` of a redirect (a 3xx), resolved against the request URL.
 pub fn location(response: &reqwest::Response) -> Option<Url> {
+    if !response.status().is_redirection() {
+        return None;
+    }
     let location = response.headers().get(reqwest::header::LOCATION)?.to_str().ok()?;
     response.url().join(location).ok()
 }

@@ -130,6 +130,11 @@ pub async fn send(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
     (status, body)
 }
 
+/// The authorization of a `{"connection": ...}` answer.
+pub fn authorization(body: &Value) -> &Value {
+    &body["connection"]["authorization"]
+}
+
 /// Asserts an error answer: the status and a non-empty `{"error": "..."}`.
 pub fn assert_error(result: &(StatusCode, Value), status: StatusCode) {
     assert_eq!(result.0, status, "{}", result.1);
