@@ -521,7 +521,7 @@ async fn completions_and_help_are_generated_from_the_definitions() {
 
 #[test]
 fn config_init_asks_on_a_terminal() {
-    use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+    use portable_pty::{PtySize, native_pty_system};
     use std::io::{Read as _, Write as _};
     use std::os::unix::fs::PermissionsExt as _;
     use std::sync::{Arc, Mutex};
@@ -529,19 +529,7 @@ fn config_init_asks_on_a_terminal() {
 
     let home = Home::new();
     let pty = native_pty_system().openpty(PtySize { rows: 30, cols: 120, pixel_width: 0, pixel_height: 0 }).unwrap();
-    let mut command = CommandBuilder::new(env!("CARGO_BIN_EXE_xkit-dash"));
-    command.args(["config", "init", "--profile", "tty"]);
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("XKIT_") {
-            command.env_remove(name);
-        }
-    }
-    for (variable, dir) in
-        [("XKIT_DASH_CONFIG_DIR", "config"), ("XKIT_DASH_DATA_DIR", "data"), ("XKIT_DASH_STATE_DIR", "state")]
-    {
-        command.env(variable, home.dir.path().join(dir));
-    }
-    command.env("TERM", "xterm-256color");
+    let command = home.pty_command(&["config", "init", "--profile", "tty"]);
     let mut child = pty.slave.spawn_command(command).unwrap();
     drop(pty.slave);
     let mut reader = pty.master.try_clone_reader().unwrap();

@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use portable_pty::{Child, CommandBuilder, PtySize, native_pty_system};
-use tempfile::TempDir;
+use portable_pty::{Child, PtySize, native_pty_system};
 
+use crate::support::cli::Home;
 use crate::support::hostile::{Answer, HostileServer, connections_page};
 use crate::support::oauth::location;
 
@@ -25,31 +25,20 @@ struct Dashboard {
     screen: Arc<Mutex<vt100::Parser>>,
     /// Every byte the dashboard wrote, for escape sequences the emulator does not keep (OSC 52).
     raw: Arc<Mutex<Vec<u8>>>,
-    dirs: TempDir,
+    home: Home,
 }
 
 impl Dashboard {
-    /// Starts `xkit-dash` with temporary config/data/state directories and nothing else
-    /// configured, plus `env` and `args`.
+    /// Starts `xkit-dash` with a home of its own (temporary config/data/state directories) and
+    /// nothing else configured, plus `env` and `args`.
     fn start(env: &[(&str, &str)], args: &[&str]) -> Self {
-        let dirs = tempfile::tempdir().expect("temporary directory");
+        let home = Home::new();
         let pty = native_pty_system()
             .openpty(PtySize { rows: ROWS, cols: COLS, pixel_width: 0, pixel_height: 0 })
             .expect("a pseudo-terminal");
-        let mut command = CommandBuilder::new(env!("CARGO_BIN_EXE_xkit-dash"));
-        command.args(args);
-        command.cwd(dirs.path());
-        for variable in
-            ["XKIT_API_URL", "XKIT_PROFILE", "XKIT_PUBLISHABLE_KEY", "XKIT_SECRET_KEY", "NO_COLOR", "BROWSER"]
-        {
-            command.env_remove(variable);
-        }
-        command.env("TERM", "xterm-256color");
-        for (variable, dir) in
-            [("XKIT_DASH_CONFIG_DIR", "config"), ("XKIT_DASH_DATA_DIR", "data"), ("XKIT_DASH_STATE_DIR", "state")]
-        {
-            command.env(variable, dirs.path().join(dir));
-        }
+        let mut command = home.pty_command(args);
+        command.cwd(home.dir.path());
+        command.env_remove("BROWSER");
         for (variable, value) in env {
             command.env(variable, value);
         }
@@ -72,7 +61,7 @@ impl Dashboard {
                 raw_in.lock().unwrap().extend_from_slice(&buffer[..count]);
             }
         });
-        Self { child, writer, screen, raw, dirs }
+        Self { child, writer, screen, raw, home }
     }
 
     fn text(&self) -> String {
@@ -143,7 +132,7 @@ impl Dashboard {
     }
 
     fn path(&self, relative: &str) -> PathBuf {
-        self.dirs.path().join(relative)
+        self.home.dir.path().join(relative)
     }
 }
 

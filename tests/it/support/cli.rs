@@ -1,11 +1,14 @@
-//! The real `xkit-dash` binary as a user runs it: a home of its own (config, data and state
-//! directories), none of the caller's `XKIT_*` settings, and its output read back.
+//! The real `xkit-dash` binary as a user runs it, headless or in a pseudo-terminal: a home of
+//! its own (config, data and state directories), none of the caller's `XKIT_*` settings, and its
+//! output read back.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::Output;
 use std::time::Duration;
 
 use assert_cmd::Command;
+use portable_pty::CommandBuilder;
 use tempfile::TempDir;
 
 use crate::support::server::TestPlatform;
@@ -39,18 +42,34 @@ impl Home {
     /// The binary with this home and none of the caller's `XKIT_*` settings.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::cargo_bin("xkit-dash").unwrap();
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("XKIT_") || name == "NO_COLOR" {
-                command.env_remove(name);
-            }
+        for name in callers_settings() {
+            command.env_remove(name);
         }
+        command.envs(self.directories()).timeout(Duration::from_secs(60)).args(args);
         command
-            .env("XKIT_DASH_CONFIG_DIR", self.dir.path().join("config"))
-            .env("XKIT_DASH_DATA_DIR", self.dir.path().join("data"))
-            .env("XKIT_DASH_STATE_DIR", self.dir.path().join("state"))
-            .timeout(Duration::from_secs(60))
-            .args(args);
+    }
+
+    /// The same, to run in a pseudo-terminal (an xterm).
+    pub fn pty_command(&self, args: &[&str]) -> CommandBuilder {
+        let mut command = CommandBuilder::new(env!("CARGO_BIN_EXE_xkit-dash"));
+        for name in callers_settings() {
+            command.env_remove(name);
+        }
+        for (variable, dir) in self.directories() {
+            command.env(variable, dir);
+        }
+        command.env("TERM", "xterm-256color");
+        command.args(args);
         command
+    }
+
+    /// `XKIT_DASH_{CONFIG,DATA,STATE}_DIR` pointing into this home.
+    fn directories(&self) -> [(&'static str, PathBuf); 3] {
+        [
+            ("XKIT_DASH_CONFIG_DIR", self.dir.path().join("config")),
+            ("XKIT_DASH_DATA_DIR", self.dir.path().join("data")),
+            ("XKIT_DASH_STATE_DIR", self.dir.path().join("state")),
+        ]
     }
 
     /// The binary pointed at `platform` through the environment, as in the seeds.
@@ -67,6 +86,12 @@ impl Home {
             .env("XKIT_SECRET_KEY", secret_key);
         command
     }
+}
+
+/// What the caller's environment would slip into the binary: every `XKIT_*`, and `NO_COLOR`.
+fn callers_settings() -> Vec<OsString> {
+    let leaks = |name: &OsString| name.to_string_lossy().starts_with("XKIT_") || name == "NO_COLOR";
+    std::env::vars_os().map(|(name, _)| name).filter(leaks).collect()
 }
 
 pub fn stdout(output: &Output) -> String {
