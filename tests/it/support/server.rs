@@ -1,12 +1,11 @@
 //! Shared setup of the server tests: a real server on 127.0.0.1:0 over a temporary data
 //! directory, a key pair, and a reqwest client that speaks Basic auth as the seeds do.
 
-#![allow(dead_code)] // each test binary uses its own subset
-
 use reqwest::{Method, StatusCode};
 use secrecy::ExposeSecret as _;
 use serde_json::Value;
 use tempfile::TempDir;
+use xkit_dash::client::{ApiTarget, Client, ClientOptions};
 use xkit_dash::server::{KeyPair, RunningServer, ServerConfig, create_key_pair, start};
 
 pub struct TestPlatform {
@@ -27,8 +26,20 @@ impl TestPlatform {
         Self::with(|config| ServerConfig { demo: true, ..config }).await
     }
 
+    /// A platform loaded from a seed document (the format of `serve --seed`).
+    pub async fn seeded(seed: &str) -> Self {
+        let seed_dir = tempfile::tempdir().expect("temporary directory");
+        let seed_path = seed_dir.path().join("seed.json");
+        std::fs::write(&seed_path, seed).expect("seed file");
+        Self::with(|config| ServerConfig { seed: Some(seed_path), ..config }).await
+    }
+
     pub async fn with(configure: impl FnOnce(ServerConfig) -> ServerConfig) -> Self {
-        let dir = tempfile::tempdir().expect("temporary directory");
+        Self::in_dir(tempfile::tempdir().expect("temporary directory"), configure).await
+    }
+
+    /// A platform on a data directory prepared beforehand (e.g. by `scale::seed`).
+    pub async fn in_dir(dir: TempDir, configure: impl FnOnce(ServerConfig) -> ServerConfig) -> Self {
         let server = start(configure(ServerConfig::new(dir.path()))).await.expect("server starts");
         let keys = create_key_pair(dir.path()).expect("key pair");
         Self { server, dir, keys, http: reqwest::Client::new() }
@@ -42,6 +53,25 @@ impl TestPlatform {
         Self { server, dir, keys, http }
     }
 
+    pub fn secret(&self) -> &str {
+        self.keys.secret_key.expose_secret()
+    }
+
+    /// The Platform API client of the CLI and the dashboard, with this platform's keys.
+    pub fn client(&self) -> Client {
+        self.client_via(&self.server.base_url())
+    }
+
+    /// The same client, talking to `api_url` (a proxy in front of this platform).
+    pub fn client_via(&self, api_url: &str) -> Client {
+        let target = ApiTarget {
+            api_url: api_url.to_owned(),
+            publishable_key: self.keys.publishable_key.clone(),
+            secret_key: self.keys.secret_key.clone(),
+        };
+        Client::new(&target, &ClientOptions::default()).expect("client")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.server.base_url())
     }
@@ -53,9 +83,7 @@ impl TestPlatform {
 
     /// A request to the Platform API with the seeds' Basic `publishable:secret`.
     pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, self.platform_url(path))
-            .basic_auth(&self.keys.publishable_key, Some(self.keys.secret_key.expose_secret()))
+        self.http.request(method, self.platform_url(path)).basic_auth(&self.keys.publishable_key, Some(self.secret()))
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
@@ -100,6 +128,11 @@ pub async fn send(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
     let text = response.text().await.expect("body");
     let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: body is not JSON: {text:?}"));
     (status, body)
+}
+
+/// The authorization of a `{"connection": ...}` answer.
+pub fn authorization(body: &Value) -> &Value {
+    &body["connection"]["authorization"]
 }
 
 /// Asserts an error answer: the status and a non-empty `{"error": "..."}`.
@@ -159,6 +192,11 @@ impl ServeProcess {
                 panic!("serve did not listen within 30 s: {}", stderr.lock().unwrap());
             }
         }
+    }
+
+    /// The server's process id, to read its resource use from `/proc`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// What the server wrote on stderr so far.

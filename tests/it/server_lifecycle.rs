@@ -1,15 +1,13 @@
 //! The bundled server across its life: persistence over restarts, concurrent writers, seeding
 //! (demo and seed files), key storage on disk, the embedded platform and `keys create`.
 
-mod support_server;
-
 use std::os::unix::fs::PermissionsExt as _;
 use std::time::Duration;
 
+use crate::support::server::{ServeProcess, TestPlatform, assert_error, send};
 use reqwest::StatusCode;
 use secrecy::ExposeSecret as _;
 use serde_json::{Value, json};
-use support_server::TestPlatform;
 use xkit_dash::server::{ServerConfig, database_path, start, start_embedded};
 
 fn mode(path: &std::path::Path) -> u32 {
@@ -86,7 +84,7 @@ async fn a_seed_file_loads_idempotently_and_a_bad_one_is_refused_whole() {
     let (_, body) = platform.get("/contexts/team-1/connections/gitlab").await;
     assert_eq!(body["connection"]["authorization"]["credential"], "gl-token");
     assert_eq!(platform.all_pages("/connections", "connections", 100).await.len(), 1, "loading twice adds nothing");
-    let (_, public) = support_server::send(platform.http.get(platform.url("/api/platform_user/platform"))).await;
+    let (_, public) = send(platform.http.get(platform.url("/api/platform_user/platform"))).await;
     assert_eq!(public["platform"]["slug"], "self-hosted");
 
     // A broken seed names every problem and changes nothing.
@@ -214,7 +212,7 @@ async fn database_files_are_private_even_in_a_shared_directory() {
     let database = database_path(dir.path());
     let companions = ["sqlite3-wal", "sqlite3-shm"].map(|extension| database.with_extension(extension));
 
-    let server = support_server::ServeProcess::start(dir.path(), &["--demo"]);
+    let server = ServeProcess::start(dir.path(), &["--demo"]);
     let stderr = server.stderr();
     assert!(stderr.contains("accessible to other users") && stderr.contains("mode 755"), "{stderr}");
     for path in std::iter::once(&database).chain(&companions) {
@@ -320,7 +318,7 @@ async fn keys_are_listed_without_secrets_and_a_revoked_key_is_refused_within_a_s
     let revoked = keys(&["revoke", &platform.keys.publishable_key]);
     assert!(revoked.status.success(), "{}", String::from_utf8_lossy(&revoked.stderr));
     tokio::time::sleep(Duration::from_millis(1050).saturating_sub(cached_at.elapsed())).await;
-    support_server::assert_error(&platform.get("/contexts").await, StatusCode::UNAUTHORIZED);
+    assert_error(&platform.get("/contexts").await, StatusCode::UNAUTHORIZED);
     let response = platform
         .http
         .get(platform.platform_url("/contexts"))
@@ -342,7 +340,7 @@ async fn kill_9_under_write_load_loses_no_acknowledged_write() {
     let http = reqwest::Client::new();
     let mut acknowledged = Vec::new();
     for round in 0..3 {
-        let server = support_server::ServeProcess::start(dir.path(), &[]);
+        let server = ServeProcess::start(dir.path(), &[]);
         let writers = (0..8).map(|writer| {
             let (http, base, keys) = (http.clone(), server.base_url.clone(), keys.clone());
             tokio::spawn(async move {

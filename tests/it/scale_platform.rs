@@ -2,27 +2,20 @@
 
 use std::collections::BTreeMap;
 
-use xkit_dash::client::{ApiTarget, Client, ClientOptions};
+use tempfile::TempDir;
 use xkit_dash::model::{Authorization, Connection, Health};
 use xkit_dash::scan::{self, ScanRequest};
-use xkit_dash::server::{RunningServer, ServerConfig, create_key_pair, scale, seed, start};
+use xkit_dash::server::{scale, seed};
+
+use crate::support::server::TestPlatform;
 
 const CONNECTIONS: usize = 1_200;
 
-/// The real server on a data directory, with a client holding a fresh key pair.
-async fn serve(dir: &std::path::Path) -> (RunningServer, Client) {
-    let server = start(ServerConfig::new(dir)).await.expect("server starts");
-    let keys = create_key_pair(dir).expect("key pair");
-    let target =
-        ApiTarget { api_url: server.base_url(), publishable_key: keys.publishable_key, secret_key: keys.secret_key };
-    (server, Client::new(&target, &ClientOptions::default()).expect("client"))
-}
-
 /// Every connection the server lists for a data directory, through the bulk route.
-async fn served_connections(dir: &std::path::Path) -> Vec<Connection> {
-    let (server, client) = serve(dir).await;
-    let connections = scan::collect(client, ScanRequest::default()).await.expect("scan");
-    server.shutdown().await;
+async fn served_connections(dir: TempDir) -> Vec<Connection> {
+    let platform = TestPlatform::in_dir(dir, |config| config).await;
+    let connections = scan::collect(platform.client(), ScanRequest::default()).await.expect("scan");
+    platform.server.shutdown().await;
     connections
 }
 
@@ -44,7 +37,7 @@ async fn generated_platform_has_the_requested_size_and_the_demo_mix() {
     assert_eq!(report.contexts_added, scale::context_count(CONNECTIONS));
     assert_eq!(report.contexts_added, 240);
 
-    let connections = served_connections(dir.path()).await;
+    let connections = served_connections(dir).await;
     assert_eq!(connections.len(), CONNECTIONS);
     let mut per_context = BTreeMap::<String, usize>::new();
     for connection in &connections {
@@ -107,7 +100,7 @@ async fn generation_is_deterministic_and_seeding_again_adds_nothing() {
     assert_eq!((again.connections_added, again.contexts_added), (0, 0));
     let grown = scale::seed(dir.path(), 600).await.unwrap();
     assert_eq!((grown.connections_added, grown.contexts_added), (300, 60));
-    let served = served_connections(dir.path()).await;
+    let served = served_connections(dir).await;
     assert_eq!(served.len(), 600);
     let served_ids: Vec<_> = served.iter().map(|c| c.id.clone()).collect();
     let generated_ids: Vec<_> = larger.connections.iter().map(|c| c.id.clone()).collect();
@@ -118,7 +111,8 @@ async fn generation_is_deterministic_and_seeding_again_adds_nothing() {
 async fn expired_generated_tokens_really_refresh_against_the_sandbox() {
     let dir = tempfile::tempdir().unwrap();
     scale::seed(dir.path(), 400).await.unwrap();
-    let (server, client) = serve(dir.path()).await;
+    let platform = TestPlatform::in_dir(dir, |config| config).await;
+    let client = platform.client();
     let now = chrono::Utc::now();
     let connections = scan::collect(client.clone(), ScanRequest::default()).await.unwrap();
     let expired: Vec<&Connection> = connections
@@ -135,5 +129,5 @@ async fn expired_generated_tokens_really_refresh_against_the_sandbox() {
         assert!(authorization.expires_at.is_some_and(|at| at > now), "a new expiry");
         assert!(authorization.secret().is_some_and(|token| !token.starts_with("demo_at_")), "a new access token");
     }
-    server.shutdown().await;
+    platform.server.shutdown().await;
 }

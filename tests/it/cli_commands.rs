@@ -1,20 +1,17 @@
 //! The headless CLI as cron, CI and on-call use it: the real `xkit-dash` binary against the real
 //! bundled server on 127.0.0.1, with temporary config, data and state directories.
 
-mod support_proxy;
-
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
+use crate::support::cli::{Home, exit_code, stderr, stdout};
+use crate::support::jwt_claims;
+use crate::support::proxy::XkitWithoutExtensions;
+use crate::support::server::TestPlatform;
 use assert_cmd::Command;
-use base64::Engine as _;
-use secrecy::ExposeSecret as _;
 use serde_json::{Value, json};
-use support_proxy::XkitWithoutExtensions;
-use tempfile::TempDir;
-use xkit_dash::server::{KeyPair, RunningServer, ServerConfig, create_key_pair, start};
 
 /// The seeded access token of the healthy Slack connection: must never be printed unasked.
 const ACME_SLACK_TOKEN: &str = "xoxb-acme-very-secret-token";
@@ -57,106 +54,9 @@ fn unhealthy_seed() -> Value {
     seed
 }
 
-struct Platform {
-    server: RunningServer,
-    keys: KeyPair,
-    _dir: TempDir,
-}
-
-impl Platform {
-    async fn seeded(seed: Value) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let seed_path = dir.path().join("seed.json");
-        std::fs::write(&seed_path, seed.to_string()).unwrap();
-        let data_dir = dir.path().join("data");
-        let server = start(ServerConfig { seed: Some(seed_path), ..ServerConfig::new(&data_dir) }).await.unwrap();
-        let keys = create_key_pair(&data_dir).unwrap();
-        Self { server, keys, _dir: dir }
-    }
-
-    /// The bundled demo platform, whose connectors refresh against the built-in sandbox.
-    async fn demo() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let data_dir = dir.path().join("data");
-        let server = start(ServerConfig { demo: true, ..ServerConfig::new(&data_dir) }).await.unwrap();
-        let keys = create_key_pair(&data_dir).unwrap();
-        Self { server, keys, _dir: dir }
-    }
-
-    fn secret(&self) -> &str {
-        self.keys.secret_key.expose_secret()
-    }
-}
-
-/// A user's home: config, data and state directories of their own.
-struct Home {
-    dir: TempDir,
-}
-
-impl Home {
-    fn new() -> Self {
-        Self { dir: tempfile::tempdir().unwrap() }
-    }
-
-    fn config_file(&self) -> PathBuf {
-        self.dir.path().join("config/config.toml")
-    }
-
-    fn write_config(&self, text: &str, mode: u32) {
-        use std::os::unix::fs::PermissionsExt as _;
-        let path = self.config_file();
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, text).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("state/logs/cli.log")).unwrap_or_default()
-    }
-
-    /// The binary with this home and none of the caller's `XKIT_*` settings.
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::cargo_bin("xkit-dash").unwrap();
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("XKIT_") || name == "NO_COLOR" {
-                command.env_remove(name);
-            }
-        }
-        command
-            .env("XKIT_DASH_CONFIG_DIR", self.dir.path().join("config"))
-            .env("XKIT_DASH_DATA_DIR", self.dir.path().join("data"))
-            .env("XKIT_DASH_STATE_DIR", self.dir.path().join("state"))
-            .timeout(Duration::from_secs(60))
-            .args(args);
-        command
-    }
-
-    /// The binary pointed at `platform` through the environment, as in the seeds.
-    fn against(&self, platform: &Platform, args: &[&str]) -> Command {
-        let mut command = self.command(args);
-        command
-            .env("XKIT_API_URL", platform.server.base_url())
-            .env("XKIT_PUBLISHABLE_KEY", &platform.keys.publishable_key)
-            .env("XKIT_SECRET_KEY", platform.secret());
-        command
-    }
-}
-
 /// Runs the binary off the async runtime, so the in-process server keeps answering.
 async fn run(mut command: Command) -> Output {
     tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8(output.stdout.clone()).unwrap()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8(output.stderr.clone()).unwrap()
-}
-
-fn exit_code(output: &Output) -> i32 {
-    output.status.code().expect("exited normally")
 }
 
 fn assert_never_shown(output: &Output, secrets: &[&str]) {
@@ -179,7 +79,7 @@ fn unused_port() -> SocketAddr {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_exit_code_tells_cron_whether_to_page() {
     let home = Home::new();
-    let healthy = Platform::seeded(healthy_seed()).await;
+    let healthy = TestPlatform::seeded(&healthy_seed().to_string()).await;
     let output = run(home.against(&healthy, &["check"])).await;
     assert_eq!(exit_code(&output), 0, "{}", stderr(&output));
     let text = stdout(&output);
@@ -187,7 +87,7 @@ async fn check_exit_code_tells_cron_whether_to_page() {
     assert!(text.contains("OK: no connection needs attention"), "{text}");
     assert_eq!(stderr(&output), "", "no progress bar or noise when stderr is not a terminal");
 
-    let unhealthy = Platform::seeded(unhealthy_seed()).await;
+    let unhealthy = TestPlatform::seeded(&unhealthy_seed().to_string()).await;
     let output = run(home.against(&unhealthy, &["check"])).await;
     assert_eq!(exit_code(&output), 1);
     let text = stdout(&output);
@@ -248,7 +148,7 @@ async fn check_exit_code_tells_cron_whether_to_page() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_targets_refused_keys_and_bad_usage_have_their_own_codes() {
     let home = Home::new();
-    let platform = Platform::seeded(healthy_seed()).await;
+    let platform = TestPlatform::seeded(&healthy_seed().to_string()).await;
 
     let mut down = home.command(&["check"]);
     down.env("XKIT_API_URL", format!("http://{}", unused_port()))
@@ -285,7 +185,7 @@ async fn unreachable_targets_refused_keys_and_bad_usage_have_their_own_codes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lists_filter_and_print_json_csv_and_tables() {
     let home = Home::new();
-    let platform = Platform::seeded(unhealthy_seed()).await;
+    let platform = TestPlatform::seeded(&unhealthy_seed().to_string()).await;
 
     let output = run(home.against(&platform, &["contexts", "--json"])).await;
     assert_eq!(exit_code(&output), 0, "{}", stderr(&output));
@@ -334,7 +234,7 @@ async fn lists_filter_and_print_json_csv_and_tables() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_credential_is_masked_unless_asked_for() {
     let home = Home::new();
-    let platform = Platform::seeded(healthy_seed()).await;
+    let platform = TestPlatform::seeded(&healthy_seed().to_string()).await;
 
     let output = run(home.against(&platform, &["connection", "acme", "slack"])).await;
     assert_eq!(exit_code(&output), 0, "{}", stderr(&output));
@@ -364,7 +264,7 @@ async fn the_credential_is_masked_unless_asked_for() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_refresh_forces_a_new_token_unless_read_only() {
     let home = Home::new();
-    let platform = Platform::demo().await;
+    let platform = TestPlatform::demo().await;
     let started = chrono::Utc::now() - chrono::Duration::seconds(1);
     let read = |refresh: bool| {
         let mut args = vec!["connection", "org_umbrella", "jira", "--show-credential", "--json"];
@@ -414,7 +314,7 @@ async fn connection_refresh_forces_a_new_token_unless_read_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn minted_tokens_are_bare_on_stdout_and_refused_when_read_only() {
     let home = Home::new();
-    let platform = Platform::seeded(healthy_seed()).await;
+    let platform = TestPlatform::seeded(&healthy_seed().to_string()).await;
 
     let output = run(home.against(
         &platform,
@@ -456,17 +356,10 @@ async fn minted_tokens_are_bare_on_stdout_and_refused_when_read_only() {
     assert_eq!(stdout(&output), "", "nothing was minted");
 }
 
-fn jwt_claims(token: &str) -> Value {
-    let parts: Vec<&str> = token.split('.').collect();
-    assert_eq!(parts.len(), 3, "a JWT: {token}");
-    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(parts[1]).unwrap();
-    serde_json::from_slice(&payload).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn config_files_are_validated_and_secrets_kept_private() {
     let home = Home::new();
-    let platform = Platform::seeded(unhealthy_seed()).await;
+    let platform = TestPlatform::seeded(&unhealthy_seed().to_string()).await;
     let file = home.config_file();
 
     home.write_config("[profiles.prod]\napi_url = \"http://127.0.0.1:1\"\nsecret_kye = \"typo\"\n", 0o600);
@@ -514,7 +407,7 @@ async fn config_files_are_validated_and_secrets_kept_private() {
 async fn config_init_writes_a_private_profile_that_commands_then_use() {
     use std::os::unix::fs::PermissionsExt as _;
     let home = Home::new();
-    let platform = Platform::seeded(healthy_seed()).await;
+    let platform = TestPlatform::seeded(&healthy_seed().to_string()).await;
     let base_url = platform.server.base_url();
 
     let mut init = home.command(&[
@@ -572,7 +465,7 @@ async fn config_init_writes_a_private_profile_that_commands_then_use() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_scan_falls_back_to_per_context_requests_without_the_bulk_route() {
     let home = Home::new();
-    let platform = Platform::seeded(unhealthy_seed()).await;
+    let platform = TestPlatform::seeded(&unhealthy_seed().to_string()).await;
     let proxy = XkitWithoutExtensions::start(platform.server.base_url()).await;
 
     let mut direct = home.against(&platform, &["check", "--json"]);
@@ -628,7 +521,7 @@ async fn completions_and_help_are_generated_from_the_definitions() {
 
 #[test]
 fn config_init_asks_on_a_terminal() {
-    use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+    use portable_pty::{PtySize, native_pty_system};
     use std::io::{Read as _, Write as _};
     use std::os::unix::fs::PermissionsExt as _;
     use std::sync::{Arc, Mutex};
@@ -636,19 +529,7 @@ fn config_init_asks_on_a_terminal() {
 
     let home = Home::new();
     let pty = native_pty_system().openpty(PtySize { rows: 30, cols: 120, pixel_width: 0, pixel_height: 0 }).unwrap();
-    let mut command = CommandBuilder::new(env!("CARGO_BIN_EXE_xkit-dash"));
-    command.args(["config", "init", "--profile", "tty"]);
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("XKIT_") {
-            command.env_remove(name);
-        }
-    }
-    for (variable, dir) in
-        [("XKIT_DASH_CONFIG_DIR", "config"), ("XKIT_DASH_DATA_DIR", "data"), ("XKIT_DASH_STATE_DIR", "state")]
-    {
-        command.env(variable, home.dir.path().join(dir));
-    }
-    command.env("TERM", "xterm-256color");
+    let command = home.pty_command(&["config", "init", "--profile", "tty"]);
     let mut child = pty.slave.spawn_command(command).unwrap();
     drop(pty.slave);
     let mut reader = pty.master.try_clone_reader().unwrap();

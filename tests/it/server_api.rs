@@ -1,16 +1,14 @@
 //! The Platform API of the bundled server over real HTTP: the seed documents' requests
 //! reproduced exactly, every route, and every kind of bad input.
 
-mod support_server;
-
 use std::collections::HashSet;
 
+use crate::support::jwt_claims;
+use crate::support::server::{TestPlatform, assert_error, send};
 use base64::Engine as _;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use support_server::{TestPlatform, assert_error, send};
 use xkit_dash::model::{Connection, Health};
-use xkit_dash::server::ServerConfig;
 
 /// A platform whose connections are known exactly: one context per "healthiest wins" case.
 const HEALTH_SEED: &str = r#"{
@@ -47,17 +45,7 @@ const HEALTH_SEED: &str = r#"{
 }"#;
 
 async fn health_platform() -> TestPlatform {
-    let dir = tempfile::tempdir().unwrap();
-    let seed = dir.path().join("seed.json");
-    std::fs::write(&seed, HEALTH_SEED).unwrap();
-    let platform = TestPlatform::with(|config| ServerConfig { seed: Some(seed), ..config }).await;
-    drop(dir);
-    platform
-}
-
-fn jwt_claims(token: &str) -> Value {
-    let payload = token.split('.').nth(1).expect("a JWT has three parts");
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+    TestPlatform::seeded(HEALTH_SEED).await
 }
 
 fn health_of(connection: &Value) -> Health {
@@ -239,7 +227,7 @@ async fn connection_by_id_and_forced_refresh() {
     assert_error(&platform.get("/connections/no-such-id").await, StatusCode::NOT_FOUND);
 
     // Nothing to refresh with: a connection that is not active (forced refreshes that reach a
-    // provider are covered by tests/oauth_refresh.rs against a real OAuth2 server).
+    // provider are covered by `oauth_flows` against a real OAuth2 server).
     assert_error(&platform.post("/connections/e-unknown/refresh", json!({})).await, StatusCode::CONFLICT);
     assert_error(&platform.post("/connections/no-such-id/refresh", json!({})).await, StatusCode::NOT_FOUND);
 }

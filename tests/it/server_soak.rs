@@ -3,14 +3,16 @@
 //! through the sandbox provider) from several clients at once. No request may fail or get a 5xx,
 //! and the server's resident memory must stay flat once warmed up.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
+use secrecy::ExposeSecret as _;
 use serde_json::{Value, json};
+use xkit_dash::server::{KeyPair, create_key_pair};
+
+use crate::support::server::ServeProcess;
 
 /// Requests sent in all, after the warm-up.
 const REQUESTS: usize = 12_000;
@@ -24,59 +26,18 @@ const ALLOWED_GROWTH_KIB: u64 = 16 * 1024;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const SOAK_LIMIT: Duration = Duration::from_secs(300);
 
+/// The demo platform in a real server process, and a key pair for it.
 struct Server {
-    child: Child,
-    base: String,
-    publishable_key: String,
-    secret_key: String,
+    process: ServeProcess,
+    keys: KeyPair,
     _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn binary() -> std::path::PathBuf {
-    assert_cmd::cargo::cargo_bin("xkit-dash")
 }
 
 fn start_server() -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(binary())
-        .args(["serve", "--demo", "--addr", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("xkit-dash serve starts");
-    // The server logs to stderr for as long as it runs: read it to the end on a thread (a closed
-    // pipe would kill the server at its next line), handing over the address it listens on.
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let (address_sender, address) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                let _ = address_sender.send(rest.split_whitespace().next().unwrap_or_default().to_owned());
-            }
-        }
-    });
-    let base = address.recv_timeout(Duration::from_secs(30)).ok().map(|url| url.trim_end_matches('/').to_owned());
-    let base = base.expect("serve prints the address it listens on");
-    let keys =
-        Command::new(binary()).args(["keys", "create", "--json", "--data-dir"]).arg(dir.path()).output().unwrap();
-    assert!(keys.status.success(), "keys create: {}", String::from_utf8_lossy(&keys.stderr));
-    let keys: Value = serde_json::from_slice(&keys.stdout).unwrap();
-    Server {
-        child,
-        base,
-        publishable_key: keys["publishable_key"].as_str().unwrap().to_owned(),
-        secret_key: keys["secret_key"].as_str().unwrap().to_owned(),
-        _dir: dir,
-    }
+    let process = ServeProcess::start(dir.path(), &["--demo"]);
+    let keys = create_key_pair(dir.path()).expect("key pair");
+    Server { process, keys, _dir: dir }
 }
 
 /// The server's resident set, from `/proc`.
@@ -108,10 +69,10 @@ fn nth_request(number: usize, connections: &[Value]) -> (Method, String, Option<
 async fn mixed_load_gets_no_errors_and_the_server_memory_stays_flat() {
     let server = Arc::new(start_server());
     let http = reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build().unwrap();
-    let api = format!("{}/api/platform", server.base);
+    let api = format!("{}/api/platform", server.process.base_url);
     let listing: Value = http
         .get(format!("{api}/connections?limit=1000"))
-        .basic_auth(&server.publishable_key, Some(&server.secret_key))
+        .basic_auth(&server.keys.publishable_key, Some(server.keys.secret_key.expose_secret()))
         .send()
         .await
         .unwrap()
@@ -124,7 +85,7 @@ async fn mixed_load_gets_no_errors_and_the_server_memory_stays_flat() {
     let next = Arc::new(AtomicUsize::new(0));
     let refreshed = Arc::new(AtomicUsize::new(0));
     let warm_rss = Arc::new(AtomicUsize::new(0));
-    let pid = server.child.id();
+    let pid = server.process.pid();
     let soak = async {
         let clients = (0..CLIENTS).map(|_| {
             let (http, api, server, connections, next, warm_rss, refreshed) = (
@@ -149,7 +110,7 @@ async fn mixed_load_gets_no_errors_and_the_server_memory_stays_flat() {
                     let (method, path, body) = nth_request(number, &connections);
                     let mut request = http
                         .request(method.clone(), format!("{api}{path}"))
-                        .basic_auth(&server.publishable_key, Some(&server.secret_key));
+                        .basic_auth(&server.keys.publishable_key, Some(server.keys.secret_key.expose_secret()));
                     if let Some(body) = body {
                         request = request.json(&body);
                     }

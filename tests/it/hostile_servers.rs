@@ -2,17 +2,14 @@
 //! redirect to another origin, listings stop at their budgets, bodies at their cap, requests at
 //! `--request-timeout`, `secret_command` at its timeout, and every failure of the target exits 2.
 
-mod support_hostile;
-
-use std::path::Path;
 use std::process::Output;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::support::cli::{Home, exit_code, stderr};
+use crate::support::hostile::{Answer, HostileServer, connections_page};
 use assert_cmd::Command;
-use support_hostile::{Answer, HostileServer, connections_page};
-use tempfile::TempDir;
 use xkit_dash::client::{ApiTarget, Client, ClientError, ClientOptions};
 use xkit_dash::scan::{self, ScanRequest};
 
@@ -20,38 +17,10 @@ const PUBLISHABLE: &str = "pk_hostile";
 const SECRET: &str = "sk_never_leaves_home";
 const MIB: u64 = 1024 * 1024;
 
-/// The binary with a home of its own, pointed at `url` with the keys above.
-fn xkit_dash(home: &Path, url: &str, args: &[&str]) -> Command {
-    let mut command = Command::cargo_bin("xkit-dash").unwrap();
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("XKIT_") {
-            command.env_remove(name);
-        }
-    }
-    command
-        .env("XKIT_DASH_CONFIG_DIR", home.join("config"))
-        .env("XKIT_DASH_DATA_DIR", home.join("data"))
-        .env("XKIT_DASH_STATE_DIR", home.join("state"))
-        .env("XKIT_API_URL", url)
-        .env("XKIT_PUBLISHABLE_KEY", PUBLISHABLE)
-        .env("XKIT_SECRET_KEY", SECRET)
-        .timeout(Duration::from_secs(40))
-        .args(args);
-    command
-}
-
 fn run(mut command: Command) -> (Output, Duration) {
     let started = Instant::now();
     let output = command.output().unwrap();
     (output, started.elapsed())
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn exit_code(output: &Output) -> Option<i32> {
-    output.status.code()
 }
 
 fn client(url: &str) -> Client {
@@ -61,7 +30,7 @@ fn client(url: &str) -> Client {
 
 #[test]
 fn credentials_never_follow_a_redirect_to_another_origin() {
-    let home = TempDir::new().unwrap();
+    let home = Home::new();
     // The second origin: a same-host hop, then a valid answer. It must never see the keys.
     let elsewhere = HostileServer::start(|seen| match seen.path() {
         "/hop" => Answer::Redirect(302, "/api/platform/connections".into()),
@@ -73,8 +42,8 @@ fn credentials_never_follow_a_redirect_to_another_origin() {
         _ => Answer::Redirect(307, hop.clone()),
     });
 
-    let (output, _) = run(xkit_dash(home.path(), &configured.url, &["check"]));
-    assert_eq!(exit_code(&output), Some(2), "{}", stderr(&output));
+    let (output, _) = run(home.pointed_at(&configured.url, PUBLISHABLE, SECRET, &["check"]));
+    assert_eq!(exit_code(&output), 2, "{}", stderr(&output));
     let message = stderr(&output);
     assert!(
         message.contains(&format!("the server redirected to {}/hop; refusing to send keys there", elsewhere.url)),
@@ -90,13 +59,13 @@ fn credentials_never_follow_a_redirect_to_another_origin() {
         "/api/platform/connections" => Answer::Redirect(308, "/v2/connections".into()),
         _ => Answer::Json(200, r#"{"connections":[],"next_cursor":null}"#.into()),
     });
-    let (output, _) = run(xkit_dash(home.path(), &moved.url, &["check"]));
-    assert_eq!(exit_code(&output), Some(0), "{}", stderr(&output));
+    let (output, _) = run(home.pointed_at(&moved.url, PUBLISHABLE, SECRET, &["check"]));
+    assert_eq!(exit_code(&output), 0, "{}", stderr(&output));
 }
 
 #[test]
 fn an_endless_listing_stops_at_the_connection_budget_with_exit_2() {
-    let home = TempDir::new().unwrap();
+    let home = Home::new();
     // 1,000 rows a page and a fresh cursor, forever (well, 200 pages: an unbounded client then
     // holds 200,000 rows and the test fails instead of eating the machine).
     let server = HostileServer::start(|seen| match seen.path() {
@@ -110,8 +79,8 @@ fn an_endless_listing_stops_at_the_connection_budget_with_exit_2() {
     let pages = || server.count("/api/platform/connections");
 
     // The default budget: 100,000 connections.
-    let (output, _) = run(xkit_dash(home.path(), &server.url, &["check", "--json"]));
-    assert_eq!(exit_code(&output), Some(2), "{}", stderr(&output));
+    let (output, _) = run(home.pointed_at(&server.url, PUBLISHABLE, SECRET, &["check", "--json"]));
+    assert_eq!(exit_code(&output), 2, "{}", stderr(&output));
     let message = stderr(&output);
     assert!(message.contains(&format!("{}/api/platform has more than 100000 connections", server.url)), "{message}");
     assert!(message.contains("--max-connections") && message.contains("max_connections"), "{message}");
@@ -120,12 +89,13 @@ fn an_endless_listing_stops_at_the_connection_budget_with_exit_2() {
 
     // The flag, and the profile key, set it.
     let before = pages();
-    let (output, _) = run(xkit_dash(home.path(), &server.url, &["connections", "--json", "--max-connections", "2500"]));
-    assert_eq!(exit_code(&output), Some(2), "{}", stderr(&output));
+    let (output, _) =
+        run(home.pointed_at(&server.url, PUBLISHABLE, SECRET, &["connections", "--json", "--max-connections", "2500"]));
+    assert_eq!(exit_code(&output), 2, "{}", stderr(&output));
     assert!(stderr(&output).contains("more than 2500 connections"), "{}", stderr(&output));
     assert!(pages() - before <= 3, "{} pages requested", pages() - before);
 
-    let config = home.path().join("config");
+    let config = home.dir.path().join("config");
     std::fs::create_dir_all(&config).unwrap();
     let profile = format!(
         "default_profile = \"p\"\n[profiles.p]\napi_url = \"{}\"\npublishable_key = \"pk\"\nmax_connections = 4000\n",
@@ -133,17 +103,17 @@ fn an_endless_listing_stops_at_the_connection_budget_with_exit_2() {
     );
     std::fs::write(config.join("config.toml"), profile).unwrap();
     let before = pages();
-    let mut command = xkit_dash(home.path(), &server.url, &["check"]);
+    let mut command = home.pointed_at(&server.url, PUBLISHABLE, SECRET, &["check"]);
     command.env_remove("XKIT_API_URL");
     let (output, _) = run(command);
-    assert_eq!(exit_code(&output), Some(2), "{}", stderr(&output));
+    assert_eq!(exit_code(&output), 2, "{}", stderr(&output));
     assert!(stderr(&output).contains("more than 4000 connections"), "{}", stderr(&output));
     assert!(pages() - before <= 5, "{} pages requested", pages() - before);
 }
 
 #[test]
 fn a_repeated_cursor_ends_every_listing_with_exit_2_naming_the_server() {
-    let home = TempDir::new().unwrap();
+    let home = Home::new();
     let server = HostileServer::start(|seen| match seen.path() {
         "/api/platform/connections" => Answer::Json(200, connections_page(0, 10, Some("again"))),
         "/api/platform/contexts" => {
@@ -152,8 +122,8 @@ fn a_repeated_cursor_ends_every_listing_with_exit_2_naming_the_server() {
         _ => Answer::Json(200, r#"{"connectors":[{"slug":"s","name":"S"}],"next_cursor":"again"}"#.into()),
     });
     for command in ["check", "contexts", "connectors"] {
-        let (output, _) = run(xkit_dash(home.path(), &server.url, &[command]));
-        assert_eq!(exit_code(&output), Some(2), "{command}: {}", stderr(&output));
+        let (output, _) = run(home.pointed_at(&server.url, PUBLISHABLE, SECRET, &[command]));
+        assert_eq!(exit_code(&output), 2, "{command}: {}", stderr(&output));
         let expected = format!("the server at {}/api/platform handed out the same page cursor twice", server.url);
         assert!(stderr(&output).contains(&expected), "{command}: {}", stderr(&output));
     }
@@ -197,7 +167,7 @@ async fn every_body_is_capped_including_the_platform_record() {
 
 #[test]
 fn request_timeout_bounds_every_command_against_a_hanging_server() {
-    let home = TempDir::new().unwrap();
+    let home = Home::new();
     let server = HostileServer::start(|_| Answer::Hang);
     // Before the command (as the dashboard takes it) or after it: one global flag.
     let runs: [&[&str]; 3] = [
@@ -206,8 +176,8 @@ fn request_timeout_bounds_every_command_against_a_hanging_server() {
         &["token", "mint", "--external-id", "acme", "--request-timeout", "1s"],
     ];
     for args in runs {
-        let (output, took) = run(xkit_dash(home.path(), &server.url, args));
-        assert_eq!(exit_code(&output), Some(2), "{args:?}: {}", stderr(&output));
+        let (output, took) = run(home.pointed_at(&server.url, PUBLISHABLE, SECRET, args));
+        assert_eq!(exit_code(&output), 2, "{args:?}: {}", stderr(&output));
         assert!(stderr(&output).contains("request timed out"), "{args:?}: {}", stderr(&output));
         // Reads: 3 tries of 1 s and 1.2 s of back-off; the mint (a POST) is tried once.
         assert!(took < Duration::from_secs(10), "{args:?} took {took:?}");
@@ -222,9 +192,9 @@ fn request_timeout_bounds_every_command_against_a_hanging_server() {
 
 #[test]
 fn a_hanging_secret_command_is_killed_at_its_timeout() {
-    let home = TempDir::new().unwrap();
-    let pid_file = home.path().join("secret-command.pid");
-    let config = home.path().join("config");
+    let home = Home::new();
+    let pid_file = home.dir.path().join("secret-command.pid");
+    let config = home.dir.path().join("config");
     std::fs::create_dir_all(&config).unwrap();
     // Prints something secret-looking, then hangs like a password manager waiting for a prompt.
     let command = format!("sh -c 'echo $$ > {}; echo sk_half_printed; exec sleep 120'", pid_file.display());
@@ -235,10 +205,10 @@ fn a_hanging_secret_command_is_killed_at_its_timeout() {
     );
     std::fs::write(config.join("config.toml"), profile).unwrap();
 
-    let mut command = xkit_dash(home.path(), "", &["check"]);
+    let mut command = home.pointed_at("", PUBLISHABLE, SECRET, &["check"]);
     command.env_remove("XKIT_API_URL").env_remove("XKIT_SECRET_KEY");
     let (output, took) = run(command);
-    assert_eq!(exit_code(&output), Some(3), "{}", stderr(&output));
+    assert_eq!(exit_code(&output), 3, "{}", stderr(&output));
     let message = stderr(&output);
     assert!(message.contains(r#"profile "vault": secret_command "sh" did not finish within 1s"#), "{message}");
     assert!(message.contains("secret_command_timeout"), "{message}");
@@ -261,7 +231,7 @@ fn a_hanging_secret_command_is_killed_at_its_timeout() {
 
 #[test]
 fn errors_of_the_target_exit_2_and_only_unhealthy_connections_exit_1() {
-    let home = TempDir::new().unwrap();
+    let home = Home::new();
     let answers: [(u16, &str); 4] = [
         (200, r#"{"error":"platform suspended"}"#),
         (400, r#"{"error":"bad cursor"}"#),
@@ -271,8 +241,8 @@ fn errors_of_the_target_exit_2_and_only_unhealthy_connections_exit_1() {
     for (status, body) in answers {
         let server = HostileServer::start(move |_| Answer::Json(status, body.into()));
         for args in [&["check"][..], &["contexts"], &["connection", "acme", "slack"]] {
-            let (output, _) = run(xkit_dash(home.path(), &server.url, args));
-            assert_eq!(exit_code(&output), Some(2), "{status} {args:?}: {}", stderr(&output));
+            let (output, _) = run(home.pointed_at(&server.url, PUBLISHABLE, SECRET, args));
+            assert_eq!(exit_code(&output), 2, "{status} {args:?}: {}", stderr(&output));
             let body: serde_json::Value = serde_json::from_str(body).unwrap();
             assert!(
                 stderr(&output).contains(body["error"].as_str().unwrap()),
@@ -283,8 +253,8 @@ fn errors_of_the_target_exit_2_and_only_unhealthy_connections_exit_1() {
     }
     // Exit 1 stays check's verdict on the connections themselves.
     let unhealthy = HostileServer::start(|_| Answer::Json(200, connections_page(0, 3, None)));
-    let (output, _) = run(xkit_dash(home.path(), &unhealthy.url, &["check"]));
-    assert_eq!(exit_code(&output), Some(1), "{}", stderr(&output));
+    let (output, _) = run(home.pointed_at(&unhealthy.url, PUBLISHABLE, SECRET, &["check"]));
+    assert_eq!(exit_code(&output), 1, "{}", stderr(&output));
     let output = Command::cargo_bin("xkit-dash").unwrap().arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&output.stdout);
     assert!(help.contains("1  `check` found connections needing attention (the only cause of exit 1)"), "{help}");
@@ -292,7 +262,7 @@ fn errors_of_the_target_exit_2_and_only_unhealthy_connections_exit_1() {
 
 #[test]
 fn check_lists_the_worst_thousand_and_counts_the_rest() {
-    let home = TempDir::new().unwrap();
+    let home = Home::new();
     // 2,500 connections in error over three pages.
     let server = HostileServer::start(|seen| {
         let page: usize = seen.query("cursor").and_then(|cursor| cursor.parse().ok()).unwrap_or(0);
@@ -300,8 +270,8 @@ fn check_lists_the_worst_thousand_and_counts_the_rest() {
         let rows = if page < 2 { 1000 } else { 500 };
         Answer::Json(200, connections_page(page * 1000, rows, next.as_deref()))
     });
-    let (output, _) = run(xkit_dash(home.path(), &server.url, &["check", "--json"]));
-    assert_eq!(exit_code(&output), Some(1), "{}", stderr(&output));
+    let (output, _) = run(home.pointed_at(&server.url, PUBLISHABLE, SECRET, &["check", "--json"]));
+    assert_eq!(exit_code(&output), 1, "{}", stderr(&output));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!((report["scanned"].as_u64(), report["contexts"].as_u64()), (Some(2500), Some(2500)));
     assert_eq!(report["unhealthy_total"], 2500);
@@ -311,7 +281,7 @@ fn check_lists_the_worst_thousand_and_counts_the_rest() {
     let contexts: Vec<&str> = listed.iter().take(3).map(|row| row["context"].as_str().unwrap()).collect();
     assert_eq!(contexts, ["x0", "x1", "x10"]);
 
-    let (output, _) = run(xkit_dash(home.path(), &server.url, &["check"]));
+    let (output, _) = run(home.pointed_at(&server.url, PUBLISHABLE, SECRET, &["check"]));
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(text.contains("2500 connections need attention:"), "{text}");
     assert!(text.contains("... and 1500 more (the worst 1000 are listed"), "{text}");

@@ -3,8 +3,6 @@
 //! Also a browser stand-in (cookie jar, no automatic redirects) that signs in and consents on
 //! its development pages, and helpers to load seeds into a running platform's database.
 
-#![allow(dead_code)] // each test binary uses its own subset
-
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::OnceLock;
@@ -90,7 +88,6 @@ pub struct OidcProvider {
     pub revocation_url: String,
     http: reqwest::Client,
     _log_dir: tempfile::TempDir,
-    log: PathBuf,
 }
 
 impl OidcProvider {
@@ -132,7 +129,6 @@ impl OidcProvider {
             revocation_url: field("revocation_url"),
             http: reqwest::Client::new(),
             _log_dir: log_dir,
-            log,
         }
     }
 
@@ -190,10 +186,6 @@ impl OidcProvider {
             .unwrap();
         assert!(response.status().is_success(), "revocation answered {}", response.status());
     }
-
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
 }
 
 /// A browser stand-in: keeps cookies, does not follow redirects (tests follow them one by one).
@@ -208,8 +200,11 @@ pub fn page_post(browser: &reqwest::Client, url: impl AsRef<str>) -> reqwest::Re
     browser.post(url.clone()).header(reqwest::header::ORIGIN, url.origin().ascii_serialization())
 }
 
-/// The `Location` of a redirect, resolved against the request URL.
+/// The `Location` of a redirect (a 3xx), resolved against the request URL.
 pub fn location(response: &reqwest::Response) -> Option<Url> {
+    if !response.status().is_redirection() {
+        return None;
+    }
     let location = response.headers().get(reqwest::header::LOCATION)?.to_str().ok()?;
     response.url().join(location).ok()
 }

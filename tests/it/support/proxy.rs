@@ -4,8 +4,6 @@
 //! listing was answered (only a fan-out that starts while contexts page in gets them at once),
 //! the most per-context requests in flight at once, and a context whose listing fails.
 
-#![allow(dead_code)] // each test binary uses its own subset
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! of the real binary, the key table of docs/dashboard.md is the default keymap, and the
 //! screenshot's SVG renderer still works.
 
-#[path = "../examples/screenshot/svg.rs"]
+#[path = "../../examples/screenshot/svg.rs"]
 mod svg;
 
 use std::collections::{BTreeMap, BTreeSet};

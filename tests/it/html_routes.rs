@@ -3,23 +3,16 @@
 //! form posts, repair links that survive a refused request, and errors that always keep the
 //! shape of their family (a page for browsers, `{"error": ...}` for machines).
 
-mod support_oauth;
-mod support_server;
-
+use crate::support::oauth::{browser, location, page_post, query_value};
+use crate::support::server::{TestPlatform, authorization, send};
 use reqwest::header::{CONTENT_TYPE, COOKIE, HOST, LOCATION, ORIGIN, REFERER, SET_COOKIE};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use support_oauth::{browser, location, page_post, query_value};
-use support_server::TestPlatform;
 use url::Url;
 use xkit_dash::server::ServerConfig;
 
 /// A form body over the server's 64 KiB limit, the size the audit sent.
 const FIVE_MEGABYTES: usize = 5 * 1024 * 1024;
-
-fn authorization(body: &Value) -> &Value {
-    &body["connection"]["authorization"]
-}
 
 /// A new context on `platform` and its context token (a reusable catalog link token).
 async fn context_token(platform: &TestPlatform, external_id: &str) -> String {
@@ -253,7 +246,7 @@ async fn the_sandbox_sends_codes_only_to_the_registered_redirect_uri() {
 async fn cross_site_form_posts_are_refused_on_every_html_route() {
     let platform = TestPlatform::demo().await;
     let token = context_token(&platform, "tenant-11").await;
-    let (_, grants) = support_server::send(platform.http.get(platform.url("/sandbox/grants"))).await;
+    let (_, grants) = send(platform.http.get(platform.url("/sandbox/grants"))).await;
     let grant = grants["grants"].as_array().unwrap().iter().find(|grant| grant["revoked_at"].is_null()).unwrap();
     let revoke = platform.url(&format!("/sandbox/grants/{}/revoke", grant["id"]));
     let callback = platform.url("/catalog/oauth/callback");
@@ -286,7 +279,7 @@ async fn cross_site_form_posts_are_refused_on_every_html_route() {
     }
     let (_, listed) = platform.get("/contexts/tenant-11/connections").await;
     assert_eq!(listed["connections"], json!([]), "no connection was started");
-    let (_, after) = support_server::send(platform.http.get(platform.url("/sandbox/grants"))).await;
+    let (_, after) = send(platform.http.get(platform.url("/sandbox/grants"))).await;
     let same = after["grants"].as_array().unwrap().iter().find(|g| g["id"] == grant["id"]).unwrap();
     assert!(same["revoked_at"].is_null(), "the grant is still live: {same}");
 

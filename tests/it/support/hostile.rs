@@ -3,8 +3,6 @@
 //! with whatever the test's handler decides, and recording what the client sent. Being plain
 //! threads, it serves async tests and the pseudo-terminal tests alike.
 
-#![allow(dead_code)] // each test binary uses its own subset
-
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,7 +19,6 @@ const CHUNK: usize = 64 * 1024;
 /// One request as the server saw it.
 #[derive(Debug, Clone)]
 pub struct Seen {
-    pub method: String,
     /// Path and query, as sent.
     pub target: String,
     pub authorization: Option<String>,
@@ -40,7 +37,7 @@ impl Seen {
 }
 
 pub enum Answer {
-    /// A status and a JSON body.
+    /// A status and a body labelled JSON (which a test may make anything but).
     Json(u16, String),
     /// A redirect (301, 302, 307, 308) to `location`.
     Redirect(u16, String),
@@ -143,8 +140,8 @@ fn read_request(stream: &mut TcpStream) -> Option<Seen> {
     }
     let head = String::from_utf8_lossy(&head).into_owned();
     let mut lines = head.split("\r\n");
-    let mut request_line = lines.next()?.split(' ');
-    let (method, target) = (request_line.next()?.to_owned(), request_line.next()?.to_owned());
+    // The method, then the target.
+    let target = lines.next()?.split(' ').nth(1)?.to_owned();
     let mut authorization = None;
     let mut body_length = 0;
     for line in lines {
@@ -157,7 +154,7 @@ fn read_request(stream: &mut TcpStream) -> Option<Seen> {
     }
     let mut body = vec![0u8; body_length.min(1 << 20)];
     stream.read_exact(&mut body).ok()?;
-    Some(Seen { method, target, authorization })
+    Some(Seen { target, authorization })
 }
 
 /// A page of `rows` connections needing attention (each in a context of its own, numbered from

@@ -3,17 +3,14 @@
 //! with a JSON `{"error": ...}`, never a 5xx, and a refused request leaves the platform exactly
 //! as it was.
 
-mod support_server;
-
 use std::cell::RefCell;
 
+use crate::support::server::TestPlatform;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRng, TestRunner};
 use reqwest::{Method, StatusCode};
 use secrecy::ExposeSecret as _;
 use serde_json::{Value, json};
-use support_server::TestPlatform;
-use xkit_dash::server::ServerConfig;
 
 /// Connectors without OAuth settings, so no request can make the server call out of loopback.
 const SEED: &str = r#"{
@@ -267,10 +264,7 @@ async fn send(
 #[test]
 fn any_platform_api_request_gets_a_2xx_or_a_json_4xx_and_a_refusal_changes_nothing() {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let seed_dir = tempfile::tempdir().unwrap();
-    let seed = seed_dir.path().join("seed.json");
-    std::fs::write(&seed, SEED).unwrap();
-    let platform = runtime.block_on(TestPlatform::with(|config| ServerConfig { seed: Some(seed), ..config }));
+    let platform = runtime.block_on(TestPlatform::seeded(SEED));
     let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
     let known = RefCell::new(runtime.block_on(snapshot(&platform)));
 

@@ -2,56 +2,29 @@
 //! bundled demo server on 127.0.0.1: the bulk route with the contexts listing alongside, and
 //! without the bulk route, the fan-out that starts while the contexts page in.
 
-mod support_proxy;
-
 use std::collections::BTreeSet;
 
+use crate::support::proxy::{Quirks, XkitWithoutExtensions};
+use crate::support::server::TestPlatform;
 use futures::TryStreamExt as _;
-use support_proxy::{Quirks, XkitWithoutExtensions};
-use tempfile::TempDir;
-use xkit_dash::client::{ApiTarget, Client, ClientError, ClientOptions};
+use xkit_dash::client::{Client, ClientError};
 use xkit_dash::model::Connection;
 use xkit_dash::scan::{self, ScanEvent, ScanMode, ScanProgress, ScanRequest};
-use xkit_dash::server::{KeyPair, RunningServer, ServerConfig, create_key_pair, start};
 
-struct Demo {
-    server: RunningServer,
-    keys: KeyPair,
-    _dir: TempDir,
+/// Every context id of the platform, in listing order, read directly.
+async fn context_ids(platform: &TestPlatform) -> Vec<String> {
+    let client = &platform.client();
+    let pages = client.pages(|cursor| async move { client.list_contexts(None, cursor.as_deref(), None).await });
+    let pages: Vec<_> = pages.try_collect().await.unwrap();
+    pages.into_iter().flat_map(|page| page.contexts).map(|context| context.external_id).collect()
 }
 
-impl Demo {
-    async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let server = start(ServerConfig { demo: true, ..ServerConfig::new(dir.path()) }).await.unwrap();
-        let keys = create_key_pair(dir.path()).unwrap();
-        Self { server, keys, _dir: dir }
-    }
-
-    fn client(&self, api_url: &str) -> Client {
-        let target = ApiTarget {
-            api_url: api_url.to_owned(),
-            publishable_key: self.keys.publishable_key.clone(),
-            secret_key: self.keys.secret_key.clone(),
-        };
-        Client::new(&target, &ClientOptions::default()).unwrap()
-    }
-
-    /// Every context id, in listing order, read directly.
-    async fn context_ids(&self) -> Vec<String> {
-        let client = &self.client(&self.server.base_url());
-        let pages = client.pages(|cursor| async move { client.list_contexts(None, cursor.as_deref(), None).await });
-        let pages: Vec<_> = pages.try_collect().await.unwrap();
-        pages.into_iter().flat_map(|page| page.contexts).map(|context| context.external_id).collect()
-    }
-
-    /// Every connection id the bulk route lists, and those Xkit's per-context route shows
-    /// (enabled ones only).
-    async fn connection_ids(&self) -> (BTreeSet<String>, BTreeSet<String>) {
-        let all = scan::collect(self.client(&self.server.base_url()), ScanRequest::default()).await.unwrap();
-        let enabled = all.iter().filter(|connection| connection.enabled).map(|connection| connection.id.clone());
-        (all.iter().map(|connection| connection.id.clone()).collect(), enabled.collect())
-    }
+/// Every connection id the bulk route lists, and those Xkit's per-context route shows
+/// (enabled ones only).
+async fn connection_ids(platform: &TestPlatform) -> (BTreeSet<String>, BTreeSet<String>) {
+    let all = scan::collect(platform.client(), ScanRequest::default()).await.unwrap();
+    let enabled = all.iter().filter(|connection| connection.enabled).map(|connection| connection.id.clone());
+    (all.iter().map(|connection| connection.id.clone()).collect(), enabled.collect())
 }
 
 /// Every event of a scan, in order; the scan must end with exactly one `Finished`.
@@ -86,13 +59,13 @@ fn ids(connections: &[Connection]) -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bulk_scan_also_lists_the_contexts_when_asked() {
-    let demo = Demo::start().await;
-    let (all, _) = demo.connection_ids().await;
-    let client = demo.client(&demo.server.base_url());
+    let demo = TestPlatform::demo().await;
+    let (all, _) = connection_ids(&demo).await;
+    let client = demo.client();
 
     let run = run(client.clone(), ScanRequest { list_contexts: true, ..ScanRequest::default() }).await;
     assert_eq!(run.modes, [ScanMode::Bulk]);
-    assert_eq!(run.contexts, demo.context_ids().await);
+    assert_eq!(run.contexts, context_ids(&demo).await);
     assert!(matches!(run.contexts_listed[..], [Ok(())]), "{:?}", run.contexts_listed);
     assert_eq!(ids(&run.connections), all);
     assert_eq!(run.finished.unwrap().connections, all.len());
@@ -108,14 +81,14 @@ async fn run_without_contexts(client: Client) -> Run {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_the_bulk_route_contexts_feed_a_bounded_fan_out_as_they_page_in() {
-    let demo = Demo::start().await;
-    let (_, enabled) = demo.connection_ids().await;
-    let context_ids = demo.context_ids().await;
+    let demo = TestPlatform::demo().await;
+    let (_, enabled) = connection_ids(&demo).await;
+    let context_ids = context_ids(&demo).await;
     let quirks = Quirks { contexts_per_page: Some(5), ..Quirks::default() };
     let proxy = XkitWithoutExtensions::with(demo.server.base_url(), quirks).await;
 
     let request = ScanRequest { list_contexts: true, concurrency: 3, ..ScanRequest::default() };
-    let run = run(demo.client(&proxy.url), request).await;
+    let run = run(demo.client_via(&proxy.url), request).await;
     assert_eq!(run.modes, [ScanMode::PerContext]);
     assert!(proxy.refused_bulk_requests() > 0);
     assert_eq!(run.contexts, context_ids, "every contexts page reaches the consumer, in order");
@@ -134,17 +107,17 @@ async fn without_the_bulk_route_contexts_feed_a_bounded_fan_out_as_they_page_in(
     assert!((1..=3).contains(&in_flight), "{in_flight} per-context requests at once");
 
     // Without `list_contexts` (as the CLI scans), the same fan-out, no contexts events.
-    let run = run_without_contexts(demo.client(&proxy.url)).await;
+    let run = run_without_contexts(demo.client_via(&proxy.url)).await;
     assert!(run.contexts.is_empty() && run.contexts_listed.is_empty());
     assert_eq!(ids(&run.connections), enabled);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_context_is_reported_and_the_others_are_kept() {
-    let demo = Demo::start().await;
-    let (_, enabled) = demo.connection_ids().await;
-    let context_ids = demo.context_ids().await;
-    let client = demo.client(&demo.server.base_url());
+    let demo = TestPlatform::demo().await;
+    let (_, enabled) = connection_ids(&demo).await;
+    let context_ids = context_ids(&demo).await;
+    let client = demo.client();
     let broken = context_ids.iter().find(|id| !id.contains('/')).unwrap().clone();
     let broken_connections: BTreeSet<String> =
         client.context_connections(&broken, None).await.unwrap().connections.into_iter().map(|c| c.id).collect();
@@ -152,7 +125,7 @@ async fn a_failing_context_is_reported_and_the_others_are_kept() {
     let quirks = Quirks { failing_context: Some(broken.clone()), ..Quirks::default() };
     let proxy = XkitWithoutExtensions::with(demo.server.base_url(), quirks).await;
 
-    let run = run(demo.client(&proxy.url), ScanRequest { list_contexts: true, ..ScanRequest::default() }).await;
+    let run = run(demo.client_via(&proxy.url), ScanRequest { list_contexts: true, ..ScanRequest::default() }).await;
     let expected: BTreeSet<String> = enabled.difference(&broken_connections).cloned().collect();
     assert_eq!(ids(&run.connections), expected, "the other contexts' connections still arrive");
     assert!(matches!(run.contexts_listed[..], [Ok(())]));

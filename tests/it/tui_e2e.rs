@@ -2,16 +2,16 @@
 //! screen read back through a terminal emulator (vt100). Every wait is bounded.
 
 use std::io::{Read as _, Write as _};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-mod support_hostile;
-
 use base64::Engine as _;
-use portable_pty::{Child, CommandBuilder, PtySize, native_pty_system};
-use tempfile::TempDir;
+use portable_pty::{Child, PtySize, native_pty_system};
+
+use crate::support::cli::Home;
+use crate::support::hostile::{Answer, HostileServer, connections_page};
+use crate::support::oauth::location;
 
 /// The longest any single wait may take.
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -25,31 +25,20 @@ struct Dashboard {
     screen: Arc<Mutex<vt100::Parser>>,
     /// Every byte the dashboard wrote, for escape sequences the emulator does not keep (OSC 52).
     raw: Arc<Mutex<Vec<u8>>>,
-    dirs: TempDir,
+    home: Home,
 }
 
 impl Dashboard {
-    /// Starts `xkit-dash` with temporary config/data/state directories and nothing else
-    /// configured, plus `env` and `args`.
+    /// Starts `xkit-dash` with a home of its own (temporary config/data/state directories) and
+    /// nothing else configured, plus `env` and `args`.
     fn start(env: &[(&str, &str)], args: &[&str]) -> Self {
-        let dirs = tempfile::tempdir().expect("temporary directory");
+        let home = Home::new();
         let pty = native_pty_system()
             .openpty(PtySize { rows: ROWS, cols: COLS, pixel_width: 0, pixel_height: 0 })
             .expect("a pseudo-terminal");
-        let mut command = CommandBuilder::new(env!("CARGO_BIN_EXE_xkit-dash"));
-        command.args(args);
-        command.cwd(dirs.path());
-        for variable in
-            ["XKIT_API_URL", "XKIT_PROFILE", "XKIT_PUBLISHABLE_KEY", "XKIT_SECRET_KEY", "NO_COLOR", "BROWSER"]
-        {
-            command.env_remove(variable);
-        }
-        command.env("TERM", "xterm-256color");
-        for (variable, dir) in
-            [("XKIT_DASH_CONFIG_DIR", "config"), ("XKIT_DASH_DATA_DIR", "data"), ("XKIT_DASH_STATE_DIR", "state")]
-        {
-            command.env(variable, dirs.path().join(dir));
-        }
+        let mut command = home.pty_command(args);
+        command.cwd(home.dir.path());
+        command.env_remove("BROWSER");
         for (variable, value) in env {
             command.env(variable, value);
         }
@@ -72,7 +61,7 @@ impl Dashboard {
                 raw_in.lock().unwrap().extend_from_slice(&buffer[..count]);
             }
         });
-        Self { child, writer, screen, raw, dirs }
+        Self { child, writer, screen, raw, home }
     }
 
     fn text(&self) -> String {
@@ -143,7 +132,7 @@ impl Dashboard {
     }
 
     fn path(&self, relative: &str) -> PathBuf {
-        self.dirs.path().join(relative)
+        self.home.dir.path().join(relative)
     }
 }
 
@@ -417,7 +406,7 @@ fn a_revoked_grant_turns_red_on_f_and_green_after_the_repair() {
             .send()
             .await
             .unwrap();
-        let consent_url = redirect_target(&link, &started);
+        let consent_url = location(&started).unwrap_or_else(|| panic!("{} is not a redirect", started.status()));
         assert!(consent_url.path().ends_with("/sandbox/oauth/authorize"), "{consent_url}");
         let consent = browser_http.get(consent_url.clone()).send().await.unwrap().text().await.unwrap();
         assert!(consent.contains(r#"name="decision" value="approve""#), "an Approve button: {consent}");
@@ -430,7 +419,7 @@ fn a_revoked_grant_turns_red_on_f_and_green_after_the_repair() {
             .send()
             .await
             .unwrap();
-        let callback = redirect_target(&consent_url, &approved);
+        let callback = location(&approved).unwrap_or_else(|| panic!("{} is not a redirect", approved.status()));
         let code = callback.query_pairs().find(|(name, _)| name == "code").expect("an authorization code").1;
         flow_secrets.push(code.into_owned());
         let done = browser_http.get(callback).send().await.unwrap();
@@ -508,48 +497,12 @@ fn attribute(tag: &str, name: &str) -> Option<String> {
     )
 }
 
-/// Where a redirect answer sends the browser.
-fn redirect_target(base: &url::Url, response: &reqwest::Response) -> url::Url {
-    assert!(response.status().is_redirection(), "{} is not a redirect", response.status());
-    base.join(response.headers()["location"].to_str().unwrap()).unwrap()
-}
-
-/// A server that accepts connections and never answers.
-fn stalling_server() -> (String, std::thread::JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let handle = std::thread::spawn(move || {
-        let mut held = Vec::new();
-        // Bounded: enough for every request of a test run.
-        for stream in listener.incoming().take(64).flatten() {
-            held.push(stream);
-        }
-    });
-    (url, handle)
-}
-
-/// A server that answers every request with a 200 that is not JSON.
-fn garbage_server() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for mut stream in listener.incoming().take(256).flatten() {
-            let mut request = [0u8; 4096];
-            let _ = stream.read(&mut request);
-            let body = "<html>definitely not json";
-            let _ =
-                write!(stream, "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
-        }
-    });
-    url
-}
-
 const DUMMY_KEYS: [(&str, &str); 2] = [("XKIT_PUBLISHABLE_KEY", "pk_test"), ("XKIT_SECRET_KEY", "sk_test")];
 
 #[test]
 fn a_stalled_server_never_freezes_the_screen() {
-    let (url, _server) = stalling_server();
-    let env = [("XKIT_API_URL", url.as_str()), DUMMY_KEYS[0], DUMMY_KEYS[1]];
+    let server = HostileServer::start(|_| Answer::Hang);
+    let env = [("XKIT_API_URL", server.url.as_str()), DUMMY_KEYS[0], DUMMY_KEYS[1]];
     let mut dash = Dashboard::start(&env, &["--request-timeout", "1s"]);
     dash.wait_for("the first frame while loading", |text| text.contains("Contexts") && text.contains("loading"));
 
@@ -576,8 +529,8 @@ fn a_stalled_server_never_freezes_the_screen() {
 
 #[test]
 fn garbage_answers_show_as_errors_and_read_only_hides_minting() {
-    let url = garbage_server();
-    let env = [("XKIT_API_URL", url.as_str()), DUMMY_KEYS[0], DUMMY_KEYS[1]];
+    let server = HostileServer::start(|_| Answer::Json(200, "<html>definitely not json".into()));
+    let env = [("XKIT_API_URL", server.url.as_str()), DUMMY_KEYS[0], DUMMY_KEYS[1]];
     let mut dash = Dashboard::start(&env, &["--read-only"]);
     let screen = dash.wait_for_text("error: invalid response: response is not JSON");
     assert!(screen.contains("READ-ONLY"), "{screen}");
@@ -598,19 +551,19 @@ fn garbage_answers_show_as_errors_and_read_only_hides_minting() {
 fn a_runaway_server_stops_at_the_dashboards_connection_budget() {
     // Fresh 1,000-row pages forever (well, 200 pages: an unbounded dashboard fails the test
     // rather than eat the machine).
-    let server = support_hostile::HostileServer::start(|seen| match seen.path() {
+    let server = HostileServer::start(|seen| match seen.path() {
         "/api/platform/connections" => {
             let page: usize = seen.query("cursor").and_then(|cursor| cursor.parse().ok()).unwrap_or(0);
             let next = (page < 200).then(|| (page + 1).to_string());
-            support_hostile::Answer::Json(200, support_hostile::connections_page(page * 1000, 1000, next.as_deref()))
+            Answer::Json(200, connections_page(page * 1000, 1000, next.as_deref()))
         }
         "/api/platform/contexts" => {
-            support_hostile::Answer::Json(200, r#"{"contexts":[{"external_id":"x0"}],"next_cursor":null}"#.into())
+            Answer::Json(200, r#"{"contexts":[{"external_id":"x0"}],"next_cursor":null}"#.into())
         }
         "/api/platform/connectors" => {
-            support_hostile::Answer::Json(200, r#"{"connectors":[{"slug":"s","name":"S"}],"next_cursor":null}"#.into())
+            Answer::Json(200, r#"{"connectors":[{"slug":"s","name":"S"}],"next_cursor":null}"#.into())
         }
-        _ => support_hostile::Answer::Json(404, r#"{"error":"not found"}"#.into()),
+        _ => Answer::Json(404, r#"{"error":"not found"}"#.into()),
     });
     let env = [("XKIT_API_URL", server.url.as_str()), DUMMY_KEYS[0], DUMMY_KEYS[1]];
     let mut dash = Dashboard::start(&env, &["--max-connections", "3000"]);

@@ -1,0 +1,19 @@
+//! Every integration test in one crate, so `cargo test` links one test binary instead of one
+//! per file (ripgrep and bottom do the same). Each file of today is a module: select one suite
+//! with `cargo test --test it server_api::`, or one test by its name.
+
+mod support;
+
+mod cli_commands;
+mod docs;
+mod hostile_servers;
+mod html_routes;
+mod oauth_flows;
+mod scale_platform;
+mod scan_routes;
+mod server_api;
+mod server_connections;
+mod server_lifecycle;
+mod server_properties;
+mod server_soak;
+mod tui_e2e;

@@ -1,0 +1,20 @@
+//! What the suites share: the real binary with a home of its own, the real server in-process
+//! and as a child process, the OAuth2 provider and browser stand-in, the proxy without the bulk
+//! route, and hostile servers.
+
+pub mod cli;
+pub mod hostile;
+pub mod oauth;
+pub mod proxy;
+pub mod server;
+
+use base64::Engine as _;
+use serde_json::Value;
+
+/// The claims of a JWT (context tokens, access tokens), without checking its signature.
+pub fn jwt_claims(token: &str) -> Value {
+    let parts: Vec<&str> = token.split('.').collect();
+    assert_eq!(parts.len(), 3, "a JWT: {token}");
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(parts[1]).unwrap();
+    serde_json::from_slice(&payload).unwrap()
+}
