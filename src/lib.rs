@@ -6,7 +6,7 @@
 //! - `client`: the Platform API over HTTP (it knows the wire, never the server).
 //! - `scan`: the paged scan of a whole platform, shared by the dashboard and the CLI.
 //! - `config` (profiles, paths, secrets), `logging`, `target` (which platform, with which keys).
-//! - `server`: the bundled platform (uses `model` only, and `config` for its paths).
+//! - `server`: the bundled platform (uses `model`, and `config` and `logging` for its paths and logs).
 //! - `tui`: the dashboard; `cli`: the command line, which starts the dashboard or the server.
 
 pub mod cli;

@@ -171,6 +171,18 @@ pub async fn open_with(
     })
 }
 
+/// The embedded platform as a client target. It lives here, not in `server`, because the server
+/// never depends on the client.
+impl EmbeddedPlatform {
+    pub fn api_target(&self) -> ApiTarget {
+        ApiTarget {
+            api_url: self.server.base_url(),
+            publishable_key: self.publishable_key.clone(),
+            secret_key: self.secret_key.clone(),
+        }
+    }
+}
+
 async fn open_embedded(args: &TargetArgs, paths: &Paths, options: &ClientOptions) -> Result<OpenTarget> {
     let embedded = crate::server::start_embedded(&paths.embedded_data_dir())
         .await

@@ -64,7 +64,6 @@ pub use database::database_path;
 pub use keys::{KeyPair, create_key_pair};
 pub use transport::ConnectionLimits;
 
-use crate::client::ApiTarget;
 use crate::config::Paths;
 use database::{existing_store, open_store};
 use state::AppState;
@@ -245,16 +244,6 @@ pub struct EmbeddedPlatform {
     pub server: RunningServer,
     pub publishable_key: String,
     pub secret_key: SecretString,
-}
-
-impl EmbeddedPlatform {
-    pub fn api_target(&self) -> ApiTarget {
-        ApiTarget {
-            api_url: self.server.base_url(),
-            publishable_key: self.publishable_key.clone(),
-            secret_key: self.secret_key.clone(),
-        }
-    }
 }
 
 /// Opens the store (seeding it as configured), binds the address, and serves on a tokio task.
