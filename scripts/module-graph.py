@@ -14,12 +14,17 @@ anywhere.
 Usage: scripts/module-graph.py [SRC_DIR] [--only PREFIX]
   --only src/tui   print only the edges whose source file is under that prefix (cycles are
                    always searched in the whole graph and printed when they touch the prefix)
-Exit status: 0 without cycles, 1 with at least one.
+It also counts each file's lines of code (no blank lines, comments or test code) and names the
+files over 500.
+Exit status: 0 without cycles or long files, 1 otherwise.
 """
 
 import os
 import re
 import sys
+
+
+MAX_CODE_LINES = 500
 
 
 def module_of(path, src):
@@ -216,13 +221,29 @@ def main():
         if node not in index_of:
             visit(node)
     shown = [c for c in components if not only or any(member.startswith(only) for member in c)]
+    failed = False
     if shown:
         print(f"\n{len(shown)} cycle(s):")
         for component in shown:
             print("  " + " <-> ".join(component))
-        return 1
-    print("\nno cycles" + (f" touching {only}" if only else ""))
-    return 0
+        failed = True
+    else:
+        print("\nno cycles" + (f" touching {only}" if only else ""))
+
+    # Lines of code (no blank lines, comments or test code) per file: none may pass the limit.
+    too_long = []
+    for module, path in files.items():
+        lines = [line for line in strip_cfg_test(texts[module]).splitlines() if line.strip()]
+        if len(lines) > MAX_CODE_LINES and (not only or path.startswith(only)):
+            too_long.append((len(lines), path))
+    if too_long:
+        print(f"\n{len(too_long)} file(s) over {MAX_CODE_LINES} lines of code (tests excluded):")
+        for count, path in sorted(too_long, reverse=True):
+            print(f"  {count} {path}")
+        failed = True
+    else:
+        print(f"no file over {MAX_CODE_LINES} lines of code (tests excluded)")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
