@@ -30,13 +30,19 @@ async fn only_connection(platform: &TestPlatform, external_id: &str) -> Value {
     connection
 }
 
+/// Asserts an error answer's status, its `nosniff` and its content type.
+fn assert_error_answer(response: &reqwest::Response, status: StatusCode, content_type: &str) {
+    let url = response.url();
+    assert_eq!(response.status(), status, "{url}");
+    assert_nosniff(response);
+    let actual = response.headers()[CONTENT_TYPE].to_str().unwrap();
+    assert!(actual.starts_with(content_type), "{url}: {actual}");
+}
+
 /// Asserts an HTML error page: status, `text/html`, `nosniff`.
 async fn assert_page(response: reqwest::Response, status: StatusCode) -> String {
+    assert_error_answer(&response, status, "text/html");
     let url = response.url().clone();
-    assert_eq!(response.status(), status, "{url}");
-    assert_nosniff(&response);
-    let content_type = response.headers()[CONTENT_TYPE].to_str().unwrap().to_owned();
-    assert!(content_type.starts_with("text/html"), "{url}: {content_type}");
     let text = response.text().await.unwrap();
     assert!(text.starts_with("<!DOCTYPE html>"), "{url}: {text}");
     text
@@ -44,11 +50,8 @@ async fn assert_page(response: reqwest::Response, status: StatusCode) -> String 
 
 /// Asserts a JSON error: status, `application/json`, `nosniff`, and a non-empty `error`.
 async fn assert_json_error(response: reqwest::Response, status: StatusCode) -> Value {
+    assert_error_answer(&response, status, "application/json");
     let url = response.url().clone();
-    assert_eq!(response.status(), status, "{url}");
-    assert_nosniff(&response);
-    let content_type = response.headers()[CONTENT_TYPE].to_str().unwrap().to_owned();
-    assert!(content_type.starts_with("application/json"), "{url}: {content_type}");
     let body: Value = response.json().await.unwrap();
     assert!(body["error"].as_str().is_some_and(|error| !error.is_empty()), "{url}: {body}");
     body
