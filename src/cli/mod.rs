@@ -90,7 +90,8 @@ pub enum Command {
         command: Option<String>,
     },
     /// Run the bundled Xkit-compatible platform server.
-    Serve(server::ServeArgs),
+    // Boxed: its many flags would make every other command as large.
+    Serve(Box<server::ServeArgs>),
     /// Manage the API keys of a bundled server's data directory.
     #[command(subcommand)]
     Keys(server::KeysCommand),
@@ -125,7 +126,7 @@ pub async fn main() -> ExitCode {
 pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         None => tui::run(cli.target, cli.dashboard).await.map(|()| EXIT_OK),
-        Some(Command::Serve(args)) => server::run_serve(args).await.map(|()| EXIT_OK),
+        Some(Command::Serve(args)) => server::run_serve(*args).await.map(|()| EXIT_OK),
         Some(Command::Keys(command)) => server::run_keys(command).map(|()| EXIT_OK),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(shell, &mut Cli::command(), "xkit-dash", &mut std::io::stdout());
