@@ -25,6 +25,7 @@
 
 mod auth;
 mod catalog;
+mod cors;
 mod database;
 mod error;
 mod extract;
@@ -33,6 +34,7 @@ mod keys;
 #[cfg(test)]
 mod log_capture;
 mod oauth;
+mod origins;
 mod private_file;
 pub mod refresh;
 mod repair_link;
@@ -63,6 +65,7 @@ use tokio_util::task::TaskTracker;
 
 pub use database::database_path;
 pub use keys::{KeyPair, create_key_pair};
+pub use origins::OriginsCommand;
 pub use tls::TlsSource;
 pub use transport::ConnectionLimits;
 
@@ -498,6 +501,11 @@ pub fn run_keys(command: KeysCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+pub fn run_origins(command: OriginsCommand) -> Result<()> {
+    let data_dir = data_dir_or_default(command.data_dir().map(Path::to_owned))?;
+    origins::run(&command, &data_dir)
 }
 
 /// `--data-dir`, else the bundled server's directory under the data directory.
