@@ -45,6 +45,7 @@ mod sandbox;
 pub mod scale;
 mod secret;
 pub mod seed;
+mod session_cookie;
 mod state;
 pub mod store;
 mod tls;
