@@ -20,15 +20,16 @@ pub fn query_value(name: &str, value: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A web origin as browsers send it in `Origin`: `http(s)://host[:port]`, lower case, no path,
-/// no default port. A trailing `/` is dropped; anything else is refused rather than guessed.
+/// A web origin, `http(s)://host[:port]`, in the form browsers send in `Origin` (lower case, no
+/// default port, no trailing `/`). A path, query or user name is refused rather than dropped.
 pub fn web_origin(text: &str) -> Result<String, String> {
     let url = url::Url::parse(text.trim()).map_err(|error| format!("{text:?} is not an origin: {error}"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("{text:?}: an origin is http:// or https://"));
     }
     let origin = url.origin().ascii_serialization();
-    if origin != text.trim().trim_end_matches('/') {
+    let bare = url.path() == "/" && url.query().is_none() && url.fragment().is_none() && url.username().is_empty();
+    if !bare || url.password().is_some() {
         return Err(format!("{text:?} is not an origin; write it as {origin:?} (scheme, host and port only)"));
     }
     Ok(origin)
