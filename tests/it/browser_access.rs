@@ -3,13 +3,15 @@
 //! cookie session of xkit.js (`POST/DELETE /sessions`, `POST /sessions/token`) and the catalog
 //! page reached with that session instead of a token in the link.
 
+use std::time::{Duration, Instant};
+
 use reqwest::StatusCode;
 use reqwest::header::{
     ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
     ACCESS_CONTROL_ALLOW_ORIGIN, AUTHORIZATION, COOKIE, LOCATION, ORIGIN, SET_COOKIE, VARY,
 };
 use serde_json::{Value, json};
-use xkit_dash::server::{ServerConfig, TlsSource};
+use xkit_dash::server::{ConnectionLimits, ServerConfig, TlsSource};
 
 use crate::support::jwt_claims;
 use crate::support::oauth::page_post;
@@ -78,6 +80,24 @@ async fn https_with_certificate_files_and_plain_http_is_refused() {
     assert!(status.is_success(), "{status}: {body}");
     let plain = format!("http://{}/api/platform_user/platform", platform.server.addr);
     assert!(reqwest::get(plain).await.is_err(), "no plain HTTP on a TLS listener");
+    platform.server.shutdown().await;
+}
+
+/// A connection that never finishes its TLS handshake is closed after the header timeout, and
+/// does not hold up others meanwhile.
+#[tokio::test]
+async fn a_stalled_tls_handshake_is_closed_after_the_header_timeout() {
+    use tokio::io::AsyncReadExt as _;
+    let limits = ConnectionLimits { header_timeout: Duration::from_millis(400), ..ConnectionLimits::default() };
+    let platform = tls_platform(|config| ServerConfig { limits, ..config }).await;
+    let mut stalled = tokio::net::TcpStream::connect(platform.server.addr).await.unwrap();
+    let started = Instant::now();
+    let response = platform.http.get(platform.url("/api/platform_user/platform")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "served while another connection stalls");
+    let mut sink = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(5), stalled.read(&mut sink)).await;
+    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "closed, not kept open: {read:?}");
+    assert!(started.elapsed() >= Duration::from_millis(300), "not before the timeout: {:?}", started.elapsed());
     platform.server.shutdown().await;
 }
 
