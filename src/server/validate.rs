@@ -75,6 +75,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn web_origins_are_normalised_as_browsers_send_them_or_refused() {
+        assert_eq!(web_origin("HTTPS://App.Example.com/").unwrap(), "https://app.example.com");
+        assert_eq!(web_origin("https://app.example.com:443").unwrap(), "https://app.example.com");
+        assert_eq!(web_origin("http://127.0.0.1:3000").unwrap(), "http://127.0.0.1:3000");
+        for refused in [
+            "https://app.example.com/page",
+            "https://a.example/?q",
+            "https://user@a.example",
+            "ftp://a.example",
+            "app.example.com",
+        ] {
+            assert!(web_origin(refused).is_err(), "{refused}");
+        }
+    }
+
+    #[test]
     fn external_id_rules() {
         assert!(external_id("user-1@acme.example").is_ok());
         assert!(external_id(&"é".repeat(255)).is_ok(), "the limit counts characters, not bytes");
