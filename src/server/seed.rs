@@ -39,6 +39,9 @@ struct SeedFile {
     /// Clients and grants of the sandbox OAuth2 provider (`/sandbox/oauth/...`).
     #[serde(default)]
     sandbox: SeedSandbox,
+    /// Web origins whose pages may call the Platform User API (xkit.js), `scheme://host[:port]`.
+    #[serde(default)]
+    origins: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -312,8 +315,20 @@ pub fn parse(text: &str, origin: &str) -> Result<ImportBatch> {
         .collect();
 
     let sandbox = sandbox_seed(file.sandbox, &mut problems);
+    let origins = file
+        .origins
+        .iter()
+        .enumerate()
+        .filter_map(|(index, web_origin)| match validate::web_origin(web_origin) {
+            Ok(web_origin) => Some(web_origin),
+            Err(error) => {
+                problems.push(&format!("origins[{index}]"), error);
+                None
+            }
+        })
+        .collect();
     problems.finish(origin)?;
-    Ok(ImportBatch { platform, connectors, contexts: file.contexts, connections, sandbox })
+    Ok(ImportBatch { platform, connectors, contexts: file.contexts, connections, sandbox, origins })
 }
 
 fn sandbox_seed(seed: SeedSandbox, problems: &mut Problems) -> SandboxSeed {
@@ -443,6 +458,7 @@ mod tests {
         assert!(batch.connectors.len() >= 12);
         assert!(batch.contexts.len() >= 60);
         assert!(batch.connections.len() >= 300);
+        assert!(batch.origins.is_empty(), "no page origin is trusted until the operator adds one");
     }
 
     #[test]
@@ -465,7 +481,8 @@ mod tests {
             "connections": [
                 {"id": "c1", "context": "u2", "connector": "slak"},
                 {"id": "c2", "context": "u1", "connector": "slack", "authorization": {"status": "active", "expires_at": "soon"}}
-            ]
+            ],
+            "origins": ["https://app.example.com/", "https://app.example.com/login"]
         }"#;
         let message = parse(text, "my.json").unwrap_err().to_string();
         for expected in [
@@ -477,6 +494,7 @@ mod tests {
             "connections[0].context: no context \"u2\"",
             "connections[0].connector: no connector \"slak\"",
             "connections[1].authorization.expires_at: \"soon\" is neither",
+            "origins[1]: \"https://app.example.com/login\" is not an origin",
         ] {
             assert!(message.contains(expected), "missing {expected:?} in:\n{message}");
         }

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod browser_access;
 mod cli_commands;
 mod docs;
 mod hostile_servers;
@@ -17,3 +18,4 @@ mod server_lifecycle;
 mod server_properties;
 mod server_soak;
 mod tui_e2e;
+mod xkitjs;
