@@ -213,7 +213,8 @@ pub fn parse(text: &str, origin: &str) -> Result<ImportBatch> {
                 problems.push(&format!("{at}.name"), "must not be empty".into());
             }
             if let Some(field) = &seed.credential_field {
-                if field.is_empty() || field == "state" || !field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                if field.is_empty() || field == "state" || !field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                {
                     problems.push(
                         &format!("{at}.credential_field"),
                         format!("{field:?} must be a field name of letters, digits and '_' (not \"state\")"),
