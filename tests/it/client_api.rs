@@ -8,6 +8,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
+use crate::support::cli::{Home, exit_code, stderr, stdout};
 use crate::support::oauth::{browser, location, page_post, query_value};
 use crate::support::server::{TestPlatform, assert_error, send};
 
@@ -445,4 +446,31 @@ async fn an_api_key_connector_becomes_active_from_a_submitted_field() {
     let (_, active) = user_get(&platform, "/connections/sendgrid", &token).await;
     assert_eq!(active["connection"]["authorization"]["access_token"], "SG.key", "{active}");
     assert_error(&submit(&token, json!({"state": state, "api_key": "SG.again"})).await, StatusCode::NOT_FOUND);
+
+    // SendGrid allows one connection per context: connecting again re-authorizes that one.
+    let (_, again) =
+        send(user_request(&platform, Method::POST, "/connections/sendgrid", &token).json(&json!({}))).await;
+    assert_eq!(again["connection"]["id"], started["connection"]["id"], "{again}");
+    assert_eq!(again["connection"]["authorization"]["status"], "awaiting_callback");
+    let (_, listed) = user_get(&platform, "/connections?slug=sendgrid", &token).await;
+    assert_eq!(listed["connections"].as_array().unwrap().len(), 1, "{listed}");
+}
+
+/// Item 8: `connection CONTEXT SLUG` prints the connection's id, said to be the one xkit.js
+/// takes, and the client API indeed finds the connection by it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connection_command_shows_the_id_the_client_api_takes() {
+    let platform = TestPlatform::demo().await;
+    let home = Home::new();
+    let mut command = home.against(&platform, &["connection", UMBRELLA, "jira"]);
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap();
+    assert_eq!(exit_code(&output), 0, "{}", stderr(&output));
+    let printed = stdout(&output);
+    let line = printed.lines().find(|line| line.starts_with("Connection id")).unwrap_or_else(|| panic!("{printed}"));
+    assert!(line.contains("the same id in xkit.js"), "{line}");
+    let id = line.split_whitespace().nth(2).unwrap();
+    let token = token_for(&platform, UMBRELLA, "northwind");
+    let (status, body) = user_get(&platform, &format!("/connection/{id}"), &token).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["connection"]["connector"]["slug"], "jira");
 }
