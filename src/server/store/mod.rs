@@ -323,13 +323,7 @@ impl Store {
         state: String,
     ) -> StoreResult<String> {
         self.write(move |tx| {
-            authorizations::begin_field_authorization(
-                tx,
-                &external_id,
-                &connector_slug,
-                connection_id.as_deref(),
-                &state,
-            )
+            client_api::begin_field_authorization(tx, &external_id, &connector_slug, connection_id.as_deref(), &state)
         })
         .await
     }
@@ -344,7 +338,7 @@ impl Store {
         credential: SecretString,
     ) -> StoreResult<Option<String>> {
         self.write(move |tx| {
-            authorizations::submit_fields(tx, &external_id, &connector_slug, &state, credential.expose_secret())
+            client_api::submit_fields(tx, &external_id, &connector_slug, &state, credential.expose_secret())
         })
         .await
     }
