@@ -409,6 +409,11 @@ async fn one_time_tokens_are_single_use_and_stored_hashed() {
     assert_eq!(store.take_one_time_token(hash).await.unwrap().as_deref(), Some("tenant-ott"));
     assert_eq!(store.take_one_time_token(hash).await.unwrap(), None, "spent");
     assert_eq!(store.take_one_time_token(Sha256::digest(b"ott_forged").into()).await.unwrap(), None);
+    // Short-lived: one past its expiry is refused.
+    let late: [u8; 32] = Sha256::digest(b"ott_late").into();
+    let past = chrono::Utc::now() - chrono::Duration::seconds(1);
+    store.add_one_time_token(late, "tenant-ott".into(), past).await.unwrap();
+    assert_eq!(store.take_one_time_token(late).await.unwrap(), None, "expired");
 }
 
 /// C14 + C16 for a connector that collects an API key (the demo's SendGrid): the connection
