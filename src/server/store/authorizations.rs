@@ -273,6 +273,59 @@ pub(super) fn claim_connection(
     Ok((tx.last_insert_rowid(), new_id))
 }
 
+/// Starts an authorization of a connector that collects fields (an API key) instead of sending
+/// the browser to a provider: the connection becomes `awaiting_callback` with `state`, which
+/// [`submit_fields`] must present. Returns the connection id.
+pub(super) fn begin_field_authorization(
+    tx: &Transaction<'_>,
+    external_id: &str,
+    slug: &str,
+    connection_id: Option<&str>,
+    state: &str,
+) -> StoreResult<String> {
+    let (seq, id) = claim_connection(tx, external_id, slug, connection_id, Claim::CreateMissing)?;
+    tx.prepare_cached(
+        "INSERT INTO authorizations (connection_seq, status, state, updated_at) VALUES (?1, 'awaiting_callback', ?2, ?3)
+         ON CONFLICT (connection_seq) DO UPDATE SET status = 'awaiting_callback', authorize_url = NULL,
+             state = excluded.state, error_code = NULL, error_message = NULL, access_token = NULL,
+             refresh_token = NULL, expires_at = NULL, refresh_error = NULL, updated_at = excluded.updated_at",
+    )?
+    .execute(params![seq, state, now_text()])?;
+    tx.prepare_cached("DELETE FROM oauth_flows WHERE connection_seq = ?1")?.execute([seq])?;
+    store_health(tx, seq)?;
+    Ok(id)
+}
+
+/// The fields of a field authorization arrived: the context's authorization to `slug` waiting
+/// with `state` becomes `active` with `credential`. The connection id, or `None` when no
+/// authorization of that context waits with that state.
+pub(super) fn submit_fields(
+    tx: &Transaction<'_>,
+    external_id: &str,
+    slug: &str,
+    state: &str,
+    credential: &str,
+) -> StoreResult<Option<String>> {
+    let found = tx
+        .prepare_cached(
+            "SELECT c.seq, c.id FROM connections c JOIN contexts x ON x.id = c.context_id
+                 JOIN authorizations a ON a.connection_seq = c.seq
+             WHERE x.external_id = ?1 AND c.connector_slug = ?2 AND a.state = ?3 AND a.status = 'awaiting_callback'",
+        )?
+        .query_row(params![external_id, slug, state], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))
+        .optional()?;
+    let Some((seq, id)) = found else { return Ok(None) };
+    let now = now_text();
+    tx.prepare_cached(
+        "UPDATE authorizations SET status = 'active', access_token = ?2, state = NULL, last_refreshed_at = ?3,
+             updated_at = ?3
+         WHERE connection_seq = ?1",
+    )?
+    .execute(params![seq, credential, now])?;
+    store_health(tx, seq)?;
+    Ok(Some(id))
+}
+
 /// Takes (deletes) the flow of `state`; while it has not expired and the authorization still
 /// waits for it, the authorization moves to `retrieving_tokens`. `None` for an unknown or
 /// already used state.
@@ -444,7 +497,7 @@ fn connection_seq(db: &Db, id: &str) -> StoreResult<i64> {
 }
 
 /// Recomputes the stored health of connection `seq` from its row (see the module comment).
-pub(super) fn store_health(tx: &Transaction<'_>, seq: i64) -> StoreResult<()> {
+fn store_health(tx: &Transaction<'_>, seq: i64) -> StoreResult<()> {
     let (enabled, status): (bool, Option<String>) = tx
         .prepare_cached(
             "SELECT c.enabled, a.status FROM connections c LEFT JOIN authorizations a ON a.connection_seq = c.seq

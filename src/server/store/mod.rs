@@ -323,7 +323,13 @@ impl Store {
         state: String,
     ) -> StoreResult<String> {
         self.write(move |tx| {
-            client_api::begin_field_authorization(tx, &external_id, &connector_slug, connection_id.as_deref(), &state)
+            authorizations::begin_field_authorization(
+                tx,
+                &external_id,
+                &connector_slug,
+                connection_id.as_deref(),
+                &state,
+            )
         })
         .await
     }
@@ -338,7 +344,7 @@ impl Store {
         credential: SecretString,
     ) -> StoreResult<Option<String>> {
         self.write(move |tx| {
-            client_api::submit_fields(tx, &external_id, &connector_slug, &state, credential.expose_secret())
+            authorizations::submit_fields(tx, &external_id, &connector_slug, &state, credential.expose_secret())
         })
         .await
     }

@@ -2,7 +2,7 @@
 //! first when it expires soon, as the Platform API does), connect or reconnect, and remove.
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{AppendHeaders, IntoResponse as _, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -115,7 +115,7 @@ async fn connect(
     } else {
         let Some(oauth) = state.store.connector_oauth(slug.clone()).await? else {
             return Err(ApiError::new(
-                StatusCode::CONFLICT,
+                axum::http::StatusCode::CONFLICT,
                 format!("connector {slug:?} cannot be authorized: it has no OAuth2 settings"),
             ));
         };
