@@ -119,6 +119,10 @@ struct SeedConnector {
     /// URLs may be paths of this server (`/sandbox/oauth/token`).
     #[serde(default)]
     oauth: Option<SeedOAuth>,
+    /// For connectors without OAuth2 (API keys): the field xkit.js's
+    /// `setAuthorizationFields` submits whose value becomes the credential.
+    #[serde(default)]
+    credential_field: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -211,6 +215,21 @@ pub fn parse(text: &str, origin: &str) -> Result<ImportBatch> {
             if seed.name.trim().is_empty() {
                 problems.push(&format!("{at}.name"), "must not be empty".into());
             }
+            if let Some(field) = &seed.credential_field {
+                if field.is_empty() || field == "state" || !field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                {
+                    problems.push(
+                        &format!("{at}.credential_field"),
+                        format!("{field:?} must be a field name of letters, digits and '_' (not \"state\")"),
+                    );
+                }
+                if seed.oauth.is_some() {
+                    problems.push(
+                        &format!("{at}.credential_field"),
+                        "a connector collects a field or has OAuth2 settings, not both".into(),
+                    );
+                }
+            }
             let oauth = seed.oauth.map(|oauth| {
                 for (field, url) in [("authorize_url", &oauth.authorize_url), ("token_url", &oauth.token_url)] {
                     if !is_http_url_or_path(url) {
@@ -237,6 +256,7 @@ pub fn parse(text: &str, origin: &str) -> Result<ImportBatch> {
                     supports_multiple_connections: seed.supports_multiple_connections,
                 },
                 oauth,
+                credential_field: seed.credential_field,
             }
         })
         .collect();
@@ -498,6 +518,30 @@ mod tests {
         ] {
             assert!(message.contains(expected), "missing {expected:?} in:\n{message}");
         }
+    }
+
+    /// A connector collects one named field, or has OAuth2 settings; the demo has one such.
+    #[test]
+    fn credential_fields_are_names_and_exclude_oauth() {
+        let text = r#"{"connectors": [
+            {"slug": "a", "name": "A", "credential_field": "api key"},
+            {"slug": "b", "name": "B", "credential_field": "state"},
+            {"slug": "c", "name": "C", "credential_field": "api_key",
+             "oauth": {"authorize_url": "/x", "token_url": "/y", "client_id": "c", "client_secret": "s"}},
+            {"slug": "d", "name": "D", "credential_field": "api_key"}
+        ]}"#;
+        let message = parse(text, "fields.json").unwrap_err().to_string();
+        assert!(message.contains("(3 problems)"), "{message}");
+        for expected in [
+            "connectors[0].credential_field: \"api key\" must be a field name",
+            "connectors[1].credential_field: \"state\" must be a field name",
+            "connectors[2].credential_field: a connector collects a field or has OAuth2 settings, not both",
+        ] {
+            assert!(message.contains(expected), "missing {expected:?} in:\n{message}");
+        }
+        let demo = parse(DEMO, "demo").unwrap();
+        let fields: Vec<_> = demo.connectors.iter().filter_map(|record| record.credential_field.as_deref()).collect();
+        assert_eq!(fields, ["api_key"]);
     }
 
     #[test]
