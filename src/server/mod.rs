@@ -43,6 +43,7 @@ mod sandbox;
 pub mod scale;
 mod secret;
 pub mod seed;
+mod socket;
 mod state;
 pub mod store;
 pub mod tokens;

@@ -16,4 +16,5 @@ mod server_connections;
 mod server_lifecycle;
 mod server_properties;
 mod server_soak;
+mod socket;
 mod tui_e2e;

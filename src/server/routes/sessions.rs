@@ -61,6 +61,13 @@ impl FromRequestParts<AppState> for ContextSession {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let token = bearer_token(parts)
             .ok_or_else(|| BearerRejection::unauthorized("missing context token (Authorization: Bearer <token>)"))?;
+        Self::from_token(state, token).await
+    }
+}
+
+impl ContextSession {
+    /// Checks a context token however it came (the realtime socket takes it in its URL).
+    pub async fn from_token(state: &AppState, token: &str) -> Result<Self, BearerRejection> {
         let claims = state.tokens.verify(token).map_err(|error| {
             let expired = error
                 .downcast_ref::<jsonwebtoken::errors::Error>()
