@@ -7,13 +7,16 @@ use std::time::Duration;
 use futures::{SinkExt as _, StreamExt as _};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use tokio::io::AsyncReadExt as _;
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use url::Url;
+use xkit_dash::server::{ConnectionLimits, ServerConfig};
 
 use crate::support::oauth::{browser, location, page_post};
-use crate::support::server::{TestPlatform, authorization};
+use crate::support::server::{TestPlatform, authorization, send};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -215,4 +218,50 @@ async fn bad_tokens_and_serializer_versions_are_refused_before_the_upgrade() {
     let mut socket = open_socket(&platform, &token).await;
     send_frame(&mut socket, json!([null, "1", "phoenix", "heartbeat", {}])).await;
     assert_eq!(next_frame(&mut socket).await[4]["status"], "ok");
+}
+
+/// A socket is a connection like any other under the server's cap (it keeps its place after
+/// the upgrade), and it is closed, "going away", when the server stops.
+#[tokio::test]
+async fn a_socket_holds_its_connection_place_and_is_closed_when_the_server_stops() {
+    let one_place = ConnectionLimits { max_connections: 1, ..ConnectionLimits::default() };
+    let platform = TestPlatform::with(|config| ServerConfig { demo: true, limits: one_place, ..config }).await;
+    // A client that closes its connection after each answer, so that it does not keep the place.
+    let closing = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+    let create = closing
+        .post(platform.platform_url("/context"))
+        .basic_auth(&platform.keys.publishable_key, Some(platform.secret()))
+        .json(&json!({"context": {"external_id": "socket-cap"}}));
+    let (status, created) = send(create).await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let url = socket_url(&platform, &format!("token={}&vsn=2.0.0", created["access_token"].as_str().unwrap()));
+    // The closed connection leaves its place a moment after its answer: a few tries, bounded.
+    let mut opened = None;
+    for _ in 0..40 {
+        match tokio_tungstenite::connect_async(&url).await {
+            Ok((socket, _)) => {
+                opened = Some(socket);
+                break;
+            }
+            Err(tungstenite::Error::Http(refused)) if refused.status() == 503 => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(error) => panic!("{error}"),
+        }
+    }
+    let mut socket = opened.expect("the socket opens once the place is free");
+
+    // The cap answers a new connection at once, before its request, so a raw one reads it.
+    let mut another = TcpStream::connect(platform.server.addr).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(FRAME_DEADLINE, another.read_to_end(&mut answer)).await.expect("answered").unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 503"), "the socket holds the only place: {answer}");
+
+    platform.server.shutdown().await;
+    let closed = tokio::time::timeout(FRAME_DEADLINE, socket.next()).await.expect("closed within the deadline");
+    match closed {
+        Some(Ok(Message::Close(Some(frame)))) => assert_eq!(frame.code, CloseCode::Away),
+        other => panic!("expected a close frame, got {other:?}"),
+    }
 }
