@@ -142,6 +142,22 @@ def minutes(low, high):
     return rng.randint(low, high)
 
 
+# Connectors that collect an API key instead of an OAuth2 authorization (xkit.js's
+# setAuthorizationFields). Listed after the rest and given no seeded connections, so adding
+# one leaves the random draw of everything else as it was.
+FIELD_CONNECTORS = [{
+    "slug": "sendgrid",
+    "name": "SendGrid",
+    "short_description": "Send transactional email with your API key",
+    "mark_url": "https://cdn.simpleicons.org/sendgrid",
+    "about": "SendGrid is an email delivery service for transactional and marketing email.",
+    "description": "Connect SendGrid to Northwind Analytics to **send transactional email with your API key**."
+                   "\n\nPaste an API key: SendGrid has no OAuth2 authorization.",
+    "supports_multiple_connections": False,
+    "credential_field": "api_key",
+}]
+
+
 def connector_json(spec):
     slug, name, short, multiple, _expiring, scopes, _dead = spec
     connector = {
@@ -317,14 +333,14 @@ def main():
         connections.append(connection(context, CONNECTORS[index], health))
     seed = {
         "platform": PLATFORM,
-        "connectors": [connector_json(spec) for spec in CONNECTORS],
+        "connectors": [connector_json(spec) for spec in CONNECTORS] + FIELD_CONNECTORS,
         "contexts": all_contexts,
         "connections": connections,
         "sandbox": sandbox(connections, {context["external_id"]: context for context in all_contexts}),
     }
     path = Path(__file__).with_name("demo-platform.json")
     path.write_text(json.dumps(seed, indent=1, ensure_ascii=False) + "\n")
-    print(f"{path}: {len(CONNECTORS)} connectors, {len(all_contexts)} contexts, {len(connections)} connections")
+    print(f"{path}: {len(CONNECTORS) + len(FIELD_CONNECTORS)} connectors, {len(all_contexts)} contexts, {len(connections)} connections")
 
 
 if __name__ == "__main__":

@@ -116,6 +116,10 @@ struct SeedConnector {
     /// URLs may be paths of this server (`/sandbox/oauth/token`).
     #[serde(default)]
     oauth: Option<SeedOAuth>,
+    /// For connectors without OAuth2 (API keys): the field xkit.js's
+    /// `setAuthorizationFields` submits whose value becomes the credential.
+    #[serde(default)]
+    credential_field: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -208,6 +212,21 @@ pub fn parse(text: &str, origin: &str) -> Result<ImportBatch> {
             if seed.name.trim().is_empty() {
                 problems.push(&format!("{at}.name"), "must not be empty".into());
             }
+            if let Some(field) = &seed.credential_field {
+                if field.is_empty() || field == "state" || !field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                {
+                    problems.push(
+                        &format!("{at}.credential_field"),
+                        format!("{field:?} must be a field name of letters, digits and '_' (not \"state\")"),
+                    );
+                }
+                if seed.oauth.is_some() {
+                    problems.push(
+                        &format!("{at}.credential_field"),
+                        "a connector collects a field or has OAuth2 settings, not both".into(),
+                    );
+                }
+            }
             let oauth = seed.oauth.map(|oauth| {
                 for (field, url) in [("authorize_url", &oauth.authorize_url), ("token_url", &oauth.token_url)] {
                     if !is_http_url_or_path(url) {
@@ -234,6 +253,7 @@ pub fn parse(text: &str, origin: &str) -> Result<ImportBatch> {
                     supports_multiple_connections: seed.supports_multiple_connections,
                 },
                 oauth,
+                credential_field: seed.credential_field,
             }
         })
         .collect();

@@ -55,6 +55,22 @@ pub fn slug(value: &str) -> Result<(), String> {
     if valid { Ok(()) } else { Err(format!("slug {value:?} must be 1-63 characters of a-z, 0-9 and -")) }
 }
 
+/// Longest connection id a client may choose (`addConnection(slug, id)`).
+pub const MAX_CONNECTION_ID_CHARS: usize = 255;
+
+/// A client-chosen connection id: 1 to 255 of `A-Z`, `a-z`, `0-9`, `-`, `_`, `.`, `:`, since
+/// xkit.js puts ids into paths unencoded (a uuid, in practice).
+pub fn connection_id(value: &str) -> Result<(), String> {
+    let valid = !value.is_empty()
+        && value.len() <= MAX_CONNECTION_ID_CHARS
+        && value.bytes().all(|byte| byte.is_ascii_alphanumeric() || b"-_.:".contains(&byte));
+    if valid {
+        Ok(())
+    } else {
+        Err(format!("a connection id must be 1-{MAX_CONNECTION_ID_CHARS} characters of A-Z, a-z, 0-9, -, _, . and :"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

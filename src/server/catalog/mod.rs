@@ -34,7 +34,7 @@ use super::oauth::{ServerUrls, TokenError};
 use super::repair_link::REPAIR_TOKEN_PREFIX;
 use super::secret::{random_token, secret_hash, secret_matches};
 use super::state::AppState;
-use super::store::{NewFlow, PageRequest, ProviderFailure, StoreError};
+use super::store::{ConnectorOAuth, NewFlow, PageRequest, ProviderFailure, StoreError};
 use crate::model::{Connection, ConnectionFilter};
 
 /// How long the provider has to send the browser back.
@@ -173,26 +173,15 @@ async fn start_authorization(
             "This connector cannot be authorized from the catalog: it has no OAuth2 settings.",
         ));
     };
-    let urls = state.refresher.provider().urls();
-    let browser_secret = random_token(32);
-    let flow_state = URL_SAFE_NO_PAD.encode(secret_hash(&browser_secret));
-    let redirect_uri = urls.public_path("catalog/oauth/callback");
-    let request = match state.refresher.provider().authorization_request(&oauth, &redirect_uri, &flow_state) {
-        Ok(request) => request,
+    let PreparedFlow { flow, flow_cookie } = match prepare_flow(&state, &oauth) {
+        Ok(prepared) => prepared,
         Err(problem) => {
             let cause = anyhow::anyhow!("the OAuth settings of connector {slug:?} are unusable: {problem}");
             return Err(HtmlError::internal("Misconfigured connector", problem, cause));
         }
     };
-    let cookie = flow_cookie(urls, &flow_state, &browser_secret);
+    let authorize_url = flow.authorize_url.clone();
     let connection_id = form.connection_id.filter(|id| !id.is_empty());
-    let flow = NewFlow {
-        state: flow_state,
-        pkce_verifier: request.pkce_verifier,
-        redirect_uri: redirect_uri.into(),
-        authorize_url: request.url.to_string(),
-        expires_at: Utc::now() + FLOW_TTL,
-    };
     // The link is spent in the same transaction, after every check: a refused request
     // (someone else's connection) leaves it usable.
     let begun = state
@@ -208,7 +197,34 @@ async fn start_authorization(
         Err(error) => return Err(error.into()),
     };
     tracing::info!(connection = %id, context = %visitor.external_id, %slug, "catalog authorization started");
-    Ok((AppendHeaders([(header::SET_COOKIE, cookie)]), Redirect::to(request.url.as_str())).into_response())
+    Ok((AppendHeaders([(header::SET_COOKIE, flow_cookie)]), Redirect::to(&authorize_url)).into_response())
+}
+
+/// An authorization-code flow ready to be stored and followed: the flow (state, PKCE verifier,
+/// the provider URL to send the browser to) and the `Set-Cookie` value that binds it to the
+/// browser which will come back to the callback.
+pub struct PreparedFlow {
+    pub flow: NewFlow,
+    pub flow_cookie: String,
+}
+
+/// Prepares a flow with `oauth`, for the catalog's buttons and xkit.js's `POST /connections`
+/// alike. Fails only when the connector's OAuth settings cannot make an authorize URL.
+pub fn prepare_flow(state: &AppState, oauth: &ConnectorOAuth) -> Result<PreparedFlow, String> {
+    let urls = state.refresher.provider().urls();
+    let browser_secret = random_token(32);
+    let flow_state = URL_SAFE_NO_PAD.encode(secret_hash(&browser_secret));
+    let redirect_uri = urls.public_path("catalog/oauth/callback");
+    let request = state.refresher.provider().authorization_request(oauth, &redirect_uri, &flow_state)?;
+    let flow_cookie = flow_cookie(urls, &flow_state, &browser_secret);
+    let flow = NewFlow {
+        state: flow_state,
+        pkce_verifier: request.pkce_verifier,
+        redirect_uri: redirect_uri.into(),
+        authorize_url: request.url.to_string(),
+        expires_at: Utc::now() + FLOW_TTL,
+    };
+    Ok(PreparedFlow { flow, flow_cookie })
 }
 
 /// The `Set-Cookie` value handing a flow's browser secret to the browser that starts it:

@@ -1,6 +1,7 @@
 //! The JSON API's resources, one router each, in two groups: the Platform API (API keys) and
 //! the Platform User API (public, or a context token). Errors answer as `{"error": ...}`.
 
+mod client_api;
 mod connection_response;
 mod connections;
 mod connectors;
@@ -26,9 +27,10 @@ pub fn platform(state: AppState) -> Router<AppState> {
         .route_layer(middleware::from_extractor_with_state::<ApiKey, AppState>(state))
 }
 
-/// `/api/platform_user`: the public platform record and connectors, and the context-token session.
+/// `/api/platform_user`: the public platform record and connectors, the context-token session,
+/// and the context's own connectors, connections and authorizations (xkit.js's calls).
 pub fn platform_user() -> Router<AppState> {
-    public::router().merge(sessions::router())
+    public::router().merge(sessions::router()).merge(client_api::router())
 }
 
 #[cfg(test)]

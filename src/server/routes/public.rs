@@ -28,12 +28,17 @@ async fn platform(State(state): State<AppState>) -> Result<Json<PlatformEnvelope
 }
 
 #[derive(Serialize)]
-struct ConnectorList {
-    connectors: Vec<Connector>,
+pub(super) struct ConnectorList {
+    pub(super) connectors: Vec<Connector>,
 }
 
 /// xkit.js expects the whole list in one answer.
 async fn connectors(State(state): State<AppState>) -> Result<Json<ConnectorList>, ApiError> {
+    Ok(Json(ConnectorList { connectors: all_connectors(&state).await? }))
+}
+
+/// Every connector of the platform (up to a bound of pages), for the lists xkit.js reads whole.
+pub(super) async fn all_connectors(state: &AppState) -> Result<Vec<Connector>, ApiError> {
     let mut connectors = Vec::new();
     let mut cursor = None;
     for _ in 0..MAX_PUBLIC_PAGES {
@@ -44,7 +49,7 @@ async fn connectors(State(state): State<AppState>) -> Result<Json<ConnectorList>
             break;
         }
     }
-    Ok(Json(ConnectorList { connectors }))
+    Ok(connectors)
 }
 
 #[derive(Serialize)]

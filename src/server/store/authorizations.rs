@@ -184,34 +184,10 @@ pub(super) fn begin_authorization(
     connection_id: Option<&str>,
     flow: &NewFlow,
     repair_token: Option<&[u8; 32]>,
+    claim: Claim,
 ) -> StoreResult<String> {
-    let context_id = contexts::row_id(tx, external_id)?;
-    connections::connector(tx, slug)?;
     let now = now_text();
-    let (seq, id) = match connection_id {
-        Some(id) => {
-            let seq = tx
-                .prepare_cached(
-                    "SELECT seq FROM connections WHERE id = ?1 AND context_id = ?2 AND connector_slug = ?3",
-                )?
-                .query_row(params![id, context_id, slug], |row| row.get::<_, i64>(0))
-                .optional()?
-                .ok_or_else(|| {
-                    StoreError::NotFound(format!("context {external_id:?} has no connection {id:?} to {slug:?}"))
-                })?;
-            tx.prepare_cached("UPDATE connections SET enabled = 1 WHERE seq = ?1")?.execute([seq])?;
-            (seq, id.to_owned())
-        }
-        None => {
-            let id = uuid::Uuid::new_v4().to_string();
-            tx.prepare_cached(
-                "INSERT INTO connections (id, context_id, connector_slug, enabled, health, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, 1, ?4, ?5, ?5)",
-            )?
-            .execute(params![id, context_id, slug, derived_health(true, None).rank(), now])?;
-            (tx.last_insert_rowid(), id)
-        }
-    };
+    let (seq, id) = claim_connection(tx, external_id, slug, connection_id, claim)?;
     tx.prepare_cached(
         "INSERT INTO authorizations (connection_seq, status, authorize_url, state, updated_at)
          VALUES (?1, 'awaiting_callback', ?2, ?3, ?4)
@@ -240,6 +216,114 @@ pub(super) fn begin_authorization(
         return Err(StoreError::Conflict("this repair link has already been used or has expired".into()));
     }
     Ok(id)
+}
+
+/// What an authorization may do with a connection id that names no connection yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Only an existing connection of the context (the catalog's Reconnect button).
+    ExistingOnly,
+    /// Create the connection under that id (xkit.js's `addConnection(slug, id)`).
+    CreateMissing,
+}
+
+/// The connection an authorization starts on: the context's connection `connection_id` to
+/// `slug` (enabled again if it was removed), a new one under that id when `claim` allows and
+/// no connection has it, or a new one with a fresh id. Returns its row and id.
+pub(super) fn claim_connection(
+    tx: &Transaction<'_>,
+    external_id: &str,
+    slug: &str,
+    connection_id: Option<&str>,
+    claim: Claim,
+) -> StoreResult<(i64, String)> {
+    let context_id = contexts::row_id(tx, external_id)?;
+    connections::connector(tx, slug)?;
+    let now = now_text();
+    let existing = |id: &str| -> StoreResult<Option<i64>> {
+        Ok(tx
+            .prepare_cached("SELECT seq FROM connections WHERE id = ?1 AND context_id = ?2 AND connector_slug = ?3")?
+            .query_row(params![id, context_id, slug], |row| row.get::<_, i64>(0))
+            .optional()?)
+    };
+    let taken = |id: &str| -> StoreResult<bool> {
+        Ok(tx.prepare_cached("SELECT 1 FROM connections WHERE id = ?1")?.exists([id])?)
+    };
+    let new_id = match connection_id {
+        Some(id) => {
+            if let Some(seq) = existing(id)? {
+                tx.prepare_cached("UPDATE connections SET enabled = 1 WHERE seq = ?1")?.execute([seq])?;
+                return Ok((seq, id.to_owned()));
+            }
+            // Another context's connection is not told apart from a missing one.
+            if claim == Claim::ExistingOnly || taken(id)? {
+                return Err(StoreError::NotFound(format!(
+                    "context {external_id:?} has no connection {id:?} to {slug:?}"
+                )));
+            }
+            id.to_owned()
+        }
+        None => uuid::Uuid::new_v4().to_string(),
+    };
+    tx.prepare_cached(
+        "INSERT INTO connections (id, context_id, connector_slug, enabled, health, created_at, updated_at)
+         VALUES (?1, ?2, ?3, 1, ?4, ?5, ?5)",
+    )?
+    .execute(params![new_id, context_id, slug, derived_health(true, None).rank(), now])?;
+    Ok((tx.last_insert_rowid(), new_id))
+}
+
+/// Starts an authorization of a connector that collects fields (an API key) instead of sending
+/// the browser to a provider: the connection becomes `awaiting_callback` with `state`, which
+/// [`submit_fields`] must present. Returns the connection id.
+pub(super) fn begin_field_authorization(
+    tx: &Transaction<'_>,
+    external_id: &str,
+    slug: &str,
+    connection_id: Option<&str>,
+    state: &str,
+) -> StoreResult<String> {
+    let (seq, id) = claim_connection(tx, external_id, slug, connection_id, Claim::CreateMissing)?;
+    tx.prepare_cached(
+        "INSERT INTO authorizations (connection_seq, status, state, updated_at) VALUES (?1, 'awaiting_callback', ?2, ?3)
+         ON CONFLICT (connection_seq) DO UPDATE SET status = 'awaiting_callback', authorize_url = NULL,
+             state = excluded.state, error_code = NULL, error_message = NULL, access_token = NULL,
+             refresh_token = NULL, expires_at = NULL, refresh_error = NULL, updated_at = excluded.updated_at",
+    )?
+    .execute(params![seq, state, now_text()])?;
+    tx.prepare_cached("DELETE FROM oauth_flows WHERE connection_seq = ?1")?.execute([seq])?;
+    store_health(tx, seq)?;
+    Ok(id)
+}
+
+/// The fields of a field authorization arrived: the context's authorization to `slug` waiting
+/// with `state` becomes `active` with `credential`. The connection id, or `None` when no
+/// authorization of that context waits with that state.
+pub(super) fn submit_fields(
+    tx: &Transaction<'_>,
+    external_id: &str,
+    slug: &str,
+    state: &str,
+    credential: &str,
+) -> StoreResult<Option<String>> {
+    let found = tx
+        .prepare_cached(
+            "SELECT c.seq, c.id FROM connections c JOIN contexts x ON x.id = c.context_id
+                 JOIN authorizations a ON a.connection_seq = c.seq
+             WHERE x.external_id = ?1 AND c.connector_slug = ?2 AND a.state = ?3 AND a.status = 'awaiting_callback'",
+        )?
+        .query_row(params![external_id, slug, state], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))
+        .optional()?;
+    let Some((seq, id)) = found else { return Ok(None) };
+    let now = now_text();
+    tx.prepare_cached(
+        "UPDATE authorizations SET status = 'active', access_token = ?2, state = NULL, last_refreshed_at = ?3,
+             updated_at = ?3
+         WHERE connection_seq = ?1",
+    )?
+    .execute(params![seq, credential, now])?;
+    store_health(tx, seq)?;
+    Ok(Some(id))
 }
 
 /// Takes (deletes) the flow of `state`; while it has not expired and the authorization still

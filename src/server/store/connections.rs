@@ -16,7 +16,7 @@ const CONNECTOR_COLUMNS: &str =
 
 /// The columns [`connection_from_row`] reads, in order. `access_token` is the only secret
 /// selected; the refresh token is never read by a route.
-const CONNECTION_SELECT: &str = "SELECT c.seq, c.id, c.enabled,
+pub(super) const CONNECTION_SELECT: &str = "SELECT c.seq, c.id, c.enabled,
         k.slug, k.name, k.short_description, k.mark_url, k.about, k.description, k.supports_multiple_connections,
         a.id, a.status, a.display_label, a.error_code, a.error_message, a.access_token, a.authorize_url, a.state,
         a.expires_at, a.last_refreshed_at, a.refresh_error,
@@ -196,7 +196,7 @@ fn connector_from_row(row: &Row<'_>, first: usize) -> rusqlite::Result<Connector
 }
 
 /// Maps a [`CONNECTION_SELECT`] row to `(seq, connection)`.
-fn connection_from_row(
+pub(super) fn connection_from_row(
     row: &Row<'_>,
     credentials: Credentials,
     with_context: bool,

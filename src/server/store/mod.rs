@@ -9,6 +9,7 @@
 //! on the async side rather than by parking blocking threads.
 
 mod authorizations;
+mod client_api;
 mod connections;
 mod contexts;
 mod cursor;
@@ -34,7 +35,7 @@ use crate::model::{Connection, ConnectionFilter, Connector, Context, Platform};
 
 /// Tests compute PKCE challenges with the sandbox's own definition.
 pub use crate::server::secret::pkce_s256;
-pub use authorizations::{IssuedTokens, NewFlow, ProviderFailure, RefreshState, RepairGrant, ReturningFlow};
+pub use authorizations::{Claim, IssuedTokens, NewFlow, ProviderFailure, RefreshState, RepairGrant, ReturningFlow};
 pub use cursor::{Page, PageRequest};
 pub use error::{StoreError, StoreResult};
 pub use records::{
@@ -308,9 +309,108 @@ impl Store {
                 connection_id.as_deref(),
                 &flow,
                 repair_token.as_ref(),
+                Claim::ExistingOnly,
             )
         })
         .await
+    }
+
+    /// [`Store::begin_authorization`] for xkit.js's `POST /connections/:slug`: an id that names
+    /// no connection yet creates one under it (`addConnection(slug, id)`), and no link is spent.
+    pub async fn begin_client_authorization(
+        &self,
+        external_id: String,
+        connector_slug: String,
+        connection_id: Option<String>,
+        flow: NewFlow,
+    ) -> StoreResult<String> {
+        self.write(move |tx| {
+            authorizations::begin_authorization(
+                tx,
+                &external_id,
+                &connector_slug,
+                connection_id.as_deref(),
+                &flow,
+                None,
+                Claim::CreateMissing,
+            )
+        })
+        .await
+    }
+
+    /// Starts a field authorization (API-key connectors) waiting for `state`; the connection id.
+    pub async fn begin_field_authorization(
+        &self,
+        external_id: String,
+        connector_slug: String,
+        connection_id: Option<String>,
+        state: String,
+    ) -> StoreResult<String> {
+        self.write(move |tx| {
+            authorizations::begin_field_authorization(
+                tx,
+                &external_id,
+                &connector_slug,
+                connection_id.as_deref(),
+                &state,
+            )
+        })
+        .await
+    }
+
+    /// Completes the context's field authorization waiting with `state`; the connection id, or
+    /// `None` when none waits with it.
+    pub async fn submit_fields(
+        &self,
+        external_id: String,
+        connector_slug: String,
+        state: String,
+        credential: SecretString,
+    ) -> StoreResult<Option<String>> {
+        self.write(move |tx| {
+            authorizations::submit_fields(tx, &external_id, &connector_slug, &state, credential.expose_secret())
+        })
+        .await
+    }
+
+    /// The field a connector collects as its credential (API-key connectors), `None` for others.
+    pub async fn credential_field(&self, slug: String) -> StoreResult<Option<String>> {
+        self.read(move |db| client_api::credential_field(db, &slug)).await
+    }
+
+    /// A context's connection `id`, without credential; `NotFound` for another context's.
+    pub async fn context_connection(&self, external_id: String, id: String) -> StoreResult<Connection> {
+        self.read(move |db| client_api::connection_of_context(db, &external_id, &id)).await
+    }
+
+    /// The context's connection to `slug` holding authorization `authorization_id`.
+    pub async fn context_authorization(
+        &self,
+        external_id: String,
+        slug: String,
+        authorization_id: i64,
+    ) -> StoreResult<Connection> {
+        self.read(move |db| client_api::by_authorization(db, &external_id, &slug, authorization_id)).await
+    }
+
+    /// Soft-removes a context's connection `id` (`NotFound` for another context's).
+    pub async fn disable_context_connection(&self, external_id: String, id: String) -> StoreResult<Connection> {
+        self.write(move |tx| client_api::disable_by_id(tx, &external_id, &id)).await
+    }
+
+    /// Stores (the hash of) a one-time token that names a context until `expires_at`.
+    pub async fn add_one_time_token(
+        &self,
+        token_sha256: [u8; 32],
+        external_id: String,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.write(move |tx| client_api::add_one_time_token(tx, &token_sha256, &external_id, expires_at)).await
+    }
+
+    /// Spends a one-time token: its context's `external_id`, or `None` if unknown, spent or expired.
+    pub async fn take_one_time_token(&self, token_sha256: [u8; 32]) -> StoreResult<Option<String>> {
+        self.write(move |tx| client_api::take_one_time_token(tx, &token_sha256)).await
     }
 
     /// Takes the flow of a callback's `state` (single use), moving it to `retrieving_tokens`.

@@ -65,14 +65,14 @@ pub(super) fn import(tx: &Transaction<'_>, batch: &ImportBatch) -> StoreResult<I
         tx.execute(
             "INSERT INTO connectors (slug, name, short_description, mark_url, about, description,
                  supports_multiple_connections, oauth_authorize_url, oauth_token_url, oauth_client_id,
-                 oauth_client_secret, oauth_scopes)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                 oauth_client_secret, oauth_scopes, credential_field)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
              ON CONFLICT (slug) DO UPDATE SET name = excluded.name, short_description = excluded.short_description,
                  mark_url = excluded.mark_url, about = excluded.about, description = excluded.description,
                  supports_multiple_connections = excluded.supports_multiple_connections,
                  oauth_authorize_url = excluded.oauth_authorize_url, oauth_token_url = excluded.oauth_token_url,
                  oauth_client_id = excluded.oauth_client_id, oauth_client_secret = excluded.oauth_client_secret,
-                 oauth_scopes = excluded.oauth_scopes",
+                 oauth_scopes = excluded.oauth_scopes, credential_field = excluded.credential_field",
             params![
                 connector.slug,
                 connector.name,
@@ -86,6 +86,7 @@ pub(super) fn import(tx: &Transaction<'_>, batch: &ImportBatch) -> StoreResult<I
                 oauth.map(|oauth| &oauth.client_id),
                 oauth.map(|oauth| oauth.client_secret.expose_secret()),
                 oauth.map(|oauth| oauth.scopes.join(" ")),
+                record.credential_field,
             ],
         )?;
         report.connectors += 1;

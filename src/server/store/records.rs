@@ -21,6 +21,8 @@ pub struct ConnectorOAuth {
 pub struct ConnectorRecord {
     pub connector: Connector,
     pub oauth: Option<ConnectorOAuth>,
+    /// The field collected as the credential by connectors without OAuth2 (API keys).
+    pub credential_field: Option<String>,
 }
 
 /// An authorization as stored, including the refresh token that no route returns.

@@ -9,7 +9,8 @@ pub(super) const SCHEMA_VERSION: i64 = 1;
 
 /// Columns added after a table's first version: `(table, column, declaration)`, added to an
 /// older database when it opens (`CREATE TABLE IF NOT EXISTS` leaves existing tables alone).
-pub(super) const ADDED_COLUMNS: &[(&str, &str, &str)] = &[("api_keys", "last_used_at", "TEXT")];
+pub(super) const ADDED_COLUMNS: &[(&str, &str, &str)] =
+    &[("api_keys", "last_used_at", "TEXT"), ("connectors", "credential_field", "TEXT")];
 
 /// Adds the [`ADDED_COLUMNS`] an older database lacks.
 pub(super) fn add_missing_columns(db: &rusqlite::Connection) -> rusqlite::Result<()> {
@@ -62,7 +63,9 @@ CREATE TABLE IF NOT EXISTS connectors (
     oauth_token_url               TEXT,
     oauth_client_id               TEXT,
     oauth_client_secret           TEXT,
-    oauth_scopes                  TEXT
+    oauth_scopes                  TEXT,
+    -- Set for connectors that collect a field (an API key) instead of an OAuth2 authorization.
+    credential_field              TEXT
 );
 
 CREATE TABLE IF NOT EXISTS contexts (
@@ -119,6 +122,13 @@ CREATE TABLE IF NOT EXISTS oauth_flows (
 );
 CREATE INDEX IF NOT EXISTS oauth_flows_by_connection ON oauth_flows (connection_seq);
 
+-- One-time tokens of xkit.js's connect popup (`POST /sessions/ott`): hashed, short-lived,
+-- deleted when spent.
+CREATE TABLE IF NOT EXISTS one_time_tokens (
+    token_sha256 BLOB PRIMARY KEY,
+    context_id   INTEGER NOT NULL REFERENCES contexts(id) ON DELETE CASCADE,
+    expires_at   TEXT NOT NULL
+);
 -- Catalog repair links: only the token's hash is kept; `used_at` makes a token single use.
 CREATE TABLE IF NOT EXISTS repair_tokens (
     token_sha256   BLOB PRIMARY KEY,
