@@ -47,7 +47,7 @@ pub fn router(state: AppState, body_timeout: Duration) -> Router {
 }
 
 /// Paths of the HTML family, where an unknown page gets a page too.
-const HTML_PREFIXES: [&str; 3] = ["/connectors/", "/catalog/", "/sandbox"];
+const HTML_PREFIXES: [&str; 4] = ["/connectors/", "/catalog/", "/sandbox", "/authorizations/"];
 
 async fn unknown_route(uri: Uri) -> Response {
     let path = uri.path();

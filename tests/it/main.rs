@@ -5,6 +5,7 @@
 mod support;
 
 mod cli_commands;
+mod connect_popup;
 mod docs;
 mod hostile_servers;
 mod html_routes;

@@ -413,6 +413,11 @@ impl Store {
         self.write(move |tx| client_api::take_one_time_token(tx, &token_sha256)).await
     }
 
+    /// The context whose flow `state` is, while the flow is stored (the flow is left in place).
+    pub async fn flow_context(&self, state: String) -> StoreResult<Option<String>> {
+        self.read(move |db| authorizations::flow_context(db, &state)).await
+    }
+
     /// Takes the flow of a callback's `state` (single use), moving it to `retrieving_tokens`.
     pub async fn take_flow(&self, state: String) -> StoreResult<Option<ReturningFlow>> {
         self.write(move |tx| authorizations::take_flow(tx, &state)).await
