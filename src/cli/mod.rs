@@ -90,10 +90,14 @@ pub enum Command {
         command: Option<String>,
     },
     /// Run the bundled Xkit-compatible platform server.
-    Serve(server::ServeArgs),
+    // Boxed: its many flags would make every other command as large.
+    Serve(Box<server::ServeArgs>),
     /// Manage the API keys of a bundled server's data directory.
     #[command(subcommand)]
     Keys(server::KeysCommand),
+    /// Manage the web origins whose pages may call the platform from a browser (xkit.js).
+    #[command(subcommand)]
+    Origins(server::OriginsCommand),
 }
 
 const COMPLETIONS_EXAMPLES: &str = "\
@@ -125,8 +129,9 @@ pub async fn main() -> ExitCode {
 pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         None => tui::run(cli.target, cli.dashboard).await.map(|()| EXIT_OK),
-        Some(Command::Serve(args)) => server::run_serve(args).await.map(|()| EXIT_OK),
+        Some(Command::Serve(args)) => server::run_serve(*args).await.map(|()| EXIT_OK),
         Some(Command::Keys(command)) => server::run_keys(command).map(|()| EXIT_OK),
+        Some(Command::Origins(command)) => server::run_origins(command).map(|()| EXIT_OK),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(shell, &mut Cli::command(), "xkit-dash", &mut std::io::stdout());
             Ok(EXIT_OK)
@@ -169,7 +174,8 @@ async fn run_headless(target_args: TargetArgs, command: Command) -> Result<u8> {
         | Command::Completions { .. }
         | Command::Man { .. }
         | Command::Serve(_)
-        | Command::Keys(_) => unreachable!("dispatched before"),
+        | Command::Keys(_)
+        | Command::Origins(_) => unreachable!("dispatched before"),
     }
 }
 

@@ -25,6 +25,7 @@
 
 mod auth;
 mod catalog;
+mod cors;
 mod database;
 mod error;
 mod extract;
@@ -33,6 +34,7 @@ mod keys;
 #[cfg(test)]
 mod log_capture;
 mod oauth;
+mod origins;
 mod private_file;
 pub mod refresh;
 mod repair_link;
@@ -43,9 +45,11 @@ mod sandbox;
 pub mod scale;
 mod secret;
 pub mod seed;
+mod session_cookie;
 mod socket;
 mod state;
 pub mod store;
+mod tls;
 pub mod tokens;
 mod transport;
 mod validate;
@@ -63,6 +67,8 @@ use tokio_util::task::TaskTracker;
 
 pub use database::database_path;
 pub use keys::{KeyPair, create_key_pair};
+pub use origins::OriginsCommand;
+pub use tls::TlsSource;
 pub use transport::ConnectionLimits;
 
 use crate::client::ApiTarget;
@@ -124,6 +130,27 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = ConnectionLimits::default().max_connections,
           value_parser = positive_count)]
     pub max_connections: usize,
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); needs --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key", conflicts_with = "tls_self_signed")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a self-signed certificate for the listening address and localhost,
+    /// made on first use in the data directory (its path is printed at startup).
+    #[arg(long)]
+    pub tls_self_signed: bool,
+}
+
+impl ServeArgs {
+    fn tls_source(&self) -> Option<TlsSource> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(certificate), Some(key)) => {
+                Some(TlsSource::Files { certificate: certificate.clone(), key: key.clone() })
+            }
+            _ => self.tls_self_signed.then_some(TlsSource::SelfSigned),
+        }
+    }
 }
 
 fn positive_count(text: &str) -> Result<usize, String> {
@@ -190,6 +217,8 @@ pub struct ServerConfig {
     pub repair_link_ttl: Duration,
     /// Connection timeouts and cap.
     pub limits: ConnectionLimits,
+    /// Serve HTTPS instead of HTTP.
+    pub tls: Option<TlsSource>,
 }
 
 impl ServerConfig {
@@ -206,6 +235,7 @@ impl ServerConfig {
             refresh: refresh::RefreshSettings::default(),
             repair_link_ttl: DEFAULT_REPAIR_LINK_TTL,
             limits: ConnectionLimits::default(),
+            tls: None,
         }
     }
 }
@@ -213,6 +243,8 @@ impl ServerConfig {
 /// A server running on a tokio task; dropping it does not stop it, [`RunningServer::shutdown`] does.
 pub struct RunningServer {
     pub addr: SocketAddr,
+    /// The certificate served over TLS (`None`: plain HTTP).
+    pub tls_certificate: Option<PathBuf>,
     stop: CancellationToken,
     task: JoinHandle<()>,
     /// Writes that outlive their request (an API key's "last used"): waited for on shutdown.
@@ -220,9 +252,10 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
-    /// `http://{addr}`.
+    /// `http://{addr}`, or `https://{addr}` over TLS.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls_certificate.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Stops accepting connections, lets open requests finish (a few seconds at most), and
@@ -290,8 +323,16 @@ async fn launch(config: ServerConfig) -> Result<(RunningServer, Store)> {
         .await
         .with_context(|| format!("cannot listen on {}", config.addr))?;
     let addr = listener.local_addr()?;
-    let urls = Arc::new(server_urls(addr, config.public_url.clone())?);
-    let provider = oauth::ProviderClient::new(urls, config.refresh.timeout)?;
+    let tls = match config.tls.clone() {
+        Some(source) => {
+            let data_dir = config.data_dir.clone();
+            Some(tokio::task::spawn_blocking(move || tls::ServerTls::load(&source, &data_dir, addr)).await??)
+        }
+        None => None,
+    };
+    let urls = Arc::new(server_urls(addr, tls.is_some(), config.public_url.clone())?);
+    let own_certificate = tls.as_ref().map(|tls| tls.certificate_pem.as_slice());
+    let provider = oauth::ProviderClient::new(urls, config.refresh.timeout, own_certificate)?;
     let keys = Arc::new(auth::KeyCache::default());
     let background = keys.writes();
     let state = AppState {
@@ -306,20 +347,22 @@ async fn launch(config: ServerConfig) -> Result<(RunningServer, Store)> {
     let stopped = stop.clone();
     let max_connections = transport::connection_cap(config.limits.max_connections);
     let limits = ConnectionLimits { max_connections, ..config.limits };
-    let task = tokio::spawn(transport::serve(listener, app, limits, stopped));
+    let (acceptor, tls_certificate) = tls.map(|tls| (tls.acceptor, tls.certificate_path)).unzip();
+    let task = tokio::spawn(transport::serve(listener, app, limits, acceptor, stopped));
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "platform server listening");
-    Ok((RunningServer { addr, stop, task, background }, store))
+    Ok((RunningServer { addr, tls_certificate, stop, task, background }, store))
 }
 
 /// Where the server reaches itself (loopback, even when listening on every interface) and the
 /// base of browser links.
-fn server_urls(addr: SocketAddr, public_url: Option<url::Url>) -> Result<oauth::ServerUrls> {
+fn server_urls(addr: SocketAddr, tls: bool, public_url: Option<url::Url>) -> Result<oauth::ServerUrls> {
     let ip = match addr.ip() {
         ip if !ip.is_unspecified() => ip,
         std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
         std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
     };
-    let internal = url::Url::parse(&format!("http://{}/", SocketAddr::new(ip, addr.port())))?;
+    let scheme = if tls { "https" } else { "http" };
+    let internal = url::Url::parse(&format!("{scheme}://{}/", SocketAddr::new(ip, addr.port())))?;
     let public = match public_url {
         Some(url) if url.path().ends_with('/') => url,
         Some(mut url) => {
@@ -346,6 +389,7 @@ pub async fn run_serve(args: ServeArgs) -> Result<()> {
     // A subscriber may already be installed (tests); then logs go there.
     let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).try_init();
 
+    let tls = args.tls_source();
     let data_dir = data_dir_or_default(args.data_dir)?;
     if let Some(connections) = args.demo_scale {
         let started = std::time::Instant::now();
@@ -359,6 +403,7 @@ pub async fn run_serve(args: ServeArgs) -> Result<()> {
         );
     }
     let config = ServerConfig {
+        tls,
         addr: args.addr,
         demo: args.demo,
         seed: args.seed,
@@ -375,6 +420,9 @@ pub async fn run_serve(args: ServeArgs) -> Result<()> {
     };
     let server = start(config).await?;
     eprintln!("xkit-dash platform listening on {} (data: {})", server.base_url(), data_dir.display());
+    if let Some(certificate) = &server.tls_certificate {
+        eprintln!("TLS certificate: {}", certificate.display());
+    }
     eprintln!(
         "API base: {}/api/platform; create keys with: xkit-dash keys create --data-dir {}",
         server.base_url(),
@@ -455,6 +503,11 @@ pub fn run_keys(command: KeysCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+pub fn run_origins(command: OriginsCommand) -> Result<()> {
+    let data_dir = data_dir_or_default(command.data_dir().map(Path::to_owned))?;
+    origins::run(&command, &data_dir)
 }
 
 /// `--data-dir`, else the bundled server's directory under the data directory.

@@ -90,8 +90,14 @@ pub struct ProviderClient {
 }
 
 impl ProviderClient {
-    pub fn new(urls: Arc<ServerUrls>, timeout: Duration) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
+    /// `own_certificate`: the server's TLS certificate (PEM), trusted for the calls it makes
+    /// to itself (a connector whose token URL is a path of this server, like the sandbox's).
+    pub fn new(urls: Arc<ServerUrls>, timeout: Duration, own_certificate: Option<&[u8]>) -> anyhow::Result<Self> {
+        let mut http = reqwest::Client::builder();
+        if let Some(pem) = own_certificate {
+            http = http.add_root_certificate(reqwest::Certificate::from_pem(pem)?);
+        }
+        let http = http
             .timeout(timeout)
             .connect_timeout(timeout)
             // A token endpoint that redirects is misconfigured; following it could send the

@@ -17,7 +17,7 @@ use super::error::ApiError;
 use super::html::HtmlError;
 use super::state::AppState;
 use super::transport::{self, MAX_BODY_BYTES};
-use super::{catalog, routes, same_origin, sandbox, socket};
+use super::{catalog, cors, routes, same_origin, sandbox, socket};
 
 pub fn router(state: AppState, body_timeout: Duration) -> Router {
     let api = Router::new()
@@ -37,6 +37,7 @@ pub fn router(state: AppState, body_timeout: Duration) -> Router {
         .fallback(unknown_route)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(body_timeout, transport::receive_body_within))
+        .layer(middleware::from_fn_with_state(state.clone(), cors::platform_user_cors))
         .layer(middleware::map_response(no_sniff))
         // Spans carry method and path only: never headers (Authorization), bodies, or the query,
         // which holds catalog link tokens and OAuth codes and states.

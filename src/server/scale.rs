@@ -94,7 +94,14 @@ pub fn batch(connections: usize) -> Result<ImportBatch> {
         })
         .collect();
     let sandbox = SandboxSeed { clients: demo.sandbox.clients, grants };
-    Ok(ImportBatch { platform: demo.platform, connectors: demo.connectors, contexts, connections, sandbox })
+    Ok(ImportBatch {
+        platform: demo.platform,
+        connectors: demo.connectors,
+        contexts,
+        connections,
+        sandbox,
+        origins: demo.origins,
+    })
 }
 
 /// Seeds the platform in `data_dir` (creating it if needed) with [`batch`]`(connections)`.

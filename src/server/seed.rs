@@ -39,6 +39,9 @@ struct SeedFile {
     /// Clients and grants of the sandbox OAuth2 provider (`/sandbox/oauth/...`).
     #[serde(default)]
     sandbox: SeedSandbox,
+    /// Web origins whose pages may call the Platform User API (xkit.js), `scheme://host[:port]`.
+    #[serde(default)]
+    origins: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -332,8 +335,20 @@ pub fn parse(text: &str, origin: &str) -> Result<ImportBatch> {
         .collect();
 
     let sandbox = sandbox_seed(file.sandbox, &mut problems);
+    let origins = file
+        .origins
+        .iter()
+        .enumerate()
+        .filter_map(|(index, web_origin)| match validate::web_origin(web_origin) {
+            Ok(web_origin) => Some(web_origin),
+            Err(error) => {
+                problems.push(&format!("origins[{index}]"), error);
+                None
+            }
+        })
+        .collect();
     problems.finish(origin)?;
-    Ok(ImportBatch { platform, connectors, contexts: file.contexts, connections, sandbox })
+    Ok(ImportBatch { platform, connectors, contexts: file.contexts, connections, sandbox, origins })
 }
 
 fn sandbox_seed(seed: SeedSandbox, problems: &mut Problems) -> SandboxSeed {

@@ -67,7 +67,7 @@ async fn upgrade(
         .into_response();
     }
     let token = parameters.get("token").map(String::as_str).unwrap_or_default();
-    let session = match ContextSession::from_token(&state, token).await {
+    let session = match ContextSession::verify(token, &state).await {
         Ok(session) => session,
         Err(rejection) => return rejection.into_response(),
     };

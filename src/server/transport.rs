@@ -37,6 +37,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 
@@ -76,9 +77,16 @@ impl Default for ConnectionLimits {
     }
 }
 
-/// Serves `app` on `listener` until `stop` is cancelled, then lets open requests finish.
-/// `limits.max_connections` must fit the open files limit: see [`connection_cap`].
-pub async fn serve(listener: TcpListener, app: Router, limits: ConnectionLimits, stop: CancellationToken) {
+/// Serves `app` on `listener` until `stop` is cancelled, then lets open requests finish; over
+/// TLS when given an acceptor. `limits.max_connections` must fit the open files limit: see
+/// [`connection_cap`].
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: ConnectionLimits,
+    tls: Option<TlsAcceptor>,
+    stop: CancellationToken,
+) {
     let slots = Arc::new(Slots::new(limits.max_connections));
     // Every connection task holds a receiver; the sender sees them all gone once they end.
     let (all_closed, open_connection) = watch::channel(());
@@ -108,9 +116,9 @@ pub async fn serve(listener: TcpListener, app: Router, limits: ConnectionLimits,
         };
         match slots.admit().await {
             Some(slot) => {
-                let (app, stop, open) = (app.clone(), stop.clone(), open_connection.clone());
+                let (app, stop, open, tls) = (app.clone(), stop.clone(), open_connection.clone(), tls.clone());
                 tokio::spawn(async move {
-                    serve_connection(stream, app, limits, slot, stop).await;
+                    serve_connection(stream, tls, app, limits, slot, stop).await;
                     drop(open);
                 });
             }
@@ -130,17 +138,48 @@ fn is_connection_error(error: &io::Error) -> bool {
     )
 }
 
-/// One connection: HTTP/1.1 with the header timeout, closed early when idle, when displaced
-/// by a newer connection, and gracefully when the server stops.
+/// One connection: the TLS handshake if any, which must end within the header timeout (a
+/// connection that has not finished it has sent no request: it can be displaced), then HTTP.
 async fn serve_connection(
     stream: TcpStream,
+    tls: Option<TlsAcceptor>,
     app: Router,
     limits: ConnectionLimits,
     slot: Arc<Slot>,
     stop: CancellationToken,
 ) {
     let activity = Arc::new(Activity::new());
-    let io = TokioIo::new(Watched { inner: stream, activity: activity.clone(), _place: slot.clone() });
+    let watched = Watched { inner: stream, activity: activity.clone(), _place: slot.clone() };
+    let Some(acceptor) = tls else {
+        return serve_http(watched, activity, app, limits, slot, stop).await;
+    };
+    let handshake = tokio::select! {
+        handshake = tokio::time::timeout(limits.header_timeout, acceptor.accept(watched)) => handshake,
+        () = slot.displaced.cancelled() => return,
+        () = stop.cancelled() => return,
+    };
+    match handshake {
+        Ok(Ok(stream)) => serve_http(stream, activity, app, limits, slot, stop).await,
+        Ok(Err(error)) => tracing::debug!(%error, "TLS handshake failed"),
+        Err(_) => {
+            tracing::debug!("closing a connection whose TLS handshake did not end in {:?}", limits.header_timeout)
+        }
+    }
+}
+
+/// HTTP/1.1 on one connection with the header timeout, closed early when idle, when displaced
+/// by a newer connection, and gracefully when the server stops.
+async fn serve_http<S>(
+    stream: S,
+    activity: Arc<Activity>,
+    app: Router,
+    limits: ConnectionLimits,
+    slot: Arc<Slot>,
+    stop: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let io = TokioIo::new(stream);
     let proven = slot.clone();
     let server_stop = ServerStop(stop.clone());
     let service = TowerToHyperService::new(app.map_request(move |mut request: Request<hyper::body::Incoming>| {

@@ -20,6 +20,20 @@ pub fn query_value(name: &str, value: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A web origin as browsers send it in `Origin`: `http(s)://host[:port]`, lower case, no path,
+/// no default port. A trailing `/` is dropped; anything else is refused rather than guessed.
+pub fn web_origin(text: &str) -> Result<String, String> {
+    let url = url::Url::parse(text.trim()).map_err(|error| format!("{text:?} is not an origin: {error}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("{text:?}: an origin is http:// or https://"));
+    }
+    let origin = url.origin().ascii_serialization();
+    if origin != text.trim().trim_end_matches('/') {
+        return Err(format!("{text:?} is not an origin; write it as {origin:?} (scheme, host and port only)"));
+    }
+    Ok(origin)
+}
+
 /// `external_id`: required, not blank, at most 255 characters, no control characters.
 pub fn external_id(value: &str) -> Result<(), String> {
     if value.is_empty() {

@@ -19,3 +19,4 @@ mod server_properties;
 mod server_soak;
 mod socket;
 mod tui_e2e;
+mod xkitjs;

@@ -11,6 +11,10 @@
 //! new tokens, or `error` with the provider's `error` (for example `access_denied`). Reconnect
 //! re-authorizes the same connection id.
 //!
+//! Without a token in the link, the page and the Install / Reconnect buttons take the context
+//! from the session cookie that xkit.js's `login()` set (its `connectorUrl(slug)` links carry no
+//! token); a visitor with neither is sent to the platform's `login_redirect_url` when it has one.
+//!
 //! The flow is bound to the browser that started it: the `state` is the SHA-256 of a random
 //! secret that only that browser holds, in an HttpOnly cookie; a callback whose browser cannot
 //! show the secret is refused before anything changes. So a consent completed in another
@@ -34,6 +38,7 @@ use super::html::HtmlError;
 use super::oauth::{ServerUrls, TokenError};
 use super::repair_link::REPAIR_TOKEN_PREFIX;
 use super::secret::{random_token, secret_hash, secret_matches};
+use super::session_cookie;
 use super::state::AppState;
 use super::store::{ConnectorOAuth, NewFlow, PageRequest, ProviderFailure, StoreError};
 use crate::model::{Connection, ConnectionFilter};
@@ -74,11 +79,7 @@ struct Visitor {
 /// Checks a link's token for `slug`.
 async fn identify(state: &AppState, token: Option<&str>, slug: &str) -> Result<Visitor, HtmlError> {
     let Some(token) = token.filter(|token| !token.is_empty() && token.len() <= MAX_PARAM_CHARS) else {
-        return Err(HtmlError::new(
-            StatusCode::UNAUTHORIZED,
-            "Link needed",
-            "Open this page from the link the app gave you: it tells the catalog whose connection to show.",
-        ));
+        return Err(link_needed());
     };
     if token.starts_with(REPAIR_TOKEN_PREFIX) {
         let hash = secret_hash(token);
@@ -108,6 +109,14 @@ async fn identify(state: &AppState, token: Option<&str>, slug: &str) -> Result<V
     }
 }
 
+fn link_needed() -> HtmlError {
+    HtmlError::new(
+        StatusCode::UNAUTHORIZED,
+        "Link needed",
+        "Open this page from the link the app gave you: it tells the catalog whose connection to show.",
+    )
+}
+
 fn link_used() -> HtmlError {
     HtmlError::new(
         StatusCode::GONE,
@@ -126,6 +135,7 @@ async fn connector_page(
     State(state): State<AppState>,
     HtmlPath(slug): HtmlPath<String>,
     HtmlQuery(query): HtmlQuery<LinkQuery>,
+    headers: HeaderMap,
 ) -> Result<Response, HtmlError> {
     let connector = match state.store.connector(slug.clone()).await {
         Ok(connector) => connector,
@@ -138,11 +148,20 @@ async fn connector_page(
         }
         Err(error) => return Err(error.into()),
     };
-    let visitor = identify(&state, query.token.as_deref(), &slug).await?;
+    let link_token = query.token.filter(|token| !token.is_empty());
+    let Some(token) = link_token.as_deref().or_else(|| session_cookie::token(&headers)) else {
+        // Not logged in: the platform's login page, which brings the user back logged in.
+        if let Some(login) = state.store.platform().await?.login_redirect_url.filter(|url| !url.is_empty()) {
+            return Ok(Redirect::to(&login).into_response());
+        }
+        return Err(link_needed());
+    };
+    let visitor = identify(&state, Some(token), &slug).await?;
     let connections = connections_of(&state, &visitor.external_id, &slug).await?;
     let can_authorize = state.store.connector_oauth(slug).await?.is_some();
-    let token = query.token.unwrap_or_default();
-    Ok(pages::connector(&connector, &visitor.external_id, &connections, can_authorize, &token))
+    // A session's token stays in its cookie: the buttons post none and the cookie goes along.
+    let form_token = link_token.unwrap_or_default();
+    Ok(pages::connector(&connector, &visitor.external_id, &connections, can_authorize, &form_token))
 }
 
 async fn connections_of(state: &AppState, external_id: &str, slug: &str) -> Result<Vec<Connection>, HtmlError> {
@@ -165,9 +184,11 @@ struct AuthorizeForm {
 async fn start_authorization(
     State(state): State<AppState>,
     HtmlPath(slug): HtmlPath<String>,
+    headers: HeaderMap,
     HtmlForm(form): HtmlForm<AuthorizeForm>,
 ) -> Result<Response, HtmlError> {
-    let visitor = identify(&state, Some(&form.token), &slug).await?;
+    let token = Some(form.token.as_str()).filter(|token| !token.is_empty()).or_else(|| session_cookie::token(&headers));
+    let visitor = identify(&state, token, &slug).await?;
     let Some(oauth) = state.store.connector_oauth(slug.clone()).await? else {
         return Err(HtmlError::new(
             StatusCode::CONFLICT,

@@ -1,15 +1,20 @@
-//! The context-token side of the Platform User API: `GET /session`, which xkit.js calls to tell
-//! a refused token from a network failure, and `POST /sessions`, its login call. Both take
-//! `Authorization: Bearer <context token>`.
+//! The context-token side of the Platform User API and xkit.js's session:
+//! - `GET /session` (Bearer), which xkit.js calls to tell a refused token from a network failure;
+//! - `POST /sessions` (Bearer), `login()`: answers the session and sets the session cookie
+//!   (`session_cookie`), which holds the context token;
+//! - `POST /sessions/token` (the cookie alone), at page start-up and on refresh:
+//!   `{"access_token"}`, a fresh context token for the session's context, or 401 without a
+//!   session;
+//! - `DELETE /sessions`, `logout()`: 204 and the cookie cleared, with or without a session.
 //!
-//! Not implemented: the cookie session `POST /sessions` sets in Xkit (and the cookie-authenticated
-//! routes built on it). `POST /sessions` checks the token and answers the session as JSON, but
-//! sets no cookie, so a client has to send the Bearer token with every request.
+//! Every route that takes a context token ([`ContextSession`]) takes it from
+//! `Authorization: Bearer`, or else from the session cookie.
 
-use axum::extract::FromRequestParts;
-use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use axum::extract::{FromRequestParts, State};
+use axum::http::header::{AUTHORIZATION, SET_COOKIE, WWW_AUTHENTICATE};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
+use axum::response::AppendHeaders;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -19,17 +24,23 @@ use serde::Serialize;
 
 use crate::model::Context;
 use crate::server::error::ApiError;
+use crate::server::session_cookie;
 use crate::server::state::AppState;
 use crate::server::store::StoreError;
 
 pub(super) fn router() -> Router<AppState> {
-    Router::new().route("/session", get(session)).route("/sessions", post(create_session))
+    Router::new()
+        .route("/session", get(session))
+        .route("/sessions", post(create_session).delete(end_session))
+        .route("/sessions/token", post(session_token))
 }
 
 /// Proof that the request carried a valid context token whose context still exists.
 pub struct ContextSession {
     pub context: Context,
     pub expires_at: DateTime<Utc>,
+    /// The verified token, which `POST /sessions` puts in the session cookie.
+    token: String,
 }
 
 /// Why a Bearer token was refused: our JSON error, with a Bearer challenge (RFC 6750) instead
@@ -59,15 +70,16 @@ impl FromRequestParts<AppState> for ContextSession {
     type Rejection = BearerRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = bearer_token(parts)
-            .ok_or_else(|| BearerRejection::unauthorized("missing context token (Authorization: Bearer <token>)"))?;
-        Self::from_token(state, token).await
+        let token = bearer_token(parts).or_else(|| session_cookie::token(&parts.headers)).ok_or_else(|| {
+            BearerRejection::unauthorized("missing context token (Authorization: Bearer <token>, or a session cookie)")
+        })?;
+        ContextSession::verify(token, state).await
     }
 }
 
 impl ContextSession {
-    /// Checks a context token however it came (the realtime socket takes it in its URL).
-    pub async fn from_token(state: &AppState, token: &str) -> Result<Self, BearerRejection> {
+    /// Checks a context token however it came (a header, the session cookie, the realtime socket's URL).
+    pub async fn verify(token: &str, state: &AppState) -> Result<Self, BearerRejection> {
         let claims = state.tokens.verify(token).map_err(|error| {
             let expired = error
                 .downcast_ref::<jsonwebtoken::errors::Error>()
@@ -84,7 +96,20 @@ impl ContextSession {
             error => BearerRejection(error.into()),
         })?;
         let expires_at = DateTime::from_timestamp(claims.exp, 0).unwrap_or(DateTime::<Utc>::MAX_UTC);
-        Ok(Self { context, expires_at })
+        Ok(Self { context, expires_at, token: token.to_owned() })
+    }
+}
+
+/// The session of the cookie alone (`POST /sessions/token`: a Bearer header is not a session).
+pub struct CookieSession(ContextSession);
+
+impl FromRequestParts<AppState> for CookieSession {
+    type Rejection = BearerRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = session_cookie::token(&parts.headers)
+            .ok_or_else(|| BearerRejection::unauthorized("no session (log in with POST /sessions first)"))?;
+        Ok(Self(ContextSession::verify(token, state).await?))
     }
 }
 
@@ -113,7 +138,32 @@ async fn session(session: ContextSession) -> Json<SessionResponse> {
     Json(session.into())
 }
 
-/// `POST /sessions`: logs in with a context token (no cookie is set; see the module documentation).
-async fn create_session(session: ContextSession) -> Json<SessionResponse> {
-    Json(session.into())
+/// `POST /sessions`: logs in with a context token and keeps it in the session cookie, until
+/// the token expires.
+async fn create_session(State(state): State<AppState>, session: ContextSession) -> impl IntoResponse {
+    let cookie = session_cookie::set(state.refresher.provider().urls(), &session.token, session.expires_at);
+    (AppendHeaders([(SET_COOKIE, cookie)]), Json(SessionResponse::from(session)))
+}
+
+#[derive(Serialize)]
+struct AccessTokenResponse {
+    access_token: String,
+}
+
+/// `POST /sessions/token`: a fresh context token for the cookie's session.
+async fn session_token(
+    State(state): State<AppState>,
+    CookieSession(session): CookieSession,
+) -> Result<Json<AccessTokenResponse>, ApiError> {
+    let access_token = state
+        .tokens
+        .mint(&session.context.external_id)
+        .map_err(|error| ApiError::internal("cannot mint a context token", error))?;
+    Ok(Json(AccessTokenResponse { access_token }))
+}
+
+/// `DELETE /sessions`: ends the session in this browser (204 whether or not there was one).
+/// The token the cookie held stays valid until it expires, as every context token does.
+async fn end_session(State(state): State<AppState>) -> impl IntoResponse {
+    (StatusCode::NO_CONTENT, AppendHeaders([(SET_COOKIE, session_cookie::clear(state.refresher.provider().urls()))]))
 }

@@ -187,6 +187,27 @@ impl Store {
         self.write_blocking(|tx| platform::revoke_api_key(tx, publishable_key))
     }
 
+    /// Adds a web origin allowed to call the Platform User API; false if it was there (blocking).
+    pub fn add_web_origin_blocking(&self, origin: &str) -> StoreResult<bool> {
+        self.write_blocking(|tx| platform::add_web_origin(tx, origin))
+    }
+
+    /// The allowed web origins, sorted (blocking).
+    pub fn web_origins_blocking(&self) -> StoreResult<Vec<String>> {
+        let db = self.inner.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        platform::web_origins(&db)
+    }
+
+    /// Removes a web origin; `NotFound` if it is not in the list (blocking).
+    pub fn remove_web_origin_blocking(&self, origin: &str) -> StoreResult<()> {
+        self.write_blocking(|tx| platform::remove_web_origin(tx, origin))
+    }
+
+    /// Whether pages of `origin` may call the Platform User API.
+    pub async fn is_web_origin(&self, origin: String) -> StoreResult<bool> {
+        self.read(move |db| platform::is_web_origin(db, &origin)).await
+    }
+
     // ---- contexts ----------------------------------------------------------------------------
 
     /// Creates or updates a context by `external_id`: a given `external_name` replaces the old

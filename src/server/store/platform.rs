@@ -59,6 +59,9 @@ pub(super) fn import(tx: &Transaction<'_>, batch: &ImportBatch) -> StoreResult<I
             ],
         )?;
     }
+    for origin in &batch.origins {
+        add_web_origin(tx, origin)?;
+    }
     for record in &batch.connectors {
         let connector = &record.connector;
         let oauth = record.oauth.as_ref();
@@ -153,6 +156,33 @@ pub(super) fn api_keys(db: &Db) -> StoreResult<Vec<ApiKeyInfo>> {
         })
     })?;
     Ok(keys.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Adds a web origin (already validated); false when it was there.
+pub(super) fn add_web_origin(tx: &Transaction<'_>, origin: &str) -> StoreResult<bool> {
+    let inserted = tx.execute(
+        "INSERT INTO web_origins (origin, created_at) VALUES (?1, ?2) ON CONFLICT (origin) DO NOTHING",
+        params![origin, now_text()],
+    )?;
+    Ok(inserted == 1)
+}
+
+pub(super) fn web_origins(db: &Db) -> StoreResult<Vec<String>> {
+    let mut statement = db.prepare_cached("SELECT origin FROM web_origins ORDER BY origin")?;
+    let origins = statement.query_map([], |row| row.get(0))?;
+    Ok(origins.collect::<rusqlite::Result<_>>()?)
+}
+
+pub(super) fn is_web_origin(db: &Db, origin: &str) -> StoreResult<bool> {
+    let mut statement = db.prepare_cached("SELECT EXISTS (SELECT 1 FROM web_origins WHERE origin = ?1)")?;
+    Ok(statement.query_row([origin], |row| row.get(0))?)
+}
+
+pub(super) fn remove_web_origin(tx: &Transaction<'_>, origin: &str) -> StoreResult<()> {
+    if tx.execute("DELETE FROM web_origins WHERE origin = ?1", [origin])? == 0 {
+        return Err(StoreError::NotFound(format!("no web origin {origin:?} on this platform")));
+    }
+    Ok(())
 }
 
 pub(super) fn revoke_api_key(tx: &Transaction<'_>, publishable_key: &str) -> StoreResult<()> {

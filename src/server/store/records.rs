@@ -61,6 +61,8 @@ pub struct ImportBatch {
     pub contexts: Vec<Context>,
     pub connections: Vec<NewConnection>,
     pub sandbox: SandboxSeed,
+    /// Web origins allowed to call the Platform User API (added when absent).
+    pub origins: Vec<String>,
 }
 
 /// The sandbox provider's part of a seed: clients are configuration (upserted), grants are data

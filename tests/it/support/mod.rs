@@ -1,12 +1,13 @@
 //! What the suites share: the real binary with a home of its own, the real server in-process
 //! and as a child process, the OAuth2 provider and browser stand-in, the proxy without the bulk
-//! route, and hostile servers.
+//! route, hostile servers, and the driver of the real xkit.js.
 
 pub mod cli;
 pub mod hostile;
 pub mod oauth;
 pub mod proxy;
 pub mod server;
+pub mod xkitjs;
 
 use base64::Engine as _;
 use serde_json::Value;

@@ -28,55 +28,56 @@ fn provider_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oauth_provider")
 }
 
-/// Installs the provider's npm packages once per process. Installs run in a private staging
-/// directory and are moved into place with one rename, so concurrent test processes never
-/// see a half-written `node_modules`.
+/// Installs the provider's npm packages once per process.
 fn ensure_installed() {
     static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
-    let result = INSTALLED.get_or_init(|| {
-        let dir = provider_dir();
-        if dir.join("node_modules/oidc-provider/package.json").exists() {
-            return Ok(());
-        }
-        let staging = dir.join(format!(".install-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&staging);
-        std::fs::create_dir_all(&staging).map_err(|error| error.to_string())?;
-        for file in ["package.json", "package-lock.json"] {
-            std::fs::copy(dir.join(file), staging.join(file)).map_err(|error| error.to_string())?;
-        }
-        let mut npm = std::process::Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(&staging)
-            .stdout(Stdio::null())
-            .spawn()
-            .map_err(|error| format!("cannot run npm (Node 20+ and npm are needed): {error}"))?;
-        let started = Instant::now();
-        let status = loop {
-            if let Some(status) = npm.try_wait().map_err(|error| error.to_string())? {
-                break status;
-            }
-            if started.elapsed() > INSTALL_TIMEOUT {
-                let _ = npm.kill();
-                let _ = npm.wait();
-                return Err(format!("npm ci did not finish within {INSTALL_TIMEOUT:?}"));
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        };
-        if !status.success() {
-            return Err(format!("npm ci failed: {status}"));
-        }
-        // Another process may have won the race; its install is as good as ours.
-        if std::fs::rename(staging.join("node_modules"), dir.join("node_modules")).is_err()
-            && !dir.join("node_modules/oidc-provider/package.json").exists()
-        {
-            return Err("cannot move node_modules into tests/oauth_provider".into());
-        }
-        let _ = std::fs::remove_dir_all(&staging);
-        Ok(())
-    });
+    let result = INSTALLED.get_or_init(|| npm_ci(&provider_dir(), "oidc-provider"));
     if let Err(error) = result {
         panic!("cannot install the test OAuth2 provider: {error}");
     }
+}
+
+/// `npm ci` in `dir` unless its `node_modules` already holds `marker` (a package). Installs run
+/// in a private staging directory and are moved into place with one rename, so concurrent test
+/// processes never see a half-written `node_modules`.
+pub fn npm_ci(dir: &Path, marker: &str) -> Result<(), String> {
+    let installed = || dir.join("node_modules").join(marker).join("package.json").exists();
+    if installed() {
+        return Ok(());
+    }
+    let staging = dir.join(format!(".install-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir_all(&staging).map_err(|error| error.to_string())?;
+    for file in ["package.json", "package-lock.json"] {
+        std::fs::copy(dir.join(file), staging.join(file)).map_err(|error| error.to_string())?;
+    }
+    let mut npm = std::process::Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(&staging)
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(|error| format!("cannot run npm (Node 20+ and npm are needed): {error}"))?;
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = npm.try_wait().map_err(|error| error.to_string())? {
+            break status;
+        }
+        if started.elapsed() > INSTALL_TIMEOUT {
+            let _ = npm.kill();
+            let _ = npm.wait();
+            return Err(format!("npm ci did not finish within {INSTALL_TIMEOUT:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    if !status.success() {
+        return Err(format!("npm ci failed: {status}"));
+    }
+    // Another process may have won the race; its install is as good as ours.
+    if std::fs::rename(staging.join("node_modules"), dir.join("node_modules")).is_err() && !installed() {
+        return Err(format!("cannot move node_modules into {}", dir.display()));
+    }
+    let _ = std::fs::remove_dir_all(&staging);
+    Ok(())
 }
 
 /// A running oidc-provider; killed when dropped.

@@ -1,0 +1,74 @@
+//! `xkit-dash origins ...`: the web origins whose pages may call the Platform User API from a
+//! browser (xkit.js). A running server reads the list on every cross-origin request, so a
+//! change applies at once.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+
+use super::database::existing_store;
+use super::validate;
+
+/// `xkit-dash origins ...`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum OriginsCommand {
+    /// Allow the pages of an origin (`https://app.example.com`, `http://127.0.0.1:3000`).
+    Add {
+        /// `scheme://host[:port]`, exactly as the browser sends it in `Origin`.
+        origin: String,
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// List the allowed origins, one a line.
+    List {
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// Stop allowing an origin.
+    Remove {
+        origin: String,
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+impl OriginsCommand {
+    pub fn data_dir(&self) -> Option<&Path> {
+        match self {
+            Self::Add { data_dir, .. } | Self::List { data_dir } | Self::Remove { data_dir, .. } => data_dir.as_deref(),
+        }
+    }
+}
+
+/// Runs `command` on the store in `data_dir`.
+pub fn run(command: &OriginsCommand, data_dir: &Path) -> Result<()> {
+    let store = existing_store(data_dir)?;
+    match command {
+        OriginsCommand::Add { origin, .. } => {
+            let origin = validate::web_origin(origin).map_err(anyhow::Error::msg)?;
+            if store.add_web_origin_blocking(&origin)? {
+                println!("added {origin}");
+            } else {
+                println!("{origin} was already allowed");
+            }
+        }
+        OriginsCommand::List { .. } => {
+            let origins = store.web_origins_blocking()?;
+            if origins.is_empty() {
+                eprintln!("no web origins; allow one with: xkit-dash origins add https://app.example.com");
+            }
+            for origin in origins {
+                println!("{origin}");
+            }
+        }
+        OriginsCommand::Remove { origin, .. } => {
+            // Removing takes the origin as it was added, a trailing slash or letter case aside.
+            let origin = validate::web_origin(origin).unwrap_or_else(|_| origin.clone());
+            store
+                .remove_web_origin_blocking(&origin)
+                .with_context(|| format!("cannot remove the origin in {}", data_dir.display()))?;
+            println!("removed {origin}");
+        }
+    }
+    Ok(())
+}
