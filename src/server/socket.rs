@@ -2,6 +2,8 @@
 //! `/socket/websocket?token=<context token>&vsn=2.0.0`, serializer 2.0.0, every frame a JSON
 //! text array `[join_ref, ref, topic, event, payload]`.
 //!
+//! - A browser's `Origin` must be one the platform allows (its own, or listed by `xkit-dash
+//!   origins add`), else 403; clients that send none (not browsers) need only the token.
 //! - A bad or expired token refuses the upgrade with the Bearer 401 of the client API (the
 //!   library then asks `GET /session` whether the token is the problem).
 //! - `phoenix` / `heartbeat` is answered `ok`, so the client keeps the socket.
@@ -22,13 +24,14 @@ use axum::Router;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse as _, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
+use super::cors::is_allowed_origin;
 use super::error::ApiError;
 use super::routes::sessions::ContextSession;
 use super::state::AppState;
@@ -55,6 +58,7 @@ pub fn router() -> Router<AppState> {
 async fn upgrade(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
+    headers: HeaderMap,
     stop: Option<axum::Extension<ServerStop>>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
@@ -65,6 +69,19 @@ async fn upgrade(
             "unsupported serializer version; this socket speaks vsn={SERIALIZER_VERSION}"
         ))
         .into_response();
+    }
+    // A browser names the page's origin: only pages the platform allows may open a socket.
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("null");
+        match is_allowed_origin(&state, origin).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(origin, "refused a realtime socket from a web origin not in the platform's list");
+                let message = format!("the web origin {origin} is not allowed on this platform");
+                return ApiError::new(StatusCode::FORBIDDEN, message).into_response();
+            }
+            Err(error) => return ApiError::from(error).into_response(),
+        }
     }
     let token = parameters.get("token").map(String::as_str).unwrap_or_default();
     let session = match ContextSession::verify(token, &state).await {

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use sha2::Digest as _;
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::support::cli::Home;
 use crate::support::oauth::{browser, location, page_post};
 use crate::support::server::{TestPlatform, send};
 
@@ -23,7 +24,13 @@ async fn context_token(platform: &TestPlatform, external_id: &str) -> String {
     created["access_token"].as_str().unwrap().to_owned()
 }
 
-/// The server's own origin: the one opener origin allowed without a list of web origins.
+/// `xkit-dash origins add ORIGIN --data-dir DIR`, as an operator would, while the server runs.
+pub fn add_origin(platform: &TestPlatform, origin: &str) {
+    let data_dir = platform.dir.path().to_str().unwrap();
+    Home::new().command(&["origins", "add", origin, "--data-dir", data_dir]).assert().success();
+}
+
+/// The server's own origin: an opener origin allowed without being listed.
 fn own_origin(platform: &TestPlatform) -> String {
     platform.server.base_url().trim_end_matches('/').to_owned()
 }
@@ -78,8 +85,18 @@ async fn the_loading_page_posts_ready_only_to_an_allowed_opener() {
     assert!(scripts[0].contains("window.opener.postMessage('authWindow:ready', origin)"), "{}", scripts[0]);
     assert!(scripts[0].contains("event.origin !== origin"), "follows only the opener's messages: {}", scripts[0]);
 
+    // A listed web origin is allowed too, as soon as it is listed.
+    let listed = "https://app.example";
+    let url = platform.url(&format!("/authorizations/loading?opener_origin={}", encoded(listed)));
+    assert_eq!(platform.http.get(&url).send().await.unwrap().status(), StatusCode::FORBIDDEN, "not listed yet");
+    add_origin(&platform, listed);
+    let (status, text, scripts) = page(platform.http.get(&url).send().await.unwrap()).await;
+    assert_eq!((status, opener_attribute(&text), scripts.len()), (StatusCode::OK, Some(listed), 1), "{text}");
+
     let refused = [
         "https://elsewhere.example".to_owned(),
+        format!("{listed}/"),
+        "http://app.example".to_owned(),
         format!("{own}/"),
         format!("{own}/path"),
         own.replacen("127.0.0.1", "localhost", 1),

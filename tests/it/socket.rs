@@ -9,6 +9,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::io::AsyncReadExt as _;
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -264,4 +265,25 @@ async fn a_socket_holds_its_connection_place_and_is_closed_when_the_server_stops
         Some(Ok(Message::Close(Some(frame)))) => assert_eq!(frame.code, CloseCode::Away),
         other => panic!("expected a close frame, got {other:?}"),
     }
+}
+
+/// A browser names the page's origin: a page of an origin the platform does not allow cannot
+/// open a socket, even with a good token; a listed one can.
+#[tokio::test]
+async fn a_page_of_an_origin_not_allowed_cannot_open_a_socket() {
+    let platform = TestPlatform::demo().await;
+    let token = context_token(&platform, "socket-origins").await;
+    let from = |origin: &str| {
+        let mut request = socket_url(&platform, &format!("token={token}&vsn=2.0.0")).into_client_request().unwrap();
+        request.headers_mut().insert("origin", origin.parse().unwrap());
+        request
+    };
+    let refusal = tokio_tungstenite::connect_async(from("https://app.example")).await.expect_err("not listed");
+    let tungstenite::Error::Http(response) = refusal else { panic!("{refusal}") };
+    assert_eq!(response.status(), StatusCode::FORBIDDEN.as_u16());
+
+    crate::connect_popup::add_origin(&platform, "https://app.example");
+    let (mut socket, _) = tokio_tungstenite::connect_async(from("https://app.example")).await.expect("listed");
+    send_frame(&mut socket, json!([null, "1", "phoenix", "heartbeat", {}])).await;
+    assert_eq!(next_frame(&mut socket).await[4]["status"], "ok");
 }

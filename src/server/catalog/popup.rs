@@ -4,7 +4,7 @@
 //!
 //! 1. `GET /authorizations/loading?opener_origin=<page origin>`: the page the popup opens on.
 //!    It posts `'authWindow:ready'` to its opener, and only when the opener's origin is one the
-//!    platform allows: to no other window and no other origin.
+//!    platform allows (its own, or one `xkit-dash origins add` listed): to no other origin.
 //! 2. `GET /authorizations/:prototype/loading?opener_origin=...&token=<one-time token>`: spends
 //!    the one-time token of `POST /sessions/ott` (single use, short-lived) and signs the popup
 //!    in for that token's context with a first-party cookie, then posts `'authWindow:ready'`
@@ -28,12 +28,14 @@ use maud::html;
 use serde::Deserialize;
 
 use super::{FLOW_TTL, MAX_PARAM_CHARS};
+use crate::server::cors::is_allowed_origin;
 use crate::server::extract::{HtmlPath, HtmlQuery};
 use crate::server::html::{self, HtmlError};
 use crate::server::oauth::ServerUrls;
 use crate::server::secret::secret_hash;
 use crate::server::state::AppState;
 use crate::server::store::StoreError;
+use crate::server::validate;
 
 /// The popup's sign-in cookie: a context token for the one-time token's context. `__Host-` on
 /// https (see the flow cookies), the bare name on plain http.
@@ -84,7 +86,7 @@ async fn loading(
     State(state): State<AppState>,
     HtmlQuery(query): HtmlQuery<LoadingQuery>,
 ) -> Result<Response, HtmlError> {
-    let opener = allowed_opener(&state, query.opener_origin.as_deref())?;
+    let opener = allowed_opener(&state, query.opener_origin.as_deref()).await?;
     Ok(loading_page(&opener))
 }
 
@@ -94,7 +96,7 @@ async fn signed_in_loading(
     HtmlPath(prototype): HtmlPath<String>,
     HtmlQuery(query): HtmlQuery<LoadingQuery>,
 ) -> Result<Response, HtmlError> {
-    let opener = allowed_opener(&state, query.opener_origin.as_deref())?;
+    let opener = allowed_opener(&state, query.opener_origin.as_deref()).await?;
     state.store.connector(prototype).await.map_err(|error| match error {
         StoreError::NotFound(_) => {
             HtmlError::new(StatusCode::NOT_FOUND, "Unknown connector", "This platform has no such connector.")
@@ -118,11 +120,9 @@ async fn signed_in_loading(
     Ok((AppendHeaders([(header::SET_COOKIE, cookie)]), loading_page(&opener)).into_response())
 }
 
-/// The opener's origin when the platform allows it; a page saying why not otherwise.
-///
-/// Allowed today: the server's own public origin (its own pages). The platform's list of web
-/// origins (`xkit-dash origins`, on the TLS/sessions branch) extends it once merged.
-fn allowed_opener(state: &AppState, opener_origin: Option<&str>) -> Result<String, HtmlError> {
+/// The opener's origin when the platform allows it (this server's own, or one in the list of
+/// web origins); a page saying why not otherwise.
+async fn allowed_opener(state: &AppState, opener_origin: Option<&str>) -> Result<String, HtmlError> {
     let refused = || {
         HtmlError::new(
             StatusCode::FORBIDDEN,
@@ -132,14 +132,16 @@ fn allowed_opener(state: &AppState, opener_origin: Option<&str>) -> Result<Strin
         )
     };
     let origin = opener_origin.filter(|origin| origin.len() <= MAX_ORIGIN_CHARS).ok_or_else(refused)?;
-    let parsed = url::Url::parse(origin).map_err(|_| refused())?;
-    // Exactly `scheme://host[:port]`: no path, query, user or trailing slash slips through.
-    if !matches!(parsed.scheme(), "https" | "http") || parsed.origin().ascii_serialization() != origin {
+    // Exactly `scheme://host[:port]`, as `window.location.origin` gives it: no path, query,
+    // user or trailing slash slips through.
+    if validate::web_origin(origin).ok().as_deref() != Some(origin) {
         return Err(refused());
     }
-    let own_origin = state.refresher.provider().urls().public.origin().ascii_serialization();
-    if origin != own_origin {
-        tracing::warn!(opener_origin = %origin, "connect popup refused: the opener's origin is not allowed");
+    if !is_allowed_origin(state, origin).await? {
+        tracing::warn!(
+            opener_origin = %origin,
+            "connect popup refused: the opener's origin is not allowed (allow it with: xkit-dash origins add {origin})"
+        );
         return Err(refused());
     }
     Ok(origin.to_owned())
