@@ -20,3 +20,4 @@ mod server_soak;
 mod socket;
 mod tui_e2e;
 mod xkitjs;
+mod xkitjs_connect;
