@@ -13,6 +13,8 @@ use super::validate;
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum OriginsCommand {
     /// Allow the pages of an origin (`https://app.example.com`, `http://127.0.0.1:3000`).
+    #[command(after_help = "Examples:\n  xkit-dash origins add https://app.example.com\n  \
+                            xkit-dash origins add http://127.0.0.1:3000 --data-dir ./platform")]
     Add {
         /// `scheme://host[:port]`, exactly as the browser sends it in `Origin`.
         origin: String,
@@ -20,11 +22,13 @@ pub enum OriginsCommand {
         data_dir: Option<PathBuf>,
     },
     /// List the allowed origins, one a line.
+    #[command(after_help = "Examples:\n  xkit-dash origins list --data-dir ./platform")]
     List {
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
     },
     /// Stop allowing an origin.
+    #[command(after_help = "Examples:\n  xkit-dash origins remove https://app.example.com")]
     Remove {
         origin: String,
         #[arg(long, value_name = "DIR")]

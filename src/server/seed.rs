@@ -478,6 +478,7 @@ mod tests {
         assert!(batch.connectors.len() >= 12);
         assert!(batch.contexts.len() >= 60);
         assert!(batch.connections.len() >= 300);
+        assert!(batch.origins.is_empty(), "no page origin is trusted until the operator adds one");
     }
 
     #[test]
@@ -500,7 +501,8 @@ mod tests {
             "connections": [
                 {"id": "c1", "context": "u2", "connector": "slak"},
                 {"id": "c2", "context": "u1", "connector": "slack", "authorization": {"status": "active", "expires_at": "soon"}}
-            ]
+            ],
+            "origins": ["https://app.example.com/", "https://app.example.com/login"]
         }"#;
         let message = parse(text, "my.json").unwrap_err().to_string();
         for expected in [
@@ -512,6 +514,7 @@ mod tests {
             "connections[0].context: no context \"u2\"",
             "connections[0].connector: no connector \"slak\"",
             "connections[1].authorization.expires_at: \"soon\" is neither",
+            "origins[1]: \"https://app.example.com/login\" is not an origin",
         ] {
             assert!(message.contains(expected), "missing {expected:?} in:\n{message}");
         }

@@ -20,15 +20,16 @@ pub fn query_value(name: &str, value: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A web origin as browsers send it in `Origin`: `http(s)://host[:port]`, lower case, no path,
-/// no default port. A trailing `/` is dropped; anything else is refused rather than guessed.
+/// A web origin, `http(s)://host[:port]`, in the form browsers send in `Origin` (lower case, no
+/// default port, no trailing `/`). A path, query or user name is refused rather than dropped.
 pub fn web_origin(text: &str) -> Result<String, String> {
     let url = url::Url::parse(text.trim()).map_err(|error| format!("{text:?} is not an origin: {error}"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("{text:?}: an origin is http:// or https://"));
     }
     let origin = url.origin().ascii_serialization();
-    if origin != text.trim().trim_end_matches('/') {
+    let bare = url.path() == "/" && url.query().is_none() && url.fragment().is_none() && url.username().is_empty();
+    if !bare || url.password().is_some() {
         return Err(format!("{text:?} is not an origin; write it as {origin:?} (scheme, host and port only)"));
     }
     Ok(origin)
@@ -88,6 +89,22 @@ pub fn connection_id(value: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn web_origins_are_normalised_as_browsers_send_them_or_refused() {
+        assert_eq!(web_origin("HTTPS://App.Example.com/").unwrap(), "https://app.example.com");
+        assert_eq!(web_origin("https://app.example.com:443").unwrap(), "https://app.example.com");
+        assert_eq!(web_origin("http://127.0.0.1:3000").unwrap(), "http://127.0.0.1:3000");
+        for refused in [
+            "https://app.example.com/page",
+            "https://a.example/?q",
+            "https://user@a.example",
+            "ftp://a.example",
+            "app.example.com",
+        ] {
+            assert!(web_origin(refused).is_err(), "{refused}");
+        }
+    }
 
     #[test]
     fn external_id_rules() {

@@ -361,7 +361,7 @@ async fn html_routes_answer_errors_with_pages_and_api_routes_with_json() {
         ),
         (post("/sandbox/grants/not-a-number/revoke"), StatusCode::BAD_REQUEST),
         (post("/sandbox/grants/999999/revoke"), StatusCode::NOT_FOUND),
-        (get("/connectors/slack"), StatusCode::UNAUTHORIZED),
+        (get("/connectors/slack?token=xkrt_forged"), StatusCode::UNAUTHORIZED),
         (get("/connectors/slack/elsewhere"), StatusCode::NOT_FOUND),
         (get("/sandbox/elsewhere"), StatusCode::NOT_FOUND),
         (get("/connectors/slack/authorize"), StatusCode::METHOD_NOT_ALLOWED),

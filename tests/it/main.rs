@@ -4,6 +4,7 @@
 
 mod support;
 
+mod browser_access;
 mod cli_commands;
 mod connect_popup;
 mod docs;

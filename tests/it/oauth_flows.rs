@@ -570,7 +570,10 @@ async fn bad_links_and_callbacks_are_refused() {
         &platform.post("/contexts/org_acme/connections/nope/repair_link", json!({})).await,
         StatusCode::NOT_FOUND,
     );
-    assert_eq!(send_page(&platform, "/connectors/slack").await.0, StatusCode::UNAUTHORIZED);
+    // No link and no session: the demo sends the visitor to its login page.
+    let anonymous = browser().get(platform.url("/connectors/slack")).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&anonymous).unwrap().as_str(), "https://northwind-analytics.example/login");
     assert_eq!(send_page(&platform, "/connectors/slack?token=xkrt_forged").await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(
         send_page(&platform, "/connectors/slack?token=eyJhbGciOiJIUzI1NiJ9.e30.forged").await.0,

@@ -1,14 +1,15 @@
 //! The real xkit.js 3.14.1 (npm, unmodified) in jsdom against `xkit-dash serve --demo
 //! --tls-self-signed`, from a page on another origin (CORS with credentials, cookies in a jar as
 //! a browser keeps them): the seed 003 snippet's login, `login`, `logout`, `getAccessToken`,
-//! `getPlatform`, the public calls before login, refused tokens, and an unlisted page origin.
+//! `getPlatform`, the public calls before login, refused tokens, and an unlisted page origin;
+//! and the same session calls once in headless Chromium, whose CORS checks are the real ones.
 //! What the library needs is `tests/xkitjs/CONTRACT.md`.
 
 use serde_json::Value;
 
 use crate::support::jwt_claims;
 use crate::support::xkitjs::{
-    PAGE_ORIGIN, UNLISTED_ORIGIN, XkitJsPlatform, foreign_token, navigations, requests, step,
+    PAGE_ORIGIN, UNLISTED_ORIGIN, XkitJsPlatform, chromium_step, foreign_token, navigations, requests, step,
 };
 
 const CONTEXT: &str = "org_acme";
@@ -133,4 +134,27 @@ async fn a_page_origin_not_in_the_list_is_refused() {
         "{}",
         platform.server.stderr()
     );
+}
+
+/// In a real browser (Debian's Chromium, headless), from a page on another origin: the
+/// preflighted start-up, the public calls, `login` and `logout`.
+#[tokio::test]
+async fn in_chromium_the_session_calls_pass_the_real_cors_checks() {
+    let platform = XkitJsPlatform::start();
+    let token = platform.context_token(CONTEXT).await;
+    let report = platform.run_chromium("methods", &token).await;
+    let login_page = platform.platform().await["login_redirect_url"].as_str().unwrap().to_owned();
+    let init = chromium_step(&report, "init");
+    let started = requests(init);
+    for expected in ["GET /platform 200", "POST /sessions/token 401"] {
+        assert!(started.contains(&expected.to_owned()), "{expected} in {started:?}");
+    }
+    for public in ["getPlatform before login", "listConnectors before login", "getConnector before login"] {
+        assert_returned(chromium_step(&report, public));
+    }
+    assert_eq!(requests(chromium_step(&report, "login")), ["POST /sessions 200"]);
+    assert_returned(chromium_step(&report, "getPlatform"));
+    assert_eq!(requests(chromium_step(&report, "logout")), ["DELETE /sessions 204"]);
+    let after_logout = chromium_step(&report, "listConnections after logout");
+    assert_eq!(navigations(after_logout), [login_page.as_str()]);
 }

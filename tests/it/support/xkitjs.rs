@@ -122,23 +122,37 @@ impl XkitJsPlatform {
         command
             .arg("run-node.mjs")
             .args(["--domain", &self.domain, "--origin", origin, "--scenario", scenario])
-            .current_dir(harness_dir())
             .env("NODE_EXTRA_CA_CERTS", &self.certificate)
-            .env("XKITJS_TOKEN", token)
-            .envs(env.iter().copied())
-            .kill_on_drop(true);
-        let output = tokio::time::timeout(RUNNER_TIMEOUT, command.output())
-            .await
-            .unwrap_or_else(|_| panic!("run-node.mjs {scenario} did not end within {RUNNER_TIMEOUT:?}"))
-            .expect("node runs (Node 20+ is needed)");
-        assert!(
-            output.status.success(),
-            "run-node.mjs {scenario} failed ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-        serde_json::from_slice(&output.stdout).expect("the runner prints one JSON report")
+            .envs(env.iter().copied());
+        run(command, scenario, token).await
     }
+
+    /// Runs `run-chromium.mjs --scenario SCENARIO` in headless Chromium (`/usr/bin/chromium`),
+    /// its page served on a free loopback port whose origin is added to the platform first.
+    pub async fn run_chromium(&self, scenario: &str, token: &str) -> Value {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        self.add_origin(&format!("http://127.0.0.1:{port}"));
+        let mut command = tokio::process::Command::new("node");
+        command.arg("run-chromium.mjs").args(["--domain", &self.domain, "--scenario", scenario]);
+        command.arg("--cert").arg(&self.certificate).args(["--page-port", &port.to_string()]);
+        run(command, scenario, token).await
+    }
+}
+
+/// Runs a runner `command` in the harness directory with the login token; its report.
+async fn run(mut command: tokio::process::Command, scenario: &str, token: &str) -> Value {
+    command.current_dir(harness_dir()).env("XKITJS_TOKEN", token).kill_on_drop(true);
+    let output = tokio::time::timeout(RUNNER_TIMEOUT, command.output())
+        .await
+        .unwrap_or_else(|_| panic!("the {scenario} runner did not end within {RUNNER_TIMEOUT:?}"))
+        .expect("node runs (Node 20+ is needed)");
+    assert!(
+        output.status.success(),
+        "the {scenario} runner failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("the runner prints one JSON report")
 }
 
 /// A well-formed context token for `external_id` minted by another platform (its own key).
@@ -171,6 +185,16 @@ pub fn step<'a>(report: &'a Value, page: &str, step: &str) -> &'a Value {
         .flat_map(|each| each["steps"].as_array().expect("steps"))
         .find(|each| each["step"] == step)
         .unwrap_or_else(|| panic!("no step {step:?} on page {page:?} in {report:#}"))
+}
+
+/// The step named `step` of a Chromium report (one page).
+pub fn chromium_step<'a>(report: &'a Value, step: &str) -> &'a Value {
+    report["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|each| each["step"] == step)
+        .unwrap_or_else(|| panic!("no step {step:?} in {report:#}"))
 }
 
 /// A step's requests as `METHOD /path STATUS` (the path below `/api/platform_user`), or
