@@ -289,7 +289,14 @@ pub async fn connection(session: &Session, args: ConnectionArgs) -> Result<u8> {
                 sanitize::for_terminal(&connection.connector.slug)
             )),
         ),
-        ("Connection id", Cell::remote(&connection.id, 200)),
+        // The one id of a connection: the Platform API's and xkit.js's `getConnection({id})`.
+        (
+            "Connection id",
+            Cell::local(format!(
+                "{} (the same id in xkit.js: getConnection({{id}}))",
+                sanitize::for_terminal_within(&connection.id, 200)
+            )),
+        ),
         ("Enabled", Cell::local(connection.enabled.to_string())),
         ("Health", Cell::health(health)),
     ];

@@ -520,6 +520,30 @@ mod tests {
         }
     }
 
+    /// A connector collects one named field, or has OAuth2 settings; the demo has one such.
+    #[test]
+    fn credential_fields_are_names_and_exclude_oauth() {
+        let text = r#"{"connectors": [
+            {"slug": "a", "name": "A", "credential_field": "api key"},
+            {"slug": "b", "name": "B", "credential_field": "state"},
+            {"slug": "c", "name": "C", "credential_field": "api_key",
+             "oauth": {"authorize_url": "/x", "token_url": "/y", "client_id": "c", "client_secret": "s"}},
+            {"slug": "d", "name": "D", "credential_field": "api_key"}
+        ]}"#;
+        let message = parse(text, "fields.json").unwrap_err().to_string();
+        assert!(message.contains("(3 problems)"), "{message}");
+        for expected in [
+            "connectors[0].credential_field: \"api key\" must be a field name",
+            "connectors[1].credential_field: \"state\" must be a field name",
+            "connectors[2].credential_field: a connector collects a field or has OAuth2 settings, not both",
+        ] {
+            assert!(message.contains(expected), "missing {expected:?} in:\n{message}");
+        }
+        let demo = parse(DEMO, "demo").unwrap();
+        let fields: Vec<_> = demo.connectors.iter().filter_map(|record| record.credential_field.as_deref()).collect();
+        assert_eq!(fields, ["api_key"]);
+    }
+
     #[test]
     fn unknown_fields_and_bad_json_are_refused() {
         let typo = parse(r#"{"conectors": []}"#, "typo.json").unwrap_err().to_string();

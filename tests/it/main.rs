@@ -6,6 +6,7 @@ mod support;
 
 mod browser_access;
 mod cli_commands;
+mod client_api;
 mod connect_popup;
 mod docs;
 mod hostile_servers;

@@ -191,7 +191,7 @@ fn newcomer_browses_the_demo_filters_triages_repairs_and_mints() {
             && text.contains("356 connections")
     });
     assert!(screen.contains("local demo · http://127.0.0.1:"), "{screen}");
-    assert!(screen.contains("Connectors 14"), "{screen}");
+    assert!(screen.contains("Connectors 15"), "{screen}");
     assert!(screen.contains("✗ 48 error") && screen.contains("● 221 active"), "header totals:\n{screen}");
     // Acme's Google Drive connection is in error: word and symbol, not just colour.
     let rows = connection_rows(&dash);
@@ -365,8 +365,8 @@ fn a_revoked_grant_turns_red_on_f_and_green_after_the_repair() {
         let rows = connection_rows(&dash);
         rows.len() == 1 && rows[0].contains("Jira")
     });
-    let detail = line_with(&screen, "connection   ");
-    let id = detail.split_once("connection   ").unwrap().1.split_whitespace().next().unwrap().to_owned();
+    let detail = line_with(&screen, "id (any API) ");
+    let id = detail.split_once("id (any API) ").unwrap().1.split_whitespace().next().unwrap().to_owned();
     assert!(!connection_rows(&dash)[0].contains("✗ error"), "not broken before anyone asks the provider");
 
     // `f`: the provider refuses the revoked grant, and the dashboard says so at once.
@@ -432,7 +432,7 @@ fn a_revoked_grant_turns_red_on_f_and_green_after_the_repair() {
     let screen = dash.wait_for("the repaired connection to show active", |_| {
         connection_rows(&dash).first().is_some_and(|row| row.contains("● active") && row.contains("Jira"))
     });
-    assert!(line_with(&screen, "connection   ").contains(&id), "the same connection id: {screen}");
+    assert!(line_with(&screen, "id (any API) ").contains(&id), "the same connection id: {screen}");
 
     // The platform agrees, through its own API.
     let target = xkit_dash::client::ApiTarget {

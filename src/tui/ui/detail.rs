@@ -22,7 +22,8 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
     let text = |value: &str| Span::raw(clean(value));
     let health = Health::of(Some(connection));
     let mut lines = vec![
-        field("connection", text(&connection.id)),
+        // A connection has one id, the same in the Platform API and in xkit.js (`getConnection({id})`).
+        field("id (any API)", text(&connection.id)),
         field(
             "context",
             match &connection.context {

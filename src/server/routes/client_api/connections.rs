@@ -16,7 +16,7 @@ use crate::server::error::ApiError;
 use crate::server::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::server::secret::random_token;
 use crate::server::state::AppState;
-use crate::server::store::PageRequest;
+use crate::server::store::{PageRequest, StoreError};
 use crate::server::validate;
 
 /// Bound on the connections `GET /connections` answers in its one, unpaged list.
@@ -79,7 +79,8 @@ struct ConnectBody {
     id: Option<String>,
 }
 
-/// `POST /connections/:slug`: the connection, `awaiting_callback`. For an OAuth2 connector its
+/// `POST /connections/:slug`: the connection, `awaiting_callback` (a new one, or with `{"id"}`
+/// or for a single-connection connector the existing one, authorized again). For an OAuth2 connector its
 /// `authorize_url` is where the popup goes, and the answer's cookie binds the flow to this
 /// browser (the catalog's callback checks it); for a connector that collects a field (an API
 /// key) its `state` is what `PUT /authorizations/:proto` presents.
@@ -89,11 +90,24 @@ async fn connect(
     ApiPath(slug): ApiPath<String>,
     ApiJson(body): ApiJson<ConnectBody>,
 ) -> Result<Response, ApiError> {
-    let connection_id = body.id;
-    if let Some(id) = &connection_id {
+    if let Some(id) = &body.id {
         validate::connection_id(id).map_err(ApiError::bad_request)?;
     }
     let external_id = session.context.external_id;
+    let connector = state.store.connector(slug.clone()).await?;
+    // A connector that allows one connection per context authorizes that one again rather
+    // than adding a second.
+    let connection_id = match body.id {
+        Some(id) => Some(id),
+        None if !connector.supports_multiple_connections => {
+            match state.store.best_connection(external_id.clone(), slug.clone()).await {
+                Ok(existing) => Some(existing.id),
+                Err(StoreError::NotFound(_)) => None,
+                Err(error) => return Err(error.into()),
+            }
+        }
+        None => None,
+    };
     let mut flow_cookie = None;
     let id = if state.store.credential_field(slug.clone()).await?.is_some() {
         let field_state = random_token(24);
