@@ -19,6 +19,7 @@ use axum::response::{IntoResponse as _, Response};
 
 use super::error::ApiError;
 use super::state::AppState;
+use super::store::StoreResult;
 
 /// The API the layer covers.
 const PREFIX: &str = "/api/platform_user";
@@ -37,8 +38,7 @@ pub async fn platform_user_cors(State(state): State<AppState>, request: Request,
     let Some(origin) = covered.then(|| request_origin(request.headers())).flatten() else {
         return next.run(request).await;
     };
-    let urls = state.refresher.provider().urls();
-    if [&urls.public, &urls.internal].iter().any(|own| own.origin().ascii_serialization() == origin) {
+    if is_own_origin(&state, &origin) {
         return next.run(request).await;
     }
     let allowed = match state.store.is_web_origin(origin.clone()).await {
@@ -78,6 +78,18 @@ pub async fn platform_user_cors(State(state): State<AppState>, request: Request,
     headers.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
     headers.append(header::VARY, HeaderValue::from_static("Origin"));
     response
+}
+
+/// Whether `origin` is this server's own (its pages need no list).
+fn is_own_origin(state: &AppState, origin: &str) -> bool {
+    let urls = state.refresher.provider().urls();
+    [&urls.public, &urls.internal].iter().any(|own| own.origin().ascii_serialization() == origin)
+}
+
+/// Whether pages of `origin` may use this platform from a browser: this server's own, or one
+/// in the platform's list. Also the rule of the connect popup's opener and the realtime socket.
+pub async fn is_allowed_origin(state: &AppState, origin: &str) -> StoreResult<bool> {
+    Ok(is_own_origin(state, origin) || state.store.is_web_origin(origin.to_owned()).await?)
 }
 
 /// The page's origin, when the request names one (`null`, from a sandboxed frame, is kept: it

@@ -1,11 +1,14 @@
 //! The frame of the server's few HTML pages (catalog, sandbox), and their one error type.
 //! Pages are maud templates, which escape every interpolated string; they carry no script, and
-//! the headers forbid any.
+//! the headers forbid any, except the connect popup's pages: each of those carries one fixed
+//! script, which the headers allow by its hash and nothing else.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, html};
+use sha2::Digest as _;
 
 use super::store::StoreError;
 
@@ -20,6 +23,21 @@ code{background:#f2f3f7;padding:0 .25rem;border-radius:.2rem}";
 
 /// A complete page answered with `status`.
 pub fn page(status: StatusCode, title: &str, body: Markup) -> Response {
+    page_with_policy(status, title, body, NO_SCRIPT_POLICY.to_owned())
+}
+
+/// A page running `script` (a fixed text: data reaches it through the page's attributes, which
+/// are escaped), after `body`. The policy allows that script alone, by its SHA-256.
+pub fn page_with_script(status: StatusCode, title: &str, body: Markup, script: &'static str) -> Response {
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(script.as_bytes()));
+    let policy = format!("{NO_SCRIPT_POLICY}; script-src 'sha256-{hash}'");
+    let body = html! { (body) script { (maud::PreEscaped(script)) } };
+    page_with_policy(status, title, body, policy)
+}
+
+const NO_SCRIPT_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action *; frame-ancestors 'none'";
+
+fn page_with_policy(status: StatusCode, title: &str, body: Markup, policy: String) -> Response {
     let markup = html! {
         (DOCTYPE)
         html lang="en" {
@@ -40,12 +58,8 @@ pub fn page(status: StatusCode, title: &str, body: Markup) -> Response {
     // own form posts, which the cross-site check (`routes::same_origin`) must refuse.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action *; frame-ancestors 'none'",
-        ),
-    );
+    let policy = HeaderValue::try_from(policy).expect("a policy of fixed text and base64 is a valid header value");
+    headers.insert(header::CONTENT_SECURITY_POLICY, policy);
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     response
 }

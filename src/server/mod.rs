@@ -46,6 +46,7 @@ pub mod scale;
 mod secret;
 pub mod seed;
 mod session_cookie;
+mod socket;
 mod state;
 pub mod store;
 mod tls;

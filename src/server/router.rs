@@ -17,13 +17,14 @@ use super::error::ApiError;
 use super::html::HtmlError;
 use super::state::AppState;
 use super::transport::{self, MAX_BODY_BYTES};
-use super::{catalog, cors, routes, same_origin, sandbox};
+use super::{catalog, cors, routes, same_origin, sandbox, socket};
 
 pub fn router(state: AppState, body_timeout: Duration) -> Router {
     let api = Router::new()
         .nest("/api/platform", routes::platform(state.clone()))
         .nest("/api/platform_user", routes::platform_user())
         .merge(sandbox::api_router())
+        .merge(socket::router())
         .method_not_allowed_fallback(method_not_allowed);
     let pages = Router::new()
         .merge(catalog::router())
@@ -47,7 +48,7 @@ pub fn router(state: AppState, body_timeout: Duration) -> Router {
 }
 
 /// Paths of the HTML family, where an unknown page gets a page too.
-const HTML_PREFIXES: [&str; 3] = ["/connectors/", "/catalog/", "/sandbox"];
+const HTML_PREFIXES: [&str; 4] = ["/connectors/", "/catalog/", "/sandbox", "/authorizations/"];
 
 async fn unknown_route(uri: Uri) -> Response {
     let path = uri.path();

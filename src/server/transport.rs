@@ -14,6 +14,9 @@
 //!   clients out; when every open connection has served or is serving a request, the new one
 //!   gets a fast 503 and is closed (kept-alive connections leave by the header timeout).
 //! - Accept errors (out of file descriptors) back off instead of spinning.
+//! - A connection upgraded to a WebSocket keeps its place under the cap for as long as the
+//!   socket lives (the place goes with the stream), and learns through [`ServerStop`] when the
+//!   server stops; the socket keeps its own idle rule.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -146,7 +149,7 @@ async fn serve_connection(
     stop: CancellationToken,
 ) {
     let activity = Arc::new(Activity::new());
-    let watched = Watched { inner: stream, activity: activity.clone() };
+    let watched = Watched { inner: stream, activity: activity.clone(), _place: slot.clone() };
     let Some(acceptor) = tls else {
         return serve_http(watched, activity, app, limits, slot, stop).await;
     };
@@ -178,13 +181,15 @@ async fn serve_http<S>(
 {
     let io = TokioIo::new(stream);
     let proven = slot.clone();
-    let service = TowerToHyperService::new(app.map_request(move |request: Request<hyper::body::Incoming>| {
+    let server_stop = ServerStop(stop.clone());
+    let service = TowerToHyperService::new(app.map_request(move |mut request: Request<hyper::body::Incoming>| {
         proven.prove();
+        request.extensions_mut().insert(server_stop.clone());
         request
     }));
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
-    let mut connection = pin!(builder.serve_connection(io, service));
+    let mut connection = pin!(builder.serve_connection(io, service).with_upgrades());
     let mut stopping = false;
     loop {
         tokio::select! {
@@ -209,6 +214,11 @@ async fn serve_http<S>(
         }
     }
 }
+
+/// Cancelled when the server stops: long-lived exchanges (WebSockets), which outlive the HTTP
+/// connection they were upgraded from, end with it. In every request's extensions.
+#[derive(Clone)]
+pub struct ServerStop(pub CancellationToken);
 
 /// A minimal 503 for a connection over the cap, then closed. Written without waiting: a new
 /// connection's send buffer is empty, and a client that cannot take 200 bytes gets nothing.
@@ -430,10 +440,12 @@ impl Activity {
     }
 }
 
-/// A stream that records its activity.
+/// A stream that records its activity, and holds its connection's place under the cap while
+/// it is open (also after an upgrade hands it to a WebSocket).
 struct Watched<T> {
     inner: T,
     activity: Arc<Activity>,
+    _place: Arc<Slot>,
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {

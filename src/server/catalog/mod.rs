@@ -21,6 +21,7 @@
 //! browser (a link forwarded, an attacker's flow pushed on a victim) never lands.
 
 mod pages;
+mod popup;
 
 use axum::Router;
 use axum::extract::State;
@@ -65,6 +66,7 @@ pub fn router() -> Router<AppState> {
         .route("/connectors/{slug}", get(connector_page))
         .route("/connectors/{slug}/authorize", post(start_authorization))
         .route("/catalog/oauth/callback", get(callback))
+        .merge(popup::router())
 }
 
 /// Who a link speaks for.
@@ -303,6 +305,7 @@ async fn callback(
     let flow_state = query.state.filter(|value| !value.is_empty() && value.len() <= MAX_PARAM_CHARS);
     if let Some(flow_state) = &flow_state
         && !started_in_this_browser(&headers, state.refresher.provider().urls(), flow_state)
+        && !popup::signed_in_for_flow(&state, &headers, flow_state).await?
     {
         tracing::warn!("catalog callback refused: the flow was not started in this browser");
         return Err(HtmlError::new(
@@ -345,16 +348,18 @@ async fn callback(
         Err(failure("invalid_request", "The provider sent neither a code nor an error."))
     };
     let id = flow.connection_id.clone();
+    // xkit.js's popup is closed once the outcome is stored (and so announced to the socket).
+    let in_popup = popup::signed_in_context(&state, &headers).is_some_and(|context| context == flow.external_id);
     match result {
         Ok(tokens) => {
             let landed = state.store.complete_authorization(id.clone(), flow_state, tokens).await?;
             tracing::info!(connection = %id, landed, "catalog authorization completed");
-            Ok(pages::outcome(&flow, None))
+            Ok(pages::outcome(&flow, None, in_popup))
         }
         Err(failure) => {
             state.store.fail_authorization(id.clone(), flow_state, failure.clone()).await?;
             tracing::warn!(connection = %id, code = %failure.code, "catalog authorization failed");
-            Ok(pages::outcome(&flow, Some(&failure)))
+            Ok(pages::outcome(&flow, Some(&failure), in_popup))
         }
     }
 }

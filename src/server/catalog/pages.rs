@@ -87,8 +87,8 @@ pub(super) fn connector(
     html::page(StatusCode::OK, &connector.name, body)
 }
 
-/// The page the callback ends on.
-pub(super) fn outcome(flow: &ReturningFlow, failure: Option<&ProviderFailure>) -> Response {
+/// The page the callback ends on; in xkit.js's popup, it closes the popup.
+pub(super) fn outcome(flow: &ReturningFlow, failure: Option<&ProviderFailure>, in_popup: bool) -> Response {
     let body = html! {
         @match failure {
             None => {
@@ -105,5 +105,10 @@ pub(super) fn outcome(flow: &ReturningFlow, failure: Option<&ProviderFailure>) -
         p.muted { "Connection " code { (flow.connection_id) } }
     };
     let status = if failure.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    html::page(status, if failure.is_some() { "Authorization failed" } else { "Connected" }, body)
+    let title = if failure.is_some() { "Authorization failed" } else { "Connected" };
+    if in_popup {
+        html::page_with_script(status, title, body, super::popup::CLOSE_SCRIPT)
+    } else {
+        html::page(status, title, body)
+    }
 }

@@ -9,7 +9,7 @@ mod contexts;
 mod legacy;
 mod paging;
 mod public;
-mod sessions;
+pub(super) mod sessions;
 
 use axum::{Router, middleware};
 

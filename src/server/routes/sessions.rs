@@ -78,7 +78,8 @@ impl FromRequestParts<AppState> for ContextSession {
 }
 
 impl ContextSession {
-    async fn verify(token: &str, state: &AppState) -> Result<Self, BearerRejection> {
+    /// Checks a context token however it came (a header, the session cookie, the realtime socket's URL).
+    pub async fn verify(token: &str, state: &AppState) -> Result<Self, BearerRejection> {
         let claims = state.tokens.verify(token).map_err(|error| {
             let expired = error
                 .downcast_ref::<jsonwebtoken::errors::Error>()

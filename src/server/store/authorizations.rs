@@ -326,6 +326,16 @@ pub(super) fn submit_fields(
     Ok(Some(id))
 }
 
+pub(super) fn flow_context(db: &Db, state: &str) -> StoreResult<Option<String>> {
+    Ok(db
+        .prepare_cached(
+            "SELECT x.external_id FROM oauth_flows f JOIN connections c ON c.seq = f.connection_seq
+             JOIN contexts x ON x.id = c.context_id WHERE f.state = ?1",
+        )?
+        .query_row([state], |row| row.get::<_, String>(0))
+        .optional()?)
+}
+
 /// Takes (deletes) the flow of `state`; while it has not expired and the authorization still
 /// waits for it, the authorization moves to `retrieving_tokens`. `None` for an unknown or
 /// already used state.

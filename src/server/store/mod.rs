@@ -19,6 +19,7 @@ mod records;
 mod sandbox;
 mod schema;
 mod sql;
+mod status_changes;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -28,7 +29,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection as Db, OpenFlags, Transaction};
 use secrecy::{ExposeSecret as _, SecretString};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, broadcast};
 
 use crate::model::{Connection, ConnectionFilter, Connector, Context, Platform};
 
@@ -44,6 +45,7 @@ pub use records::{
 pub use sandbox::{
     NewCode, SandboxClient, SandboxClientConfig, SandboxGrantSeed, SandboxGrantView, SandboxIssued, SandboxRefusal,
 };
+pub use status_changes::AuthorizationStatusRecord;
 
 #[derive(Clone)]
 pub struct Store {
@@ -55,6 +57,8 @@ struct Inner {
     writer: Mutex<Db>,
     readers: Mutex<Vec<Db>>,
     read_permits: Arc<Semaphore>,
+    /// Authorization status changes, sent after their transaction commits.
+    status_changes: broadcast::Sender<AuthorizationStatusRecord>,
 }
 
 impl Store {
@@ -70,6 +74,7 @@ impl Store {
             [schema::SCHEMA_VERSION.to_string()],
         )?;
         platform::ensure_default_platform(&writer)?;
+        status_changes::watch(&writer).context("cannot watch authorization status changes")?;
         let readers = (0..readers.max(1)).map(|_| open_connection(path, true)).collect::<anyhow::Result<Vec<_>>>()?;
         let permits = Arc::new(Semaphore::new(readers.len()));
         Ok(Store {
@@ -78,6 +83,7 @@ impl Store {
                 writer: Mutex::new(writer),
                 readers: Mutex::new(readers),
                 read_permits: permits,
+                status_changes: broadcast::channel(status_changes::ANNOUNCED_CHANGES).0,
             }),
         })
     }
@@ -118,8 +124,26 @@ impl Store {
         let mut db = self.inner.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let transaction = db.transaction()?;
         let result = write(&transaction)?;
+        let changed = status_changes::take(&transaction)?;
         transaction.commit()?;
+        // Sent under the writer's lock, so that subscribers see changes in commit order.
+        for change in changed {
+            // An error only means that nobody listens right now.
+            let _ = self.inner.status_changes.send(change);
+        }
         Ok(result)
+    }
+
+    /// Every authorization status change from now on, once committed (see `status_changes`).
+    pub fn subscribe_status_changes(&self) -> broadcast::Receiver<AuthorizationStatusRecord> {
+        self.inner.status_changes.subscribe()
+    }
+
+    /// The current status of authorization `id` and its context; `NotFound` when there is none.
+    pub async fn authorization_status(&self, id: i64) -> StoreResult<AuthorizationStatusRecord> {
+        self.read(move |db| status_changes::get(db, id))
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no authorization with id {id}")))
     }
 
     // ---- platform, keys, seeding -------------------------------------------------------------
@@ -408,6 +432,11 @@ impl Store {
     /// Spends a one-time token: its context's `external_id`, or `None` if unknown, spent or expired.
     pub async fn take_one_time_token(&self, token_sha256: [u8; 32]) -> StoreResult<Option<String>> {
         self.write(move |tx| client_api::take_one_time_token(tx, &token_sha256)).await
+    }
+
+    /// The context whose flow `state` is, while the flow is stored (the flow is left in place).
+    pub async fn flow_context(&self, state: String) -> StoreResult<Option<String>> {
+        self.read(move |db| authorizations::flow_context(db, &state)).await
     }
 
     /// Takes the flow of a callback's `state` (single use), moving it to `retrieving_tokens`.

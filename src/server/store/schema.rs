@@ -122,19 +122,19 @@ CREATE TABLE IF NOT EXISTS oauth_flows (
 );
 CREATE INDEX IF NOT EXISTS oauth_flows_by_connection ON oauth_flows (connection_seq);
 
--- Web origins (`scheme://host[:port]`) whose pages may call the Platform User API from a
--- browser (CORS): `xkit-dash origins add`, or a seed file's "origins".
-CREATE TABLE IF NOT EXISTS web_origins (
-    origin     TEXT PRIMARY KEY,
-    created_at TEXT NOT NULL
-);
-
 -- One-time tokens of xkit.js's connect popup (`POST /sessions/ott`): hashed, short-lived,
 -- deleted when spent.
 CREATE TABLE IF NOT EXISTS one_time_tokens (
     token_sha256 BLOB PRIMARY KEY,
     context_id   INTEGER NOT NULL REFERENCES contexts(id) ON DELETE CASCADE,
     expires_at   TEXT NOT NULL
+);
+
+-- Web origins (`scheme://host[:port]`) whose pages may call the Platform User API from a
+-- browser (CORS): `xkit-dash origins add`, or a seed file's "origins".
+CREATE TABLE IF NOT EXISTS web_origins (
+    origin     TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL
 );
 
 -- Catalog repair links: only the token's hash is kept; `used_at` makes a token single use.
