@@ -26,6 +26,19 @@
 //!
 //! [keys.popup]                              # other modes: filter, help, mint, popup
 //! copy = ["y", "c"]
+//!
+//! [theme]                                   # the dashboard's colours (see docs/dashboard.md)
+//! skin = "light.toml"                       # a skin file, relative to the config directory
+//! error = "red bold"
+//!
+//! [[plugins]]                               # a command on the selection, from a key
+//! name = "logs"
+//! key = "L"
+//! scopes = ["connection"]                   # context, connector, connection
+//! command = ["xkit-logs", "--connection", "{connection_id}"]
+//! foreground = true                         # suspend the dashboard while it runs
+//! confirm = false
+//! safe = false                              # true: also offered in read-only mode
 //! ```
 
 use std::collections::BTreeMap;
@@ -149,6 +162,34 @@ pub struct Config {
     /// Dashboard key bindings, kept as raw strings: the dashboard parses and validates them.
     #[serde(default)]
     pub keys: KeyOverrides,
+    /// The dashboard's colours: `slot = "style"`, plus `skin = "file"`; the dashboard validates
+    /// them.
+    #[serde(default)]
+    pub theme: BTreeMap<String, String>,
+    /// Commands the dashboard runs on the selection; the dashboard validates them.
+    #[serde(default)]
+    pub plugins: Vec<PluginConfig>,
+}
+
+/// One `[[plugins]]` entry, as written; the dashboard checks it (keys, scopes, placeholders).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    pub name: String,
+    pub key: String,
+    /// Where it applies: `context`, `connector`, `connection`.
+    pub scopes: Vec<String>,
+    /// The program and its arguments, each argument one element: never run through a shell.
+    pub command: Vec<String>,
+    /// Suspend the dashboard and give the program the terminal (default: run in the background).
+    #[serde(default)]
+    pub foreground: bool,
+    /// Ask before running.
+    #[serde(default)]
+    pub confirm: bool,
+    /// Offered in read-only mode too.
+    #[serde(default)]
+    pub safe: bool,
 }
 
 /// The `[keys]` table: `action_name = ["key", ...]` rebinds a browsing action (an empty list
