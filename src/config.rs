@@ -468,6 +468,32 @@ pub fn write_private_file(path: &Path, contents: &str) -> Result<()> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn plugins_and_theme_are_read_as_written_and_unknown_plugin_fields_are_refused() {
+        let text = r#"
+[theme]
+skin = "light.toml"
+error = "red bold"
+
+[[plugins]]
+name = "ticket"
+key = "T"
+scopes = ["connection"]
+command = ["ticket", "--", "{connection_id}"]
+confirm = true
+"#;
+        let config = Config::parse(text, Path::new("config.toml")).unwrap();
+        assert_eq!(config.theme.get("skin").map(String::as_str), Some("light.toml"));
+        assert_eq!(config.plugins.len(), 1);
+        let plugin = &config.plugins[0];
+        assert_eq!(plugin.command, ["ticket", "--", "{connection_id}"]);
+        assert!(plugin.confirm && !plugin.foreground && !plugin.safe);
+
+        let typo = "[[plugins]]\nname = \"x\"\nkey = \"X\"\nscopes = []\ncommand = [\"x\"]\nshell = true\n";
+        let error = Config::parse(typo, Path::new("config.toml")).unwrap_err().to_string();
+        assert!(error.contains("shell"), "{error}");
+    }
+
     fn parse(text: &str) -> Result<Config> {
         Config::parse(text, Path::new("/etc/x/config.toml"))
     }

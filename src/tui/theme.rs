@@ -268,6 +268,59 @@ mod tests {
     }
 
     #[test]
+    fn styles_parse_colours_backgrounds_and_modifiers() {
+        assert_eq!(parse_style("red bold"), Ok(Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)));
+        assert_eq!(
+            parse_style("#1e90ff on black underlined"),
+            Ok(Style::new().fg(Color::Rgb(0x1e, 0x90, 0xff)).bg(Color::Black).add_modifier(Modifier::UNDERLINED))
+        );
+        assert_eq!(parse_style("default"), Ok(Style::new()));
+        assert!(parse_style("red blue").unwrap_err().contains("two foreground colours"));
+        assert!(parse_style("on").unwrap_err().contains("needs a background"));
+        assert!(parse_style("blinky").unwrap_err().contains("unknown colour or modifier \"blinky\""));
+    }
+
+    #[test]
+    fn every_theme_problem_is_reported_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("bad.toml"), "active = \"chartreuse-ish\"\n").unwrap();
+        let table: BTreeMap<String, String> = [
+            ("skin".to_owned(), "bad.toml".to_owned()),
+            ("eror".to_owned(), "red".to_owned()),
+            ("border".to_owned(), "bold on".to_owned()),
+        ]
+        .into();
+        let problems = Skin::from_config(&table, dir.path()).unwrap_err();
+        assert!(problems.contains("bad.toml active: \"chartreuse-ish\": unknown colour"), "{problems}");
+        assert!(problems.contains("[theme] eror: unknown style; known styles: active,"), "{problems}");
+        assert!(problems.contains("[theme] border: \"bold on\": `on` needs a background colour"), "{problems}");
+        let missing = [("skin".to_owned(), "nowhere.toml".to_owned())].into();
+        assert!(Skin::from_config(&missing, dir.path()).unwrap_err().contains("cannot read"));
+    }
+
+    #[test]
+    fn the_shipped_skins_are_valid_and_the_table_wins_over_the_file() {
+        let assets = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/skins");
+        for file in ["light.toml", "high-contrast.toml"] {
+            let table = [("skin".to_owned(), file.to_owned())].into();
+            let skin = Skin::from_config(&table, &assets).unwrap_or_else(|problems| panic!("{file}: {problems}"));
+            assert_ne!(skin, Skin::default(), "{file} changes something");
+        }
+        let table = [("skin".to_owned(), "light.toml".to_owned()), ("error".to_owned(), "blue".to_owned())].into();
+        let skin = Skin::from_config(&table, &assets).unwrap();
+        assert_eq!(skin.error, Style::new().fg(Color::Blue));
+        assert_eq!(skin.active, Style::new().fg(Color::Rgb(0x1a, 0x7f, 0x37)), "the file's other styles stay");
+    }
+
+    #[test]
+    fn no_color_wins_over_a_skin_and_keeps_its_modifiers() {
+        let skin = Skin { selected: parse_style("black on yellow bold").unwrap(), ..Skin::default() };
+        let theme = Theme { color: false, skin };
+        assert_eq!(theme.selected(true), Style::new().add_modifier(Modifier::BOLD));
+        assert_eq!(Theme { color: true, skin }.selected(true).bg, Some(Color::Yellow));
+    }
+
+    #[test]
     fn colour_theme_follows_the_design_table() {
         let theme = Theme::default();
         assert_eq!(theme.health(Health::Active).fg, Some(Color::Green));

@@ -98,14 +98,14 @@ fn help_lines(state: &State) -> Vec<Line<'static>> {
         lines.push(Line::styled("plugins (config.toml [[plugins]]), on the focused pane's selection:", theme.muted()));
         for plugin in state.plugins.all() {
             let how = match (plugin.foreground, plugin.confirm) {
-                (true, true) => "takes the terminal, asks first",
-                (true, false) => "takes the terminal",
+                (true, true) => "terminal, asks first",
+                (true, false) => "terminal",
                 (false, true) => "background, asks first",
                 (false, false) => "background",
             };
             lines.push(Line::from(vec![
                 Span::styled(format!("{:<16}", plugin.key.to_string()), theme.key()),
-                Span::raw(format!("{} ({}; {how})", clean(&plugin.name), plugin.scope_names())),
+                Span::raw(format!("{} · {} · {how}", clean(&plugin.name), plugin.scope_names())),
             ]));
         }
     }
@@ -122,15 +122,17 @@ fn profiles(frame: &mut Frame, state: &State, selected: usize) {
         .iter()
         .enumerate()
         .map(|(index, name)| {
-            let style = if index == selected { theme.selected(true) } else { ratatui::style::Style::new() };
-            Line::styled(format!(" {} ", clean(name)), style)
+            // The marker shows the choice without colour or reverse video too.
+            let (marker, style) =
+                if index == selected { ("▸", theme.selected(true)) } else { (" ", ratatui::style::Style::new()) };
+            Line::styled(format!("{marker} {} ", clean(name)), style)
         })
         .collect();
     lines.push(Line::raw(""));
     let keys = &state.keymap;
     lines.push(Line::styled(
         format!(
-            "{} opens it (the current target is closed) · {} keeps this one",
+            "{} opens it (closes the current target) · {} cancels",
             keys.first_key(Command::ProfilesChoose),
             keys.first_key(Command::ProfilesClose)
         ),

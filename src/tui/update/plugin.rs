@@ -97,3 +97,106 @@ fn selection_values(state: &State, scope: PluginScope) -> Option<PlaceholderValu
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use crossterm::event::KeyCode;
+
+    use super::*;
+    use crate::config::PluginConfig;
+    use crate::tui::action::Action;
+    use crate::tui::fixtures::{SIZE, code, key, loaded_state, press};
+    use crate::tui::keymap::Keymap;
+    use crate::tui::plugins::Plugins;
+    use crate::tui::update::update;
+
+    fn with_plugins(state: &mut State) {
+        let configs = [
+            PluginConfig {
+                name: "ticket".into(),
+                key: "T".into(),
+                scopes: vec!["connection".into()],
+                command: vec![
+                    "ticket".into(),
+                    "--".into(),
+                    "{connection_id}".into(),
+                    "{error_code}".into(),
+                    "{api_url}".into(),
+                ],
+                ..PluginConfig::default()
+            },
+            PluginConfig {
+                name: "open".into(),
+                key: "O".into(),
+                scopes: vec!["context".into(), "connection".into()],
+                command: vec!["xdg-open".into(), "ctx={context}".into()],
+                foreground: true,
+                confirm: true,
+                ..PluginConfig::default()
+            },
+        ];
+        state.plugins = Plugins::new(&configs, &Keymap::default(), false).unwrap();
+    }
+
+    #[test]
+    fn a_plugin_key_runs_it_on_the_selected_connection() {
+        let mut state = loaded_state(SIZE);
+        with_plugins(&mut state);
+        update(&mut state, code(KeyCode::Enter));
+        press(&mut state, "jj");
+        assert_eq!(state.selected_connection().unwrap().id, "c-acme-drive");
+        let effects = update(&mut state, key('T'));
+        assert_eq!(
+            effects,
+            vec![Effect::RunPlugin {
+                name: "ticket".into(),
+                argv: vec!["ticket", "--", "c-acme-drive", "invalid_grant", "http://127.0.0.1:4000/"]
+                    .into_iter()
+                    .map(String::from)
+                    .collect(),
+                foreground: false,
+            }]
+        );
+        update(
+            &mut state,
+            Action::PluginFinished { name: "ticket".into(), result: Err("it ended with exit status: 3".into()) },
+        );
+        let flash = state.flash.clone().unwrap();
+        assert!(flash.error && flash.text == "plugin ticket failed: it ended with exit status: 3");
+    }
+
+    #[test]
+    fn a_plugin_does_not_run_without_the_values_it_needs_or_outside_its_scopes() {
+        let mut state = loaded_state(SIZE);
+        with_plugins(&mut state);
+        update(&mut state, code(KeyCode::Enter));
+        assert_eq!(state.selected_connection().unwrap().id, "c-acme-slack");
+        assert!(update(&mut state, key('T')).is_empty(), "an active connection has no error code");
+        assert!(state.flash.as_ref().unwrap().text.contains("this connection has no {error_code}"));
+        update(&mut state, code(KeyCode::Esc));
+        update(&mut state, code(KeyCode::Tab));
+        assert!(update(&mut state, key('T')).is_empty(), "no connector plugin on T");
+    }
+
+    #[test]
+    fn a_confirmed_plugin_asks_first_and_no_cancels() {
+        let mut state = loaded_state(SIZE);
+        with_plugins(&mut state);
+        assert!(update(&mut state, key('O')).is_empty());
+        let Mode::Confirm(pending) = &state.mode else { panic!("asks first: {:?}", state.mode) };
+        assert_eq!(pending.argv, ["xdg-open", "ctx=org_acme"]);
+        update(&mut state, key('n'));
+        assert!(matches!(state.mode, Mode::Browse));
+        update(&mut state, key('O'));
+        let effects = update(&mut state, key('y'));
+        assert_eq!(
+            effects,
+            vec![Effect::RunPlugin {
+                name: "open".into(),
+                argv: vec!["xdg-open".into(), "ctx=org_acme".into()],
+                foreground: true
+            }]
+        );
+        assert!(matches!(state.mode, Mode::Browse));
+    }
+}

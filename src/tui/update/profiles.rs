@@ -85,3 +85,120 @@ fn reset(state: &mut State, target: TargetInfo) {
     }
     *state = fresh;
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crossterm::event::KeyCode;
+
+    use super::*;
+    use crate::tui::action::{Action, LoadEvent};
+    use crate::tui::fixtures::{SIZE, code, contexts, key, loaded_state};
+    use crate::tui::keymap::Keymap;
+    use crate::tui::update::update;
+
+    fn with_profiles(state: &mut State) {
+        state.profiles = vec!["prod".to_owned(), "staging".to_owned(), "demo".to_owned()];
+    }
+
+    fn session(label: &str) -> Box<Session> {
+        Box::new(Session {
+            label: label.to_owned(),
+            read_only: true,
+            bundled: false,
+            api_url: "http://127.0.0.1:9/".to_owned(),
+            keymap: Keymap::new(&Default::default(), true).unwrap(),
+            plugins: Default::default(),
+            refresh: Duration::from_secs(60),
+            catalog_url: None,
+        })
+    }
+
+    #[test]
+    fn the_picker_switches_and_drops_everything_of_the_old_target() {
+        let mut state = loaded_state(SIZE);
+        with_profiles(&mut state);
+        update(&mut state, key('/'));
+        update(&mut state, key('a'));
+        update(&mut state, code(KeyCode::Enter));
+        let old_generation = state.generation;
+        update(&mut state, key('P'));
+        assert!(matches!(state.mode, Mode::Profiles { selected: 0 }));
+        update(&mut state, key('j'));
+        let effects = update(&mut state, code(KeyCode::Enter));
+        assert_eq!(effects, vec![Effect::SwitchProfile { profile: "staging".to_owned() }]);
+        assert!(state.data.contexts.is_empty() && state.data.connections.is_empty());
+        assert!(state.contexts.view.is_empty() && state.contexts.filter.is_empty());
+        assert!(state.scan.is_none() && state.catalog_url.is_none());
+        assert_eq!(state.target.label, "staging · opening…");
+        assert_eq!(state.contexts.rows, loaded_state(SIZE).contexts.rows, "pane heights carry over");
+
+        // A late page of the old target's scan never shows under the new one.
+        let late = Action::Scan { generation: old_generation, event: LoadEvent::ContextsPage(contexts()) };
+        update(&mut state, late);
+        assert!(state.data.contexts.is_empty());
+
+        let effects =
+            update(&mut state, Action::ProfileOpened { profile: "staging".into(), result: Ok(session("staging · x")) });
+        assert_eq!(state.target.label, "staging · x");
+        assert!(state.target.read_only, "the new target's read-only flag and keymap");
+        assert_eq!(
+            state.keymap.command_for(
+                crate::tui::keymap::KeyMode::Browse,
+                &crossterm::event::KeyEvent::from(KeyCode::Char('m'))
+            ),
+            None
+        );
+        assert_eq!(state.settings.refresh, Duration::from_secs(60));
+        assert!(
+            matches!(effects.as_slice(), [Effect::StartScan { generation, catalog: true }] if *generation > old_generation)
+        );
+    }
+
+    #[test]
+    fn an_overtaken_switch_is_ignored() {
+        let mut state = loaded_state(SIZE);
+        with_profiles(&mut state);
+        switch_profile(&mut state, "prod");
+        switch_profile(&mut state, "demo");
+        let effects = update(&mut state, Action::ProfileOpened { profile: "prod".into(), result: Ok(session("prod")) });
+        assert!(effects.is_empty());
+        assert_eq!(state.target.label, "demo · opening…");
+    }
+
+    #[test]
+    fn a_failed_profile_says_why_and_the_picker_is_the_way_back() {
+        let mut state = loaded_state(SIZE);
+        with_profiles(&mut state);
+        switch_profile(&mut state, "prod");
+        let result = Err("profile \"prod\" needs a publishable key".to_owned());
+        let effects = update(&mut state, Action::ProfileOpened { profile: "prod".into(), result });
+        assert!(effects.is_empty());
+        assert_eq!(state.target.label, "prod · failed to open");
+        let flash = state.flash.clone().unwrap();
+        assert!(
+            flash.error && flash.text.contains("needs a publishable key") && flash.text.contains("P picks another")
+        );
+        update(&mut state, key('P'));
+        assert!(matches!(state.mode, Mode::Profiles { .. }));
+        update(&mut state, key('k'));
+        let effects = update(&mut state, code(KeyCode::Enter));
+        assert_eq!(effects, vec![Effect::SwitchProfile { profile: "prod".to_owned() }]);
+    }
+
+    #[test]
+    fn an_unknown_profile_is_refused_on_the_status_line() {
+        let mut state = loaded_state(SIZE);
+        with_profiles(&mut state);
+        assert!(switch_profile(&mut state, "nope").is_empty());
+        assert!(
+            state.flash.as_ref().unwrap().text.contains("no profile named \"nope\" (profiles: prod, staging, demo)")
+        );
+        assert_eq!(state.data.contexts.len(), 3, "nothing was dropped");
+        update(&mut state, key('P'));
+        update(&mut state, code(KeyCode::Esc));
+        assert!(matches!(state.mode, Mode::Browse));
+        assert_eq!(state.data.contexts.len(), 3, "closing the picker keeps the target");
+    }
+}
