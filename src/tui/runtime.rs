@@ -13,10 +13,10 @@ use crossterm::cursor::{Hide, Show};
 use crossterm::event::{Event, EventStream, KeyEventKind};
 use crossterm::execute;
 use crossterm::terminal::{
-    BeginSynchronizedUpdate, EndSynchronizedUpdate, EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode,
-    enable_raw_mode,
+    BeginSynchronizedUpdate, Clear, ClearType, EndSynchronizedUpdate, EnterAlternateScreen, LeaveAlternateScreen,
+    disable_raw_mode, enable_raw_mode,
 };
-use futures::StreamExt as _;
+use futures::{FutureExt as _, StreamExt as _};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use tokio::signal::unix::{SignalKind, signal};
@@ -177,6 +177,9 @@ impl Runtime {
                         // keyboard: it is dropped and made anew afterwards.
                         drop(input);
                         let result = run_in_foreground(terminal, &argv).await;
+                        // Ctrl-C in the plugin's cooked terminal signalled the whole process
+                        // group: it was meant for the plugin, not for the dashboard.
+                        while let Some(Some(())) = interrupt.recv().now_or_never() {}
                         input = EventStream::new();
                         let size = terminal.size()?;
                         update(state, Action::Resize { width: size.width, height: size.height });
@@ -395,9 +398,12 @@ async fn run_in_foreground(terminal: &mut Term, argv: &[String]) -> Result<Strin
     let (program, arguments) = argv.split_first().ok_or("empty command")?;
     restore_terminal();
     let status = tokio::process::Command::new(program).args(arguments).status().await;
+    // A blank frame makes ratatui's idea of the screen match the cleared one, so the next
+    // frame is drawn whole (`Terminal::clear` would ask the terminal for the cursor position,
+    // which not every terminal answers).
     let resumed = enable_raw_mode()
-        .and_then(|()| execute!(io::stdout(), EnterAlternateScreen, Hide))
-        .and_then(|()| terminal.clear());
+        .and_then(|()| execute!(io::stdout(), EnterAlternateScreen, Hide, Clear(ClearType::All)))
+        .and_then(|()| terminal.draw(|frame| frame.render_widget(ratatui::widgets::Clear, frame.area())).map(drop));
     if let Err(error) = resumed {
         tracing::warn!(%error, "cannot take the terminal back after a plugin");
     }

@@ -113,6 +113,10 @@ impl Dashboard {
         }
     }
 
+    pub(crate) fn alternate_screen(&self) -> bool {
+        self.screen.lock().unwrap().screen().alternate_screen()
+    }
+
     pub(crate) fn assert_terminal_restored(&self) {
         let parser = self.screen.lock().unwrap();
         assert!(!parser.screen().alternate_screen(), "the alternate screen was not left");

@@ -171,3 +171,38 @@ command = ["/bin/sh", "-c", "printf '%s\n' \"$@\" > '{recorded}'", "record", "{{
     assert!(dash.wait_exit(), "the dashboard quits cleanly");
     dash.assert_terminal_restored();
 }
+
+#[test]
+fn a_foreground_plugin_gets_the_terminal_and_the_dashboard_comes_back() {
+    let config = tempfile::tempdir().unwrap();
+    let recorded = config.path().join("typed.txt");
+    let config_text = format!(
+        r#"[[plugins]]
+name = "ask"
+key = "A"
+scopes = ["connection"]
+command = ["/bin/sh", "-c", "printf 'plugin has the terminal for %s\n' \"$1\"; read line; printf '%s\n' \"$line\" > '{recorded}'", "ask", "{{connection_id}}"]
+foreground = true
+confirm = true
+"#,
+        recorded = recorded.display(),
+    );
+    std::fs::write(config.path().join("config.toml"), config_text).unwrap();
+    let mut dash = Dashboard::start(&[("XKIT_DASH_CONFIG_DIR", config.path().to_str().unwrap())], &[]);
+    dash.wait_for("the demo platform to load", |text| text.contains("Contexts 68 · loaded"));
+    dash.press("\r");
+    dash.press("A");
+    let confirm = dash.wait_for_text("Run plugin ask?");
+    assert!(confirm.contains("\"ask\""), "the exact arguments are shown:\n{confirm}");
+    dash.press("y");
+    // The plugin owns the normal screen and the keyboard: what is typed reaches it.
+    let screen = dash.wait_for_text("plugin has the terminal for ");
+    assert!(!dash.alternate_screen(), "the dashboard left the alternate screen:\n{screen}");
+    dash.press("typed into the plugin\r");
+    assert_eq!(wait_for_file(&recorded), "typed into the plugin\n");
+    let screen = dash.wait_for_text("plugin ask: done");
+    assert!(screen.contains("Contexts 68") && dash.alternate_screen(), "the dashboard is back:\n{screen}");
+    dash.press("q");
+    assert!(dash.wait_exit(), "the dashboard quits cleanly");
+    dash.assert_terminal_restored();
+}

@@ -44,17 +44,18 @@ pub fn switch_profile(state: &mut State, profile: &str) -> Vec<Effect> {
     vec![Effect::SwitchProfile { profile: profile.to_owned() }]
 }
 
+/// The runtime opened (or failed to open) a switch's profile. The state is reset here too, so a
+/// switch asked for by any command (the picker, `:profile`) leaves nothing of the old target.
 pub(super) fn on_opened(state: &mut State, profile: String, result: Result<Box<Session>, String>) -> Vec<Effect> {
-    if state.switching.as_deref() != Some(profile.as_str()) {
+    if state.switching.as_ref().is_some_and(|switching| *switching != profile) {
         // An older switch, overtaken by a newer one.
         state.needs_redraw = false;
         return Vec::new();
     }
-    state.switching = None;
     match result {
         Ok(session) => {
             let Session { label, read_only, bundled, api_url, keymap, plugins, refresh, catalog_url } = *session;
-            state.target = TargetInfo { label, read_only, bundled, api_url };
+            reset(state, TargetInfo { label, read_only, bundled, api_url });
             state.keymap = keymap;
             state.plugins = plugins;
             state.settings = Settings { refresh };
@@ -72,9 +73,9 @@ pub(super) fn on_opened(state: &mut State, profile: String, result: Result<Box<S
     }
 }
 
-/// A state with nothing of the old target: no data, views, filters, scan, plugins or catalog.
-/// The terminal size, skin, keymap, profile list and scan generation (so that late results of
-/// the old scan stay ignored) carry over.
+/// A state with nothing of the old target: no data, views, filters, scan, plugins, catalog or
+/// pending switch. The terminal size, skin, keymap, profile list and scan generation (so that
+/// late results of the old scan stay ignored) carry over.
 fn reset(state: &mut State, target: TargetInfo) {
     let mut fresh = State::new(target, state.keymap.clone(), state.theme, state.settings.clone(), None);
     fresh.profiles = std::mem::take(&mut state.profiles);
@@ -154,6 +155,18 @@ mod tests {
         assert!(
             matches!(effects.as_slice(), [Effect::StartScan { generation, catalog: true }] if *generation > old_generation)
         );
+    }
+
+    #[test]
+    fn a_switch_effect_from_another_command_still_drops_the_old_data() {
+        let mut state = loaded_state(SIZE);
+        with_profiles(&mut state);
+        // As `:profile beta` would: the effect alone, no picker.
+        let effects =
+            update(&mut state, Action::ProfileOpened { profile: "staging".into(), result: Ok(session("staging")) });
+        assert!(state.data.contexts.is_empty() && state.contexts.view.is_empty());
+        assert_eq!(state.target.label, "staging");
+        assert!(matches!(effects.as_slice(), [Effect::StartScan { .. }]));
     }
 
     #[test]
