@@ -34,7 +34,7 @@ pub use action::{Action, Effect, LoadEvent, Stream};
 pub use state::{State, TargetInfo};
 pub use update::update;
 
-use crate::config::{Config, ConfigError, Paths, TargetArgs};
+use crate::config::{Config, Paths, TargetArgs};
 
 /// Options that only the dashboard takes.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -66,9 +66,7 @@ pub async fn run(target_args: TargetArgs, args: DashboardArgs) -> Result<()> {
     let log = crate::logging::init(&paths, "dashboard.log")?;
     let options = target_args.client_options();
     let config = Config::load(&paths)?;
-    let skin = theme::Skin::from_config(&config.theme, &paths.config_dir).map_err(|problems| {
-        ConfigError(format!("{} has an invalid theme:\n{problems}", paths.config_file().display()))
-    })?;
+    let skin = session::check_config(&config, &paths)?;
     let overrides = session::Overrides {
         refresh: args.refresh,
         concurrency: args.concurrency.map(usize::from),

@@ -10,6 +10,7 @@ use super::action::Session;
 use super::keymap::Keymap;
 use super::loader::ScanLimits;
 use super::plugins::Plugins;
+use super::theme::Skin;
 use crate::client::ClientOptions;
 use crate::config::{Config, ConfigError, Paths, TargetArgs};
 use crate::target::{DEMO_PROFILE, OpenTarget};
@@ -32,6 +33,27 @@ pub struct Opened {
     pub target: OpenTarget,
     pub limits: ScanLimits,
     pub session: Session,
+}
+
+/// Checks the dashboard's part of config.toml (`[keys]`, `[[plugins]]`, `[theme]`) before any
+/// target is opened, every problem reported in one error; returns the skin.
+pub fn check_config(config: &Config, paths: &Paths) -> Result<Skin, ConfigError> {
+    let mut problems = Vec::new();
+    match Keymap::new(&config.keys, false) {
+        Ok(keymap) => {
+            if let Err(plugins) = Plugins::new(&config.plugins, &keymap, false) {
+                problems.push(format!("invalid plugins:\n{plugins}"));
+            }
+        }
+        Err(keys) => problems.push(format!("invalid key bindings:\n{keys}")),
+    }
+    let skin = Skin::from_config(&config.theme, &paths.config_dir)
+        .map_err(|theme| problems.push(format!("an invalid theme:\n{theme}")))
+        .ok();
+    match skin {
+        Some(skin) if problems.is_empty() => Ok(skin),
+        _ => Err(ConfigError(format!("{} has {}", paths.config_file().display(), problems.join("\nand ")))),
+    }
 }
 
 /// Everything needed to open any target again, kept by the runtime for profile switches.
@@ -84,5 +106,42 @@ impl Opener {
             catalog_url: target.known_catalog_url().map(str::to_owned),
         };
         Ok(Opened { target, limits: ScanLimits { concurrency, max_connections }, session })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_plugins_and_theme_problems_come_in_one_error() {
+        let text = r#"
+[keys]
+quit = ["ctrl-c"]
+
+[theme]
+error = "reddish"
+
+[[plugins]]
+name = "x"
+key = "j"
+scopes = ["connection"]
+command = ["x"]
+"#;
+        let config = Config::parse(text, std::path::Path::new("config.toml")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths {
+            config_dir: dir.path().to_owned(),
+            data_dir: dir.path().to_owned(),
+            state_dir: dir.path().to_owned(),
+        };
+        let error = check_config(&config, &paths).unwrap_err().to_string();
+        assert!(error.contains("invalid key bindings:\n[keys] quit: ctrl-c is reserved"), "{error}");
+        assert!(error.contains("an invalid theme:\n[theme] error: \"reddish\""), "{error}");
+
+        let config = Config::parse(&text.replace("\"ctrl-c\"", "\"Q\""), std::path::Path::new("c.toml")).unwrap();
+        let error = check_config(&config, &paths).unwrap_err().to_string();
+        assert!(error.contains("invalid plugins:\nplugin \"x\": key j is already bound to move_down"), "{error}");
+        assert!(error.contains("\nand an invalid theme"), "{error}");
     }
 }
