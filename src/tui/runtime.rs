@@ -81,10 +81,15 @@ fn draw(terminal: &mut Term, state: &State) -> Result<()> {
 pub use loader::ScanLimits;
 
 pub async fn run(mut state: State, opener: Opener, opened: Opened) -> Result<()> {
-    let (mut terminal, _restore) = enter_terminal()?;
+    let (mut terminal, restore) = enter_terminal()?;
     let mut runtime = Runtime::new(opener, opened);
     let result = runtime.event_loop(&mut terminal, &mut state).await;
-    runtime.close_target();
+    let closing = runtime.close_target();
+    // The terminal is the user's again before the embedded server's shutdown is waited for.
+    drop(restore);
+    if let Some(closing) = closing {
+        let _ = closing.await;
+    }
     result
 }
 
@@ -138,17 +143,18 @@ impl Runtime {
         }
     }
 
-    /// Stops everything that talks to the open target, then closes it (stopping the embedded
-    /// server, if it is one): after this, no request reaches it.
-    fn close_target(&mut self) {
+    /// Stops everything that talks to the open target, then closes it: after this, no request
+    /// reaches it. The embedded demo server, if it was one, is shut down on the returned task.
+    fn close_target(&mut self) -> Option<JoinHandle<()>> {
         if let Some(scan) = self.scan.take() {
             scan.abort();
         }
         self.workers.abort_all();
         self.refresh_at = None;
-        if let Some(target) = self.target.take() {
-            tracing::info!(target = %target.label(), "target closed");
-        }
+        let target = self.target.take()?;
+        tracing::info!(target = %target.label(), "target closed");
+        let embedded = target.embedded?;
+        Some(tokio::spawn(embedded.server.shutdown()))
     }
 
     async fn event_loop(&mut self, terminal: &mut Term, state: &mut State) -> Result<()> {
@@ -283,13 +289,17 @@ impl Runtime {
             }
             Effect::SwitchProfile { profile } => {
                 tracing::info!(%profile, "switching profile");
-                self.close_target();
+                let closing = self.close_target();
                 if let Some(opening) = self.opening.take() {
                     opening.abort();
                 }
                 self.switches += 1;
                 let (switch, opener, opened_tx) = (self.switches, self.opener.clone(), self.opened_tx.clone());
                 self.opening = Some(tokio::spawn(async move {
+                    // The demo's server is gone before the demo may be opened again on its data.
+                    if let Some(closing) = closing {
+                        let _ = closing.await;
+                    }
                     let result = opener.open(Some(&profile)).await;
                     let _ = opened_tx.send((switch, profile, result)).await;
                 }));

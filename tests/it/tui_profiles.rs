@@ -167,6 +167,22 @@ command = ["/bin/sh", "-c", "printf '%s\n' \"$@\" > '{recorded}'", "record", "{{
     dash.wait_for_text("beta · http://127.0.0.1:");
     assert_eq!(relay.sent(), before, "a request reached the old target after the switch");
 
+    // The embedded demo, then beta, then the demo again: it is shut down on the way out and
+    // opens again on its own data.
+    // The picker opens on the current profile (beta: second), or on the first (alpha) when the
+    // target is the demo; `j` moves down: alpha, beta, demo.
+    let steps =
+        [("jj", "local demo · http://", "Contexts 68 · loaded"), ("j", "beta · http://", "Contexts 1 · loaded")];
+    for (moves, label, loaded) in [steps[0], steps[1], steps[0]] {
+        dash.press("P");
+        dash.wait_for_text("Profiles");
+        for step in moves.chars() {
+            dash.press(&step.to_string());
+        }
+        dash.press("\r");
+        dash.wait_for(label, |text| text.contains(label) && text.contains(loaded) && !text.contains("opening"));
+    }
+
     dash.press("q");
     assert!(dash.wait_exit(), "the dashboard quits cleanly");
     dash.assert_terminal_restored();

@@ -84,6 +84,10 @@ fn mode_heading(mode: KeyMode) -> Vec<String> {
 fn help_lines(state: &State) -> Vec<Line<'static>> {
     let theme = &state.theme;
     let mut lines = Vec::new();
+    // First, so that it shows even when the help must scroll.
+    if state.target.read_only {
+        lines.push(Line::styled("read-only: mutating keys are not bound", theme.error()));
+    }
     for mode in KeyMode::ALL {
         let bindings = state.keymap.help_lines(mode);
         if bindings.is_empty() {
@@ -108,9 +112,6 @@ fn help_lines(state: &State) -> Vec<Line<'static>> {
                 Span::raw(format!("{} · {} · {how}", clean(&plugin.name), plugin.scope_names())),
             ]));
         }
-    }
-    if state.target.read_only {
-        lines.push(Line::styled("read-only: mutating keys and unsafe plugins are not bound", theme.error()));
     }
     lines
 }
