@@ -71,6 +71,7 @@ pub struct Session {
     pub read_only: bool,
     pub bundled: bool,
     pub api_url: String,
+    pub profile: Option<String>,
     pub keymap: Keymap,
     pub plugins: Plugins,
     pub refresh: Duration,

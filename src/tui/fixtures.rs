@@ -83,6 +83,7 @@ pub fn new_state(size: (u16, u16)) -> State {
         read_only: false,
         bundled: true,
         api_url: "http://127.0.0.1:4000/".into(),
+        profile: Some("demo".into()),
     };
     let mut state = State::new(target, Keymap::default(), Theme::default(), Settings::default(), Some(CATALOG.into()));
     update(&mut state, Action::Resize { width: size.0, height: size.1 });

@@ -81,6 +81,7 @@ pub async fn run(target_args: TargetArgs, args: DashboardArgs) -> Result<()> {
         read_only: session.read_only,
         bundled: session.bundled,
         api_url: session.api_url,
+        profile: session.profile,
     };
     let settings = state::Settings { refresh: session.refresh };
     let mut state = State::new(target, session.keymap, theme::Theme::from_env(skin), settings, session.catalog_url);

@@ -13,7 +13,7 @@ use super::plugins::Plugins;
 use super::theme::Skin;
 use crate::client::ClientOptions;
 use crate::config::{Config, ConfigError, Paths, TargetArgs};
-use crate::target::{DEMO_PROFILE, OpenTarget};
+use crate::target::{DEMO_PROFILE, OpenTarget, TargetOrigin};
 
 const DEFAULT_REFRESH: Duration = Duration::from_secs(30);
 const DEFAULT_CONCURRENCY: usize = crate::scan::DEFAULT_CONCURRENCY;
@@ -100,6 +100,11 @@ impl Opener {
             read_only: target.read_only,
             bundled: target.bundled,
             api_url: target.client.server_root().to_string(),
+            profile: match &target.origin {
+                TargetOrigin::Profile(name) => Some(name.clone()),
+                TargetOrigin::EmbeddedDemo => Some(DEMO_PROFILE.to_owned()),
+                TargetOrigin::Explicit => None,
+            },
             keymap,
             plugins,
             refresh,

@@ -223,6 +223,8 @@ pub struct TargetInfo {
     pub bundled: bool,
     /// The server root, for plugins' `{api_url}`.
     pub api_url: String,
+    /// The profile it came from (`demo` for the embedded demo), where the picker opens.
+    pub profile: Option<String>,
 }
 
 /// The scan in flight, if any.

@@ -169,10 +169,8 @@ command = ["/bin/sh", "-c", "printf '%s\n' \"$@\" > '{recorded}'", "record", "{{
 
     // The embedded demo, then beta, then the demo again: it is shut down on the way out and
     // opens again on its own data.
-    // The picker opens on the current profile (beta: second), or on the first (alpha) when the
-    // target is the demo; `j` moves down: alpha, beta, demo.
-    let steps =
-        [("jj", "local demo · http://", "Contexts 68 · loaded"), ("j", "beta · http://", "Contexts 1 · loaded")];
+    // The picker opens on the current profile; the list is alpha, beta, demo.
+    let steps = [("j", "local demo · http://", "Contexts 68 · loaded"), ("k", "beta · http://", "Contexts 1 · loaded")];
     for (moves, label, loaded) in [steps[0], steps[1], steps[0]] {
         dash.press("P");
         dash.wait_for_text("Profiles");

@@ -302,7 +302,7 @@ fn profile_picker_and_plugin_confirmation() {
     snapshot_each_size("profile_picker", |state| {
         state.profiles = vec!["prod".into(), "staging".into(), "demo".into()];
         update(state, key('P'));
-        update(state, key('j'));
+        update(state, key('k'));
     });
     snapshot_each_size("plugin_confirm", |state| {
         state.mode = Mode::Confirm(crate::tui::state::PendingPlugin {

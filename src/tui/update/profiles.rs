@@ -7,7 +7,7 @@ use crate::tui::keymap::Command;
 use crate::tui::state::{Mode, Settings, State, TargetInfo};
 
 pub(super) fn open_picker(state: &mut State) {
-    let current = state.profiles.iter().position(|name| state.target.label.starts_with(&format!("{name} · ")));
+    let current = state.profiles.iter().position(|name| state.target.profile.as_ref() == Some(name));
     state.mode = Mode::Profiles { selected: current.unwrap_or(0) };
 }
 
@@ -38,7 +38,8 @@ pub fn switch_profile(state: &mut State, profile: &str) -> Vec<Effect> {
         return Vec::new();
     }
     let label = format!("{profile} · opening…");
-    reset(state, TargetInfo { label, read_only: state.target.read_only, ..TargetInfo::default() });
+    let read_only = state.target.read_only;
+    reset(state, TargetInfo { label, read_only, profile: Some(profile.to_owned()), ..TargetInfo::default() });
     state.switching = Some(profile.to_owned());
     state.set_flash(format!("opening profile {profile}…"), false);
     vec![Effect::SwitchProfile { profile: profile.to_owned() }]
@@ -54,8 +55,9 @@ pub(super) fn on_opened(state: &mut State, profile: String, result: Result<Box<S
     }
     match result {
         Ok(session) => {
-            let Session { label, read_only, bundled, api_url, keymap, plugins, refresh, catalog_url } = *session;
-            reset(state, TargetInfo { label, read_only, bundled, api_url });
+            let Session { label, read_only, bundled, api_url, profile: opened, keymap, plugins, refresh, catalog_url } =
+                *session;
+            reset(state, TargetInfo { label, read_only, bundled, api_url, profile: opened });
             state.keymap = keymap;
             state.plugins = plugins;
             state.settings = Settings { refresh };
@@ -65,7 +67,8 @@ pub(super) fn on_opened(state: &mut State, profile: String, result: Result<Box<S
         }
         Err(error) => {
             let label = format!("{profile} · failed to open");
-            reset(state, TargetInfo { label, read_only: state.target.read_only, ..TargetInfo::default() });
+            let read_only = state.target.read_only;
+            reset(state, TargetInfo { label, read_only, profile: Some(profile.clone()), ..TargetInfo::default() });
             let picker = state.keymap.first_key(Command::Profiles);
             state.set_flash(format!("cannot open profile {profile}: {error} · {picker} picks another"), true);
             Vec::new()
@@ -109,6 +112,7 @@ mod tests {
             read_only: true,
             bundled: false,
             api_url: "http://127.0.0.1:9/".to_owned(),
+            profile: Some(label.to_owned()),
             keymap: Keymap::new(&Default::default(), true).unwrap(),
             plugins: Default::default(),
             refresh: Duration::from_secs(60),
@@ -125,8 +129,8 @@ mod tests {
         update(&mut state, code(KeyCode::Enter));
         let old_generation = state.generation;
         update(&mut state, key('P'));
-        assert!(matches!(state.mode, Mode::Profiles { selected: 0 }));
-        update(&mut state, key('j'));
+        assert!(matches!(state.mode, Mode::Profiles { selected: 2 }), "opens on the current profile, the demo");
+        update(&mut state, key('k'));
         let effects = update(&mut state, code(KeyCode::Enter));
         assert_eq!(effects, vec![Effect::SwitchProfile { profile: "staging".to_owned() }]);
         assert!(state.data.contexts.is_empty() && state.data.connections.is_empty());
