@@ -220,3 +220,42 @@ confirm = true
     assert!(dash.wait_exit(), "the dashboard quits cleanly");
     dash.assert_terminal_restored();
 }
+
+#[test]
+fn the_environments_keys_never_follow_a_switch_to_another_server() {
+    use crate::support::hostile::{Answer, HostileServer};
+    use base64::Engine as _;
+    let other = HostileServer::start(|_| Answer::Json(200, r#"{"contexts": []}"#.into()));
+    let start = HostileServer::start(|_| Answer::Json(200, r#"{"contexts": []}"#.into()));
+    let config = tempfile::tempdir().unwrap();
+    let config_file = config.path().join("config.toml");
+    let config_text = format!(
+        "[profiles.other]\napi_url = \"{}\"\npublishable_key = \"pk_other\"\nsecret_key = \"sk_other\"\n",
+        other.url
+    );
+    std::fs::write(&config_file, config_text).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&config_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let env = [
+        ("XKIT_DASH_CONFIG_DIR", config.path().to_str().unwrap()),
+        ("XKIT_API_URL", start.url.as_str()),
+        ("XKIT_PUBLISHABLE_KEY", "pk_from_env"),
+        ("XKIT_SECRET_KEY", "sk_from_env"),
+    ];
+    let mut dash = Dashboard::start(&env, &[]);
+    dash.wait_for("the first target to be asked", |_| start.count("/api/platform/contexts") > 0);
+    dash.press("P");
+    dash.wait_for_text("Profiles");
+    dash.press("\r");
+    dash.wait_for("the other profile to be asked", |text| {
+        text.contains("other · http://") && other.count("/api/platform/contexts") > 0
+    });
+    let expected = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("pk_other:sk_other"));
+    // Every credential it was sent is its own (the platform record is asked for without one).
+    let sent: Vec<String> = other.seen().into_iter().filter_map(|seen| seen.authorization).collect();
+    assert!(!sent.is_empty() && sent.iter().all(|auth| *auth == expected), "{sent:?}");
+    dash.press("q");
+    assert!(dash.wait_exit(), "the dashboard quits cleanly");
+}
