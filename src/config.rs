@@ -26,6 +26,19 @@
 //!
 //! [keys.popup]                              # other modes: filter, help, mint, popup
 //! copy = ["y", "c"]
+//!
+//! [theme]                                   # the dashboard's colours (see docs/dashboard.md)
+//! skin = "light.toml"                       # a skin file, relative to the config directory
+//! error = "red bold"
+//!
+//! [[plugins]]                               # a command on the selection, from a key
+//! name = "logs"
+//! key = "L"
+//! scopes = ["connection"]                   # context, connector, connection
+//! command = ["xkit-logs", "--connection", "{connection_id}"]
+//! foreground = true                         # suspend the dashboard while it runs
+//! confirm = false
+//! safe = false                              # true: also offered in read-only mode
 //! ```
 
 use std::collections::BTreeMap;
@@ -149,6 +162,34 @@ pub struct Config {
     /// Dashboard key bindings, kept as raw strings: the dashboard parses and validates them.
     #[serde(default)]
     pub keys: KeyOverrides,
+    /// The dashboard's colours: `slot = "style"`, plus `skin = "file"`; the dashboard validates
+    /// them.
+    #[serde(default)]
+    pub theme: BTreeMap<String, String>,
+    /// Commands the dashboard runs on the selection; the dashboard validates them.
+    #[serde(default)]
+    pub plugins: Vec<PluginConfig>,
+}
+
+/// One `[[plugins]]` entry, as written; the dashboard checks it (keys, scopes, placeholders).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    pub name: String,
+    pub key: String,
+    /// Where it applies: `context`, `connector`, `connection`.
+    pub scopes: Vec<String>,
+    /// The program and its arguments, each argument one element: never run through a shell.
+    pub command: Vec<String>,
+    /// Suspend the dashboard and give the program the terminal (default: run in the background).
+    #[serde(default)]
+    pub foreground: bool,
+    /// Ask before running.
+    #[serde(default)]
+    pub confirm: bool,
+    /// Offered in read-only mode too.
+    #[serde(default)]
+    pub safe: bool,
 }
 
 /// The `[keys]` table: `action_name = ["key", ...]` rebinds a browsing action (an empty list
@@ -426,6 +467,32 @@ pub fn write_private_file(path: &Path, contents: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plugins_and_theme_are_read_as_written_and_unknown_plugin_fields_are_refused() {
+        let text = r#"
+[theme]
+skin = "light.toml"
+error = "red bold"
+
+[[plugins]]
+name = "ticket"
+key = "T"
+scopes = ["connection"]
+command = ["ticket", "--", "{connection_id}"]
+confirm = true
+"#;
+        let config = Config::parse(text, Path::new("config.toml")).unwrap();
+        assert_eq!(config.theme.get("skin").map(String::as_str), Some("light.toml"));
+        assert_eq!(config.plugins.len(), 1);
+        let plugin = &config.plugins[0];
+        assert_eq!(plugin.command, ["ticket", "--", "{connection_id}"]);
+        assert!(plugin.confirm && !plugin.foreground && !plugin.safe);
+
+        let typo = "[[plugins]]\nname = \"x\"\nkey = \"X\"\nscopes = []\ncommand = [\"x\"]\nshell = true\n";
+        let error = Config::parse(typo, Path::new("config.toml")).unwrap_err().to_string();
+        assert!(error.contains("shell"), "{error}");
+    }
 
     fn parse(text: &str) -> Result<Config> {
         Config::parse(text, Path::new("/etc/x/config.toml"))

@@ -111,6 +111,10 @@ pub async fn open(args: &TargetArgs, paths: &Paths, options: &ClientOptions) -> 
     open_with(args, &config, paths, options).await
 }
 
+/// The name that opens the embedded demo platform when switching profiles (unless config.toml
+/// has a profile of that name).
+pub const DEMO_PROFILE: &str = "demo";
+
 /// [`open`] with an already loaded configuration.
 pub async fn open_with(
     args: &TargetArgs,
@@ -118,6 +122,44 @@ pub async fn open_with(
     paths: &Paths,
     options: &ClientOptions,
 ) -> Result<OpenTarget> {
+    open_resolved(args, config, paths, options, KeySource::EnvironmentFirst).await
+}
+
+/// Opens one profile of config.toml, or the embedded demo for [`DEMO_PROFILE`], for a switch
+/// made in the dashboard. The profile's own keys are used, never `XKIT_PUBLISHABLE_KEY` or
+/// `XKIT_SECRET_KEY`: those were given for the target the dashboard started with, and must not
+/// be sent to another server.
+pub async fn open_profile(
+    name: &str,
+    read_only: bool,
+    config: &Config,
+    paths: &Paths,
+    options: &ClientOptions,
+) -> Result<OpenTarget> {
+    let args = TargetArgs { profile: Some(name.to_owned()), read_only, ..TargetArgs::default() };
+    if name == DEMO_PROFILE && !config.profiles.contains_key(name) {
+        return open_embedded(&args, paths, options).await;
+    }
+    open_resolved(&args, config, paths, options, KeySource::ProfileOnly).await
+}
+
+/// Where a target's keys come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeySource {
+    /// The environment, then the profile: the target the command was started with.
+    EnvironmentFirst,
+    /// The profile alone: a target switched to later.
+    ProfileOnly,
+}
+
+async fn open_resolved(
+    args: &TargetArgs,
+    config: &Config,
+    paths: &Paths,
+    options: &ClientOptions,
+    keys: KeySource,
+) -> Result<OpenTarget> {
+    let from_env = |name: &str| if keys == KeySource::EnvironmentFirst { env_value(name) } else { None };
     // An explicit URL without an explicit profile must not pick up the default profile's keys:
     // they would be sent to a server they were not made for.
     let profile = if args.api_url.is_some() && args.profile.is_none() {
@@ -141,12 +183,12 @@ pub async fn open_with(
         TargetOrigin::Profile(name) => format!("profile {name:?}"),
         _ => "--api-url / XKIT_API_URL".to_owned(),
     };
-    let publishable_key = env_value("XKIT_PUBLISHABLE_KEY")
+    let publishable_key = from_env("XKIT_PUBLISHABLE_KEY")
         .or_else(|| defaults.and_then(|profile| profile.publishable_key.clone()))
         .ok_or_else(|| {
             ConfigError(format!("{source} needs a publishable key: set XKIT_PUBLISHABLE_KEY{}", hint(defaults)))
         })?;
-    let secret_key = match env_value("XKIT_SECRET_KEY") {
+    let secret_key = match from_env("XKIT_SECRET_KEY") {
         Some(secret) => SecretString::from(secret),
         None => resolve_profile_secret(&origin, defaults).await?.ok_or_else(|| {
             ConfigError(format!("{source} needs a secret key: set XKIT_SECRET_KEY{}", hint(defaults)))

@@ -8,7 +8,9 @@ use crossterm::event::KeyEvent;
 use crate::client::ClientError;
 use crate::model::{Connection, Connector, Context};
 
+use super::keymap::Keymap;
 use super::mint::MintedToken;
+use super::plugins::Plugins;
 
 #[derive(Debug, Clone)]
 pub enum Action {
@@ -46,8 +48,34 @@ pub enum Action {
     },
     /// A background job failed; shown on the status line.
     Failed(String),
+    /// A profile switch opened its target (boxed: large next to the other actions), or could
+    /// not, with the reason.
+    ProfileOpened {
+        profile: String,
+        result: Result<Box<Session>, String>,
+    },
+    /// A plugin ended: `Ok` with how it exited, `Err` when it could not start.
+    PluginFinished {
+        name: String,
+        result: Result<String, String>,
+    },
     /// SIGTERM, SIGINT or SIGHUP.
     Terminate,
+}
+
+/// A target a profile switch opened, as the reducer is told it: everything of the new target
+/// that the state holds.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub label: String,
+    pub read_only: bool,
+    pub bundled: bool,
+    pub api_url: String,
+    pub profile: Option<String>,
+    pub keymap: Keymap,
+    pub plugins: Plugins,
+    pub refresh: Duration,
+    pub catalog_url: Option<String>,
 }
 
 /// The three lists a scan loads; each reports its own outcome.
@@ -97,6 +125,17 @@ pub enum Effect {
     /// Force a token refresh of the connection with this id.
     RefreshConnection {
         id: String,
+    },
+    /// Tear down the current target and open this profile ("demo" is the embedded demo).
+    SwitchProfile {
+        profile: String,
+    },
+    /// Run a plugin's program with these arguments (never through a shell); `foreground`
+    /// suspends the dashboard and gives the program the terminal.
+    RunPlugin {
+        name: String,
+        argv: Vec<String>,
+        foreground: bool,
     },
     Quit,
 }

@@ -78,7 +78,13 @@ pub fn connections() -> Vec<Connection> {
 }
 
 pub fn new_state(size: (u16, u16)) -> State {
-    let target = TargetInfo { label: "local demo · http://127.0.0.1:4000/".into(), read_only: false, bundled: true };
+    let target = TargetInfo {
+        label: "local demo · http://127.0.0.1:4000/".into(),
+        read_only: false,
+        bundled: true,
+        api_url: "http://127.0.0.1:4000/".into(),
+        profile: Some("demo".into()),
+    };
     let mut state = State::new(target, Keymap::default(), Theme::default(), Settings::default(), Some(CATALOG.into()));
     update(&mut state, Action::Resize { width: size.0, height: size.1 });
     state

@@ -24,10 +24,22 @@ pub enum KeyMode {
     Mint,
     /// The minted-token and repair-URL popups.
     Popup,
+    /// The profile picker.
+    Profiles,
+    /// A plugin asking before it runs.
+    Confirm,
 }
 
 impl KeyMode {
-    pub const ALL: [KeyMode; 5] = [KeyMode::Browse, KeyMode::Filter, KeyMode::Help, KeyMode::Mint, KeyMode::Popup];
+    pub const ALL: [KeyMode; 7] = [
+        KeyMode::Browse,
+        KeyMode::Filter,
+        KeyMode::Help,
+        KeyMode::Mint,
+        KeyMode::Popup,
+        KeyMode::Profiles,
+        KeyMode::Confirm,
+    ];
 
     /// The mode's name in config.toml: `[keys.NAME]` (browsing keys may also sit in `[keys]`).
     pub fn name(self) -> &'static str {
@@ -37,6 +49,8 @@ impl KeyMode {
             KeyMode::Help => "help",
             KeyMode::Mint => "mint",
             KeyMode::Popup => "popup",
+            KeyMode::Profiles => "profiles",
+            KeyMode::Confirm => "confirm",
         }
     }
 
@@ -48,6 +62,8 @@ impl KeyMode {
             KeyMode::Help => "this help",
             KeyMode::Mint => "the mint form (other keys edit the field)",
             KeyMode::Popup => "the token and repair URL popups",
+            KeyMode::Profiles => "the profile picker",
+            KeyMode::Confirm => "a plugin's confirmation",
         }
     }
 
@@ -97,6 +113,13 @@ pub enum Command {
     PopupReveal,
     PopupCopy,
     PopupClose,
+    Profiles,
+    ProfilesDown,
+    ProfilesUp,
+    ProfilesChoose,
+    ProfilesClose,
+    ConfirmYes,
+    ConfirmNo,
 }
 
 /// A command's default binding: its mode, its name in config.toml, what it does, whether it
@@ -163,6 +186,7 @@ const SPECS: &[DefaultBinding] = &[
     ),
     browse(Command::Copy, "copy", "copy the selection's id or URL (OSC 52)", &["y"], Some("copy")),
     DefaultBinding { mutating: true, ..browse(Command::Mint, "mint", "mint a context token", &["m"], Some("mint")) },
+    browse(Command::Profiles, "profiles", "switch to another profile (or the demo)", &["P"], None),
     browse(Command::Help, "help", "show every key", &["?"], Some("help")),
     browse(Command::Quit, "quit", "quit (ctrl-c always quits)", &["q"], Some("quit")),
     other(KeyMode::Filter, Command::FilterApply, "apply", "keep the filter and go back to the list", &["enter"]),
@@ -180,11 +204,24 @@ const SPECS: &[DefaultBinding] = &[
     other(KeyMode::Popup, Command::PopupReveal, "reveal", "reveal or hide the token", &["v"]),
     other(KeyMode::Popup, Command::PopupCopy, "copy", "copy the token or the URL (OSC 52)", &["y", "c"]),
     other(KeyMode::Popup, Command::PopupClose, "close", "close the popup", &["esc", "enter", "q"]),
+    other(KeyMode::Profiles, Command::ProfilesDown, "move_down", "move down", &["j", "down"]),
+    other(KeyMode::Profiles, Command::ProfilesUp, "move_up", "move up", &["k", "up"]),
+    other(KeyMode::Profiles, Command::ProfilesChoose, "choose", "open the chosen profile", &["enter"]),
+    other(KeyMode::Profiles, Command::ProfilesClose, "close", "keep the current profile", &["esc", "q"]),
+    other(KeyMode::Confirm, Command::ConfirmYes, "yes", "run the plugin", &["y", "enter"]),
+    other(KeyMode::Confirm, Command::ConfirmNo, "no", "do not run it", &["n", "esc", "q"]),
 ];
 
 /// Commands that must keep a key: the only way out of their mode (ctrl-c aside, which quits
 /// the whole dashboard).
-const WAYS_OUT: [Command; 4] = [Command::FilterApply, Command::HelpClose, Command::MintCancel, Command::PopupClose];
+const WAYS_OUT: [Command; 6] = [
+    Command::FilterApply,
+    Command::HelpClose,
+    Command::MintCancel,
+    Command::PopupClose,
+    Command::ProfilesClose,
+    Command::ConfirmNo,
+];
 
 const fn browse(
     command: Command,

@@ -4,7 +4,8 @@
 //! [`update`] changes [`State`] and returns [`Effect`]s that the runtime executes; drawing
 //! ([`ui::draw`]) is a pure function of the state. Layout: `action` (what can happen),
 //! `state` (modes, panes and views), `data` (loaded data and its indices), `update/` (the
-//! reducer, one module per concern), `keymap` (every mode's keys), `key`, `filter`, `mint`, `theme`,
+//! reducer, one module per concern), `keymap` (every mode's keys), `key`, `filter`, `mint`, `theme` (skins), `plugins` (user
+//! commands), `session` (opening a target, at start and on a profile switch),
 //! `loader` (the worker that runs scans), `runtime` (terminal, event loop, effects), `ui/`
 //! (one module per pane).
 
@@ -17,7 +18,9 @@ pub mod key;
 pub mod keymap;
 mod loader;
 pub mod mint;
+pub mod plugins;
 mod runtime;
+pub mod session;
 pub mod state;
 pub mod theme;
 pub mod ui;
@@ -31,11 +34,7 @@ pub use action::{Action, Effect, LoadEvent, Stream};
 pub use state::{State, TargetInfo};
 pub use update::update;
 
-use crate::config::{Config, ConfigError, Paths, TargetArgs};
-
-const DEFAULT_REFRESH: Duration = Duration::from_secs(30);
-const DEFAULT_CONCURRENCY: usize = crate::scan::DEFAULT_CONCURRENCY;
-const DEFAULT_MAX_CONNECTIONS: usize = crate::scan::DEFAULT_MAX_CONNECTIONS;
+use crate::config::{Config, Paths, TargetArgs};
 
 /// Options that only the dashboard takes.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -67,31 +66,28 @@ pub async fn run(target_args: TargetArgs, args: DashboardArgs) -> Result<()> {
     let log = crate::logging::init(&paths, "dashboard.log")?;
     let options = target_args.client_options();
     let config = Config::load(&paths)?;
-    let target = crate::target::open_with(&target_args, &config, &paths, &options).await?;
-    let keymap = keymap::Keymap::new(&config.keys, target.read_only).map_err(|problems| {
-        ConfigError(format!("{} has invalid key bindings:\n{problems}", paths.config_file().display()))
-    })?;
-    let refresh = args.refresh.or(target.refresh).unwrap_or(DEFAULT_REFRESH);
-    let concurrency = args.concurrency.map(usize::from).or(target.concurrency).unwrap_or(DEFAULT_CONCURRENCY).max(1);
-    let max_connections = args
-        .max_connections
-        .map(|max| usize::try_from(max).unwrap_or(usize::MAX))
-        .or(target.max_connections)
-        .unwrap_or(DEFAULT_MAX_CONNECTIONS);
-    tracing::info!(target = %target.label(), ?refresh, concurrency, max_connections, read_only = target.read_only, log = %log.path.display(), "dashboard starting");
-    let info = TargetInfo { label: target.label(), read_only: target.read_only, bundled: target.bundled };
-    let state = State::new(
-        info,
-        keymap,
-        theme::Theme::from_env(),
-        state::Settings { refresh },
-        target.known_catalog_url().map(str::to_owned),
-    );
-    let result = runtime::run(state, target.client.clone(), runtime::ScanLimits { concurrency, max_connections })
-        .await
-        .context("the dashboard failed");
+    let skin = session::check_config(&config, &paths)?;
+    let overrides = session::Overrides {
+        refresh: args.refresh,
+        concurrency: args.concurrency.map(usize::from),
+        max_connections: args.max_connections.map(|max| usize::try_from(max).unwrap_or(usize::MAX)),
+    };
+    let opener = session::Opener { args: target_args, config, paths, options, overrides };
+    let opened = opener.open(None).await?;
+    tracing::info!(log = %log.path.display(), "dashboard starting");
+    let session = opened.session.clone();
+    let target = TargetInfo {
+        label: session.label,
+        read_only: session.read_only,
+        bundled: session.bundled,
+        api_url: session.api_url,
+        profile: session.profile,
+    };
+    let settings = state::Settings { refresh: session.refresh };
+    let mut state = State::new(target, session.keymap, theme::Theme::from_env(skin), settings, session.catalog_url);
+    state.plugins = session.plugins;
+    state.profiles = opener.profile_names();
+    let result = runtime::run(state, opener, opened).await.context("the dashboard failed");
     tracing::info!(ok = result.is_ok(), "dashboard stopped");
-    // The embedded server (if any) lives in `target` until here.
-    drop(target);
     result
 }

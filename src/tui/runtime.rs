@@ -3,7 +3,8 @@
 //! changed (at most once per frame, never while idle).
 
 use std::io::{self, Stdout, Write as _};
-use std::sync::Once;
+use std::process::Stdio;
+use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
@@ -12,23 +13,25 @@ use crossterm::cursor::{Hide, Show};
 use crossterm::event::{Event, EventStream, KeyEventKind};
 use crossterm::execute;
 use crossterm::terminal::{
-    BeginSynchronizedUpdate, EndSynchronizedUpdate, EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode,
-    enable_raw_mode,
+    BeginSynchronizedUpdate, Clear, ClearType, EndSynchronizedUpdate, EnterAlternateScreen, LeaveAlternateScreen,
+    disable_raw_mode, enable_raw_mode,
 };
-use futures::StreamExt as _;
+use futures::{FutureExt as _, StreamExt as _};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::action::{Action, Effect, RepairLink};
+use super::action::{Action, Effect, LoadEvent, RepairLink, Stream};
 use super::mint::MintedToken;
+use super::session::{Opened, Opener};
 use super::state::State;
 use super::update::update;
 use super::{loader, ui};
 use crate::client::Client;
+use crate::target::OpenTarget;
 
 /// At most ~60 frames a second.
 const FRAME: Duration = Duration::from_millis(16);
@@ -77,33 +80,81 @@ fn draw(terminal: &mut Term, state: &State) -> Result<()> {
 
 pub use loader::ScanLimits;
 
-pub async fn run(mut state: State, client: Client, limits: ScanLimits) -> Result<()> {
-    let (mut terminal, _restore) = enter_terminal()?;
-    let mut runtime = Runtime::new(client, limits);
+pub async fn run(mut state: State, opener: Opener, opened: Opened) -> Result<()> {
+    let (mut terminal, restore) = enter_terminal()?;
+    let mut runtime = Runtime::new(opener, opened);
     let result = runtime.event_loop(&mut terminal, &mut state).await;
-    runtime.stop();
+    let closing = runtime.close_target();
+    // The terminal is the user's again before the embedded server's shutdown is waited for.
+    drop(restore);
+    if let Some(closing) = closing {
+        let _ = closing.await;
+    }
     result
 }
 
+/// What the event loop does after an effect.
+enum Flow {
+    Continue,
+    Quit,
+    /// Suspend the dashboard and run this plugin in the terminal.
+    Foreground {
+        name: String,
+        argv: Vec<String>,
+    },
+}
+
 struct Runtime {
-    client: Client,
+    opener: Arc<Opener>,
+    /// The open target (its client, and the embedded server when it is the demo); `None`
+    /// while a profile switch opens the next one, or after it failed.
+    target: Option<OpenTarget>,
     limits: ScanLimits,
     tx: mpsc::Sender<Action>,
     rx: mpsc::Receiver<Action>,
     scan: Option<JoinHandle<()>>,
+    /// Requests in flight for the open target (repair links, refreshes, mints): aborted with it.
+    workers: JoinSet<()>,
+    /// The profile switch in progress, and its number (a newer switch overtakes older ones).
+    opening: Option<JoinHandle<()>>,
+    switches: u64,
+    opened_tx: mpsc::Sender<(u64, String, Result<Opened>)>,
+    opened_rx: mpsc::Receiver<(u64, String, Result<Opened>)>,
     refresh_at: Option<Instant>,
 }
 
 impl Runtime {
-    fn new(client: Client, limits: ScanLimits) -> Self {
+    fn new(opener: Opener, opened: Opened) -> Self {
         let (tx, rx) = mpsc::channel(1024);
-        Self { client, limits, tx, rx, scan: None, refresh_at: None }
+        let (opened_tx, opened_rx) = mpsc::channel(4);
+        Self {
+            opener: Arc::new(opener),
+            target: Some(opened.target),
+            limits: opened.limits,
+            tx,
+            rx,
+            scan: None,
+            workers: JoinSet::new(),
+            opening: None,
+            switches: 0,
+            opened_tx,
+            opened_rx,
+            refresh_at: None,
+        }
     }
 
-    fn stop(&mut self) {
+    /// Stops everything that talks to the open target, then closes it: after this, no request
+    /// reaches it. The embedded demo server, if it was one, is shut down on the returned task.
+    fn close_target(&mut self) -> Option<JoinHandle<()>> {
         if let Some(scan) = self.scan.take() {
             scan.abort();
         }
+        self.workers.abort_all();
+        self.refresh_at = None;
+        let target = self.target.take()?;
+        tracing::info!(target = %target.label(), "target closed");
+        let embedded = target.embedded?;
+        Some(tokio::spawn(embedded.server.shutdown()))
     }
 
     async fn event_loop(&mut self, terminal: &mut Term, state: &mut State) -> Result<()> {
@@ -124,8 +175,22 @@ impl Runtime {
 
         loop {
             for effect in effects.drain(..) {
-                if !self.execute(effect)? {
-                    return Ok(());
+                match self.execute(effect)? {
+                    Flow::Continue => {}
+                    Flow::Quit => return Ok(()),
+                    Flow::Foreground { name, argv } => {
+                        // The input reader would otherwise compete with the plugin for the
+                        // keyboard: it is dropped and made anew afterwards.
+                        drop(input);
+                        let result = run_in_foreground(terminal, &argv).await;
+                        // Ctrl-C in the plugin's cooked terminal signalled the whole process
+                        // group: it was meant for the plugin, not for the dashboard.
+                        while let Some(Some(())) = interrupt.recv().now_or_never() {}
+                        input = EventStream::new();
+                        let size = terminal.size()?;
+                        update(state, Action::Resize { width: size.width, height: size.height });
+                        self.send(Action::PluginFinished { name, result });
+                    }
                 }
             }
             if state.needs_redraw && last_frame.elapsed() >= FRAME {
@@ -148,6 +213,10 @@ impl Runtime {
                 _ = terminate.recv() => Action::Terminate,
                 _ = interrupt.recv() => Action::Terminate,
                 _ = hangup.recv() => Action::Terminate,
+                Some((switch, profile, result)) = self.opened_rx.recv() => match self.on_opened(switch, profile, result) {
+                    Some(action) => action,
+                    None => continue,
+                },
                 Some(action) = self.rx.recv() => action,
                 _ = tokio::time::sleep_until(refresh_at.unwrap_or_else(Instant::now)), if refresh_at.is_some() => {
                     self.refresh_at = None;
@@ -160,14 +229,92 @@ impl Runtime {
         }
     }
 
-    /// Runs one effect; false means quit.
-    fn execute(&mut self, effect: Effect) -> Result<bool> {
+    /// A switch's target opened (or not): kept when it is the latest switch, dropped otherwise.
+    fn on_opened(&mut self, switch: u64, profile: String, result: Result<Opened>) -> Option<Action> {
+        if switch != self.switches {
+            return None;
+        }
+        self.opening = None;
+        let result = match result {
+            Ok(opened) => {
+                self.target = Some(opened.target);
+                self.limits = opened.limits;
+                Ok(Box::new(opened.session))
+            }
+            Err(error) => {
+                tracing::warn!(%profile, error = %format!("{error:#}"), "profile switch failed");
+                Err(format!("{error:#}"))
+            }
+        };
+        Some(Action::ProfileOpened { profile, result })
+    }
+
+    /// Queues an action for the reducer without waiting (the channel has room: the loop
+    /// drains it between effects).
+    fn send(&self, action: Action) {
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let _ = tx.send(action).await;
+        });
+    }
+
+    /// The open target's client, or `None` (and the reason on the status line) between
+    /// targets.
+    fn client(&self) -> Option<Client> {
+        let client = self.target.as_ref().map(|target| target.client.clone());
+        if client.is_none() {
+            self.send(Action::Failed(NO_TARGET.to_owned()));
+        }
+        client
+    }
+
+    /// Runs one effect.
+    fn execute(&mut self, effect: Effect) -> Result<Flow> {
+        // Finished workers are reaped here, so the set holds only live ones.
+        while self.workers.try_join_next().is_some() {}
         match effect {
-            Effect::Quit => return Ok(false),
+            Effect::Quit => return Ok(Flow::Quit),
             Effect::StartScan { generation, catalog } => {
+                let Some(target) = &self.target else {
+                    // Between targets: the scan fails at once, like one against a dead server.
+                    for stream in [Stream::Contexts, Stream::Connectors, Stream::Connections] {
+                        let event = LoadEvent::Finished { stream, result: Err(NO_TARGET.to_owned()) };
+                        self.send(Action::Scan { generation, event });
+                    }
+                    return Ok(Flow::Continue);
+                };
                 tracing::info!(generation, "scan started");
-                let task = loader::run(self.client.clone(), generation, catalog, self.limits, self.tx.clone());
+                let task = loader::run(target.client.clone(), generation, catalog, self.limits, self.tx.clone());
                 self.scan = Some(tokio::spawn(task));
+            }
+            Effect::SwitchProfile { profile } => {
+                tracing::info!(%profile, "switching profile");
+                let closing = self.close_target();
+                if let Some(opening) = self.opening.take() {
+                    opening.abort();
+                }
+                self.switches += 1;
+                let (switch, opener, opened_tx) = (self.switches, self.opener.clone(), self.opened_tx.clone());
+                self.opening = Some(tokio::spawn(async move {
+                    // The demo's server is gone before the demo may be opened again on its data.
+                    if let Some(closing) = closing {
+                        let _ = closing.await;
+                    }
+                    let result = opener.open(Some(&profile)).await;
+                    let _ = opened_tx.send((switch, profile, result)).await;
+                }));
+            }
+            Effect::RunPlugin { name, argv, foreground } => {
+                // The arguments may hold remote strings: logged by count only.
+                tracing::info!(plugin = %name, arguments = argv.len(), foreground, "plugin started");
+                if foreground {
+                    return Ok(Flow::Foreground { name, argv });
+                }
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let result = run_in_background(&argv).await;
+                    let _ = tx.send(Action::PluginFinished { name, result }).await;
+                });
             }
             Effect::ScheduleRefresh(delay) => {
                 tracing::debug!(?delay, "next scan scheduled");
@@ -179,9 +326,9 @@ impl Runtime {
                 stdout.flush()?;
             }
             Effect::OpenRepair { link, fallback } => {
-                let client = self.client.clone();
+                let Some(client) = self.client() else { return Ok(Flow::Continue) };
                 let tx = self.tx.clone();
-                tokio::spawn(async move {
+                self.workers.spawn(async move {
                     let action = match repair_url(&client, link, fallback).await {
                         Ok(url) => {
                             let opened = url.clone();
@@ -200,9 +347,9 @@ impl Runtime {
                 });
             }
             Effect::RefreshConnection { id } => {
-                let client = self.client.clone();
+                let Some(client) = self.client() else { return Ok(Flow::Continue) };
                 let tx = self.tx.clone();
-                tokio::spawn(async move {
+                self.workers.spawn(async move {
                     let result = client.refresh_connection(&id).await.map(|envelope| Box::new(envelope.connection));
                     match &result {
                         Ok(connection) => tracing::info!(
@@ -216,9 +363,9 @@ impl Runtime {
                 });
             }
             Effect::Mint(context) => {
-                let client = self.client.clone();
+                let Some(client) = self.client() else { return Ok(Flow::Continue) };
                 let tx = self.tx.clone();
-                tokio::spawn(async move {
+                self.workers.spawn(async move {
                     let external_id = context.external_id.clone();
                     let result = match client.create_context(&context).await {
                         Ok(response) => {
@@ -234,8 +381,47 @@ impl Runtime {
                 });
             }
         }
-        Ok(true)
+        Ok(Flow::Continue)
     }
+}
+
+/// Said when an effect needs a target while none is open.
+const NO_TARGET: &str = "no target is open: pick a profile";
+
+/// A background plugin: no terminal (its output would tear the screen), its exit status
+/// reported.
+async fn run_in_background(argv: &[String]) -> Result<String, String> {
+    let (program, arguments) = argv.split_first().ok_or("empty command")?;
+    let status = tokio::process::Command::new(program)
+        .args(arguments)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await
+        .map_err(|error| format!("cannot run {program:?}: {error}"))?;
+    exit_outcome(status)
+}
+
+/// A foreground plugin: the dashboard leaves the terminal to it and takes it back after.
+async fn run_in_foreground(terminal: &mut Term, argv: &[String]) -> Result<String, String> {
+    let (program, arguments) = argv.split_first().ok_or("empty command")?;
+    restore_terminal();
+    let status = tokio::process::Command::new(program).args(arguments).status().await;
+    // A blank frame makes ratatui's idea of the screen match the cleared one, so the next
+    // frame is drawn whole (`Terminal::clear` would ask the terminal for the cursor position,
+    // which not every terminal answers).
+    let resumed = enable_raw_mode()
+        .and_then(|()| execute!(io::stdout(), EnterAlternateScreen, Hide, Clear(ClearType::All)))
+        .and_then(|()| terminal.draw(|frame| frame.render_widget(ratatui::widgets::Clear, frame.area())).map(drop));
+    if let Err(error) = resumed {
+        tracing::warn!(%error, "cannot take the terminal back after a plugin");
+    }
+    exit_outcome(status.map_err(|error| format!("cannot run {program:?}: {error}"))?)
+}
+
+fn exit_outcome(status: std::process::ExitStatus) -> Result<String, String> {
+    if status.success() { Ok("done".to_owned()) } else { Err(format!("it ended with {status}")) }
 }
 
 /// The server's repair link when asked for one (the extension may be missing: 404/501), else

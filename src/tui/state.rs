@@ -19,6 +19,7 @@ use super::data::Data;
 use super::filter::Filter;
 use super::keymap::{KeyMode, Keymap};
 use super::mint::{MintForm, MintedToken};
+use super::plugins::Plugins;
 use super::theme::Theme;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -74,6 +75,20 @@ pub enum Mode {
         reason: String,
         revealed: bool,
     },
+    /// The profile picker, on this row of [`State::profiles`].
+    Profiles {
+        selected: usize,
+    },
+    /// A plugin that asks before it runs, with its arguments already filled in.
+    Confirm(PendingPlugin),
+}
+
+/// A plugin run waiting for the user's yes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingPlugin {
+    pub name: String,
+    pub argv: Vec<String>,
+    pub foreground: bool,
 }
 
 impl Mode {
@@ -85,6 +100,8 @@ impl Mode {
             Mode::Help { .. } => KeyMode::Help,
             Mode::Mint(_) => KeyMode::Mint,
             Mode::Minted(_) | Mode::Url { .. } => KeyMode::Popup,
+            Mode::Profiles { .. } => KeyMode::Profiles,
+            Mode::Confirm(_) => KeyMode::Confirm,
         }
     }
 
@@ -204,6 +221,10 @@ pub struct TargetInfo {
     pub read_only: bool,
     /// xkit-dash's own server: it offers the repair-link extension.
     pub bundled: bool,
+    /// The server root, for plugins' `{api_url}`.
+    pub api_url: String,
+    /// The profile it came from (`demo` for the embedded demo), where the picker opens.
+    pub profile: Option<String>,
 }
 
 /// The scan in flight, if any.
@@ -264,6 +285,12 @@ impl Default for ListPane {
 pub struct State {
     pub target: TargetInfo,
     pub keymap: Keymap,
+    /// The `[[plugins]]` of config.toml that this target offers.
+    pub plugins: Plugins,
+    /// The profiles a switch can open: config.toml's, then "demo".
+    pub profiles: Vec<String>,
+    /// The profile being opened by a switch, until it opens or fails.
+    pub switching: Option<String>,
     pub theme: Theme,
     pub settings: Settings,
     /// Terminal size, as the last resize reported it.

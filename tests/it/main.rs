@@ -21,5 +21,6 @@ mod server_properties;
 mod server_soak;
 mod socket;
 mod tui_e2e;
+mod tui_profiles;
 mod xkitjs;
 mod xkitjs_connect;

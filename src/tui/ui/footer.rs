@@ -42,6 +42,12 @@ pub fn draw(frame: &mut Frame, status: Rect, hints: Rect, state: &State) {
             (key(Command::MintSubmit), "mint"),
             (key(Command::MintCancel), "cancel"),
         ]),
+        Mode::Profiles { .. } => bound(vec![
+            (key(Command::ProfilesDown), "down"),
+            (key(Command::ProfilesChoose), "open"),
+            (key(Command::ProfilesClose), "close"),
+        ]),
+        Mode::Confirm(_) => bound(vec![(key(Command::ConfirmYes), "run"), (key(Command::ConfirmNo), "cancel")]),
         Mode::Minted(_) | Mode::Url { .. } => {
             let copy = if matches!(state.mode, Mode::Url { .. }) { "copy again" } else { "copy" };
             bound(vec![

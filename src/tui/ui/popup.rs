@@ -8,7 +8,7 @@ use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
 use super::widgets::{clean, clock, spinner, visible_input};
 use crate::tui::keymap::{Command, KeyMode};
 use crate::tui::mint::{FIELD_HINTS, FIELD_LABELS, MintForm, MintedToken};
-use crate::tui::state::{Mode, State, masked_url};
+use crate::tui::state::{Mode, PendingPlugin, State, masked_url};
 
 pub fn draw(frame: &mut Frame, state: &State) {
     match &state.mode {
@@ -19,6 +19,8 @@ pub fn draw(frame: &mut Frame, state: &State) {
             let shown = if *revealed { url.clone() } else { masked_url(url) };
             url_popup(frame, state, &shown, reason)
         }
+        Mode::Profiles { selected } => profiles(frame, state, *selected),
+        Mode::Confirm(pending) => confirm(frame, state, pending),
         Mode::Browse | Mode::Filter(_) => {}
     }
 }
@@ -72,7 +74,9 @@ fn mode_heading(mode: KeyMode) -> Vec<String> {
             "filter (typing edits it): words match ids, names, connector and status;".to_owned(),
             "  status:error connector:slack context:acme restrict a field".to_owned(),
         ],
-        KeyMode::Help | KeyMode::Mint | KeyMode::Popup => vec![format!("in {}:", mode.title())],
+        KeyMode::Help | KeyMode::Mint | KeyMode::Popup | KeyMode::Profiles | KeyMode::Confirm => {
+            vec![format!("in {}:", mode.title())]
+        }
     }
 }
 
@@ -80,6 +84,10 @@ fn mode_heading(mode: KeyMode) -> Vec<String> {
 fn help_lines(state: &State) -> Vec<Line<'static>> {
     let theme = &state.theme;
     let mut lines = Vec::new();
+    // First, so that it shows even when the help must scroll.
+    if state.target.read_only {
+        lines.push(Line::styled("read-only: mutating keys are not bound", theme.error()));
+    }
     for mode in KeyMode::ALL {
         let bindings = state.keymap.help_lines(mode);
         if bindings.is_empty() {
@@ -90,10 +98,74 @@ fn help_lines(state: &State) -> Vec<Line<'static>> {
             lines.push(Line::from(vec![Span::styled(format!("{keys:<16}"), theme.key()), Span::raw(description)]));
         }
     }
-    if state.target.read_only {
-        lines.push(Line::styled("read-only: mutating keys are not bound", theme.error()));
+    if !state.plugins.all().is_empty() {
+        lines.push(Line::styled("plugins (config.toml [[plugins]]), on the focused pane's selection:", theme.muted()));
+        for plugin in state.plugins.all() {
+            let how = match (plugin.foreground, plugin.confirm) {
+                (true, true) => "terminal, asks first",
+                (true, false) => "terminal",
+                (false, true) => "background, asks first",
+                (false, false) => "background",
+            };
+            lines.push(Line::from(vec![
+                Span::styled(format!("{:<16}", plugin.key.to_string()), theme.key()),
+                Span::raw(format!("{} · {} · {how}", clean(&plugin.name), plugin.scope_names())),
+            ]));
+        }
     }
     lines
+}
+
+fn profiles(frame: &mut Frame, state: &State, selected: usize) {
+    let theme = &state.theme;
+    let mut lines: Vec<Line> = state
+        .profiles
+        .iter()
+        .enumerate()
+        .map(|(index, name)| {
+            // The marker shows the choice without colour or reverse video too.
+            let (marker, style) =
+                if index == selected { ("▸", theme.selected(true)) } else { (" ", ratatui::style::Style::new()) };
+            Line::styled(format!("{marker} {} ", clean(name)), style)
+        })
+        .collect();
+    lines.push(Line::raw(""));
+    let keys = &state.keymap;
+    lines.push(Line::styled(
+        format!(
+            "{} opens it (closes the current target) · {} cancels",
+            keys.first_key(Command::ProfilesChoose),
+            keys.first_key(Command::ProfilesClose)
+        ),
+        theme.muted(),
+    ));
+    let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
+    let area = centered(frame, 64, height);
+    frame.render_widget(Clear, area);
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(popup_block(state, "Profiles")), area);
+}
+
+fn confirm(frame: &mut Frame, state: &State, pending: &PendingPlugin) {
+    let theme = &state.theme;
+    let keys = &state.keymap;
+    let command: Vec<String> = pending.argv.iter().map(|argument| format!("{argument:?}")).collect();
+    let lines = vec![
+        Line::raw(format!("Run plugin {}?", clean(&pending.name))),
+        Line::raw(""),
+        Line::styled(clean(&command.join(" ")), theme.key()),
+        Line::raw(""),
+        Line::styled(
+            format!(
+                "{} runs it · {} does not",
+                keys.first_key(Command::ConfirmYes),
+                keys.first_key(Command::ConfirmNo)
+            ),
+            theme.muted(),
+        ),
+    ];
+    let area = centered(frame, 76, 9);
+    frame.render_widget(Clear, area);
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(popup_block(state, "Plugin")), area);
 }
 
 fn mint(frame: &mut Frame, state: &State, form: &MintForm) {

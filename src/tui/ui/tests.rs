@@ -243,3 +243,72 @@ fn popups_and_hints_name_the_keys_as_rebound() {
     let screen = render(&state).backend().to_string();
     assert!(screen.contains("n/k scroll  esc close"), "the hint bar below the popup:\n{screen}");
 }
+
+fn light_skin() -> crate::tui::theme::Skin {
+    let assets = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/skins");
+    let table = [("skin".to_owned(), "light.toml".to_owned())].into();
+    crate::tui::theme::Skin::from_config(&table, &assets).unwrap()
+}
+
+#[test]
+fn a_custom_skin_colours_health_borders_selection_and_headers() {
+    use ratatui::style::Color;
+    let mut state = loaded_state((80, 24));
+    state.theme = crate::tui::theme::Theme { color: true, skin: light_skin() };
+    let terminal = render(&state);
+    let buffer = terminal.backend().buffer();
+    // The styles as well as the text: the skin is only visible in them.
+    insta::assert_debug_snapshot!("light_skin_80x24", buffer);
+    let error = state.theme.skin.error.fg;
+    assert_eq!(error, Some(Color::Rgb(0xcf, 0x22, 0x2e)));
+    let cells: Vec<_> = buffer.content().iter().collect();
+    assert!(cells.iter().any(|cell| cell.symbol() == "✗" && cell.fg == Color::Rgb(0xcf, 0x22, 0x2e)), "error health");
+    assert!(cells.iter().any(|cell| cell.bg == Color::Rgb(0xdd, 0xf4, 0xff)), "the selected row");
+    assert!(cells.iter().any(|cell| cell.symbol() == "┏" && cell.fg == Color::Rgb(0x05, 0x50, 0xae)), "focused border");
+}
+
+#[test]
+fn help_lists_the_plugins() {
+    use crate::config::PluginConfig;
+    use crate::tui::keymap::Keymap;
+    use crate::tui::plugins::Plugins;
+    let configs = [
+        PluginConfig {
+            name: "ticket".into(),
+            key: "T".into(),
+            scopes: vec!["connection".into()],
+            command: vec!["ticket".into(), "{connection_id}".into()],
+            ..PluginConfig::default()
+        },
+        PluginConfig {
+            name: "shell in context".into(),
+            key: "ctrl-o".into(),
+            scopes: vec!["context".into(), "connection".into()],
+            command: vec!["xkit-shell".into(), "{context}".into()],
+            foreground: true,
+            confirm: true,
+            ..PluginConfig::default()
+        },
+    ];
+    let mut state = loaded_state((100, 60));
+    state.plugins = Plugins::new(&configs, &Keymap::default(), false).unwrap();
+    update(&mut state, key('?'));
+    let terminal = render(&state);
+    insta::assert_snapshot!("help_plugins_100x60", terminal.backend());
+}
+
+#[test]
+fn profile_picker_and_plugin_confirmation() {
+    snapshot_each_size("profile_picker", |state| {
+        state.profiles = vec!["prod".into(), "staging".into(), "demo".into()];
+        update(state, key('P'));
+        update(state, key('k'));
+    });
+    snapshot_each_size("plugin_confirm", |state| {
+        state.mode = Mode::Confirm(crate::tui::state::PendingPlugin {
+            name: "ticket".into(),
+            argv: vec!["ticket".into(), "--".into(), "c-acme-drive; rm -rf ~".into()],
+            foreground: false,
+        });
+    });
+}

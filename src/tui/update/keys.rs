@@ -5,7 +5,7 @@
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use tui_input::backend::crossterm::EventHandler;
 
-use super::{browse, mint, popup};
+use super::{browse, mint, plugin, popup, profiles};
 use crate::tui::action::Effect;
 use crate::tui::keymap::Command;
 use crate::tui::state::{Mode, State};
@@ -27,11 +27,15 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     match &mut state.mode {
         Mode::Browse => match command {
             Some(Command::Quit) => quit(state),
-            Some(command) => browse::on_command(state, command),
-            None => {
-                state.needs_redraw = false;
+            Some(Command::Profiles) => {
+                profiles::open_picker(state);
                 Vec::new()
             }
+            Some(command) => browse::on_command(state, command),
+            None => plugin::on_key(state, &key).unwrap_or_else(|| {
+                state.needs_redraw = false;
+                Vec::new()
+            }),
         },
         Mode::Filter(input) => {
             match command {
@@ -64,6 +68,8 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         }
         Mode::Mint(_) => mint::on_form_key(state, command, key),
         Mode::Minted(_) | Mode::Url { .. } => popup::on_popup_key(state, command),
+        Mode::Profiles { .. } => profiles::on_picker_key(state, command),
+        Mode::Confirm(_) => plugin::on_confirm_key(state, command),
     }
 }
 
@@ -112,9 +118,9 @@ mod tests {
         update(&mut state, code(KeyCode::Esc));
         assert!(matches!(state.mode, Mode::Browse));
 
-        let mut roomy = loaded_state(SIZE);
+        let mut roomy = loaded_state((100, 60));
         update(&mut roomy, key('?'));
-        assert_eq!(ui::help_max_scroll(&roomy), 0, "40 rows hold every key");
+        assert_eq!(ui::help_max_scroll(&roomy), 0, "60 rows hold every key");
         update(&mut roomy, key('j'));
         assert!(matches!(roomy.mode, Mode::Help { scroll: 0 }));
     }

@@ -1,13 +1,16 @@
 //! The reducer: the only code that changes [`State`]. Pure apart from reading the wall clock
 //! for "loaded at" stamps; every side effect is returned as an [`Effect`]. One module per
 //! concern: `scan` (loading), `keys` (the keymap of each mode), `browse` (list commands),
-//! `mint` (the token form), `popup` (token and URL popups), `refresh` (forced refresh of one
+//! `mint` (the token form), `popup` (token and URL popups), `profiles` (switching
+//! targets), `plugin` (running `[[plugins]]`), `refresh` (forced refresh of one
 //! connection), `repair` (repair pages).
 
 mod browse;
 mod keys;
 mod mint;
+mod plugin;
 mod popup;
+pub mod profiles;
 mod refresh;
 mod repair;
 mod scan;
@@ -61,6 +64,11 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         Action::ConnectionRefreshed { id, result } => refresh::on_refreshed(state, &id, result),
         Action::Failed(message) => {
             state.set_flash(message, true);
+            Vec::new()
+        }
+        Action::ProfileOpened { profile, result } => profiles::on_opened(state, profile, result),
+        Action::PluginFinished { name, result } => {
+            plugin::on_finished(state, &name, result);
             Vec::new()
         }
         Action::Terminate => keys::quit(state),
