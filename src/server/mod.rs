@@ -376,7 +376,10 @@ pub async fn start_embedded(data_dir: &Path) -> Result<EmbeddedPlatform> {
 pub async fn run_serve(args: ServeArgs) -> Result<()> {
     let filter = crate::logging::filter_from_env("RUST_LOG");
     // A subscriber may already be installed (tests); then logs go there.
-    let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).try_init();
+    // Colours only on a terminal: a service manager's journal or a log file gets plain text.
+    let colours = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ =
+        tracing_subscriber::fmt().with_writer(std::io::stderr).with_ansi(colours).with_env_filter(filter).try_init();
 
     let tls = args.tls_source();
     let data_dir = data_dir_or_default(args.data_dir)?;
