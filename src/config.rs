@@ -127,6 +127,11 @@ impl Paths {
         self.data_dir.join("embedded-demo")
     }
 
+    /// The dashboard's `:` command history.
+    pub fn command_history_file(&self) -> PathBuf {
+        self.state_dir.join("command_history")
+    }
+
     pub fn log_dir(&self) -> PathBuf {
         self.state_dir.join("logs")
     }
@@ -149,6 +154,9 @@ pub struct Config {
     /// Dashboard key bindings, kept as raw strings: the dashboard parses and validates them.
     #[serde(default)]
     pub keys: KeyOverrides,
+    /// `mouse = false` leaves the mouse to the terminal (text selection) instead of the
+    /// dashboard; `--no-mouse` does the same for one run.
+    pub mouse: Option<bool>,
 }
 
 /// The `[keys]` table: `action_name = ["key", ...]` rebinds a browsing action (an empty list

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crossterm::event::KeyEvent;
+use crossterm::event::{KeyEvent, MouseEvent};
 
 use crate::client::ClientError;
 use crate::model::{Connection, Connector, Context};
@@ -15,6 +15,8 @@ pub enum Action {
     /// The first frame is on screen: time to start loading.
     Start,
     Key(KeyEvent),
+    /// A click or a wheel turn (only when the mouse is on).
+    Mouse(MouseEvent),
     Resize {
         width: u16,
         height: u16,
@@ -98,6 +100,12 @@ pub enum Effect {
     RefreshConnection {
         id: String,
     },
+    /// Tear down the current target and open this profile ("demo" is the embedded demo).
+    SwitchProfile {
+        profile: String,
+    },
+    /// Keep these `:` commands (oldest first) in the state directory's history file.
+    SaveCommandHistory(Vec<String>),
     Quit,
 }
 

@@ -18,6 +18,8 @@ pub enum KeyMode {
     Browse,
     /// Typing the `/` filter: unbound keys edit the text.
     Filter,
+    /// Typing a `:` command: unbound keys edit the text.
+    Command,
     /// The `?` popup.
     Help,
     /// The context-token form: unbound keys edit the focused field.
@@ -27,13 +29,15 @@ pub enum KeyMode {
 }
 
 impl KeyMode {
-    pub const ALL: [KeyMode; 5] = [KeyMode::Browse, KeyMode::Filter, KeyMode::Help, KeyMode::Mint, KeyMode::Popup];
+    pub const ALL: [KeyMode; 6] =
+        [KeyMode::Browse, KeyMode::Filter, KeyMode::Command, KeyMode::Help, KeyMode::Mint, KeyMode::Popup];
 
     /// The mode's name in config.toml: `[keys.NAME]` (browsing keys may also sit in `[keys]`).
     pub fn name(self) -> &'static str {
         match self {
             KeyMode::Browse => "browse",
             KeyMode::Filter => "filter",
+            KeyMode::Command => "command",
             KeyMode::Help => "help",
             KeyMode::Mint => "mint",
             KeyMode::Popup => "popup",
@@ -45,6 +49,7 @@ impl KeyMode {
         match self {
             KeyMode::Browse => "browsing",
             KeyMode::Filter => "typing a filter (other keys edit it)",
+            KeyMode::Command => "the : command line (other keys edit it)",
             KeyMode::Help => "this help",
             KeyMode::Mint => "the mint form (other keys edit the field)",
             KeyMode::Popup => "the token and repair URL popups",
@@ -53,7 +58,7 @@ impl KeyMode {
 
     /// True when unbound keys type text: a plain character bound there could not be typed.
     fn edits_text(self) -> bool {
-        matches!(self, KeyMode::Filter | KeyMode::Mint)
+        matches!(self, KeyMode::Filter | KeyMode::Command | KeyMode::Mint)
     }
 
     fn from_name(name: &str) -> Option<Self> {
@@ -75,6 +80,9 @@ pub enum Command {
     DrillIn,
     Back,
     Filter,
+    CommandLine,
+    Sort,
+    SortFlip,
     Triage,
     Refresh,
     RefreshConnection,
@@ -85,6 +93,12 @@ pub enum Command {
     Quit,
     FilterApply,
     FilterClear,
+    CommandRun,
+    CommandCancel,
+    CommandComplete,
+    CommandCompleteBack,
+    CommandHistoryPrev,
+    CommandHistoryNext,
     HelpClose,
     HelpScrollDown,
     HelpScrollUp,
@@ -136,6 +150,9 @@ const SPECS: &[DefaultBinding] = &[
         &["/"],
         Some("filter"),
     ),
+    browse(Command::CommandLine, "command", "type a command (:help lists them)", &[":"], None),
+    browse(Command::Sort, "sort", "sort the focused list by its next column, then unsorted", &["s"], None),
+    browse(Command::SortFlip, "sort_flip", "flip the sort order of the focused list", &["S"], None),
     browse(
         Command::Triage,
         "triage",
@@ -167,6 +184,24 @@ const SPECS: &[DefaultBinding] = &[
     browse(Command::Quit, "quit", "quit (ctrl-c always quits)", &["q"], Some("quit")),
     other(KeyMode::Filter, Command::FilterApply, "apply", "keep the filter and go back to the list", &["enter"]),
     other(KeyMode::Filter, Command::FilterClear, "clear", "clear the filter and go back to the list", &["esc"]),
+    other(KeyMode::Command, Command::CommandRun, "run", "run the command", &["enter"]),
+    other(KeyMode::Command, Command::CommandCancel, "cancel", "close the command line", &["esc"]),
+    other(
+        KeyMode::Command,
+        Command::CommandComplete,
+        "complete",
+        "complete the word; again: the next candidate",
+        &["tab"],
+    ),
+    other(KeyMode::Command, Command::CommandCompleteBack, "complete_back", "the previous candidate", &["backtab"]),
+    other(KeyMode::Command, Command::CommandHistoryPrev, "history_back", "an older command from the history", &["up"]),
+    other(
+        KeyMode::Command,
+        Command::CommandHistoryNext,
+        "history_forward",
+        "a newer command from the history",
+        &["down"],
+    ),
     other(KeyMode::Help, Command::HelpClose, "close", "close the help", &["esc", "enter", "q", "?"]),
     other(KeyMode::Help, Command::HelpScrollDown, "scroll_down", "scroll down a line", &["j", "down"]),
     other(KeyMode::Help, Command::HelpScrollUp, "scroll_up", "scroll up a line", &["k", "up"]),
@@ -184,7 +219,8 @@ const SPECS: &[DefaultBinding] = &[
 
 /// Commands that must keep a key: the only way out of their mode (ctrl-c aside, which quits
 /// the whole dashboard).
-const WAYS_OUT: [Command; 4] = [Command::FilterApply, Command::HelpClose, Command::MintCancel, Command::PopupClose];
+const WAYS_OUT: [Command; 5] =
+    [Command::FilterApply, Command::CommandCancel, Command::HelpClose, Command::MintCancel, Command::PopupClose];
 
 const fn browse(
     command: Command,

@@ -9,15 +9,19 @@
 //! (one module per pane).
 
 pub mod action;
+pub mod columns;
+pub mod command;
 pub mod data;
 pub mod filter;
 #[cfg(test)]
 mod fixtures;
+mod history;
 pub mod key;
 pub mod keymap;
 mod loader;
 pub mod mint;
 mod runtime;
+pub mod sort;
 pub mod state;
 pub mod theme;
 pub mod ui;
@@ -33,6 +37,8 @@ pub use update::update;
 
 use crate::config::{Config, ConfigError, Paths, TargetArgs};
 
+/// The profile name `:profile` gives the embedded demo.
+const DEMO_PROFILE: &str = "demo";
 const DEFAULT_REFRESH: Duration = Duration::from_secs(30);
 const DEFAULT_CONCURRENCY: usize = crate::scan::DEFAULT_CONCURRENCY;
 const DEFAULT_MAX_CONNECTIONS: usize = crate::scan::DEFAULT_MAX_CONNECTIONS;
@@ -51,6 +57,10 @@ pub struct DashboardArgs {
     /// connection costs 1.4 to 2 KiB (default: the profile's `max_connections`, else 100000).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_connections: Option<u64>,
+    /// Leave the mouse to the terminal (text selection works; no clicks or wheel in the
+    /// dashboard). Also `mouse = false` in config.toml.
+    #[arg(long)]
+    pub no_mouse: bool,
 }
 
 fn parse_refresh(text: &str) -> Result<Duration, String> {
@@ -80,16 +90,19 @@ pub async fn run(target_args: TargetArgs, args: DashboardArgs) -> Result<()> {
         .unwrap_or(DEFAULT_MAX_CONNECTIONS);
     tracing::info!(target = %target.label(), ?refresh, concurrency, max_connections, read_only = target.read_only, log = %log.path.display(), "dashboard starting");
     let info = TargetInfo { label: target.label(), read_only: target.read_only, bundled: target.bundled };
-    let state = State::new(
+    let mut state = State::new(
         info,
         keymap,
         theme::Theme::from_env(),
         state::Settings { refresh },
         target.known_catalog_url().map(str::to_owned),
     );
-    let result = runtime::run(state, target.client.clone(), runtime::ScanLimits { concurrency, max_connections })
-        .await
-        .context("the dashboard failed");
+    state.profiles = config.profiles.keys().cloned().chain([DEMO_PROFILE.to_owned()]).collect();
+    let history_file = paths.command_history_file();
+    state.command_history = history::load(&history_file);
+    let options = runtime::RuntimeOptions { mouse: !args.no_mouse && config.mouse.unwrap_or(true), history_file };
+    let limits = runtime::ScanLimits { concurrency, max_connections };
+    let result = runtime::run(state, target.client.clone(), limits, options).await.context("the dashboard failed");
     tracing::info!(ok = result.is_ok(), "dashboard stopped");
     // The embedded server (if any) lives in `target` until here.
     drop(target);

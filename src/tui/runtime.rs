@@ -3,13 +3,14 @@
 //! changed (at most once per frame, never while idle).
 
 use std::io::{self, Stdout, Write as _};
+use std::path::PathBuf;
 use std::sync::Once;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use crossterm::clipboard::CopyToClipboard;
 use crossterm::cursor::{Hide, Show};
-use crossterm::event::{Event, EventStream, KeyEventKind};
+use crossterm::event::{DisableMouseCapture, EnableMouseCapture, Event, EventStream, KeyEventKind};
 use crossterm::execute;
 use crossterm::terminal::{
     BeginSynchronizedUpdate, EndSynchronizedUpdate, EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode,
@@ -48,10 +49,10 @@ impl Drop for Restore {
 
 fn restore_terminal() {
     let _ = disable_raw_mode();
-    let _ = execute!(io::stdout(), LeaveAlternateScreen, Show);
+    let _ = execute!(io::stdout(), DisableMouseCapture, LeaveAlternateScreen, Show);
 }
 
-fn enter_terminal() -> Result<(Term, Restore)> {
+fn enter_terminal(mouse: bool) -> Result<(Term, Restore)> {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
         let previous = std::panic::take_hook();
@@ -64,6 +65,9 @@ fn enter_terminal() -> Result<(Term, Restore)> {
     enable_raw_mode().context("cannot switch the terminal to raw mode")?;
     let guard = Restore;
     execute!(io::stdout(), EnterAlternateScreen, Hide)?;
+    if mouse {
+        execute!(io::stdout(), EnableMouseCapture)?;
+    }
     let terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
     Ok((terminal, guard))
 }
@@ -77,9 +81,17 @@ fn draw(terminal: &mut Term, state: &State) -> Result<()> {
 
 pub use loader::ScanLimits;
 
-pub async fn run(mut state: State, client: Client, limits: ScanLimits) -> Result<()> {
-    let (mut terminal, _restore) = enter_terminal()?;
-    let mut runtime = Runtime::new(client, limits);
+/// How the runtime meets the terminal and the disk.
+pub struct RuntimeOptions {
+    /// Capture the mouse (clicks and the wheel); off leaves text selection to the terminal.
+    pub mouse: bool,
+    /// Where `:` commands are kept.
+    pub history_file: PathBuf,
+}
+
+pub async fn run(mut state: State, client: Client, limits: ScanLimits, options: RuntimeOptions) -> Result<()> {
+    let (mut terminal, _restore) = enter_terminal(options.mouse)?;
+    let mut runtime = Runtime::new(client, limits, options.history_file);
     let result = runtime.event_loop(&mut terminal, &mut state).await;
     runtime.stop();
     result
@@ -92,12 +104,13 @@ struct Runtime {
     rx: mpsc::Receiver<Action>,
     scan: Option<JoinHandle<()>>,
     refresh_at: Option<Instant>,
+    history_file: PathBuf,
 }
 
 impl Runtime {
-    fn new(client: Client, limits: ScanLimits) -> Self {
+    fn new(client: Client, limits: ScanLimits, history_file: PathBuf) -> Self {
         let (tx, rx) = mpsc::channel(1024);
-        Self { client, limits, tx, rx, scan: None, refresh_at: None }
+        Self { client, limits, tx, rx, scan: None, refresh_at: None, history_file }
     }
 
     fn stop(&mut self) {
@@ -168,6 +181,17 @@ impl Runtime {
                 tracing::info!(generation, "scan started");
                 let task = loader::run(self.client.clone(), generation, catalog, self.limits, self.tx.clone());
                 self.scan = Some(tokio::spawn(task));
+            }
+            // Until profile switching lands in the runtime, the command answers on the status
+            // line instead of doing nothing.
+            Effect::SwitchProfile { profile } => {
+                let message = format!("profile switching is not available ({profile})");
+                let _ = self.tx.try_send(Action::Failed(message));
+            }
+            Effect::SaveCommandHistory(lines) => {
+                if let Err(error) = super::history::save(&self.history_file, &lines) {
+                    tracing::warn!(file = %self.history_file.display(), %error, "cannot save the command history");
+                }
             }
             Effect::ScheduleRefresh(delay) => {
                 tracing::debug!(?delay, "next scan scheduled");
@@ -259,6 +283,7 @@ fn to_action(event: Event) -> Option<Action> {
     match event {
         Event::Key(key) if key.kind != KeyEventKind::Release => Some(Action::Key(key)),
         Event::Resize(width, height) => Some(Action::Resize { width, height }),
+        Event::Mouse(mouse) => Some(Action::Mouse(mouse)),
         _ => None,
     }
 }

@@ -193,7 +193,7 @@ fn a_frame_over_a_hundred_thousand_rows_draws_only_the_window() {
 #[test]
 fn help_lists_every_live_binding_of_every_mode() {
     for read_only in [false, true] {
-        let mut state = loaded_state((120, 60));
+        let mut state = loaded_state((120, 90));
         state.target.read_only = read_only;
         state.keymap = crate::tui::keymap::Keymap::new(&Default::default(), read_only).unwrap();
         update(&mut state, key('?'));
@@ -242,4 +242,25 @@ fn popups_and_hints_name_the_keys_as_rebound() {
     update(&mut state, Action::Resize { width: 120, height: 60 });
     let screen = render(&state).backend().to_string();
     assert!(screen.contains("n/k scroll  esc close"), "the hint bar below the popup:\n{screen}");
+}
+
+#[test]
+fn command_line_with_completion() {
+    snapshot_each_size("command_completion", |state| {
+        update(state, key(':'));
+        press(state, "co");
+        update(state, code(KeyCode::Tab));
+        update(state, code(KeyCode::Tab));
+    });
+}
+
+#[test]
+fn lists_sorted_with_the_arrow() {
+    snapshot_each_size("sorted", |state| {
+        crate::tui::fixtures::command(state, "sort conns");
+        update(state, code(KeyCode::Tab));
+        crate::tui::fixtures::command(state, "sort errors");
+        update(state, code(KeyCode::Tab));
+        crate::tui::fixtures::command(state, "sort health asc");
+    });
 }
