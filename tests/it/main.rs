@@ -17,3 +17,4 @@ mod server_lifecycle;
 mod server_properties;
 mod server_soak;
 mod tui_e2e;
+mod tui_power;

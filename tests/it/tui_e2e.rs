@@ -18,8 +18,8 @@ const DEADLINE: Duration = Duration::from_secs(10);
 const ROWS: u16 = 40;
 const COLS: u16 = 140;
 
-/// A running dashboard in a pseudo-terminal.
-struct Dashboard {
+/// A running dashboard in a pseudo-terminal (also driven by `tui_power`).
+pub(crate) struct Dashboard {
     child: Box<dyn Child + Send + Sync>,
     writer: Box<dyn std::io::Write + Send>,
     screen: Arc<Mutex<vt100::Parser>>,
@@ -31,7 +31,7 @@ struct Dashboard {
 impl Dashboard {
     /// Starts `xkit-dash` with a home of its own (temporary config/data/state directories) and
     /// nothing else configured, plus `env` and `args`.
-    fn start(env: &[(&str, &str)], args: &[&str]) -> Self {
+    pub(crate) fn start(env: &[(&str, &str)], args: &[&str]) -> Self {
         let home = Home::new();
         let pty = native_pty_system()
             .openpty(PtySize { rows: ROWS, cols: COLS, pixel_width: 0, pixel_height: 0 })
@@ -64,12 +64,12 @@ impl Dashboard {
         Self { child, writer, screen, raw, home }
     }
 
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         self.screen.lock().unwrap().screen().contents()
     }
 
     /// Waits until the screen satisfies `condition`; fails with the screen when it never does.
-    fn wait_for(&self, what: &str, condition: impl Fn(&str) -> bool) -> String {
+    pub(crate) fn wait_for(&self, what: &str, condition: impl Fn(&str) -> bool) -> String {
         let start = Instant::now();
         loop {
             let text = self.text();
@@ -81,26 +81,26 @@ impl Dashboard {
         }
     }
 
-    fn wait_for_text(&self, needle: &str) -> String {
+    pub(crate) fn wait_for_text(&self, needle: &str) -> String {
         self.wait_for(&format!("{needle:?}"), |text| text.contains(needle))
     }
 
     /// Types keys; each call is one burst, so escape sequences stay whole.
-    fn press(&mut self, keys: &str) {
+    pub(crate) fn press(&mut self, keys: &str) {
         self.writer.write_all(keys.as_bytes()).expect("write to the pty");
         self.writer.flush().expect("flush the pty");
         // Lets the dashboard read the burst on its own, so a lone ESC is not taken as Alt.
         std::thread::sleep(Duration::from_millis(80));
     }
 
-    fn type_text(&mut self, text: &str) {
+    pub(crate) fn type_text(&mut self, text: &str) {
         for character in text.chars() {
             self.press(&character.to_string());
         }
     }
 
     /// Waits for the process to exit and returns whether it succeeded.
-    fn wait_exit(&mut self) -> bool {
+    pub(crate) fn wait_exit(&mut self) -> bool {
         let start = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().expect("child status") {
@@ -113,7 +113,7 @@ impl Dashboard {
         }
     }
 
-    fn assert_terminal_restored(&self) {
+    pub(crate) fn assert_terminal_restored(&self) {
         let parser = self.screen.lock().unwrap();
         assert!(!parser.screen().alternate_screen(), "the alternate screen was not left");
         assert!(!parser.screen().hide_cursor(), "the cursor was left hidden");
@@ -131,7 +131,7 @@ impl Dashboard {
         String::from_utf8(bytes).ok()
     }
 
-    fn path(&self, relative: &str) -> PathBuf {
+    pub(crate) fn path(&self, relative: &str) -> PathBuf {
         self.home.dir.path().join(relative)
     }
 }
