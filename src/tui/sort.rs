@@ -1,25 +1,37 @@
-//! Sorting a list pane's filtered index by one of its columns. The sort is stable (rows that
-//! compare equal keep the server's order) and compares without allocating, so 100,000 rows
-//! sort in a few milliseconds. The server offers no sorted listing, so every sort is local.
+//! Sorting a list pane's filtered index by one of its columns. Each row's key is computed
+//! once (`sort_by_cached_key`), so 100,000 rows sort in tens of milliseconds, and the sort is
+//! stable: rows that compare equal keep the server's order. The server offers no sorted
+//! listing, so every sort is local.
 
-use std::cmp::Ordering;
+use std::cmp::Reverse;
 
 use super::columns::{List, Sort, SortColumn};
 use super::data::Data;
 use crate::model::{Connection, Health};
 
+/// What a row sorts by: a number (health severity, a count) or a case-folded text.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Key {
+    Number(usize),
+    Text(String),
+}
+
 /// Sorts `index` (positions into `data`'s contexts, connectors or connections) by `sort`.
 pub fn sort_index(data: &Data, list: List, sort: Sort, index: &mut [usize]) {
-    let compare = |a: &usize, b: &usize| match list {
-        List::Contexts => compare_contexts(data, sort.column, *a, *b),
-        List::Connectors => compare_connectors(data, sort.column, *a, *b),
-        List::Connections { .. } => compare_connections(sort.column, &data.connections[*a], &data.connections[*b]),
+    let key = |position: usize| match list {
+        List::Contexts => context_key(data, sort.column, position),
+        List::Connectors => connector_key(data, sort.column, position),
+        List::Connections { .. } => connection_key(sort.column, &data.connections[position]),
     };
-    if sort.descending { index.sort_by(|a, b| compare(b, a)) } else { index.sort_by(compare) }
+    if sort.descending {
+        index.sort_by_cached_key(|&position| Reverse(key(position)));
+    } else {
+        index.sort_by_cached_key(|&position| key(position));
+    }
 }
 
 /// Higher is worse: what "by severity" means.
-fn severity(health: Health) -> u8 {
+fn severity(health: Health) -> usize {
     match health {
         Health::Error => 5,
         Health::Unknown => 4,
@@ -30,52 +42,42 @@ fn severity(health: Health) -> u8 {
     }
 }
 
-/// Case-insensitive, without allocating.
-fn text_order(a: &str, b: &str) -> Ordering {
-    a.chars().flat_map(char::to_lowercase).cmp(b.chars().flat_map(char::to_lowercase))
+fn text(text: &str) -> Key {
+    Key::Text(text.to_lowercase())
 }
 
-fn compare_contexts(data: &Data, column: SortColumn, a: usize, b: usize) -> Ordering {
-    let (a, b) = (&data.contexts[a], &data.contexts[b]);
+fn context_key(data: &Data, column: SortColumn, position: usize) -> Key {
+    let context = &data.contexts[position];
     match column {
         SortColumn::Health => {
-            let health = |id: &str| severity(data.context_health(id).unwrap_or(Health::NotInstalled));
-            health(&a.external_id).cmp(&health(&b.external_id))
+            Key::Number(severity(data.context_health(&context.external_id).unwrap_or(Health::NotInstalled)))
         }
-        SortColumn::Name => {
-            text_order(a.external_name.as_deref().unwrap_or(""), b.external_name.as_deref().unwrap_or(""))
-        }
-        SortColumn::Connections => {
-            data.connections_of_context(&a.external_id).len().cmp(&data.connections_of_context(&b.external_id).len())
-        }
-        _ => text_order(&a.external_id, &b.external_id),
+        SortColumn::Name => text(context.external_name.as_deref().unwrap_or("")),
+        SortColumn::Connections => Key::Number(data.connections_of_context(&context.external_id).len()),
+        _ => text(&context.external_id),
     }
 }
 
-fn compare_connectors(data: &Data, column: SortColumn, a: usize, b: usize) -> Ordering {
-    let (a, b) = (&data.connectors[a], &data.connectors[b]);
+fn connector_key(data: &Data, column: SortColumn, position: usize) -> Key {
+    let connector = &data.connectors[position];
     match column {
-        SortColumn::Count(health) => {
-            data.connector_counts(&a.slug).get(health).cmp(&data.connector_counts(&b.slug).get(health))
-        }
-        _ => text_order(&a.name, &b.name),
+        SortColumn::Count(health) => Key::Number(data.connector_counts(&connector.slug).get(health)),
+        _ => text(&connector.name),
     }
 }
 
-fn compare_connections(column: SortColumn, a: &Connection, b: &Connection) -> Ordering {
+fn connection_key(column: SortColumn, connection: &Connection) -> Key {
     match column {
-        SortColumn::Health => severity(Health::of(Some(a))).cmp(&severity(Health::of(Some(b)))),
-        SortColumn::Connector => text_order(&a.connector.name, &b.connector.name),
-        SortColumn::Context => text_order(context_of(a), context_of(b)),
-        SortColumn::Label => text_order(label_of(a), label_of(b)),
-        _ => text_order(&a.id, &b.id),
+        SortColumn::Health => Key::Number(severity(Health::of(Some(connection)))),
+        SortColumn::Connector => text(&connection.connector.name),
+        SortColumn::Context => text(connection.context.as_ref().map_or("", |context| context.external_id.as_str())),
+        SortColumn::Label => text(
+            connection
+                .authorization
+                .as_ref()
+                .and_then(|authorization| authorization.display_label.as_deref())
+                .unwrap_or(""),
+        ),
+        _ => text(&connection.id),
     }
-}
-
-fn context_of(connection: &Connection) -> &str {
-    connection.context.as_ref().map_or("", |context| context.external_id.as_str())
-}
-
-fn label_of(connection: &Connection) -> &str {
-    connection.authorization.as_ref().and_then(|authorization| authorization.display_label.as_deref()).unwrap_or("")
 }
