@@ -467,6 +467,13 @@ open_repair = []
     }
 
     #[test]
+    fn the_mouse_can_be_left_to_the_terminal() {
+        assert_eq!(parse("mouse = false\n").unwrap().mouse, Some(false));
+        assert_eq!(parse("").unwrap().mouse, None, "on unless said otherwise");
+        assert!(parse("mouse = \"off\"\n").unwrap_err().to_string().contains("mouse"));
+    }
+
+    #[test]
     fn unknown_key_is_named_with_file_and_line() {
         let error = parse("[profiles.prod]\napi_url = \"http://x.example\"\nsecret_kye = \"oops\"\n").unwrap_err();
         let message = error.to_string();

@@ -91,7 +91,7 @@ pub struct RuntimeOptions {
 
 pub async fn run(mut state: State, client: Client, limits: ScanLimits, options: RuntimeOptions) -> Result<()> {
     let (mut terminal, _restore) = enter_terminal(options.mouse)?;
-    let mut runtime = Runtime::new(client, limits, options.history_file);
+    let mut runtime = Runtime::new(client, limits, options);
     let result = runtime.event_loop(&mut terminal, &mut state).await;
     runtime.stop();
     result
@@ -105,12 +105,14 @@ struct Runtime {
     scan: Option<JoinHandle<()>>,
     refresh_at: Option<Instant>,
     history_file: PathBuf,
+    mouse: bool,
 }
 
 impl Runtime {
-    fn new(client: Client, limits: ScanLimits, history_file: PathBuf) -> Self {
+    fn new(client: Client, limits: ScanLimits, options: RuntimeOptions) -> Self {
         let (tx, rx) = mpsc::channel(1024);
-        Self { client, limits, tx, rx, scan: None, refresh_at: None, history_file }
+        let RuntimeOptions { mouse, history_file } = options;
+        Self { client, limits, tx, rx, scan: None, refresh_at: None, history_file, mouse }
     }
 
     fn stop(&mut self) {
@@ -151,7 +153,7 @@ impl Runtime {
                 // Input first: a key is handled within a frame even while results pour in.
                 biased;
                 event = input.next() => match event {
-                    Some(Ok(event)) => match to_action(event) {
+                    Some(Ok(event)) => match to_action(event, self.mouse) {
                         Some(action) => action,
                         None => continue,
                     },
@@ -279,11 +281,13 @@ async fn repair_url(client: &Client, link: Option<RepairLink>, fallback: Option<
     fallback.ok_or_else(|| "the catalog URL is unknown".to_owned())
 }
 
-fn to_action(event: Event) -> Option<Action> {
+/// The action for a terminal event; mouse reports are dropped when the mouse is off (a
+/// terminal may still send them).
+fn to_action(event: Event, mouse: bool) -> Option<Action> {
     match event {
         Event::Key(key) if key.kind != KeyEventKind::Release => Some(Action::Key(key)),
         Event::Resize(width, height) => Some(Action::Resize { width, height }),
-        Event::Mouse(mouse) => Some(Action::Mouse(mouse)),
+        Event::Mouse(event) if mouse => Some(Action::Mouse(event)),
         _ => None,
     }
 }

@@ -24,7 +24,7 @@ pub(crate) struct Dashboard {
     writer: Box<dyn std::io::Write + Send>,
     screen: Arc<Mutex<vt100::Parser>>,
     /// Every byte the dashboard wrote, for escape sequences the emulator does not keep (OSC 52).
-    raw: Arc<Mutex<Vec<u8>>>,
+    pub(crate) raw: Arc<Mutex<Vec<u8>>>,
     home: Home,
 }
 

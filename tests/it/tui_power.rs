@@ -95,3 +95,28 @@ fn colon_tab_reaches_the_connectors_s_sorts_them_and_a_click_selects_a_context()
     let history = std::fs::read_to_string(dash.path("state/command_history")).expect("the history file");
     assert_eq!(history, "connectors\nbogus\nq\n");
 }
+
+/// Whether the dashboard asked the terminal for mouse reports (xterm's `?1000h`).
+fn captured_the_mouse(dash: &Dashboard) -> bool {
+    let raw = dash.raw.lock().unwrap();
+    raw.windows(8).any(|window| window == b"\x1b[?1000h")
+}
+
+#[test]
+fn no_mouse_leaves_the_mouse_to_the_terminal() {
+    for (args, captured) in [(&[][..], true), (&["--no-mouse"][..], false)] {
+        let mut dash = Dashboard::start(&[], args);
+        let screen = dash.wait_for("the demo platform to load", |text| text.contains("Contexts 68 · loaded"));
+        assert_eq!(captured_the_mouse(&dash), captured, "{args:?}");
+        if !captured {
+            // Mouse reports that arrive anyway are ignored: the click selects nothing.
+            click(&mut dash, 20, 6);
+            dash.press("j");
+            let second = screen.lines().nth(5).unwrap().chars().take(LEFT).collect::<String>();
+            let id = second.split_whitespace().find(|word| word.starts_with("org_")).unwrap().to_owned();
+            dash.wait_for_text(&format!("Connections of {id}"));
+        }
+        dash.press("q");
+        assert!(dash.wait_exit());
+    }
+}
