@@ -5,6 +5,8 @@
 //! ([`ui::draw`]) is a pure function of the state. Layout: `action` (what can happen),
 //! `state` (modes, panes and views), `data` (loaded data and its indices), `update/` (the
 //! reducer, one module per concern), `keymap` (every mode's keys), `key`, `filter`, `mint`, `theme`,
+//! `command` (the `:` line: commands, parsing, completion) and `history` (its file), `columns`
+//! (each list's columns) and `sort` (sorting a list by one),
 //! `loader` (the worker that runs scans), `runtime` (terminal, event loop, effects), `ui/`
 //! (one module per pane).
 
@@ -97,7 +99,10 @@ pub async fn run(target_args: TargetArgs, args: DashboardArgs) -> Result<()> {
         state::Settings { refresh },
         target.known_catalog_url().map(str::to_owned),
     );
-    state.profiles = config.profiles.keys().cloned().chain([DEMO_PROFILE.to_owned()]).collect();
+    state.profiles = config.profiles.keys().cloned().collect();
+    if !config.profiles.contains_key(DEMO_PROFILE) {
+        state.profiles.push(DEMO_PROFILE.to_owned());
+    }
     let history_file = paths.command_history_file();
     state.command_history = history::load(&history_file);
     let options = runtime::RuntimeOptions { mouse: !args.no_mouse && config.mouse.unwrap_or(true), history_file };

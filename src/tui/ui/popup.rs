@@ -81,6 +81,10 @@ fn mode_heading(mode: KeyMode) -> Vec<String> {
 fn help_lines(state: &State) -> Vec<Line<'static>> {
     let theme = &state.theme;
     let mut lines = Vec::new();
+    // First, so it shows even when the help needs scrolling.
+    if state.target.read_only {
+        lines.push(Line::styled("read-only: mutating keys are not bound", theme.error()));
+    }
     for mode in KeyMode::ALL {
         let bindings = state.keymap.help_lines(mode);
         if bindings.is_empty() {
@@ -100,9 +104,6 @@ fn help_lines(state: &State) -> Vec<Line<'static>> {
                 ]));
             }
         }
-    }
-    if state.target.read_only {
-        lines.push(Line::styled("read-only: mutating keys are not bound", theme.error()));
     }
     lines
 }
