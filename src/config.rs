@@ -140,6 +140,11 @@ impl Paths {
         self.data_dir.join("embedded-demo")
     }
 
+    /// The dashboard's `:` command history.
+    pub fn command_history_file(&self) -> PathBuf {
+        self.state_dir.join("command_history")
+    }
+
     pub fn log_dir(&self) -> PathBuf {
         self.state_dir.join("logs")
     }
@@ -169,6 +174,9 @@ pub struct Config {
     /// Commands the dashboard runs on the selection; the dashboard validates them.
     #[serde(default)]
     pub plugins: Vec<PluginConfig>,
+    /// `mouse = false` leaves the mouse to the terminal (text selection) instead of the
+    /// dashboard; `--no-mouse` does the same for one run.
+    pub mouse: Option<bool>,
 }
 
 /// One `[[plugins]]` entry, as written; the dashboard checks it (keys, scopes, placeholders).
@@ -523,6 +531,13 @@ open_repair = []
         assert!(profile.read_only);
         assert_eq!(config.keys["open_repair"], KeyOverride::Keys(Vec::new()));
         assert_eq!(split_command(profile.secret_command.as_deref().unwrap()).unwrap(), ["pass", "show", "xkit prod"]);
+    }
+
+    #[test]
+    fn the_mouse_can_be_left_to_the_terminal() {
+        assert_eq!(parse("mouse = false\n").unwrap().mouse, Some(false));
+        assert_eq!(parse("").unwrap().mouse, None, "on unless said otherwise");
+        assert!(parse("mouse = \"off\"\n").unwrap_err().to_string().contains("mouse"));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crossterm::event::KeyEvent;
+use crossterm::event::{KeyEvent, MouseEvent};
 
 use crate::client::ClientError;
 use crate::model::{Connection, Connector, Context};
@@ -17,6 +17,8 @@ pub enum Action {
     /// The first frame is on screen: time to start loading.
     Start,
     Key(KeyEvent),
+    /// A click or a wheel turn (only when the mouse is on).
+    Mouse(MouseEvent),
     Resize {
         width: u16,
         height: u16,
@@ -137,6 +139,8 @@ pub enum Effect {
         argv: Vec<String>,
         foreground: bool,
     },
+    /// Keep these `:` commands (oldest first) in the state directory's history file.
+    SaveCommandHistory(Vec<String>),
     Quit,
 }
 

@@ -142,3 +142,27 @@ pub fn finish_all(state: &mut State, connections: Result<(), String>) -> Vec<Eff
 pub fn listed_ids(state: &State) -> Vec<&str> {
     state.connections.view.index.iter().map(|&position| state.data.connections[position].id.as_str()).collect()
 }
+
+/// Types `:line` and enter; the effects of the enter.
+pub fn command(state: &mut State, line: &str) -> Vec<Effect> {
+    update(state, key(':'));
+    press(state, line);
+    update(state, code(KeyCode::Enter))
+}
+
+/// The ids (contexts), slugs (connectors) or connection ids a list pane lists, in order.
+pub fn listed(state: &State, pane: crate::tui::state::Pane) -> Vec<String> {
+    use crate::tui::state::Pane;
+    let data = &state.data;
+    state
+        .list_pane(pane)
+        .view
+        .index
+        .iter()
+        .map(|&position| match pane {
+            Pane::Contexts => data.contexts[position].external_id.clone(),
+            Pane::Connectors => data.connectors[position].slug.clone(),
+            Pane::Connections | Pane::Detail => data.connections[position].id.clone(),
+        })
+        .collect()
+}

@@ -18,6 +18,8 @@ pub enum KeyMode {
     Browse,
     /// Typing the `/` filter: unbound keys edit the text.
     Filter,
+    /// Typing a `:` command: unbound keys edit the text.
+    Command,
     /// The `?` popup.
     Help,
     /// The context-token form: unbound keys edit the focused field.
@@ -31,9 +33,10 @@ pub enum KeyMode {
 }
 
 impl KeyMode {
-    pub const ALL: [KeyMode; 7] = [
+    pub const ALL: [KeyMode; 8] = [
         KeyMode::Browse,
         KeyMode::Filter,
+        KeyMode::Command,
         KeyMode::Help,
         KeyMode::Mint,
         KeyMode::Popup,
@@ -46,6 +49,7 @@ impl KeyMode {
         match self {
             KeyMode::Browse => "browse",
             KeyMode::Filter => "filter",
+            KeyMode::Command => "command",
             KeyMode::Help => "help",
             KeyMode::Mint => "mint",
             KeyMode::Popup => "popup",
@@ -59,6 +63,7 @@ impl KeyMode {
         match self {
             KeyMode::Browse => "browsing",
             KeyMode::Filter => "typing a filter (other keys edit it)",
+            KeyMode::Command => "the : command line (other keys edit it)",
             KeyMode::Help => "this help",
             KeyMode::Mint => "the mint form (other keys edit the field)",
             KeyMode::Popup => "the token and repair URL popups",
@@ -69,7 +74,7 @@ impl KeyMode {
 
     /// True when unbound keys type text: a plain character bound there could not be typed.
     fn edits_text(self) -> bool {
-        matches!(self, KeyMode::Filter | KeyMode::Mint)
+        matches!(self, KeyMode::Filter | KeyMode::Command | KeyMode::Mint)
     }
 
     fn from_name(name: &str) -> Option<Self> {
@@ -91,6 +96,9 @@ pub enum Command {
     DrillIn,
     Back,
     Filter,
+    CommandLine,
+    Sort,
+    SortFlip,
     Triage,
     Refresh,
     RefreshConnection,
@@ -101,6 +109,12 @@ pub enum Command {
     Quit,
     FilterApply,
     FilterClear,
+    CommandRun,
+    CommandCancel,
+    CommandComplete,
+    CommandCompleteBack,
+    CommandHistoryPrev,
+    CommandHistoryNext,
     HelpClose,
     HelpScrollDown,
     HelpScrollUp,
@@ -159,6 +173,9 @@ const SPECS: &[DefaultBinding] = &[
         &["/"],
         Some("filter"),
     ),
+    browse(Command::CommandLine, "command", "type a command (:help lists them)", &[":"], None),
+    browse(Command::Sort, "sort", "sort the focused list by its next column, then unsorted", &["s"], None),
+    browse(Command::SortFlip, "sort_flip", "flip the sort order of the focused list", &["S"], None),
     browse(
         Command::Triage,
         "triage",
@@ -191,6 +208,24 @@ const SPECS: &[DefaultBinding] = &[
     browse(Command::Quit, "quit", "quit (ctrl-c always quits)", &["q"], Some("quit")),
     other(KeyMode::Filter, Command::FilterApply, "apply", "keep the filter and go back to the list", &["enter"]),
     other(KeyMode::Filter, Command::FilterClear, "clear", "clear the filter and go back to the list", &["esc"]),
+    other(KeyMode::Command, Command::CommandRun, "run", "run the command", &["enter"]),
+    other(KeyMode::Command, Command::CommandCancel, "cancel", "close the command line", &["esc"]),
+    other(
+        KeyMode::Command,
+        Command::CommandComplete,
+        "complete",
+        "complete the word; again: the next candidate",
+        &["tab"],
+    ),
+    other(KeyMode::Command, Command::CommandCompleteBack, "complete_back", "the previous candidate", &["backtab"]),
+    other(KeyMode::Command, Command::CommandHistoryPrev, "history_back", "an older command from the history", &["up"]),
+    other(
+        KeyMode::Command,
+        Command::CommandHistoryNext,
+        "history_forward",
+        "a newer command from the history",
+        &["down"],
+    ),
     other(KeyMode::Help, Command::HelpClose, "close", "close the help", &["esc", "enter", "q", "?"]),
     other(KeyMode::Help, Command::HelpScrollDown, "scroll_down", "scroll down a line", &["j", "down"]),
     other(KeyMode::Help, Command::HelpScrollUp, "scroll_up", "scroll up a line", &["k", "up"]),
@@ -214,8 +249,9 @@ const SPECS: &[DefaultBinding] = &[
 
 /// Commands that must keep a key: the only way out of their mode (ctrl-c aside, which quits
 /// the whole dashboard).
-const WAYS_OUT: [Command; 6] = [
+const WAYS_OUT: [Command; 7] = [
     Command::FilterApply,
+    Command::CommandCancel,
     Command::HelpClose,
     Command::MintCancel,
     Command::PopupClose,

@@ -5,15 +5,20 @@
 //! ([`ui::draw`]) is a pure function of the state. Layout: `action` (what can happen),
 //! `state` (modes, panes and views), `data` (loaded data and its indices), `update/` (the
 //! reducer, one module per concern), `keymap` (every mode's keys), `key`, `filter`, `mint`, `theme` (skins), `plugins` (user
-//! commands), `session` (opening a target, at start and on a profile switch),
+//! commands), `session` (opening a target, at start and on a profile switch), `command` (the `:`
+//! line: commands, parsing, completion) and `history` (its file), `columns` (each list's columns)
+//! and `sort` (sorting a list by one),
 //! `loader` (the worker that runs scans), `runtime` (terminal, event loop, effects), `ui/`
 //! (one module per pane).
 
 pub mod action;
+pub mod columns;
+pub mod command;
 pub mod data;
 pub mod filter;
 #[cfg(test)]
 mod fixtures;
+mod history;
 pub mod key;
 pub mod keymap;
 mod loader;
@@ -21,6 +26,7 @@ pub mod mint;
 pub mod plugins;
 mod runtime;
 pub mod session;
+pub mod sort;
 pub mod state;
 pub mod theme;
 pub mod ui;
@@ -50,6 +56,10 @@ pub struct DashboardArgs {
     /// connection costs 1.4 to 2 KiB (default: the profile's `max_connections`, else 100000).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_connections: Option<u64>,
+    /// Leave the mouse to the terminal (text selection works; no clicks or wheel in the
+    /// dashboard). Also `mouse = false` in config.toml.
+    #[arg(long)]
+    pub no_mouse: bool,
 }
 
 fn parse_refresh(text: &str) -> Result<Duration, String> {
@@ -72,6 +82,8 @@ pub async fn run(target_args: TargetArgs, args: DashboardArgs) -> Result<()> {
         concurrency: args.concurrency.map(usize::from),
         max_connections: args.max_connections.map(|max| usize::try_from(max).unwrap_or(usize::MAX)),
     };
+    let mouse = !args.no_mouse && config.mouse.unwrap_or(true);
+    let history_file = paths.command_history_file();
     let opener = session::Opener { args: target_args, config, paths, options, overrides };
     let opened = opener.open(None).await?;
     tracing::info!(log = %log.path.display(), "dashboard starting");
@@ -87,7 +99,9 @@ pub async fn run(target_args: TargetArgs, args: DashboardArgs) -> Result<()> {
     let mut state = State::new(target, session.keymap, theme::Theme::from_env(skin), settings, session.catalog_url);
     state.plugins = session.plugins;
     state.profiles = opener.profile_names();
-    let result = runtime::run(state, opener, opened).await.context("the dashboard failed");
+    state.command_history = history::load(&history_file);
+    let options = runtime::RuntimeOptions { mouse, history_file };
+    let result = runtime::run(state, opener, opened, options).await.context("the dashboard failed");
     tracing::info!(ok = result.is_ok(), "dashboard stopped");
     result
 }

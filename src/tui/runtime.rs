@@ -3,6 +3,7 @@
 //! changed (at most once per frame, never while idle).
 
 use std::io::{self, Stdout, Write as _};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Once};
 use std::time::Duration;
@@ -10,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use crossterm::clipboard::CopyToClipboard;
 use crossterm::cursor::{Hide, Show};
-use crossterm::event::{Event, EventStream, KeyEventKind};
+use crossterm::event::{DisableMouseCapture, EnableMouseCapture, Event, EventStream, KeyEventKind};
 use crossterm::execute;
 use crossterm::terminal::{
     BeginSynchronizedUpdate, Clear, ClearType, EndSynchronizedUpdate, EnterAlternateScreen, LeaveAlternateScreen,
@@ -51,10 +52,10 @@ impl Drop for Restore {
 
 fn restore_terminal() {
     let _ = disable_raw_mode();
-    let _ = execute!(io::stdout(), LeaveAlternateScreen, Show);
+    let _ = execute!(io::stdout(), DisableMouseCapture, LeaveAlternateScreen, Show);
 }
 
-fn enter_terminal() -> Result<(Term, Restore)> {
+fn enter_terminal(mouse: bool) -> Result<(Term, Restore)> {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
         let previous = std::panic::take_hook();
@@ -67,6 +68,9 @@ fn enter_terminal() -> Result<(Term, Restore)> {
     enable_raw_mode().context("cannot switch the terminal to raw mode")?;
     let guard = Restore;
     execute!(io::stdout(), EnterAlternateScreen, Hide)?;
+    if mouse {
+        execute!(io::stdout(), EnableMouseCapture)?;
+    }
     let terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
     Ok((terminal, guard))
 }
@@ -80,9 +84,17 @@ fn draw(terminal: &mut Term, state: &State) -> Result<()> {
 
 pub use loader::ScanLimits;
 
-pub async fn run(mut state: State, opener: Opener, opened: Opened) -> Result<()> {
-    let (mut terminal, restore) = enter_terminal()?;
-    let mut runtime = Runtime::new(opener, opened);
+/// How the runtime meets the terminal and the disk.
+pub struct RuntimeOptions {
+    /// Capture the mouse (clicks and the wheel); off leaves text selection to the terminal.
+    pub mouse: bool,
+    /// Where `:` commands are kept.
+    pub history_file: PathBuf,
+}
+
+pub async fn run(mut state: State, opener: Opener, opened: Opened, options: RuntimeOptions) -> Result<()> {
+    let (mut terminal, restore) = enter_terminal(options.mouse)?;
+    let mut runtime = Runtime::new(opener, opened, options);
     let result = runtime.event_loop(&mut terminal, &mut state).await;
     let closing = runtime.close_target();
     // The terminal is the user's again before the embedded server's shutdown is waited for.
@@ -121,12 +133,15 @@ struct Runtime {
     opened_tx: mpsc::Sender<(u64, String, Result<Opened>)>,
     opened_rx: mpsc::Receiver<(u64, String, Result<Opened>)>,
     refresh_at: Option<Instant>,
+    history_file: PathBuf,
+    mouse: bool,
 }
 
 impl Runtime {
-    fn new(opener: Opener, opened: Opened) -> Self {
+    fn new(opener: Opener, opened: Opened, options: RuntimeOptions) -> Self {
         let (tx, rx) = mpsc::channel(1024);
         let (opened_tx, opened_rx) = mpsc::channel(4);
+        let RuntimeOptions { mouse, history_file } = options;
         Self {
             opener: Arc::new(opener),
             target: Some(opened.target),
@@ -140,6 +155,8 @@ impl Runtime {
             opened_tx,
             opened_rx,
             refresh_at: None,
+            history_file,
+            mouse,
         }
     }
 
@@ -182,7 +199,7 @@ impl Runtime {
                         // The input reader would otherwise compete with the plugin for the
                         // keyboard: it is dropped and made anew afterwards.
                         drop(input);
-                        let result = run_in_foreground(terminal, &argv).await;
+                        let result = run_in_foreground(terminal, &argv, self.mouse).await;
                         // Ctrl-C in the plugin's cooked terminal signalled the whole process
                         // group: it was meant for the plugin, not for the dashboard.
                         while let Some(Some(())) = interrupt.recv().now_or_never() {}
@@ -203,7 +220,7 @@ impl Runtime {
                 // Input first: a key is handled within a frame even while results pour in.
                 biased;
                 event = input.next() => match event {
-                    Some(Ok(event)) => match to_action(event) {
+                    Some(Ok(event)) => match to_action(event, self.mouse) {
                         Some(action) => action,
                         None => continue,
                     },
@@ -316,6 +333,11 @@ impl Runtime {
                     let _ = tx.send(Action::PluginFinished { name, result }).await;
                 });
             }
+            Effect::SaveCommandHistory(lines) => {
+                if let Err(error) = super::history::save(&self.history_file, &lines) {
+                    tracing::warn!(file = %self.history_file.display(), %error, "cannot save the command history");
+                }
+            }
             Effect::ScheduleRefresh(delay) => {
                 tracing::debug!(?delay, "next scan scheduled");
                 self.refresh_at = Some(Instant::now() + delay);
@@ -404,7 +426,7 @@ async fn run_in_background(argv: &[String]) -> Result<String, String> {
 }
 
 /// A foreground plugin: the dashboard leaves the terminal to it and takes it back after.
-async fn run_in_foreground(terminal: &mut Term, argv: &[String]) -> Result<String, String> {
+async fn run_in_foreground(terminal: &mut Term, argv: &[String], mouse: bool) -> Result<String, String> {
     let (program, arguments) = argv.split_first().ok_or("empty command")?;
     restore_terminal();
     let status = tokio::process::Command::new(program).args(arguments).status().await;
@@ -413,6 +435,7 @@ async fn run_in_foreground(terminal: &mut Term, argv: &[String]) -> Result<Strin
     // which not every terminal answers).
     let resumed = enable_raw_mode()
         .and_then(|()| execute!(io::stdout(), EnterAlternateScreen, Hide, Clear(ClearType::All)))
+        .and_then(|()| if mouse { execute!(io::stdout(), EnableMouseCapture) } else { Ok(()) })
         .and_then(|()| terminal.draw(|frame| frame.render_widget(ratatui::widgets::Clear, frame.area())).map(drop));
     if let Err(error) = resumed {
         tracing::warn!(%error, "cannot take the terminal back after a plugin");
@@ -441,10 +464,13 @@ async fn repair_url(client: &Client, link: Option<RepairLink>, fallback: Option<
     fallback.ok_or_else(|| "the catalog URL is unknown".to_owned())
 }
 
-fn to_action(event: Event) -> Option<Action> {
+/// The action for a terminal event; mouse reports are dropped when the mouse is off (a
+/// terminal may still send them).
+fn to_action(event: Event, mouse: bool) -> Option<Action> {
     match event {
         Event::Key(key) if key.kind != KeyEventKind::Release => Some(Action::Key(key)),
         Event::Resize(width, height) => Some(Action::Resize { width, height }),
+        Event::Mouse(event) if mouse => Some(Action::Mouse(event)),
         _ => None,
     }
 }

@@ -15,11 +15,14 @@ use tui_input::Input;
 use crate::model::{Connection, Connector, Context};
 
 use super::action::Stream;
+use super::columns::{Column, List, Sort, columns};
+use super::command::CommandLine;
 use super::data::Data;
 use super::filter::Filter;
 use super::keymap::{KeyMode, Keymap};
 use super::mint::{MintForm, MintedToken};
 use super::plugins::Plugins;
+use super::sort::sort_index;
 use super::theme::Theme;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -62,6 +65,8 @@ pub enum Mode {
     Browse,
     /// Editing the filter of the focused list.
     Filter(Input),
+    /// Typing a `:` command.
+    Command(CommandLine),
     /// The keys popup, scrolled down by this many lines when it does not fit.
     Help {
         scroll: u16,
@@ -97,6 +102,7 @@ impl Mode {
         match self {
             Mode::Browse => KeyMode::Browse,
             Mode::Filter(_) => KeyMode::Filter,
+            Mode::Command(_) => KeyMode::Command,
             Mode::Help { .. } => KeyMode::Help,
             Mode::Mint(_) => KeyMode::Mint,
             Mode::Minted(_) | Mode::Url { .. } => KeyMode::Popup,
@@ -273,11 +279,13 @@ pub struct ListPane {
     pub load: PaneLoad,
     /// Visible data rows, for page sizes and scrolling; set by the reducer on every resize.
     pub rows: usize,
+    /// The column the list is sorted by; `None` keeps the server's order.
+    pub sort: Option<Sort>,
 }
 
 impl Default for ListPane {
     fn default() -> Self {
-        Self { view: ListView::default(), filter: String::new(), load: PaneLoad::default(), rows: 1 }
+        Self { view: ListView::default(), filter: String::new(), load: PaneLoad::default(), rows: 1, sort: None }
     }
 }
 
@@ -318,6 +326,8 @@ pub struct State {
     /// Connections whose forced refresh is in flight, by id.
     pub refreshing: HashSet<String>,
     pub flash: Option<Flash>,
+    /// Earlier `:` commands, oldest first (kept in the state directory by the runtime).
+    pub command_history: Vec<String>,
     pub needs_redraw: bool,
     pub quit: bool,
 }
@@ -423,6 +433,30 @@ impl State {
         self.rebuild_connections_keeping(selection.connection.as_deref());
     }
 
+    /// Whether the connections pane shows a context column: not when it lists one context's.
+    pub fn shows_context(&self) -> bool {
+        !matches!(self.scope, Scope::Context(_))
+    }
+
+    /// The columns `pane` shows (the detail pane moves through the connections').
+    pub fn columns(&self, pane: Pane) -> Vec<Column> {
+        columns(match pane {
+            Pane::Contexts => List::Contexts,
+            Pane::Connectors => List::Connectors,
+            Pane::Connections | Pane::Detail => List::Connections { show_context: self.shows_context() },
+        })
+    }
+
+    /// Rebuilds the list `pane` shows (the connections follow a context or connector list).
+    pub fn rebuild_pane(&mut self, pane: Pane) {
+        match pane {
+            Pane::Contexts => self.rebuild_contexts(),
+            Pane::Connectors => self.rebuild_connectors(),
+            Pane::Connections | Pane::Detail => {}
+        }
+        self.rebuild_connections();
+    }
+
     pub fn rebuild_contexts(&mut self) {
         let keep = self.selection().context;
         self.rebuild_contexts_keeping(keep.as_deref());
@@ -443,8 +477,7 @@ impl State {
                 })
                 .collect()
         };
-        let rows = self.contexts.rows;
-        replace_sorted(&mut self.contexts.view, index, keep, rows);
+        install_index(&mut self.contexts, &self.data, List::Contexts, index, keep);
     }
 
     pub fn rebuild_connectors(&mut self) {
@@ -463,8 +496,7 @@ impl State {
                 filter.matches_connector(connector, owned)
             })
             .collect();
-        let rows = self.connectors.rows;
-        replace_sorted(&mut self.connectors.view, index, keep, rows);
+        install_index(&mut self.connectors, &self.data, List::Connectors, index, keep);
     }
 
     /// Derives the scope from triage and the driving pane's selection, then rebuilds the
@@ -499,8 +531,21 @@ impl State {
         let filter = Filter::parse(&self.connections.filter);
         let index: Vec<usize> =
             base.iter().copied().filter(|&position| filter.matches_connection(&data.connections[position])).collect();
-        let rows = self.connections.rows;
-        self.connections.view.replace(index, keep, rows);
+        let list = List::Connections { show_context: self.shows_context() };
+        install_index(&mut self.connections, &self.data, list, index, keep);
+    }
+}
+
+/// Installs a rebuilt filtered index (in data order), sorted by the pane's sort, keeping the
+/// data position `keep` selected when it is still listed.
+fn install_index(pane: &mut ListPane, data: &Data, list: List, mut index: Vec<usize>, keep: Option<usize>) {
+    let rows = pane.rows;
+    match pane.sort {
+        Some(sort) => {
+            sort_index(data, list, sort, &mut index);
+            pane.view.replace(index, keep, rows);
+        }
+        None => replace_sorted(&mut pane.view, index, keep, rows),
     }
 }
 

@@ -21,6 +21,7 @@ mod server_properties;
 mod server_soak;
 mod socket;
 mod tui_e2e;
+mod tui_power;
 mod tui_profiles;
 mod xkitjs;
 mod xkitjs_connect;

@@ -18,13 +18,13 @@ const DEADLINE: Duration = Duration::from_secs(10);
 const ROWS: u16 = 40;
 const COLS: u16 = 140;
 
-/// A running dashboard in a pseudo-terminal (also driven by `tui_profiles`).
+/// A running dashboard in a pseudo-terminal (also driven by `tui_profiles` and `tui_power`).
 pub(crate) struct Dashboard {
     child: Box<dyn Child + Send + Sync>,
     writer: Box<dyn std::io::Write + Send>,
     screen: Arc<Mutex<vt100::Parser>>,
     /// Every byte the dashboard wrote, for escape sequences the emulator does not keep (OSC 52).
-    raw: Arc<Mutex<Vec<u8>>>,
+    pub(crate) raw: Arc<Mutex<Vec<u8>>>,
     home: Home,
 }
 
@@ -93,7 +93,7 @@ impl Dashboard {
         std::thread::sleep(Duration::from_millis(80));
     }
 
-    fn type_text(&mut self, text: &str) {
+    pub(crate) fn type_text(&mut self, text: &str) {
         for character in text.chars() {
             self.press(&character.to_string());
         }
@@ -135,7 +135,7 @@ impl Dashboard {
         String::from_utf8(bytes).ok()
     }
 
-    fn path(&self, relative: &str) -> PathBuf {
+    pub(crate) fn path(&self, relative: &str) -> PathBuf {
         self.home.dir.path().join(relative)
     }
 }

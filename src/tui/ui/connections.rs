@@ -1,5 +1,5 @@
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::Rect;
 use ratatui::text::Span;
 use ratatui::widgets::Cell;
 
@@ -19,15 +19,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
     };
     let name =
         if state.triage { Span::styled(name, state.theme.badge()) } else { Span::styled(name, state.theme.title()) };
-    let show_context = !matches!(state.scope, Scope::Context(_));
-    let mut header = vec!["Health", "Connector"];
-    let mut widths = vec![Constraint::Length(13), Constraint::Fill(2)];
-    if show_context {
-        header.push("Context");
-        widths.push(Constraint::Fill(2));
-    }
-    header.extend(["Label", "Id"]);
-    widths.extend([Constraint::Fill(2), Constraint::Fill(2)]);
+    let show_context = state.shows_context();
     let filtered = !state.filter_text(Pane::Connections).is_empty();
     let empty_hint = match &state.scope {
         Scope::Nothing => "select a context or a connector",
@@ -35,7 +27,8 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
         _ if filtered => "no connection matches the filter (esc clears)",
         _ => "no connections",
     };
-    let list = ListFrame { name, total, header, widths, has_data: !data.connections.is_empty(), empty_hint };
+    let columns = state.columns(Pane::Connections);
+    let list = ListFrame { name, total, columns, has_data: !data.connections.is_empty(), empty_hint };
     draw_list(frame, area, state, Pane::Connections, list, |item| {
         let connection = &data.connections[item];
         let mut cells = vec![

@@ -1,26 +1,18 @@
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::Rect;
 use ratatui::text::Span;
 use ratatui::widgets::Cell;
 
 use super::widgets::{ListFrame, clean, draw_list};
-use crate::model::Health;
+use crate::tui::columns::COUNTED;
 use crate::tui::state::{Pane, State};
-
-/// The healths counted per connector, in column order.
-const COUNTED: [Health; 5] = [Health::Active, Health::Pending, Health::Error, Health::Disabled, Health::Unknown];
 
 pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
     let data = &state.data;
-    let mut widths = vec![Constraint::Min(8)];
-    widths.extend(COUNTED.map(|_| Constraint::Length(4)));
-    let mut header = vec!["Connector"];
-    header.extend(COUNTED.map(Health::symbol));
     let list = ListFrame {
         name: Span::styled("Connectors", state.theme.title()),
         total: data.connectors.len(),
-        header,
-        widths,
+        columns: state.columns(Pane::Connectors),
         has_data: !data.connectors.is_empty(),
         empty_hint: if data.connectors.is_empty() { "no connectors" } else { "no connector matches the filter" },
     };

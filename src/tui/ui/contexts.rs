@@ -1,5 +1,5 @@
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::Rect;
 use ratatui::text::Span;
 use ratatui::widgets::Cell;
 
@@ -12,8 +12,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
     let list = ListFrame {
         name: Span::styled("Contexts", state.theme.title()),
         total: data.contexts.len(),
-        header: vec!["Health", "External id", "Name", "Conns"],
-        widths: vec![Constraint::Length(10), Constraint::Fill(2), Constraint::Fill(2), Constraint::Length(5)],
+        columns: state.columns(Pane::Contexts),
         has_data: !data.contexts.is_empty(),
         empty_hint: if data.contexts.is_empty() { "no contexts" } else { "no context matches the filter (esc clears)" },
     };

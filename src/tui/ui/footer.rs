@@ -4,6 +4,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::widgets::visible_input;
+use crate::tui::command::{CommandLine, Completion};
 use crate::tui::keymap::Command;
 use crate::tui::state::{Mode, State};
 
@@ -16,12 +17,22 @@ pub fn draw(frame: &mut Frame, status: Rect, hints: Rect, state: &State) {
             frame.render_widget(Paragraph::new(line), status);
             frame.set_cursor_position(Position::new(status.x + 1 + cursor, status.y));
         }
+        Mode::Command(line) => {
+            let (visible, cursor) = visible_input(&line.input, status.width.saturating_sub(1));
+            let line = Line::from(vec![Span::styled(":", theme.key()), Span::raw(visible)]);
+            frame.render_widget(Paragraph::new(line), status);
+            frame.set_cursor_position(Position::new(status.x + 1 + cursor, status.y));
+        }
         _ => {
             if let Some(flash) = &state.flash {
                 let style = if flash.error { theme.error() } else { ratatui::style::Style::new() };
                 frame.render_widget(Paragraph::new(Line::styled(flash.text.clone(), style)), status);
             }
         }
+    }
+    if let Mode::Command(CommandLine { completion: Some(completion), .. }) = &state.mode {
+        frame.render_widget(Paragraph::new(candidates_line(state, completion)), hints);
+        return;
     }
     let keymap = &state.keymap;
     let key = |command| keymap.first_key(command);
@@ -32,6 +43,12 @@ pub fn draw(frame: &mut Frame, status: Rect, hints: Rect, state: &State) {
             pairs.push(("".into(), "status: connector: context:"));
             pairs
         }
+        Mode::Command(_) => bound(vec![
+            (key(Command::CommandComplete), "complete"),
+            (key(Command::CommandRun), "run"),
+            (key(Command::CommandCancel), "cancel"),
+            (key(Command::CommandHistoryPrev), "history"),
+        ]),
         Mode::Help { .. } => {
             let scroll = [key(Command::HelpScrollDown), key(Command::HelpScrollUp)];
             let scroll: Vec<String> = scroll.into_iter().filter(|key| !key.is_empty()).collect();
@@ -72,4 +89,20 @@ pub fn draw(frame: &mut Frame, status: Rect, hints: Rect, state: &State) {
 /// The hints whose command has a key (a user may unbind some).
 fn bound(pairs: Vec<(String, &'static str)>) -> Vec<(String, &'static str)> {
     pairs.into_iter().filter(|(key, _)| !key.is_empty()).collect()
+}
+
+/// Tab's candidates in the hint bar, the one in the line highlighted; ids and slugs are remote
+/// strings, sanitized.
+fn candidates_line(state: &State, completion: &Completion) -> Line<'static> {
+    let theme = &state.theme;
+    if completion.candidates.is_empty() {
+        return Line::styled("no completion", theme.muted());
+    }
+    let mut spans = Vec::new();
+    for (index, candidate) in completion.candidates.iter().enumerate() {
+        let style = if index == completion.chosen { theme.selected(true) } else { theme.muted() };
+        spans.push(Span::styled(crate::sanitize::for_terminal(candidate), style));
+        spans.push(Span::raw("  "));
+    }
+    Line::from(spans)
 }

@@ -6,6 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
 
 use super::widgets::{clean, clock, spinner, visible_input};
+use crate::tui::command::COMMANDS;
 use crate::tui::keymap::{Command, KeyMode};
 use crate::tui::mint::{FIELD_HINTS, FIELD_LABELS, MintForm, MintedToken};
 use crate::tui::state::{Mode, PendingPlugin, State, masked_url};
@@ -21,7 +22,7 @@ pub fn draw(frame: &mut Frame, state: &State) {
         }
         Mode::Profiles { selected } => profiles(frame, state, *selected),
         Mode::Confirm(pending) => confirm(frame, state, pending),
-        Mode::Browse | Mode::Filter(_) => {}
+        Mode::Browse | Mode::Filter(_) | Mode::Command(_) => {}
     }
 }
 
@@ -74,7 +75,7 @@ fn mode_heading(mode: KeyMode) -> Vec<String> {
             "filter (typing edits it): words match ids, names, connector and status;".to_owned(),
             "  status:error connector:slack context:acme restrict a field".to_owned(),
         ],
-        KeyMode::Help | KeyMode::Mint | KeyMode::Popup | KeyMode::Profiles | KeyMode::Confirm => {
+        KeyMode::Command | KeyMode::Help | KeyMode::Mint | KeyMode::Popup | KeyMode::Profiles | KeyMode::Confirm => {
             vec![format!("in {}:", mode.title())]
         }
     }
@@ -96,6 +97,16 @@ fn help_lines(state: &State) -> Vec<Line<'static>> {
         lines.extend(mode_heading(mode).into_iter().map(|heading| Line::styled(heading, theme.muted())));
         for (keys, description) in bindings {
             lines.push(Line::from(vec![Span::styled(format!("{keys:<16}"), theme.key()), Span::raw(description)]));
+        }
+        if mode == KeyMode::Command {
+            lines.push(Line::styled("commands (tab completes names, ids, slugs, profiles, columns):", theme.muted()));
+            for command in COMMANDS {
+                let usage = format!(":{} {}", command.name, command.args);
+                lines.push(Line::from(vec![
+                    Span::styled(format!("{usage:<26}"), theme.key()),
+                    Span::raw(command.description),
+                ]));
+            }
         }
     }
     if !state.plugins.all().is_empty() {

@@ -193,7 +193,7 @@ fn a_frame_over_a_hundred_thousand_rows_draws_only_the_window() {
 #[test]
 fn help_lists_every_live_binding_of_every_mode() {
     for read_only in [false, true] {
-        let mut state = loaded_state((120, 60));
+        let mut state = loaded_state((120, 90));
         state.target.read_only = read_only;
         state.keymap = crate::tui::keymap::Keymap::new(&Default::default(), read_only).unwrap();
         update(&mut state, key('?'));
@@ -290,11 +290,12 @@ fn help_lists_the_plugins() {
             ..PluginConfig::default()
         },
     ];
-    let mut state = loaded_state((100, 60));
+    // Tall enough for every key, command and plugin: the plugins come last.
+    let mut state = loaded_state((100, 100));
     state.plugins = Plugins::new(&configs, &Keymap::default(), false).unwrap();
     update(&mut state, key('?'));
     let terminal = render(&state);
-    insta::assert_snapshot!("help_plugins_100x60", terminal.backend());
+    insta::assert_snapshot!("help_plugins_100x100", terminal.backend());
 }
 
 #[test]
@@ -310,5 +311,26 @@ fn profile_picker_and_plugin_confirmation() {
             argv: vec!["ticket".into(), "--".into(), "c-acme-drive; rm -rf ~".into()],
             foreground: false,
         });
+    });
+}
+
+#[test]
+fn command_line_with_completion() {
+    snapshot_each_size("command_completion", |state| {
+        update(state, key(':'));
+        press(state, "co");
+        update(state, code(KeyCode::Tab));
+        update(state, code(KeyCode::Tab));
+    });
+}
+
+#[test]
+fn lists_sorted_with_the_arrow() {
+    snapshot_each_size("sorted", |state| {
+        crate::tui::fixtures::command(state, "sort conns");
+        update(state, code(KeyCode::Tab));
+        crate::tui::fixtures::command(state, "sort errors");
+        update(state, code(KeyCode::Tab));
+        crate::tui::fixtures::command(state, "sort health asc");
     });
 }

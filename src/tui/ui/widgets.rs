@@ -11,6 +11,7 @@ use ratatui::widgets::{Block, BorderType, Borders, Cell, Row, Table, TableState}
 use super::layout::table_rows;
 use crate::model::Health;
 use crate::sanitize;
+use crate::tui::columns::{COLUMN_SPACING, Column};
 use crate::tui::state::{ListPane, ListView, Pane, PaneLoad, State};
 
 const SPINNER: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
@@ -78,8 +79,7 @@ pub fn health_span(state: &State, health: Health) -> Span<'static> {
 pub struct ListFrame<'a> {
     pub name: Span<'a>,
     pub total: usize,
-    pub header: Vec<&'a str>,
-    pub widths: Vec<Constraint>,
+    pub columns: Vec<Column>,
     pub has_data: bool,
     pub empty_hint: &'a str,
 }
@@ -96,16 +96,29 @@ pub fn draw_list<'a>(
     build: impl Fn(usize) -> Vec<Cell<'a>>,
 ) {
     let focused = state.focus == pane;
-    let ListPane { view, filter, load, .. } = state.list_pane(pane);
+    let ListPane { view, filter, load, sort, .. } = state.list_pane(pane);
     let title = list_title(state, list.name, view, list.total, filter);
     let status = load_text(load, list.has_data, spinner(state));
     let block = pane_block(state, title, status, focused, load.error.is_some());
     let (window, selected) = view.window(table_rows(area));
     let rows: Vec<Row> = window.iter().map(|&item| Row::new(build(item))).collect();
-    let table = Table::new(rows, list.widths)
-        .header(Row::new(list.header).style(state.theme.column_header()))
+    // The sorted column's header carries the order's arrow, in place of the title's last
+    // letter when a fixed-width column has no room for both.
+    let header = list.columns.iter().map(|column| match sort {
+        Some(sort) if sort.column == column.key => {
+            let room = match column.width {
+                Constraint::Length(width) => usize::from(width).saturating_sub(1),
+                _ => usize::MAX,
+            };
+            let title: String = column.title.chars().take(room).collect();
+            format!("{title}{}", sort.arrow())
+        }
+        _ => column.title.to_owned(),
+    });
+    let table = Table::new(rows, list.columns.iter().map(|column| column.width))
+        .header(Row::new(header).style(state.theme.column_header()))
         .block(block)
-        .column_spacing(1)
+        .column_spacing(COLUMN_SPACING)
         .row_highlight_style(state.theme.selected(focused));
     let mut table_state = TableState::default().with_selected(selected);
     frame.render_stateful_widget(table, area, &mut table_state);

@@ -3,8 +3,9 @@
 
 use tui_input::Input;
 
-use super::{refresh, repair, scan};
+use super::{refresh, repair, scan, sort};
 use crate::tui::action::Effect;
+use crate::tui::command::CommandLine;
 use crate::tui::keymap::Command;
 use crate::tui::mint::MintForm;
 use crate::tui::state::{ListView, Mode, Pane, State};
@@ -19,17 +20,26 @@ pub(super) fn set_filter(state: &mut State, text: String) {
     state.rebuild_connections();
 }
 
+pub(super) fn quit(state: &mut State) -> Vec<Effect> {
+    state.quit = true;
+    vec![Effect::Quit]
+}
+
+/// Moves the selection of `pane`'s list; a context or connector list then drives the
+/// connections pane.
+pub(super) fn move_selection(state: &mut State, pane: Pane, step: &dyn Fn(&mut ListView)) {
+    step(&mut state.list_pane_mut(pane).view);
+    if matches!(pane, Pane::Contexts | Pane::Connectors) {
+        state.driver = pane;
+        state.triage = false;
+        state.rebuild_connections();
+    }
+}
+
 pub(super) fn on_command(state: &mut State, command: Command) -> Vec<Effect> {
     let pane = state.focus;
     let rows = state.list_pane(pane).rows;
-    let moved = |state: &mut State, step: &dyn Fn(&mut ListView)| {
-        step(&mut state.list_pane_mut(pane).view);
-        if matches!(pane, Pane::Contexts | Pane::Connectors) {
-            state.driver = pane;
-            state.triage = false;
-            state.rebuild_connections();
-        }
-    };
+    let moved = |state: &mut State, step: &dyn Fn(&mut ListView)| move_selection(state, pane, step);
     let page = rows as isize;
     match command {
         Command::MoveDown => moved(state, &|list| list.move_by(1, rows)),
@@ -69,6 +79,9 @@ pub(super) fn on_command(state: &mut State, command: Command) -> Vec<Effect> {
                 }
             }
         }
+        Command::CommandLine => state.mode = Mode::Command(CommandLine::default()),
+        Command::Sort => sort::cycle(state),
+        Command::SortFlip => sort::flip(state),
         Command::Filter => state.mode = Mode::Filter(Input::new(state.filter_text(pane).to_owned())),
         Command::Triage => {
             state.triage = !state.triage;

@@ -5,7 +5,7 @@
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use tui_input::backend::crossterm::EventHandler;
 
-use super::{browse, mint, plugin, popup, profiles};
+use super::{browse, command as command_line, mint, plugin, popup, profiles};
 use crate::tui::action::Effect;
 use crate::tui::keymap::Command;
 use crate::tui::state::{Mode, State};
@@ -14,19 +14,14 @@ use crate::tui::ui;
 /// Lines the help scrolls by per page.
 const HELP_PAGE: u16 = 10;
 
-pub(super) fn quit(state: &mut State) -> Vec<Effect> {
-    state.quit = true;
-    vec![Effect::Quit]
-}
-
 pub(super) fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
-        return quit(state);
+        return browse::quit(state);
     }
     let command = state.keymap.command_for(state.mode.key_mode(), &key);
     match &mut state.mode {
         Mode::Browse => match command {
-            Some(Command::Quit) => quit(state),
+            Some(Command::Quit) => browse::quit(state),
             Some(Command::Profiles) => {
                 profiles::open_picker(state);
                 Vec::new()
@@ -53,6 +48,7 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             }
             Vec::new()
         }
+        Mode::Command(_) => command_line::on_key(state, command, key),
         Mode::Help { scroll } => {
             let scroll = *scroll;
             let last = ui::help_max_scroll(state);
@@ -118,9 +114,9 @@ mod tests {
         update(&mut state, code(KeyCode::Esc));
         assert!(matches!(state.mode, Mode::Browse));
 
-        let mut roomy = loaded_state((100, 60));
+        let mut roomy = loaded_state((120, 90));
         update(&mut roomy, key('?'));
-        assert_eq!(ui::help_max_scroll(&roomy), 0, "60 rows hold every key");
+        assert_eq!(ui::help_max_scroll(&roomy), 0, "90 rows hold every key and command");
         update(&mut roomy, key('j'));
         assert!(matches!(roomy.mode, Mode::Help { scroll: 0 }));
     }

@@ -1,19 +1,22 @@
 //! The reducer: the only code that changes [`State`]. Pure apart from reading the wall clock
 //! for "loaded at" stamps; every side effect is returned as an [`Effect`]. One module per
 //! concern: `scan` (loading), `keys` (the keymap of each mode), `browse` (list commands),
-//! `mint` (the token form), `popup` (token and URL popups), `profiles` (switching
-//! targets), `plugin` (running `[[plugins]]`), `refresh` (forced refresh of one
+//! `command` (the `:` line), `sort`, `mouse`, `mint` (the token form), `popup` (token and URL
+//! popups), `profiles` (switching targets), `plugin` (running `[[plugins]]`), `refresh` (forced refresh of one
 //! connection), `repair` (repair pages).
 
 mod browse;
+mod command;
 mod keys;
 mod mint;
+mod mouse;
 mod plugin;
 mod popup;
 pub mod profiles;
 mod refresh;
 mod repair;
 mod scan;
+mod sort;
 
 use super::action::{Action, Effect};
 use super::state::{Pane, State};
@@ -24,6 +27,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
     match action {
         Action::Start => scan::start_scan(state),
         Action::Key(key) => keys::on_key(state, key),
+        Action::Mouse(event) => mouse::on_mouse(state, event),
         Action::Resize { width, height } => {
             state.size = (width, height);
             for pane in [Pane::Contexts, Pane::Connectors, Pane::Connections] {
@@ -71,7 +75,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             plugin::on_finished(state, &name, result);
             Vec::new()
         }
-        Action::Terminate => keys::quit(state),
+        Action::Terminate => browse::quit(state),
     }
 }
 
