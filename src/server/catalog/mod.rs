@@ -20,6 +20,7 @@
 //! show the secret is refused before anything changes. So a consent completed in another
 //! browser (a link forwarded, an attacker's flow pushed on a victim) never lands.
 
+mod limits;
 mod pages;
 mod popup;
 
@@ -42,15 +43,12 @@ use super::session_cookie;
 use super::state::AppState;
 use super::store::{ConnectorOAuth, NewFlow, PageRequest, ProviderFailure, StoreError};
 use crate::model::{Connection, ConnectionFilter};
+use limits::{FLOW_TTL, MAX_PARAM_CHARS};
 
-/// How long the provider has to send the browser back.
-const FLOW_TTL: chrono::Duration = chrono::Duration::minutes(15);
 /// Connections one page lists (a context rarely has more than a few per connector).
 const LISTED_CONNECTIONS: usize = 100;
 /// Bound on the provider's `error_description` kept in `error_message`.
 const MAX_ERROR_MESSAGE_CHARS: usize = 1000;
-/// Bound on query values that name nothing we stored (`state`, `code`, `token`).
-const MAX_PARAM_CHARS: usize = 4096;
 /// The cookies holding flows' browser secrets are named by this prefix and the start of the
 /// flow's state, so that flows started in several tabs of one browser keep their own. The
 /// prefix is `__Host-` (Secure, Path=/, no Domain: no other host or plain-http page can set or

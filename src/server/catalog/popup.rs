@@ -27,7 +27,7 @@ use axum::routing::get;
 use maud::html;
 use serde::Deserialize;
 
-use super::{FLOW_TTL, MAX_PARAM_CHARS};
+use super::limits::{FLOW_TTL, MAX_PARAM_CHARS};
 use crate::server::cors::is_allowed_origin;
 use crate::server::extract::{HtmlPath, HtmlQuery};
 use crate::server::html::{self, HtmlError};
