@@ -38,7 +38,7 @@ fn colon_tab_reaches_the_connectors_s_sorts_them_and_a_click_selects_a_context()
     dash.wait_for("the demo platform to load", |text| {
         text.contains("Connections of org_acme")
             && text.contains("Contexts 68 · loaded")
-            && text.contains("Connectors 14")
+            && text.contains("Connectors 15")
     });
 
     // `:co` + tab offers every command starting with "co" and puts the first in the line;
@@ -51,7 +51,7 @@ fn colon_tab_reaches_the_connectors_s_sorts_them_and_a_click_selects_a_context()
     dash.press("\t");
     dash.wait_for_text(":connectors");
     dash.press("\r");
-    dash.wait_for("the connectors to take the focus", |text| text.contains("┏ Connectors 14"));
+    dash.wait_for("the connectors to take the focus", |text| text.contains("┏ Connectors 15"));
 
     // One key sorts; the header shows the column and its arrow. `s` moves on to the ✗ column,
     // most errors first.
