@@ -24,3 +24,4 @@ mod tui_e2e;
 mod tui_profiles;
 mod xkitjs;
 mod xkitjs_connect;
+mod xkitjs_methods;

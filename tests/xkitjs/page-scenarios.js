@@ -293,6 +293,36 @@
     });
   };
 
+  // setAuthorizationFields for an API-key connector, with the state of the connection the
+  // runner started (the popup flow that would show the form is not driven here).
+  scripts.fields = async function (run) {
+    var xkit = window.xkit;
+    await run.init();
+    await run.step('login', 'login(token)', function () {
+      return xkit.login(run.inputs.token);
+    });
+    await run.step('setAuthorizationFields', 'setAuthorizationFields(slug, state, fields)', function () {
+      return xkit.setAuthorizationFields(run.inputs.slug, run.inputs.authorizationState, run.inputs.fields);
+    });
+    await run.step('getConnectionToken after setAuthorizationFields', 'getConnectionToken({slug})', function () {
+      return xkit.getConnectionToken({ slug: run.inputs.slug });
+    });
+  };
+
+  // The catalog page connectorUrl(slug) names, opened by the page after login as a link would
+  // be: the runner reports where the browser landed and what the page says.
+  scripts.catalog = async function (run) {
+    var xkit = window.xkit;
+    await run.init();
+    await run.step('login', 'login(token)', function () {
+      return xkit.login(run.inputs.token);
+    });
+    await run.step('open connectorUrl', 'window.location.href = connectorUrl(slug)', function () {
+      window.location.href = xkit.connectorUrl(run.inputs.slug);
+      return new Promise(function () {});
+    });
+  };
+
   // connect() from a click (a user gesture, as popup blockers want): the runner clicks #connect
   // and drives the popup; the page reports what connect() returned and what it sees afterwards.
   scripts.connect = async function (run) {
