@@ -325,3 +325,61 @@ async fn connector_url_from_a_cross_site_page_goes_to_the_login_page() {
     assert_eq!(navigations(opened), [platform.url("/connectors/slack"), login_page]);
     assert!(!report["landing"]["text"].as_str().unwrap_or("").contains(&external_id), "{report:#}");
 }
+
+/// `addConnection(slug, id)` from a click, for a context that already has an active Slack
+/// connection (Slack allows several): the popup runs to a new connection under that id, which
+/// the Platform API then lists, active, next to the old one.
+#[tokio::test]
+async fn add_connection_runs_the_popup_to_a_second_connection_under_the_given_id() {
+    assert!(Path::new(CHROMIUM).exists(), "{CHROMIUM} is needed (apt-get install chromium; .ci/run does)");
+    let platform = XkitJsPlatform::start();
+    let (external_id, slack) = context_with_active_slack(&platform).await;
+    let enabled_before = enabled_connection_ids(&platform, &external_id).await;
+    let token = platform.context_token(&external_id).await;
+    let new_id = "harness-added-slack-1";
+
+    let args = ["--connect-call", "addConnection", "--connection-id", new_id];
+    let report = platform.run_chromium_with_args("connect", &token, &args).await;
+
+    let added = chromium_step(&report, "connect");
+    assert_eq!(added["call"], "addConnection(slug, id) from a click");
+    assert_returned(added);
+    assert_eq!(added["value"]["id"], new_id, "{added:#}");
+    assert_eq!(added["value"]["enabled"], true, "{added:#}");
+    let read = platform.platform_api(&format!("/connections/{new_id}")).await;
+    assert_eq!(read["connection"]["context"]["external_id"], external_id.as_str(), "{read:#}");
+    assert_eq!(read["connection"]["authorization"]["status"], "active", "{read:#}");
+    let mut expected = enabled_before.clone();
+    expected.push(new_id.to_owned());
+    expected.sort();
+    assert_eq!(enabled_connection_ids(&platform, &external_id).await, expected);
+    let old = platform.platform_api(&format!("/connections/{}", slack["id"].as_str().unwrap())).await;
+    assert_eq!(old["connection"]["authorization"]["status"], "active", "the old one stays: {old:#}");
+}
+
+/// `reconnect(connection)` from a click: the same connection is authorized again through the
+/// popup; the page's new credential is the one the Platform API then gives, and no connection
+/// is added.
+#[tokio::test]
+async fn reconnect_authorizes_the_same_connection_again() {
+    assert!(Path::new(CHROMIUM).exists(), "{CHROMIUM} is needed (apt-get install chromium; .ci/run does)");
+    let platform = XkitJsPlatform::start();
+    let (external_id, slack) = context_with_active_slack(&platform).await;
+    let enabled_before = enabled_connection_ids(&platform, &external_id).await;
+    let old_credential = platform_credential(&platform, &external_id, "slack").await;
+    let token = platform.context_token(&external_id).await;
+
+    let report = platform.run_chromium_with_args("connect", &token, &["--connect-call", "reconnect"]).await;
+
+    let read_first = chromium_step(&report, "getConnection before reconnect");
+    assert_eq!(read_first["value"]["id"], slack["id"], "{read_first:#}");
+    let reconnected = chromium_step(&report, "connect");
+    assert_eq!(reconnected["call"], "reconnect(connection) from a click");
+    assert_returned(reconnected);
+    assert_eq!(reconnected["value"]["id"], slack["id"], "{reconnected:#}");
+    let credential = chromium_step(&report, "getConnectionToken after connect");
+    let new_credential = platform_credential(&platform, &external_id, "slack").await;
+    assert_eq!(credential["value"], new_credential);
+    assert_ne!(new_credential, old_credential, "a new authorization, a new credential");
+    assert_eq!(enabled_connection_ids(&platform, &external_id).await, enabled_before);
+}

@@ -19,6 +19,8 @@
 //   methods   every public method of xkit-api.md section 3.2 (disconnects two connections)
 //   connect   login, then connect(slug) from a click: the popup is driven through the sandbox
 //             provider's consent page (sign in as --subject, Approve) until it closes
+//             (--connect-call addConnection: addConnection(slug, --connection-id) instead;
+//             --connect-call reconnect: reconnect() of the context's connection to slug)
 //   catalog   login, then the page opens connectorUrl(slug)
 // When the page was sent away, `landing` says where it ended up: {url, status, text} (the
 // landed page's visible text, first 4000 characters).
@@ -27,7 +29,8 @@
 //
 // Inputs: --domain, --cert (PEM; default $NODE_EXTRA_CA_CERTS), --scenario, --slug (default
 // slack), --subject (default demo-user), --page-host (default 127.0.0.1), --page-port (default 0:
-// any), --page-cert/--page-key (PEM: serve the page over HTTPS), --step-timeout-ms (default
+// any), --page-cert/--page-key (PEM: serve the page over HTTPS), --connect-call (connect,
+// addConnection or reconnect), --connection-id, --step-timeout-ms (default
 // 5000; 30000 for connect); XKITJS_TOKEN from the environment.
 // Token values in reported URLs (the socket's ?token=, the popup's one-time ?token=) are
 // replaced by "REDACTED". Exit status: 0 when the scenario ran, 2 bad usage, 1 harness failure.
@@ -68,6 +71,8 @@ const { values: options } = parseArgs({
     'page-cert': { type: 'string' },
     'page-key': { type: 'string' },
     'unconnected-slug': { type: 'string', default: 'no-such-connector' },
+    'connect-call': { type: 'string', default: 'connect' },
+    'connection-id': { type: 'string' },
     'step-timeout-ms': { type: 'string' },
   },
 });
@@ -305,6 +310,8 @@ async function run(pageOrigin) {
       token,
       slug: options.slug,
       unconnectedSlug: options['unconnected-slug'],
+      connectCall: options['connect-call'],
+      connectionId: options['connection-id'],
       stepTimeoutMs,
     };
     // Not awaited: a navigation ends the page's script, and `finished` says how it ended.

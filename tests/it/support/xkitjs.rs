@@ -172,17 +172,22 @@ impl XkitJsPlatform {
     /// its page served on a free loopback port whose origin is added to the platform first: an
     /// `http://` page, so a different site than the server (its cookies are third-party).
     pub async fn run_chromium(&self, scenario: &str, token: &str) -> Value {
-        self.run_chromium_page(scenario, token, false).await
+        self.run_chromium_page(scenario, token, false, &[]).await
+    }
+
+    /// [`Self::run_chromium`] with the runner's other options (`--connect-call`...).
+    pub async fn run_chromium_with_args(&self, scenario: &str, token: &str, args: &[&str]) -> Value {
+        self.run_chromium_page(scenario, token, false, args).await
     }
 
     /// [`Self::run_chromium`] with the page served over https with the server's own
     /// certificate: `https://127.0.0.1:A` and `https://127.0.0.1:B` are the same site, so the
     /// browser keeps the session cookie the server sets.
     pub async fn run_chromium_same_site(&self, scenario: &str, token: &str) -> Value {
-        self.run_chromium_page(scenario, token, true).await
+        self.run_chromium_page(scenario, token, true, &[]).await
     }
 
-    async fn run_chromium_page(&self, scenario: &str, token: &str, same_site: bool) -> Value {
+    async fn run_chromium_page(&self, scenario: &str, token: &str, same_site: bool, args: &[&str]) -> Value {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let scheme = if same_site { "https" } else { "http" };
         self.add_origin(&format!("{scheme}://127.0.0.1:{port}"));
@@ -194,6 +199,7 @@ impl XkitJsPlatform {
             let key = self.certificate.to_str().expect("a UTF-8 path").replace(".crt.pem", ".key.pem");
             command.arg("--page-cert").arg(&self.certificate).args(["--page-key", &key]);
         }
+        command.args(args);
         run(command, scenario, token).await
     }
 }
