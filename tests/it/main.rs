@@ -25,3 +25,4 @@ mod tui_power;
 mod tui_profiles;
 mod xkitjs;
 mod xkitjs_connect;
+mod xkitjs_methods;

@@ -43,6 +43,8 @@ async fn the_snippet_logs_in_and_sends_a_context_without_a_connection_to_the_cat
 async fn a_login_session_resumes_on_the_next_page_and_gives_access_tokens() {
     let platform = XkitJsPlatform::start();
     let token = platform.context_token(CONTEXT).await;
+    // Tokens carry whole seconds (`iat`, `exp`): one minted in the login's second would equal it.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let report = platform.run_node("resume", PAGE_ORIGIN, &token, &[]).await;
     assert_eq!(requests(step(&report, "first load", "login")), ["POST /sessions 200"]);
     let init = step(&report, "second load", "init");

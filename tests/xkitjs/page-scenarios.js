@@ -293,26 +293,80 @@
     });
   };
 
-  // connect() from a click (a user gesture, as popup blockers want): the runner clicks #connect
-  // and drives the popup; the page reports what connect() returned and what it sees afterwards.
-  scripts.connect = async function (run) {
+  // setAuthorizationFields for an API-key connector, with the state of the connection the
+  // runner started (the popup flow that would show the form is not driven here).
+  scripts.fields = async function (run) {
     var xkit = window.xkit;
-    var slug = run.inputs.slug;
     await run.init();
     await run.step('login', 'login(token)', function () {
       return xkit.login(run.inputs.token);
     });
+    await run.step('setAuthorizationFields', 'setAuthorizationFields(slug, state, fields)', function () {
+      return xkit.setAuthorizationFields(run.inputs.slug, run.inputs.authorizationState, run.inputs.fields);
+    });
+    await run.step('getConnectionToken after setAuthorizationFields', 'getConnectionToken({slug})', function () {
+      return xkit.getConnectionToken({ slug: run.inputs.slug });
+    });
+  };
+
+  // The catalog page connectorUrl(slug) names, opened by the page after login as a link would
+  // be: the runner reports where the browser landed and what the page says.
+  scripts.catalog = async function (run) {
+    var xkit = window.xkit;
+    await run.init();
+    await run.step('login', 'login(token)', function () {
+      return xkit.login(run.inputs.token);
+    });
+    await run.step('open connectorUrl', 'window.location.href = connectorUrl(slug)', function () {
+      window.location.href = xkit.connectorUrl(run.inputs.slug);
+      return new Promise(function () {});
+    });
+  };
+
+  // connect() from a click (a user gesture, as popup blockers want): the runner clicks #connect
+  // and drives the popup; the page reports what connect() returned and what it sees afterwards.
+  // With inputs.connectCall 'addConnection' the click calls addConnection(slug, connectionId);
+  // with 'reconnect', reconnect() of the context's connection to the connector, read first.
+  scripts.connect = async function (run) {
+    var xkit = window.xkit;
+    var slug = run.inputs.slug;
+    var connectCall = run.inputs.connectCall || 'connect';
+    await run.init();
+    await run.step('login', 'login(token)', function () {
+      return xkit.login(run.inputs.token);
+    });
+    var existing = null;
+    if (connectCall === 'reconnect') {
+      existing = (
+        await run.step('getConnection before reconnect', 'getConnection({slug})', function () {
+          return xkit.getConnection({ slug: slug });
+        })
+      ).value;
+    }
+    var calls = {
+      connect: ['connect(slug)', function () {
+        return xkit.connect(slug);
+      }],
+      addConnection: ['addConnection(slug, id)', function () {
+        return xkit.addConnection(slug, run.inputs.connectionId);
+      }],
+      reconnect: ['reconnect(connection)', function () {
+        return xkit.reconnect(existing);
+      }],
+    };
+    var call = calls[connectCall];
+    if (call == null) throw new Error('unknown connect call ' + connectCall);
     var button = document.createElement('button');
     button.id = 'connect';
     button.textContent = 'Connect';
     var clicked = new Promise(function (resolve) {
       button.addEventListener('click', function () {
-        resolve(xkit.connect(slug));
+        resolve(call[1]());
       });
     });
     document.body.appendChild(button);
     window.__harnessEmit({ type: 'ready-to-click', selector: '#connect' });
-    await run.step('connect', 'connect(slug) from a click', function () {
+    await run.step('connect', call[0] + ' from a click', function () {
       return clicked;
     });
     await run.step('getConnectionToken after connect', 'getConnectionToken({slug})', function () {

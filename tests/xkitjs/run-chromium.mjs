@@ -19,12 +19,18 @@
 //   methods   every public method of xkit-api.md section 3.2 (disconnects two connections)
 //   connect   login, then connect(slug) from a click: the popup is driven through the sandbox
 //             provider's consent page (sign in as --subject, Approve) until it closes
+//             (--connect-call addConnection: addConnection(slug, --connection-id) instead;
+//             --connect-call reconnect: reconnect() of the context's connection to slug)
+//   catalog   login, then the page opens connectorUrl(slug)
+// When the page was sent away, `landing` says where it ended up: {url, status, text} (the
+// landed page's visible text, first 4000 characters).
 // A page origin the server does not list is refused by its CORS answers: run any scenario with
 // --page-host/--page-port naming such an origin and read the errors.
 //
 // Inputs: --domain, --cert (PEM; default $NODE_EXTRA_CA_CERTS), --scenario, --slug (default
 // slack), --subject (default demo-user), --page-host (default 127.0.0.1), --page-port (default 0:
-// any), --page-cert/--page-key (PEM: serve the page over HTTPS), --step-timeout-ms (default
+// any), --page-cert/--page-key (PEM: serve the page over HTTPS), --connect-call (connect,
+// addConnection or reconnect), --connection-id, --step-timeout-ms (default
 // 5000; 30000 for connect); XKITJS_TOKEN from the environment.
 // Token values in reported URLs (the socket's ?token=, the popup's one-time ?token=) are
 // replaced by "REDACTED". Exit status: 0 when the scenario ran, 2 bad usage, 1 harness failure.
@@ -44,7 +50,7 @@ import { browserBundle } from './bundle.mjs';
 
 const require = createRequire(import.meta.url);
 const CHROMIUM = '/usr/bin/chromium';
-const SCENARIOS = ['snippet', 'methods', 'connect'];
+const SCENARIOS = ['snippet', 'methods', 'connect', 'catalog'];
 const SCENARIO_DEADLINE_MS = 120_000;
 const SANDBOX_CONSENT = /\/sandbox\/oauth\/authorize/;
 
@@ -65,6 +71,8 @@ const { values: options } = parseArgs({
     'page-cert': { type: 'string' },
     'page-key': { type: 'string' },
     'unconnected-slug': { type: 'string', default: 'no-such-connector' },
+    'connect-call': { type: 'string', default: 'connect' },
+    'connection-id': { type: 'string' },
     'step-timeout-ms': { type: 'string' },
   },
 });
@@ -132,6 +140,9 @@ const steps = [];
 const unattributed = { requests: [], navigations: [], console: [], events: [] };
 const popups = [];
 const socketFrames = [];
+let landing = null;
+/** The status of the last document the page's main frame received (after redirects). */
+let documentStatus = null;
 let current = null;
 const sink = () => current ?? unattributed;
 
@@ -204,6 +215,15 @@ async function drivePopup(popup) {
   }
 }
 
+/** Where the page ended up after it was sent away (redirects followed), and what it shows. */
+async function landedPage(page, pageUrl) {
+  await page.waitForURL((url) => url.href !== pageUrl, { waitUntil: 'load', timeout: stepTimeoutMs }).catch(() => {});
+  const text = await page
+    .evaluate(() => (document.body ? document.body.innerText : ''))
+    .catch((error) => `unreadable: ${error.message}`);
+  return { url: redacted(page.url()), status: documentStatus, text: text.slice(0, 4000) };
+}
+
 async function run(pageOrigin) {
   const userDataDir = mkdtempSync(path.join(os.tmpdir(), 'xkitjs-chromium-'));
   const context = await chromium.launchPersistentContext(userDataDir, {
@@ -228,6 +248,11 @@ async function run(pageOrigin) {
     const page = context.pages()[0] ?? (await context.newPage());
     observeRequests(context, page);
     observeSocket(page);
+    page.on('response', (response) => {
+      if (response.request().isNavigationRequest() && response.frame() === page.mainFrame()) {
+        documentStatus = response.status();
+      }
+    });
     page.on('console', (message) => sink().console.push({ level: message.type(), text: message.text() }));
     page.on('pageerror', (error) => sink().console.push({ level: 'pageerror', text: error.message }));
 
@@ -285,6 +310,8 @@ async function run(pageOrigin) {
       token,
       slug: options.slug,
       unconnectedSlug: options['unconnected-slug'],
+      connectCall: options['connect-call'],
+      connectionId: options['connection-id'],
       stepTimeoutMs,
     };
     // Not awaited: a navigation ends the page's script, and `finished` says how it ended.
@@ -301,6 +328,7 @@ async function run(pageOrigin) {
       }
     }
     const ending = await finished;
+    if (ending === 'navigated away') landing = await landedPage(page, pageUrl);
     // The socket's last frames (phx_leave and its reply) may trail the final step.
     await new Promise((resolve) => setTimeout(resolve, 300));
     return ending;
@@ -327,6 +355,7 @@ try {
     domain: options.domain,
     origin,
     ending,
+    landing,
     steps,
     unattributed,
     popups,

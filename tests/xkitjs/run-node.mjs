@@ -15,10 +15,13 @@
 //                       with a claim added under its old signature), and, when given, expired
 //                       and other-platform
 //   foreign-connection  another context's connection id (--other-connection-id)
+//   fields              login, then setAuthorizationFields(--slug, --authorization-state,
+//                       {--field-name: $XKITJS_FIELD_VALUE}) for an API-key connector
 //
 // Inputs: --domain, --origin, --scenario, --slug (default slack), --unconnected-slug,
-// --other-connection-id, --step-timeout-ms (default 5000); tokens from the environment, where
-// `ps` does not show them: XKITJS_TOKEN, XKITJS_EXPIRED_TOKEN, XKITJS_FOREIGN_TOKEN.
+// --other-connection-id, --authorization-state, --field-name, --step-timeout-ms (default 5000);
+// secrets from the environment, where `ps` does not show them: XKITJS_TOKEN,
+// XKITJS_EXPIRED_TOKEN, XKITJS_FOREIGN_TOKEN, XKITJS_FIELD_VALUE.
 // Exit status: 0 when the scenario ran (whatever the library answered), 2 on bad usage,
 // 1 when the harness itself failed.
 
@@ -34,7 +37,7 @@ const require = createRequire(import.meta.url);
 const { implForWrapper } = require('jsdom/lib/jsdom/living/generated/utils.js');
 const { serializeURL } = require('whatwg-url');
 
-const SCENARIOS = ['snippet', 'methods', 'resume', 'bad-tokens', 'foreign-connection'];
+const SCENARIOS = ['snippet', 'methods', 'resume', 'bad-tokens', 'foreign-connection', 'fields'];
 /** A whole scenario's bound, whatever the steps do. */
 const SCENARIO_DEADLINE_MS = 120_000;
 
@@ -51,6 +54,8 @@ const { values: options } = parseArgs({
     slug: { type: 'string', default: 'slack' },
     'unconnected-slug': { type: 'string', default: 'no-such-connector' },
     'other-connection-id': { type: 'string' },
+    'authorization-state': { type: 'string' },
+    'field-name': { type: 'string', default: 'api_key' },
     'step-timeout-ms': { type: 'string', default: '5000' },
   },
 });
@@ -61,6 +66,9 @@ if (!token) usage('XKITJS_TOKEN (a context token) is required');
 if (options.scenario === 'foreign-connection' && !options['other-connection-id']) {
   usage('foreign-connection needs --other-connection-id');
 }
+if (options.scenario === 'fields' && (!options['authorization-state'] || !process.env.XKITJS_FIELD_VALUE)) {
+  usage('fields needs --authorization-state and XKITJS_FIELD_VALUE');
+}
 
 const baseInputs = {
   domain: options.domain,
@@ -68,6 +76,8 @@ const baseInputs = {
   slug: options.slug,
   unconnectedSlug: options['unconnected-slug'],
   otherConnectionId: options['other-connection-id'],
+  authorizationState: options['authorization-state'],
+  fields: { [options['field-name']]: process.env.XKITJS_FIELD_VALUE },
   stepTimeoutMs: Number(options['step-timeout-ms']),
 };
 const bundle = browserBundle();
@@ -200,6 +210,8 @@ async function runScenario() {
     }
     case 'foreign-connection':
       return [await runPage('page', 'foreign-connection', baseInputs)];
+    case 'fields':
+      return [await runPage('page', 'fields', baseInputs)];
     default:
       throw new Error('unreachable');
   }

@@ -115,26 +115,91 @@ impl XkitJsPlatform {
         token
     }
 
+    /// `GET /api/platform<path>` with the platform's keys, as its backend reads it.
+    pub async fn platform_api(&self, path: &str) -> Value {
+        let response = self
+            .http
+            .get(self.url(&format!("/api/platform{path}")))
+            .basic_auth(&self.keys.publishable_key, Some(self.keys.secret_key.expose_secret()))
+            .send()
+            .await
+            .expect("the server answers");
+        assert!(response.status().is_success(), "GET /api/platform{path}: {}", response.status());
+        response.json().await.unwrap()
+    }
+
+    /// `METHOD /api/platform_user<path>` with `Authorization: Bearer <token>` and a JSON body,
+    /// as the library sends it; the answer's JSON, once it is a success.
+    pub async fn client_api(&self, method: reqwest::Method, path: &str, token: &str, body: &Value) -> Value {
+        let response = self
+            .http
+            .request(method.clone(), self.url(&format!("/api/platform_user{path}")))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("the server answers");
+        assert!(response.status().is_success(), "{method} /api/platform_user{path}: {}", response.status());
+        response.json().await.unwrap()
+    }
+
     /// Runs `run-node.mjs --scenario SCENARIO` from a page on `origin`, logging in with
     /// `token`; `env` adds the scenario's other tokens. The report, once the runner exits 0.
     pub async fn run_node(&self, scenario: &str, origin: &str, token: &str, env: &[(&str, &str)]) -> Value {
+        self.run_node_with_args(scenario, origin, token, env, &[]).await
+    }
+
+    /// [`Self::run_node`] with the runner's other options (`--slug`, `--other-connection-id`...).
+    pub async fn run_node_with_args(
+        &self,
+        scenario: &str,
+        origin: &str,
+        token: &str,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Value {
         let mut command = tokio::process::Command::new("node");
         command
             .arg("run-node.mjs")
             .args(["--domain", &self.domain, "--origin", origin, "--scenario", scenario])
+            .args(args)
             .env("NODE_EXTRA_CA_CERTS", &self.certificate)
             .envs(env.iter().copied());
         run(command, scenario, token).await
     }
 
     /// Runs `run-chromium.mjs --scenario SCENARIO` in headless Chromium (`/usr/bin/chromium`),
-    /// its page served on a free loopback port whose origin is added to the platform first.
+    /// its page served on a free loopback port whose origin is added to the platform first: an
+    /// `http://` page, so a different site than the server (its cookies are third-party).
     pub async fn run_chromium(&self, scenario: &str, token: &str) -> Value {
+        self.run_chromium_page(scenario, token, false, &[]).await
+    }
+
+    /// [`Self::run_chromium`] with the runner's other options (`--connect-call`...).
+    pub async fn run_chromium_with_args(&self, scenario: &str, token: &str, args: &[&str]) -> Value {
+        self.run_chromium_page(scenario, token, false, args).await
+    }
+
+    /// [`Self::run_chromium`] with the page served over https with the server's own
+    /// certificate: `https://127.0.0.1:A` and `https://127.0.0.1:B` are the same site, so the
+    /// browser keeps the session cookie the server sets.
+    pub async fn run_chromium_same_site(&self, scenario: &str, token: &str) -> Value {
+        self.run_chromium_page(scenario, token, true, &[]).await
+    }
+
+    async fn run_chromium_page(&self, scenario: &str, token: &str, same_site: bool, args: &[&str]) -> Value {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        self.add_origin(&format!("http://127.0.0.1:{port}"));
+        let scheme = if same_site { "https" } else { "http" };
+        self.add_origin(&format!("{scheme}://127.0.0.1:{port}"));
         let mut command = tokio::process::Command::new("node");
         command.arg("run-chromium.mjs").args(["--domain", &self.domain, "--scenario", scenario]);
         command.arg("--cert").arg(&self.certificate).args(["--page-port", &port.to_string()]);
+        if same_site {
+            // The server saves its key next to its certificate (`*.crt.pem`, `*.key.pem`).
+            let key = self.certificate.to_str().expect("a UTF-8 path").replace(".crt.pem", ".key.pem");
+            command.arg("--page-cert").arg(&self.certificate).args(["--page-key", &key]);
+        }
+        command.args(args);
         run(command, scenario, token).await
     }
 }
