@@ -25,6 +25,7 @@
 
 mod auth;
 mod catalog;
+mod cookies;
 mod cors;
 mod database;
 mod error;

@@ -8,7 +8,6 @@
 //! is then `SameSite=Lax`, enough for the catalog pages of the same server.
 
 use axum::http::HeaderMap;
-use axum::http::header;
 use chrono::{DateTime, Utc};
 
 use super::oauth::ServerUrls;
@@ -36,12 +35,7 @@ fn attributes(urls: &ServerUrls) -> &'static str {
 
 /// The session's context token, if the request carries the cookie.
 pub fn token(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
+    crate::server::cookies::pairs(headers)
         .find(|(name, value)| *name == NAME && !value.is_empty())
         .map(|(_, value)| value)
 }

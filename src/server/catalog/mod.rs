@@ -277,13 +277,7 @@ fn started_in_this_browser(headers: &HeaderMap, urls: &ServerUrls, flow_state: &
     let Some(hash) = URL_SAFE_NO_PAD.decode(flow_state).ok().and_then(|bytes| <[u8; 32]>::try_from(bytes).ok()) else {
         return false;
     };
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .any(|(cookie, secret)| cookie == name && secret_matches(&hash, secret))
+    crate::server::cookies::pairs(headers).any(|(cookie, secret)| cookie == name && secret_matches(&hash, secret))
 }
 
 #[derive(Deserialize)]

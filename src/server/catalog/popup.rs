@@ -184,12 +184,7 @@ fn popup_cookie(urls: &ServerUrls, token: &str) -> String {
 pub(super) fn signed_in_context(state: &AppState, headers: &HeaderMap) -> Option<String> {
     let urls = state.refresher.provider().urls();
     let name = if urls.public.scheme() == "https" { SECURE_POPUP_COOKIE } else { POPUP_COOKIE };
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
+    crate::server::cookies::pairs(headers)
         .filter(|(cookie, _)| *cookie == name)
         .find_map(|(_, token)| state.tokens.verify(token).ok())
         .map(|claims| claims.external_id)
