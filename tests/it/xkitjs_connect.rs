@@ -5,13 +5,9 @@
 //! new connection's token. A real browser shows what jsdom cannot: popups, `postMessage`
 //! origins, the hash-allowed scripts, and third-party cookies refused (the page is cross-site).
 
-use std::path::Path;
-
 use serde_json::Value;
 
 use crate::support::xkitjs::{XkitJsPlatform, chromium_step};
-
-const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// The Phoenix frames the page's socket received, parsed.
 fn received_frames(report: &Value) -> Vec<Value> {
@@ -26,7 +22,6 @@ fn received_frames(report: &Value) -> Vec<Value> {
 
 #[tokio::test]
 async fn connect_runs_the_popup_to_a_new_connection_resolved_by_the_socket_push() {
-    assert!(Path::new(CHROMIUM).exists(), "{CHROMIUM} is needed (apt-get install chromium; .ci/run does)");
     let platform = XkitJsPlatform::start();
     let token = platform.context_token("org_connect_newcomer").await;
 

@@ -20,6 +20,10 @@ use super::server::ServeProcess;
 const RUNNER_TIMEOUT: Duration = Duration::from_secs(150);
 /// How long the server has to print its certificate's path after it listens.
 const CERTIFICATE_LINE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Debian's Chromium, which playwright-core drives (it never downloads a browser of its own).
+const CHROMIUM: &str = "/usr/bin/chromium";
+/// Bound on installing it (`apt-get update` and the package, about 20 s here).
+const CHROMIUM_INSTALL_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The page origin the tests allow, and one they never add.
 pub const PAGE_ORIGIN: &str = "http://127.0.0.1:3000";
@@ -188,6 +192,10 @@ impl XkitJsPlatform {
     }
 
     async fn run_chromium_page(&self, scenario: &str, token: &str, same_site: bool, args: &[&str]) -> Value {
+        static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
+        if let Err(error) = INSTALLED.get_or_init(install_chromium) {
+            panic!("the Chromium tests need {CHROMIUM}: {error}");
+        }
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let scheme = if same_site { "https" } else { "http" };
         self.add_origin(&format!("{scheme}://127.0.0.1:{port}"));
@@ -202,6 +210,38 @@ impl XkitJsPlatform {
         command.args(args);
         run(command, scenario, token).await
     }
+}
+
+/// Installs Debian's `chromium` when it is missing, as `cargo test` on a fresh machine needs it
+/// (root only: apt needs it; anyone else is told the command).
+fn install_chromium() -> Result<(), String> {
+    if Path::new(CHROMIUM).exists() {
+        return Ok(());
+    }
+    let root = std::process::Command::new("id").arg("-u").output().is_ok_and(|output| output.stdout == b"0\n");
+    if !root {
+        return Err("install it with: sudo apt-get install chromium".to_owned());
+    }
+    let script =
+        "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium";
+    let mut apt = std::process::Command::new("sh")
+        .args(["-c", script])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .map_err(|error| format!("cannot run apt-get: {error}"))?;
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = apt.try_wait().map_err(|error| error.to_string())? {
+            break status;
+        }
+        if started.elapsed() > CHROMIUM_INSTALL_TIMEOUT {
+            let _ = apt.kill();
+            let _ = apt.wait();
+            return Err(format!("apt-get did not install chromium within {CHROMIUM_INSTALL_TIMEOUT:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    if status.success() && Path::new(CHROMIUM).exists() { Ok(()) } else { Err(format!("apt-get failed: {status}")) }
 }
 
 /// Runs a runner `command` in the harness directory with the login token; its report.
