@@ -99,6 +99,7 @@ pub enum Command {
     CommandLine,
     Sort,
     SortFlip,
+    SortByColumn,
     Triage,
     Refresh,
     RefreshConnection,
@@ -176,6 +177,13 @@ const SPECS: &[DefaultBinding] = &[
     browse(Command::CommandLine, "command", "type a command (:help lists them)", &[":"], None),
     browse(Command::Sort, "sort", "sort the focused list by its next column, then unsorted", &["s"], None),
     browse(Command::SortFlip, "sort_flip", "flip the sort order of the focused list", &["S"], None),
+    browse(
+        Command::SortByColumn,
+        "sort_by_column",
+        "sort the focused list by its Nth column; again: flip",
+        &["1", "2", "3", "4", "5", "6", "7", "8", "9"],
+        None,
+    ),
     browse(
         Command::Triage,
         "triage",
@@ -469,12 +477,26 @@ impl Keymap {
         self.bindings
             .iter()
             .filter(|binding| binding.command.mode() == mode)
-            .map(|binding| {
-                let keys: Vec<String> = binding.keys.iter().map(Key::to_string).collect();
-                (keys.join(" "), binding.command.description())
-            })
+            .map(|binding| (keys_text(&binding.keys), binding.command.description()))
             .collect()
     }
+}
+
+/// Keys as the help lists them: `j ↓`, and a run of three or more consecutive plain characters
+/// as a range (`1-9`), so it fits the help's key column.
+fn keys_text(keys: &[Key]) -> String {
+    let character = |key: &Key| match key.code {
+        KeyCode::Char(character) if key.modifiers.is_empty() => Some(character),
+        _ => None,
+    };
+    let characters: Option<Vec<char>> = keys.iter().map(character).collect();
+    if let Some(characters) = characters
+        && characters.len() >= 3
+        && characters.windows(2).all(|pair| u32::from(pair[0]) + 1 == u32::from(pair[1]))
+    {
+        return format!("{}-{}", characters[0], characters[characters.len() - 1]);
+    }
+    keys.iter().map(Key::to_string).collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
@@ -522,6 +544,13 @@ mod tests {
             Some(Command::RefreshConnection)
         );
         assert!(keymap.hints().contains(&("f".to_owned(), "renew")), "{:?}", keymap.hints());
+        assert_eq!(
+            keymap.command_for(KeyMode::Browse, &press(KeyCode::Char('4'), KeyModifiers::NONE)),
+            Some(Command::SortByColumn)
+        );
+        let help = keymap.help_lines(KeyMode::Browse);
+        assert!(help.contains(&("1-9".to_owned(), Command::SortByColumn.description())), "{help:?}");
+        assert!(help.contains(&("j ↓".to_owned(), Command::MoveDown.description())), "{help:?}");
         assert_eq!(keymap.command_for(KeyMode::Browse, &press(KeyCode::Char('z'), KeyModifiers::NONE)), None);
     }
 

@@ -61,7 +61,8 @@ async fn relay(client: TcpStream, server: TcpStream, sent: Arc<AtomicUsize>) {
     tokio::join!(upstream, downstream);
 }
 
-fn wait_for_file(path: &std::path::Path) -> String {
+/// Waits for a file a plugin writes, ending with a newline (also used by `tui_power`).
+pub(crate) fn wait_for_file(path: &std::path::Path) -> String {
     let start = Instant::now();
     loop {
         if let Ok(text) = std::fs::read_to_string(path)
@@ -72,6 +73,15 @@ fn wait_for_file(path: &std::path::Path) -> String {
         assert!(start.elapsed() < DEADLINE, "the plugin never wrote {}", path.display());
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Writes `config.toml` in `dir` with mode 0600, as a file holding secret keys must be (also
+/// used by `tui_power`).
+pub(crate) fn write_private_config(dir: &std::path::Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let config_file = dir.join("config.toml");
+    std::fs::write(&config_file, text).unwrap();
+    std::fs::set_permissions(&config_file, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
 #[test]
@@ -114,12 +124,7 @@ command = ["/bin/sh", "-c", "printf '%s\n' \"$@\" > '{recorded}'", "record", "{{
         beta_sk = beta.secret(),
         recorded = recorded.display(),
     );
-    let config_file = config.path().join("config.toml");
-    std::fs::write(&config_file, config_text).unwrap();
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(&config_file, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
+    write_private_config(config.path(), &config_text);
     let config_dir = config.path().to_str().unwrap();
     // A refresh every second: a target left running would be seen talking within the wait.
     let mut dash = Dashboard::start(&[("XKIT_DASH_CONFIG_DIR", config_dir)], &["--refresh", "1s"]);

@@ -35,7 +35,14 @@ pub(super) fn on_key(state: &mut State, command: Option<Command>, key: KeyEvent)
 fn candidates(state: &State, target: &Completing) -> Vec<String> {
     let word = target.word;
     match (target.position, target.command) {
-        (0, _) => starting_with(COMMANDS.iter().map(|spec| spec.name), word),
+        (0, _) => {
+            // The command of the focused list would change nothing, so it is offered last:
+            // `:co` tab from the contexts list (where the dashboard opens) reaches the connectors.
+            let unchanged = focus_command(state.focus);
+            let names = COMMANDS.iter().map(|spec| spec.name);
+            let others = names.clone().filter(|name| Some(*name) != unchanged);
+            starting_with(others.chain(unchanged), word)
+        }
         (1, "context") => starting_with(state.data.contexts.iter().map(|context| context.external_id.as_str()), word),
         (1, "connector") => starting_with(state.data.connectors.iter().map(|connector| connector.slug.as_str()), word),
         (1, "profile") => starting_with(state.profiles.iter().map(String::as_str), word),
@@ -46,6 +53,16 @@ fn candidates(state: &State, target: &Completing) -> Vec<String> {
         }
         (2, "sort") => starting_with(["asc", "desc"], word),
         _ => Vec::new(),
+    }
+}
+
+/// The command that focuses `pane`, if one does.
+fn focus_command(pane: Pane) -> Option<&'static str> {
+    match pane {
+        Pane::Contexts => Some("contexts"),
+        Pane::Connectors => Some("connectors"),
+        Pane::Connections => Some("connections"),
+        Pane::Detail => None,
     }
 }
 
@@ -136,9 +153,14 @@ mod tests {
         update(&mut state, key(':'));
         press(&mut state, "co");
         update(&mut state, code(KeyCode::Tab));
-        assert_eq!(typed(&state), "contexts");
-        update(&mut state, code(KeyCode::Tab));
-        assert_eq!(typed(&state), "connectors");
+        assert_eq!(typed(&state), "connectors", "the focused list's own command comes last");
+        match &state.mode {
+            Mode::Command(line) => assert_eq!(
+                line.completion.as_ref().unwrap().candidates,
+                ["connectors", "connections", "context", "connector", "contexts"]
+            ),
+            other => panic!("not on the command line: {other:?}"),
+        }
         let effects = update(&mut state, code(KeyCode::Enter));
         assert_eq!(effects, vec![Effect::SaveCommandHistory(vec!["connectors".into()])]);
         assert!(matches!(state.mode, Mode::Browse));
@@ -152,6 +174,11 @@ mod tests {
         update(&mut state, code(KeyCode::Esc));
         assert!(matches!(state.mode, Mode::Browse));
         assert_eq!(state.focus, Pane::Contexts, "esc runs nothing");
+        command(&mut state, "connectors");
+        update(&mut state, key(':'));
+        press(&mut state, "co");
+        update(&mut state, code(KeyCode::Tab));
+        assert_eq!(typed(&state), "contexts", "from the connectors, the contexts come first");
     }
 
     #[test]

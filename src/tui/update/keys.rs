@@ -5,7 +5,7 @@
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use tui_input::backend::crossterm::EventHandler;
 
-use super::{browse, command as command_line, mint, plugin, popup, profiles};
+use super::{browse, command as command_line, mint, plugin, popup, profiles, sort};
 use crate::tui::action::Effect;
 use crate::tui::keymap::Command;
 use crate::tui::state::{Mode, State};
@@ -24,6 +24,10 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             Some(Command::Quit) => browse::quit(state),
             Some(Command::Profiles) => {
                 profiles::open_picker(state);
+                Vec::new()
+            }
+            Some(Command::SortByColumn) => {
+                sort::by_column_key(state, &key);
                 Vec::new()
             }
             Some(command) => browse::on_command(state, command),

@@ -1,8 +1,12 @@
 //! Sorting the focused list: `s` moves to its next column (then back to the server's order),
-//! `S` flips the order, `:sort` and a click on a header pick a column. The selection stays on
-//! the same item.
+//! `S` flips the order, `1`..`9`, `:sort` and a click on a header pick a column. The selection
+//! stays on the same item.
+
+use crossterm::event::KeyEvent;
 
 use crate::tui::columns::{Sort, SortColumn};
+use crate::tui::key::Key;
+use crate::tui::keymap::Command;
 use crate::tui::state::{Pane, State};
 
 fn set_sort(state: &mut State, pane: Pane, sort: Option<Sort>) {
@@ -54,6 +58,23 @@ pub(super) fn flip(state: &mut State) {
     }
 }
 
+/// `1`..`9`: the Nth key of `sort_by_column` sorts the focused list by its Nth column, like a
+/// click on that header (again: flipped), so rebinding the keys keeps their order.
+pub(super) fn by_column_key(state: &mut State, key: &KeyEvent) {
+    let pressed = Key::from_event(key);
+    let Some(position) =
+        state.keymap.keys_of(Command::SortByColumn).and_then(|keys| keys.iter().position(|bound| *bound == pressed))
+    else {
+        return;
+    };
+    let pane = focused_list(state);
+    let columns = state.columns(pane);
+    match columns.get(position) {
+        Some(column) => sort_by_column(state, pane, column.key),
+        None => state.set_flash(format!("{} has {} columns", pane.title(), columns.len()), false),
+    }
+}
+
 /// `:sort <column> [asc|desc]`.
 pub(super) fn sort_by_name(state: &mut State, name: &str, descending: Option<bool>) {
     let pane = focused_list(state);
@@ -77,6 +98,7 @@ mod tests {
     use crossterm::event::KeyCode;
 
     use super::*;
+    use crate::model::Health;
     use crate::tui::fixtures::{SIZE, code, command, key, listed, loaded_state};
     use crate::tui::state::Scope;
     use crate::tui::update::update;
@@ -131,6 +153,27 @@ mod tests {
             ["github", "google-drive", "slack"],
             "a bad column changes nothing"
         );
+    }
+
+    #[test]
+    fn a_digit_sorts_by_that_column_and_again_flips() {
+        let mut state = loaded_state(SIZE);
+        update(&mut state, code(KeyCode::Tab));
+        update(&mut state, key('4'));
+        assert_eq!(state.connectors.sort, Some(Sort { column: SortColumn::Count(Health::Error), descending: true }));
+        assert_eq!(listed(&state, Pane::Connectors), ["slack", "google-drive", "github"]);
+        assert_eq!(state.flash.as_ref().unwrap().text, "Connectors sorted by errors ↓");
+        update(&mut state, key('4'));
+        assert_eq!(listed(&state, Pane::Connectors), ["github", "slack", "google-drive"], "again: flipped");
+        update(&mut state, key('1'));
+        assert_eq!(listed(&state, Pane::Connectors), ["github", "google-drive", "slack"]);
+        update(&mut state, key('9'));
+        assert_eq!(state.flash.as_ref().unwrap().text, "Connectors has 6 columns");
+        assert_eq!(state.connectors.sort, Some(Sort { column: SortColumn::Connector, descending: false }));
+        update(&mut state, code(KeyCode::BackTab));
+        update(&mut state, key('4'));
+        assert_eq!(state.contexts.sort, Some(Sort { column: SortColumn::Connections, descending: true }));
+        assert_eq!(listed(&state, Pane::Contexts), ["org_acme", "org_globex", "org_evil"]);
     }
 
     #[test]
