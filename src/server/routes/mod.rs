@@ -6,6 +6,7 @@ mod connection_response;
 mod connections;
 mod connectors;
 mod contexts;
+mod events;
 mod legacy;
 mod paging;
 mod public;
@@ -23,6 +24,7 @@ pub fn platform(state: AppState) -> Router<AppState> {
         .merge(contexts::router())
         .merge(connections::router())
         .merge(connectors::router())
+        .merge(events::router())
         .merge(legacy::router())
         .route_layer(middleware::from_extractor_with_state::<ApiKey, AppState>(state))
 }
@@ -58,6 +60,7 @@ mod tests {
             (Method::GET, "/connections/c1"),
             (Method::POST, "/connections/c1/refresh"),
             (Method::GET, "/connectors"),
+            (Method::GET, "/events"),
             (Method::POST, "/users"),
             (Method::GET, "/users/u1/connections/crm"),
             (Method::GET, "/groups/g1/connections/crm"),

@@ -14,6 +14,7 @@ mod connections;
 mod contexts;
 mod cursor;
 mod error;
+mod events;
 mod platform;
 mod records;
 mod sandbox;
@@ -29,15 +30,16 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection as Db, OpenFlags, Transaction};
 use secrecy::{ExposeSecret as _, SecretString};
-use tokio::sync::{Semaphore, broadcast};
+use tokio::sync::{Semaphore, broadcast, watch};
 
-use crate::model::{Connection, ConnectionFilter, Connector, Context, Platform};
+use crate::model::{Connection, ConnectionFilter, Connector, Context, EventsPage, Platform};
 
 /// Tests compute PKCE challenges with the sandbox's own definition.
 pub use crate::server::secret::pkce_s256;
 pub use authorizations::{Claim, IssuedTokens, NewFlow, ProviderFailure, RefreshState, RepairGrant, ReturningFlow};
 pub use cursor::{Page, PageRequest};
 pub use error::{StoreError, StoreResult};
+pub use events::EventFilter;
 pub use records::{
     ApiKeyInfo, AuthorizationRecord, ConnectorOAuth, ConnectorRecord, Credentials, ImportBatch, ImportReport,
     NewConnection, SandboxSeed, StoredApiKey,
@@ -59,6 +61,8 @@ struct Inner {
     read_permits: Arc<Semaphore>,
     /// Authorization status changes, sent after their transaction commits.
     status_changes: broadcast::Sender<AuthorizationStatusRecord>,
+    /// The newest committed event's seq, for long-polling readers.
+    newest_event: watch::Sender<i64>,
 }
 
 impl Store {
@@ -75,6 +79,8 @@ impl Store {
         )?;
         platform::ensure_default_platform(&writer)?;
         status_changes::watch(&writer).context("cannot watch authorization status changes")?;
+        events::watch(&writer).context("cannot record events")?;
+        let newest_event = events::newest(&writer)?;
         let readers = (0..readers.max(1)).map(|_| open_connection(path, true)).collect::<anyhow::Result<Vec<_>>>()?;
         let permits = Arc::new(Semaphore::new(readers.len()));
         Ok(Store {
@@ -84,6 +90,7 @@ impl Store {
                 readers: Mutex::new(readers),
                 read_permits: permits,
                 status_changes: broadcast::channel(status_changes::ANNOUNCED_CHANGES).0,
+                newest_event: watch::channel(newest_event).0,
             }),
         })
     }
@@ -125,7 +132,9 @@ impl Store {
         let transaction = db.transaction()?;
         let result = write(&transaction)?;
         let changed = status_changes::take(&transaction)?;
+        let newest_event = events::newest(&transaction)?;
         transaction.commit()?;
+        self.inner.newest_event.send_if_modified(|newest| std::mem::replace(newest, newest_event) != newest_event);
         // Sent under the writer's lock, so that subscribers see changes in commit order.
         for change in changed {
             // An error only means that nobody listens right now.
@@ -144,6 +153,22 @@ impl Store {
         self.read(move |db| status_changes::get(db, id))
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("no authorization with id {id}")))
+    }
+
+    /// Wakes when events newer than the ones seen so far are committed.
+    pub fn subscribe_events(&self) -> watch::Receiver<i64> {
+        self.inner.newest_event.subscribe()
+    }
+
+    /// Events after the cursor `after` (from the start without one) matching `filter`, oldest first.
+    pub async fn events(&self, filter: EventFilter, after: Option<String>, limit: usize) -> StoreResult<EventsPage> {
+        let after = events::after_seq(after.as_deref())?;
+        self.read(move |db| events::list(db, &filter, after, limit)).await
+    }
+
+    /// Deletes the events that occurred before `before`; how many.
+    pub async fn prune_events(&self, before: DateTime<Utc>) -> StoreResult<usize> {
+        self.write(move |tx| events::prune(tx, before)).await
     }
 
     // ---- platform, keys, seeding -------------------------------------------------------------

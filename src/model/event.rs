@@ -1,0 +1,33 @@
+//! Connection events (an extension of this server): one per change, oldest first.
+//!
+//! `payload` follows the webhook body Xkit documented for `connection.enabled`
+//! (`{"connector": {"slug"}, "context": {"external_id"}, "connection": {"external_id"}}`), plus
+//! `error_code`/`error_message` on `connection.error` and `message` on `connection.refresh_failed`.
+
+use serde::{Deserialize, Serialize};
+
+/// One stored event.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: String,
+    /// `noun.verb`: `connection.created`, `connection.error`, `key.revoked`...
+    pub event_type: String,
+    /// RFC 3339, UTC, whole seconds.
+    pub occurred_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connector: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection: Option<String>,
+    #[serde(default)]
+    pub payload: serde_json::Value,
+}
+
+/// A page of `GET /api/platform/events`: `next_cursor` is always set (the position after the
+/// last event returned, or the one asked for), so a follower passes it back as `after`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EventsPage {
+    pub events: Vec<Event>,
+    pub next_cursor: String,
+}

@@ -1,0 +1,219 @@
+//! The event history over real HTTP (`GET /api/platform/events`): one event per change, written
+//! with it; keyset paging, filters, long-polling and retention.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use xkit_dash::server::ServerConfig;
+use xkit_dash::server::event_retention::EventRetention;
+use xkit_dash::server::seed;
+use xkit_dash::server::store::{EventFilter, NewFlow, Store};
+
+use crate::support::hostile::{Answer, HostileServer};
+use crate::support::server::{TestPlatform, send};
+
+/// `u1` has a CRM connection `c1` and an HR connection `c2` whose provider (`token_url`) is
+/// whatever the test points it at.
+fn seed_with_token_url(token_url: &str) -> String {
+    json!({
+        "connectors": [
+            {"slug": "crm", "name": "CRM"},
+            {"slug": "hr", "name": "HR", "oauth": {"authorize_url": format!("{token_url}/authorize"),
+             "token_url": format!("{token_url}/token"), "client_id": "id", "client_secret": "secret"}}
+        ],
+        "contexts": [{"external_id": "u1"}],
+        "connections": [
+            {"id": "c1", "context": "u1", "connector": "crm", "authorization": {"status": "active", "access_token": "a1"}},
+            {"id": "c2", "context": "u1", "connector": "hr", "authorization": {
+                "status": "active", "access_token": "a2", "refresh_token": "r2", "expires_at": "now+1h"}}
+        ]
+    })
+    .to_string()
+}
+
+/// Events after `after` (from the start with `""`) and the cursor that follows them.
+async fn events_after(platform: &TestPlatform, after: &str, query: &str) -> (Vec<Value>, String) {
+    let (status, body) = platform.get(&format!("/events?after={after}&{query}")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let cursor = body["next_cursor"].as_str().expect("a cursor").to_owned();
+    (body["events"].as_array().expect("events").clone(), cursor)
+}
+
+async fn delete(platform: &TestPlatform, path: &str) -> (StatusCode, Value) {
+    send(platform.request(Method::DELETE, path)).await
+}
+
+fn kinds(events: &[Value]) -> Vec<(&str, &str)> {
+    events
+        .iter()
+        .map(|event| (event["event_type"].as_str().unwrap(), event["connection"].as_str().unwrap_or("")))
+        .collect()
+}
+
+#[tokio::test]
+async fn each_connection_change_produces_exactly_its_event() {
+    let provider = HostileServer::start(|_| {
+        Answer::Json(400, r#"{"error": "invalid_grant", "error_description": "revoked by the user"}"#.into())
+    });
+    let platform = TestPlatform::seeded(&seed_with_token_url(&provider.url)).await;
+
+    // The seed's import: its context and its connections, each created once.
+    let (seeded, cursor) = events_after(&platform, "", "").await;
+    let created: Vec<_> = seeded.iter().filter(|event| event["event_type"] != "key.created").collect();
+    assert_eq!(
+        created
+            .iter()
+            .map(|event| (event["event_type"].as_str().unwrap(), event["context"].as_str().unwrap()))
+            .collect::<Vec<_>>(),
+        [("context.created", "u1"), ("connection.created", "u1"), ("connection.created", "u1")],
+        "{seeded:?}"
+    );
+    assert_eq!(
+        created[1]["payload"],
+        json!({"connector": {"slug": "crm"}, "context": {"external_id": "u1"}, "connection": {"external_id": "c1"}})
+    );
+    assert!(
+        created
+            .iter()
+            .all(|event| event["id"].as_str().is_some_and(|id| !id.is_empty()) && event["occurred_at"].is_string())
+    );
+
+    // Disabling: exactly one event.
+    let (status, body) = delete(&platform, "/contexts/u1/connections/crm").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (disabled, cursor) = events_after(&platform, &cursor, "").await;
+    assert_eq!(kinds(&disabled), [("connection.disabled", "c1")]);
+
+    // A permanent refresh failure: `connection.error` with the provider's words.
+    let (status, body) = platform.post("/connections/c2/refresh", json!({})).await;
+    assert!(status.is_success(), "{status} {body}");
+    let (failed, cursor) = events_after(&platform, &cursor, "").await;
+    assert_eq!(kinds(&failed), [("connection.error", "c2")]);
+    assert_eq!(failed[0]["payload"]["error_code"], "invalid_grant");
+    assert_eq!(failed[0]["payload"]["error_message"], "revoked by the user");
+
+    // A change that changes nothing (disabling again) has no event.
+    delete(&platform, "/contexts/u1/connections/crm").await;
+    assert!(events_after(&platform, &cursor, "").await.0.is_empty());
+}
+
+fn flow(state: &str) -> NewFlow {
+    NewFlow {
+        state: state.into(),
+        pkce_verifier: SecretString::from("verifier"),
+        redirect_uri: "http://127.0.0.1:9/cb".into(),
+        authorize_url: "http://127.0.0.1:9/authorize".into(),
+        expires_at: chrono::Utc::now() + chrono::Duration::minutes(5),
+    }
+}
+
+/// Reconnecting a removed connection enables it (one `connection.enabled`); the same write
+/// failing at its last step (a repair link nobody minted) leaves neither the change nor its event.
+#[tokio::test]
+async fn a_rolled_back_change_leaves_no_event_and_a_committed_one_leaves_exactly_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("platform.sqlite3"), 1).unwrap();
+    store.import(seed::parse(&seed_with_token_url("http://127.0.0.1:9"), "test seed").unwrap()).await.unwrap();
+    store.disable_connection("u1".into(), "crm".into()).await.unwrap();
+    let cursor = store.events(EventFilter::default(), None, 1000).await.unwrap().next_cursor;
+
+    let refused = store.begin_authorization("u1".into(), "crm".into(), Some("c1".into()), flow("s1"), Some([7; 32]));
+    assert!(refused.await.is_err(), "an unknown repair link fails the write after it enabled the connection");
+    assert!(!store.connection_by_id("c1".into()).await.unwrap().enabled, "the change was rolled back");
+    assert!(store.events(EventFilter::default(), Some(cursor.clone()), 1000).await.unwrap().events.is_empty());
+
+    store.begin_authorization("u1".into(), "crm".into(), Some("c1".into()), flow("s2"), None).await.unwrap();
+    let enabled = store.events(EventFilter::default(), Some(cursor), 1000).await.unwrap().events;
+    assert_eq!(
+        enabled.iter().map(|event| (event.event_type.as_str(), event.connection.as_deref())).collect::<Vec<_>>(),
+        [("connection.enabled", Some("c1"))]
+    );
+}
+
+#[tokio::test]
+async fn paging_visits_each_event_once_and_filters_narrow() {
+    let platform = TestPlatform::seeded(&seed_with_token_url("http://127.0.0.1:9")).await;
+    for n in 0..23 {
+        let (status, body) = platform.create_context(json!({"external_id": format!("p{n}")})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (everything, _) = events_after(&platform, "", "limit=1000").await;
+    let mut paged = Vec::new();
+    let mut cursor = String::new();
+    for _ in 0..100 {
+        let (page, next) = events_after(&platform, &cursor, "limit=7").await;
+        assert!(page.len() <= 7);
+        if page.is_empty() {
+            assert_eq!(next, cursor, "an empty page keeps the cursor");
+            break;
+        }
+        paged.extend(page);
+        cursor = next;
+    }
+    assert_eq!(paged, everything, "each event once, in order");
+    let ids: std::collections::HashSet<_> = paged.iter().map(|event| event["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), paged.len());
+
+    let (one, _) = events_after(&platform, "", "type=context.created&context=p7").await;
+    assert_eq!(one.len(), 1, "{one:?}");
+    assert_eq!(one[0]["context"], "p7");
+    let (contexts, _) = events_after(&platform, "", "type=context.created").await;
+    assert_eq!(contexts.len(), 24);
+    let (hr, _) = events_after(&platform, "", "connector=hr").await;
+    assert_eq!(kinds(&hr), [("connection.created", "c2")]);
+    let (c1, _) = events_after(&platform, "", "connection=c1").await;
+    assert_eq!(kinds(&c1), [("connection.created", "c1")]);
+    let (later, _) = events_after(&platform, "", "since=2999-01-01T00:00:00Z").await;
+    assert!(later.is_empty());
+    for bad in ["since=yesterday", "wait=forever", "after=not-a-cursor", "limit=0"] {
+        let (status, body) = platform.get(&format!("/events?{bad}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert!(body["error"].is_string());
+    }
+}
+
+#[tokio::test]
+async fn a_long_poll_answers_as_soon_as_a_newer_event_exists() {
+    let platform = TestPlatform::seeded(&seed_with_token_url("http://127.0.0.1:9")).await;
+    let (_, cursor) = events_after(&platform, "", "").await;
+    let waiting_path = format!("/events?after={cursor}&wait=20s");
+    let waiting = platform.get(&waiting_path);
+    let change = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let changed_at = Instant::now();
+        platform.create_context(json!({"external_id": "late"})).await;
+        changed_at
+    };
+    let ((status, body), changed_at) = tokio::join!(waiting, change);
+    let answered_after_change = changed_at.elapsed();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["events"][0]["context"], "late", "{body}");
+    assert!(answered_after_change < Duration::from_secs(1), "answered {answered_after_change:?} after the change");
+
+    // Nothing newer: the wait ends at its deadline with an empty page.
+    let started = Instant::now();
+    let (_, cursor) = events_after(&platform, "", "").await;
+    let (empty, same) = events_after(&platform, &cursor, "wait=1s").await;
+    assert!(empty.is_empty() && same == cursor);
+    assert!((Duration::from_millis(900)..Duration::from_secs(5)).contains(&started.elapsed()));
+}
+
+#[tokio::test]
+async fn events_older_than_the_retention_are_pruned() {
+    let retention = EventRetention { keep: Duration::from_secs(2), prune_every: Duration::from_millis(100) };
+    let platform = TestPlatform::with(|config| ServerConfig { event_retention: retention, ..config }).await;
+    platform.create_context(json!({"external_id": "old"})).await;
+    let (fresh, _) = events_after(&platform, "", "type=context.created").await;
+    assert_eq!(fresh.len(), 1, "a fresh event is kept");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (left, _) = events_after(&platform, "", "").await;
+        if left.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still there: {left:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
