@@ -31,3 +31,14 @@ pub struct EventsPage {
     pub events: Vec<Event>,
     pub next_cursor: String,
 }
+
+/// What `GET /events` narrows to; empty fields narrow nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventsQuery {
+    pub event_type: Option<String>,
+    pub context: Option<String>,
+    pub connector: Option<String>,
+    pub connection: Option<String>,
+    /// Only events that occurred at or after this time.
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+}

@@ -217,3 +217,76 @@ async fn events_older_than_the_retention_are_pruned() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// `xkit-dash events` through the real binary: NDJSON with `--json`, filters, text lines, usage
+/// errors exit 3, and `--follow` streams an event made after it started.
+#[tokio::test]
+async fn the_cli_prints_events_as_ndjson_and_follows_new_ones() {
+    use std::io::BufRead as _;
+
+    use crate::support::cli::{Home, exit_code, stderr, stdout};
+
+    let platform = TestPlatform::seeded(&seed_with_token_url("http://127.0.0.1:9")).await;
+    let home = Home::new();
+    let run = |args: &[&str]| {
+        let mut command = home.against(&platform, args);
+        tokio::task::spawn_blocking(move || command.output().unwrap())
+    };
+
+    let output = run(&["events", "--json"]).await.unwrap();
+    assert_eq!(exit_code(&output), 0, "{}", stderr(&output));
+    let lines: Vec<Value> = stdout(&output).lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    let (over_http, _) = events_after(&platform, "", "").await;
+    assert_eq!(lines, over_http, "one JSON object per line, each event once");
+
+    let output = run(&["events", "--type", "connection.created", "--since", "1h", "--json"]).await.unwrap();
+    assert_eq!(exit_code(&output), 0, "{}", stderr(&output));
+    assert_eq!(stdout(&output).lines().count(), 2, "{}", stdout(&output));
+
+    let output = run(&["events", "--connector", "hr"]).await.unwrap();
+    let text = stdout(&output);
+    assert!(text.contains("connection.created") && text.contains("  u1  hr  c2"), "{text}");
+
+    let output = run(&["events", "--since", "a while"]).await.unwrap();
+    assert_eq!(exit_code(&output), 3, "a bad duration is a usage error");
+
+    // A plain process (assert_cmd only runs to completion), set up as `Home` sets up the binary.
+    let follower_home = tempfile::tempdir().unwrap();
+    let mut follower = std::process::Command::new(env!("CARGO_BIN_EXE_xkit-dash"));
+    for (name, _) in std::env::vars_os().filter(|(name, _)| name.to_string_lossy().starts_with("XKIT_")) {
+        follower.env_remove(name);
+    }
+    for variable in ["XKIT_DASH_CONFIG_DIR", "XKIT_DASH_DATA_DIR", "XKIT_DASH_STATE_DIR"] {
+        follower.env(variable, follower_home.path());
+    }
+    let mut follower = follower
+        .env("XKIT_API_URL", platform.server.base_url())
+        .env("XKIT_PUBLISHABLE_KEY", &platform.keys.publishable_key)
+        .env("XKIT_SECRET_KEY", platform.secret())
+        .args(["events", "--follow", "--json", "--type", "context.created"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::io::BufReader::new(follower.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in reader.lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let next_line = |lines_rx: std::sync::mpsc::Receiver<String>| {
+        tokio::task::spawn_blocking(move || (lines_rx.recv_timeout(Duration::from_secs(10)), lines_rx))
+    };
+    let (first, lines_rx) = next_line(lines_rx).await.unwrap();
+    let first: Value = serde_json::from_str(&first.expect("the existing event")).unwrap();
+    assert_eq!(first["context"], "u1");
+    platform.create_context(json!({"external_id": "streamed"})).await;
+    let (streamed, _) = next_line(lines_rx).await.unwrap();
+    follower.kill().unwrap();
+    follower.wait().unwrap();
+    let streamed: Value = serde_json::from_str(&streamed.expect("the new event, streamed")).unwrap();
+    assert_eq!(streamed["context"], "streamed");
+}
