@@ -14,6 +14,9 @@ pub struct Event {
     pub event_type: String,
     /// RFC 3339, UTC, whole seconds.
     pub occurred_at: String,
+    /// Who made the change: an API key's publishable part, `catalog`; absent for the server's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

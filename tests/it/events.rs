@@ -85,6 +85,8 @@ async fn each_connection_change_produces_exactly_its_event() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let (disabled, cursor) = events_after(&platform, &cursor, "").await;
     assert_eq!(kinds(&disabled), [("connection.disabled", "c1")]);
+    assert_eq!(disabled[0]["actor"], platform.keys.publishable_key.as_str(), "the API key that made the change");
+    assert!(created.iter().all(|event| event.get("actor").is_none()), "the startup import has no actor");
 
     // A permanent refresh failure: `connection.error` with the provider's words.
     let (status, body) = platform.post("/connections/c2/refresh", json!({})).await;
@@ -93,6 +95,7 @@ async fn each_connection_change_produces_exactly_its_event() {
     assert_eq!(kinds(&failed), [("connection.error", "c2")]);
     assert_eq!(failed[0]["payload"]["error_code"], "invalid_grant");
     assert_eq!(failed[0]["payload"]["error_message"], "revoked by the user");
+    assert_eq!(failed[0]["actor"], platform.keys.publishable_key.as_str());
 
     // A change that changes nothing (disabling again) has no event.
     delete(&platform, "/contexts/u1/connections/crm").await;

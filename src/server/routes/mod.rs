@@ -14,7 +14,7 @@ pub(super) mod sessions;
 
 use axum::{Router, middleware};
 
-use super::auth::ApiKey;
+use super::auth::{ApiKey, act_as_api_key};
 use super::state::AppState;
 
 /// `/api/platform`: every route needs a valid key pair (HTTP Basic), checked once here for all
@@ -26,6 +26,8 @@ pub fn platform(state: AppState) -> Router<AppState> {
         .merge(connectors::router())
         .merge(events::router())
         .merge(legacy::router())
+        // Inside the key check (the later layer runs first): only checked keys become actors.
+        .route_layer(middleware::from_fn(act_as_api_key))
         .route_layer(middleware::from_extractor_with_state::<ApiKey, AppState>(state))
 }
 

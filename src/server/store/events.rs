@@ -9,6 +9,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection as Db, Transaction, params_from_iter, types::Value};
 
+use super::actor;
 use super::cursor::{self, Listing};
 use super::error::StoreResult;
 use super::sql::timestamp_text;
@@ -26,6 +27,7 @@ pub struct EventFilter {
 }
 
 const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%SZ', 'now')";
+const ACTOR: &str = "(SELECT actor FROM event_actor WHERE id = 1)";
 
 /// The payload Xkit documented for its webhooks, for connection `c` of context `x`.
 fn connection_payload(extra: &str) -> String {
@@ -38,8 +40,8 @@ fn connection_payload(extra: &str) -> String {
 /// An event of connection `c` (joined to its context `x`) selected by `connection_where`.
 fn connection_event(event_type: &str, connection_where: &str, extra: &str) -> String {
     format!(
-        "INSERT INTO events (id, event_type, occurred_at, context_id, connector, connection_id, payload)
-         SELECT lower(hex(randomblob(16))), {event_type}, {NOW}, x.external_id, c.connector_slug, c.id, {payload}
+        "INSERT INTO events (id, event_type, occurred_at, actor, context_id, connector, connection_id, payload)
+         SELECT lower(hex(randomblob(16))), {event_type}, {NOW}, {ACTOR}, x.external_id, c.connector_slug, c.id, {payload}
          FROM connections c LEFT JOIN contexts x ON x.id = c.context_id WHERE {connection_where};",
         payload = connection_payload(extra)
     )
@@ -48,8 +50,8 @@ fn connection_event(event_type: &str, connection_where: &str, extra: &str) -> St
 /// An administrative event (no connection) with `payload`.
 fn admin_event(event_type: &str, context: &str, payload: &str) -> String {
     format!(
-        "INSERT INTO events (id, event_type, occurred_at, context_id, payload)
-         VALUES (lower(hex(randomblob(16))), '{event_type}', {NOW}, {context}, {payload});"
+        "INSERT INTO events (id, event_type, occurred_at, actor, context_id, payload)
+         VALUES (lower(hex(randomblob(16))), '{event_type}', {NOW}, {ACTOR}, {context}, {payload});"
     )
 }
 
@@ -61,11 +63,12 @@ const IN_ERROR: &str = "(SELECT e.event_type FROM events e WHERE e.connection_id
 
 /// Installs the triggers on the writer connection; they live as long as it.
 pub(super) fn watch(writer: &Db) -> rusqlite::Result<()> {
+    writer.execute_batch(actor::TABLE)?;
     let by_new_seq = "c.seq = NEW.seq";
     let by_authorization = "c.seq = NEW.connection_seq";
     let deleted = format!(
-        "INSERT INTO events (id, event_type, occurred_at, context_id, connector, connection_id, payload)
-         SELECT lower(hex(randomblob(16))), 'connection.deleted', {NOW}, x.external_id, OLD.connector_slug, OLD.id,
+        "INSERT INTO events (id, event_type, occurred_at, actor, context_id, connector, connection_id, payload)
+         SELECT lower(hex(randomblob(16))), 'connection.deleted', {NOW}, {ACTOR}, x.external_id, OLD.connector_slug, OLD.id,
              json_object('connector', json_object('slug', OLD.connector_slug), 'context',
                  json_object('external_id', x.external_id), 'connection', json_object('external_id', OLD.id))
          FROM (SELECT (SELECT external_id FROM contexts WHERE id = OLD.context_id) AS external_id) x;"
@@ -168,7 +171,7 @@ pub(super) fn after_seq(after: Option<&str>) -> StoreResult<i64> {
 /// Events after `after` matching `filter`, oldest first, at most `limit`.
 pub(super) fn list(db: &Db, filter: &EventFilter, after: i64, limit: usize) -> StoreResult<EventsPage> {
     let mut sql = String::from(
-        "SELECT seq, id, event_type, occurred_at, context_id, connector, connection_id, payload FROM events WHERE seq > ?",
+        "SELECT seq, id, event_type, occurred_at, context_id, connector, connection_id, payload, actor FROM events WHERE seq > ?",
     );
     let mut values = vec![Value::Integer(after)];
     let mut narrow = |column: &str, value: Option<String>| {
@@ -197,6 +200,7 @@ pub(super) fn list(db: &Db, filter: &EventFilter, after: i64, limit: usize) -> S
                     context: row.get(4)?,
                     connector: row.get(5)?,
                     connection: row.get(6)?,
+                    actor: row.get(8)?,
                     payload: serde_json::from_str(&payload).unwrap_or_default(),
                 },
             ))

@@ -8,6 +8,7 @@
 //! semaphore admits at most as many reads as there are reader connections, so waiting happens
 //! on the async side rather than by parking blocking threads.
 
+pub mod actor;
 mod authorizations;
 mod client_api;
 mod connections;
@@ -123,13 +124,26 @@ impl Store {
         F: FnOnce(&Transaction<'_>) -> StoreResult<R> + Send + 'static,
     {
         let store = self.clone();
-        tokio::task::spawn_blocking(move || store.write_blocking(write)).await.map_err(anyhow::Error::from)?
+        let actor = actor::current();
+        tokio::task::spawn_blocking(move || store.write_as(actor.as_deref(), write))
+            .await
+            .map_err(anyhow::Error::from)?
     }
 
     /// The blocking form of [`Store::write`], for command-line tools that have no runtime.
     fn write_blocking<R>(&self, write: impl FnOnce(&Transaction<'_>) -> StoreResult<R>) -> StoreResult<R> {
+        self.write_as(None, write)
+    }
+
+    /// One transaction whose events name `actor`.
+    fn write_as<R>(
+        &self,
+        actor: Option<&str>,
+        write: impl FnOnce(&Transaction<'_>) -> StoreResult<R>,
+    ) -> StoreResult<R> {
         let mut db = self.inner.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let transaction = db.transaction()?;
+        actor::set(&transaction, actor)?;
         let result = write(&transaction)?;
         let changed = status_changes::take(&transaction)?;
         let newest_event = events::newest(&transaction)?;

@@ -194,6 +194,7 @@ CREATE TABLE IF NOT EXISTS events (
     id            TEXT NOT NULL UNIQUE,
     event_type    TEXT NOT NULL,
     occurred_at   TEXT NOT NULL,
+    actor         TEXT,
     context_id    TEXT,
     connector     TEXT,
     connection_id TEXT,
