@@ -99,6 +99,16 @@ pub(super) fn watch(writer: &Db) -> rusqlite::Result<()> {
             ),
         ),
         (
+            // Imported, or created, in error.
+            "connection_failed_on_insert",
+            "AFTER INSERT ON main.authorizations WHEN NEW.status = 'error'",
+            connection_event(
+                "'connection.error'",
+                by_authorization,
+                ", 'error_code', NEW.error_code, 'error_message', NEW.error_message",
+            ),
+        ),
+        (
             "connection_back",
             &format!(
                 "AFTER UPDATE OF status ON main.authorizations WHEN NEW.status = 'active' AND OLD.status IS NOT 'active' \
