@@ -45,3 +45,11 @@ pub struct EventsQuery {
     /// Only events that occurred at or after this time.
     pub since: Option<chrono::DateTime<chrono::Utc>>,
 }
+
+/// Routine successful token refreshes in one hour (they are counted, not stored as events).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshCount {
+    /// The hour's start, RFC 3339 (`2026-01-01T13:00:00Z`).
+    pub hour: String,
+    pub refreshed: u64,
+}

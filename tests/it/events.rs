@@ -326,3 +326,27 @@ async fn a_repair_through_the_catalog_is_one_repaired_event() {
     assert_eq!(kinds(&repaired), [("connection.repaired", id)]);
     assert_eq!(repaired[0]["actor"], "catalog");
 }
+
+/// Routine successful refreshes are counted per hour and are not events.
+#[tokio::test]
+async fn successful_refreshes_are_counted_per_hour_not_stored_as_events() {
+    let provider = HostileServer::start(|_| {
+        Answer::Json(200, r#"{"access_token": "fresh", "token_type": "Bearer", "expires_in": 3600}"#.into())
+    });
+    let platform = TestPlatform::seeded(&seed_with_token_url(&provider.url)).await;
+    let (_, cursor) = events_after(&platform, "", "").await;
+    for _ in 0..2 {
+        let (status, body) = platform.post("/connections/c2/refresh", json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["connection"]["authorization"]["status"], "active", "{body}");
+    }
+    assert!(events_after(&platform, &cursor, "").await.0.is_empty(), "no event per refresh");
+    let (status, counts) = platform.get("/events/refreshes").await;
+    assert_eq!(status, StatusCode::OK, "{counts}");
+    let hours = counts["hours"].as_array().unwrap();
+    assert_eq!(hours.len(), 1, "{counts}");
+    assert_eq!(hours[0]["refreshed"], 2);
+    assert!(hours[0]["hour"].as_str().unwrap().ends_with(":00:00Z"), "{counts}");
+    let (_, later) = platform.get("/events/refreshes?since=2999-01-01T00:00:00Z").await;
+    assert_eq!(later["hours"], json!([]));
+}

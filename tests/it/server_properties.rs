@@ -106,6 +106,7 @@ fn path() -> impl Strategy<Value = String> {
         "/connections/{a}/{b}",
         "/connectors",
         "/events",
+        "/events/refreshes",
         "/users",
         "/users/{a}/connections/{b}",
         "/groups/{a}/connections/{b}",

@@ -6,10 +6,10 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::paging::page_request;
-use crate::model::EventsPage;
+use crate::model::{EventsPage, RefreshCount};
 use crate::server::error::ApiError;
 use crate::server::extract::ApiQuery;
 use crate::server::state::AppState;
@@ -19,7 +19,7 @@ use crate::server::store::EventFilter;
 const MAX_WAIT: Duration = Duration::from_secs(30);
 
 pub(super) fn router() -> Router<AppState> {
-    Router::new().route("/events", get(list_events))
+    Router::new().route("/events", get(list_events)).route("/events/refreshes", get(refresh_counts))
 }
 
 #[derive(Deserialize)]
@@ -37,15 +37,40 @@ struct EventsQuery {
     limit: Option<usize>,
 }
 
+#[derive(Deserialize)]
+struct RefreshCountsQuery {
+    since: Option<String>,
+}
+
+#[derive(Serialize)]
+struct RefreshCounts {
+    hours: Vec<RefreshCount>,
+}
+
+/// `GET /events/refreshes`: routine successful refreshes per hour, oldest first.
+async fn refresh_counts(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<RefreshCountsQuery>,
+) -> Result<Json<RefreshCounts>, ApiError> {
+    let since = parse_since(query.since)?;
+    Ok(Json(RefreshCounts { hours: state.store.refresh_counts(since).await? }))
+}
+
+/// An RFC 3339 `since`; empty means none.
+fn parse_since(since: Option<String>) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+    since
+        .filter(|since| !since.is_empty())
+        .map(|since| chrono::DateTime::parse_from_rfc3339(&since).map(|at| at.to_utc()))
+        .transpose()
+        .map_err(|_| ApiError::bad_request("since must be an RFC 3339 time"))
+}
+
 async fn list_events(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<EventsQuery>,
 ) -> Result<Json<EventsPage>, ApiError> {
     let non_empty = |value: Option<String>| value.filter(|value| !value.is_empty());
-    let since = non_empty(query.since)
-        .map(|since| chrono::DateTime::parse_from_rfc3339(&since).map(|at| at.to_utc()))
-        .transpose()
-        .map_err(|_| ApiError::bad_request("since must be an RFC 3339 time"))?;
+    let since = parse_since(query.since)?;
     let wait = non_empty(query.wait)
         .map(|wait| humantime::parse_duration(&wait))
         .transpose()

@@ -13,7 +13,7 @@ use super::actor;
 use super::cursor::{self, Listing};
 use super::error::StoreResult;
 use super::sql::timestamp_text;
-use crate::model::{Event, EventsPage};
+use crate::model::{Event, EventsPage, RefreshCount};
 
 /// Which events a reader wants; every field narrows the listing.
 #[derive(Debug, Clone, Default)]
@@ -157,6 +157,15 @@ pub(super) fn watch(writer: &Db) -> rusqlite::Result<()> {
             admin_event("origin.removed", "NULL", "json_object('origin', OLD.origin)"),
         ),
     ];
+    let counted = "INSERT INTO refresh_counts (hour, refreshed) VALUES (strftime('%Y-%m-%dT%H:00:00Z', 'now'), 1)
+         ON CONFLICT (hour) DO UPDATE SET refreshed = refreshed + 1;";
+    let triggers = triggers.into_iter().chain([(
+        "refresh_counted",
+        // Every statement that sets `last_refreshed_at` on an active authorization is a refresh
+        // (two in the same second included, so the value need not change).
+        "AFTER UPDATE OF last_refreshed_at ON main.authorizations WHEN NEW.status = 'active' AND OLD.status = 'active'",
+        counted.to_owned(),
+    )]);
     for (name, when, body) in triggers {
         writer.execute_batch(&format!("CREATE TEMP TRIGGER IF NOT EXISTS event_{name} {when} BEGIN {body} END;"))?;
     }
@@ -225,7 +234,23 @@ pub(super) fn list(db: &Db, filter: &EventFilter, after: i64, limit: usize) -> S
     Ok(EventsPage { events, next_cursor: cursor::encode(Listing::Events, &last.to_string()) })
 }
 
-/// Deletes the events that occurred before `before`; how many.
+/// Deletes the events that occurred before `before`, and the refresh counts of the hours that
+/// ended before it; how many events.
 pub(super) fn prune(tx: &Transaction<'_>, before: DateTime<Utc>) -> StoreResult<usize> {
-    Ok(tx.prepare_cached("DELETE FROM events WHERE occurred_at < ?1")?.execute([timestamp_text(before)])?)
+    let before = timestamp_text(before);
+    tx.prepare_cached("DELETE FROM refresh_counts WHERE datetime(hour, '+1 hour') < datetime(?1)")?
+        .execute([&before])?;
+    Ok(tx.prepare_cached("DELETE FROM events WHERE occurred_at < ?1")?.execute([before])?)
+}
+
+/// Successful refreshes per hour, oldest first, of the hours that ended at or after `since`.
+pub(super) fn refresh_counts(db: &Db, since: Option<DateTime<Utc>>) -> StoreResult<Vec<RefreshCount>> {
+    let since = since.map(timestamp_text).unwrap_or_default();
+    Ok(db
+        .prepare_cached(
+            "SELECT hour, refreshed FROM refresh_counts WHERE ?1 = '' OR datetime(hour, '+1 hour') >= datetime(?1)
+             ORDER BY hour",
+        )?
+        .query_map([since], |row| Ok(RefreshCount { hour: row.get(0)?, refreshed: row.get(1)? }))?
+        .collect::<rusqlite::Result<Vec<_>>>()?)
 }

@@ -33,7 +33,7 @@ use rusqlite::{Connection as Db, OpenFlags, Transaction};
 use secrecy::{ExposeSecret as _, SecretString};
 use tokio::sync::{Semaphore, broadcast, watch};
 
-use crate::model::{Connection, ConnectionFilter, Connector, Context, EventsPage, Platform};
+use crate::model::{Connection, ConnectionFilter, Connector, Context, EventsPage, Platform, RefreshCount};
 
 /// Tests compute PKCE challenges with the sandbox's own definition.
 pub use crate::server::secret::pkce_s256;
@@ -178,6 +178,11 @@ impl Store {
     pub async fn events(&self, filter: EventFilter, after: Option<String>, limit: usize) -> StoreResult<EventsPage> {
         let after = events::after_seq(after.as_deref())?;
         self.read(move |db| events::list(db, &filter, after, limit)).await
+    }
+
+    /// Successful refreshes per hour, of the hours that ended at or after `since`.
+    pub async fn refresh_counts(&self, since: Option<DateTime<Utc>>) -> StoreResult<Vec<RefreshCount>> {
+        self.read(move |db| events::refresh_counts(db, since)).await
     }
 
     /// Deletes the events that occurred before `before`; how many.

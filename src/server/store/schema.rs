@@ -202,6 +202,11 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_by_time ON events (occurred_at);
 CREATE INDEX IF NOT EXISTS events_by_connection ON events (connection_id, seq);
+-- Routine successful refreshes are counted per hour (`2026-01-01T13:00:00Z`), not stored as events.
+CREATE TABLE IF NOT EXISTS refresh_counts (
+    hour      TEXT PRIMARY KEY,
+    refreshed INTEGER NOT NULL
+);
 "#;
 
 #[cfg(test)]
