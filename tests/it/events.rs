@@ -350,3 +350,17 @@ async fn successful_refreshes_are_counted_per_hour_not_stored_as_events() {
     let (_, later) = platform.get("/events/refreshes?since=2999-01-01T00:00:00Z").await;
     assert_eq!(later["hours"], json!([]));
 }
+
+/// A transient refresh failure (the provider down) is one `connection.refresh_failed` with the
+/// failure's message; the connection stays active, so there is no `connection.error`.
+#[tokio::test]
+async fn a_transient_refresh_failure_is_a_refresh_failed_event() {
+    let provider = HostileServer::start(|_| Answer::Json(503, r#"{"error": "temporarily_unavailable"}"#.into()));
+    let platform = TestPlatform::seeded(&seed_with_token_url(&provider.url)).await;
+    let (_, cursor) = events_after(&platform, "", "").await;
+    let (status, body) = platform.post("/connections/c2/refresh", json!({})).await;
+    assert!(status.is_success() || status.is_server_error(), "{status} {body}");
+    let (failed, _) = events_after(&platform, &cursor, "").await;
+    assert_eq!(kinds(&failed), [("connection.refresh_failed", "c2")], "{failed:?}");
+    assert!(failed[0]["payload"]["message"].as_str().is_some_and(|message| !message.is_empty()), "{failed:?}");
+}
