@@ -2,7 +2,7 @@
 //!
 //! `payload` follows the webhook body Xkit documented for `connection.enabled`
 //! (`{"connector": {"slug"}, "context": {"external_id"}, "connection": {"external_id"}}`), plus
-//! `error_code`/`error_message` on `connection.error` and `message` on `connection.refresh_failed`.
+//! `error_code`/`error_message` on `connection.error` and `message`, `retry_at` on `connection.refresh_failed`.
 
 use serde::{Deserialize, Serialize};
 

@@ -363,4 +363,9 @@ async fn a_transient_refresh_failure_is_a_refresh_failed_event() {
     let (failed, _) = events_after(&platform, &cursor, "").await;
     assert_eq!(kinds(&failed), [("connection.refresh_failed", "c2")], "{failed:?}");
     assert!(failed[0]["payload"]["message"].as_str().is_some_and(|message| !message.is_empty()), "{failed:?}");
+    let retry_at = failed[0]["payload"]["retry_at"].as_str().expect("when the refresher tries again");
+    let retry_at = chrono::DateTime::parse_from_rfc3339(retry_at).unwrap().to_utc();
+    let occurred_at =
+        chrono::DateTime::parse_from_rfc3339(failed[0]["occurred_at"].as_str().unwrap()).unwrap().to_utc();
+    assert!(retry_at > occurred_at, "after the failure (the default cooldown is 30 s): {failed:?}");
 }

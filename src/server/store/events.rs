@@ -172,6 +172,17 @@ pub(super) fn watch(writer: &Db) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Adds `retry_at` to the `connection.refresh_failed` event the transaction just wrote for
+/// connection `id` (the trigger cannot know when the refresher will try again).
+pub(super) fn add_retry_time(tx: &Transaction<'_>, id: &str, retry_at: DateTime<Utc>) -> StoreResult<()> {
+    tx.prepare_cached(
+        "UPDATE events SET payload = json_set(payload, '$.retry_at', ?2)
+         WHERE seq = (SELECT MAX(seq) FROM events) AND event_type = 'connection.refresh_failed' AND connection_id = ?1",
+    )?
+    .execute(rusqlite::params![id, timestamp_text(retry_at)])?;
+    Ok(())
+}
+
 /// The newest event's seq (0 when there is none): what long-polling readers wait to see grow.
 pub(super) fn newest(db: &Db) -> StoreResult<i64> {
     Ok(db.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM events")?.query_row([], |row| row.get(0))?)

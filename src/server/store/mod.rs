@@ -351,9 +351,14 @@ impl Store {
         self.write(move |tx| authorizations::fail_refresh(tx, &id, &used, &failure)).await
     }
 
-    /// A transient refresh failure, reported as `refresh_error`; nothing else changes.
-    pub async fn record_refresh_error(&self, id: String, message: String) -> StoreResult<()> {
-        self.write(move |tx| authorizations::record_refresh_error(tx, &id, &message)).await
+    /// A transient refresh failure, reported as `refresh_error`; nothing else changes. Its
+    /// `connection.refresh_failed` event says when the next attempt may be (`retry_at`).
+    pub async fn record_refresh_error(&self, id: String, message: String, retry_at: DateTime<Utc>) -> StoreResult<()> {
+        self.write(move |tx| {
+            authorizations::record_refresh_error(tx, &id, &message)?;
+            events::add_retry_time(tx, &id, retry_at)
+        })
+        .await
     }
 
     /// Puts a connection (`connection_id`, or a new one) in `awaiting_callback` for `flow`,
