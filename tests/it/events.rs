@@ -369,3 +369,18 @@ async fn a_transient_refresh_failure_is_a_refresh_failed_event() {
         chrono::DateTime::parse_from_rfc3339(failed[0]["occurred_at"].as_str().unwrap()).unwrap().to_utc();
     assert!(retry_at > occurred_at, "after the failure (the default cooldown is 30 s): {failed:?}");
 }
+
+/// A stopping server answers a waiting long-poll at once instead of holding up its shutdown.
+#[tokio::test]
+async fn a_long_poll_ends_when_the_server_stops() {
+    let platform = TestPlatform::empty().await;
+    let (_, cursor) = events_after(&platform, "", "").await;
+    let request = platform.request(Method::GET, &format!("/events?after={cursor}&wait=25s"));
+    let waiting = tokio::spawn(async move { request.send().await.map(|response| response.status()) });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    platform.server.shutdown().await;
+    let answered = tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("answered").unwrap();
+    assert_eq!(answered.unwrap(), StatusCode::OK);
+    assert!(started.elapsed() < Duration::from_secs(3), "stopped in {:?}", started.elapsed());
+}

@@ -14,6 +14,7 @@ use crate::server::error::ApiError;
 use crate::server::extract::ApiQuery;
 use crate::server::state::AppState;
 use crate::server::store::EventFilter;
+use crate::server::transport::ServerStop;
 
 /// The longest a request may wait for a newer event, below every proxy's and client's timeout.
 const MAX_WAIT: Duration = Duration::from_secs(30);
@@ -67,8 +68,11 @@ fn parse_since(since: Option<String>) -> Result<Option<chrono::DateTime<chrono::
 
 async fn list_events(
     State(state): State<AppState>,
+    stop: Option<axum::Extension<ServerStop>>,
     ApiQuery(query): ApiQuery<EventsQuery>,
 ) -> Result<Json<EventsPage>, ApiError> {
+    // A stopping server answers its long-polls at once rather than holding up its shutdown.
+    let stop = stop.map(|axum::Extension(ServerStop(stop))| stop).unwrap_or_default();
     let non_empty = |value: Option<String>| value.filter(|value| !value.is_empty());
     let since = parse_since(query.since)?;
     let wait = non_empty(query.wait)
@@ -94,10 +98,13 @@ async fn list_events(
         if !events.events.is_empty() || tokio::time::Instant::now() >= deadline {
             return Ok(Json(events));
         }
-        match tokio::time::timeout_at(deadline, newer.changed()).await {
-            Ok(Ok(())) => {}
-            // The deadline passed, or the store is gone: answer with what there is.
-            Ok(Err(_)) | Err(_) => return Ok(Json(events)),
+        tokio::select! {
+            changed = tokio::time::timeout_at(deadline, newer.changed()) => match changed {
+                Ok(Ok(())) => {}
+                // The deadline passed, or the store is gone: answer with what there is.
+                Ok(Err(_)) | Err(_) => return Ok(Json(events)),
+            },
+            () = stop.cancelled() => return Ok(Json(events)),
         }
     }
 }
