@@ -4,7 +4,7 @@
 use std::io::Write as _;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 
 use super::exit::EXIT_OK;
 use super::output::write_json_line;
@@ -69,7 +69,11 @@ pub async fn run(session: &Session, args: EventsArgs) -> Result<u8> {
     loop {
         // Once caught up, a follower waits on the server for the next event.
         let wait = (args.follow && caught_up).then_some(FOLLOW_WAIT);
-        let page = target.client.list_events(&filter, cursor.as_deref(), wait, Some(PAGE_SIZE)).await?;
+        let page = target
+            .client
+            .list_events(&filter, cursor.as_deref(), wait, Some(PAGE_SIZE))
+            .await
+            .context("cannot read the event history (GET /events, an extension of xkit-dash's own server)")?;
         for event in &page.events {
             if args.json {
                 write_json_line(&mut out, event)?;

@@ -253,6 +253,13 @@ async fn the_cli_prints_events_as_ndjson_and_follows_new_ones() {
     let output = run(&["events", "--since", "a while"]).await.unwrap();
     assert_eq!(exit_code(&output), 3, "a bad duration is a usage error");
 
+    // A platform without the extension (Xkit itself): the target's failure, said plainly.
+    let without = HostileServer::start(|_| Answer::Json(404, r#"{"error": "not found"}"#.into()));
+    let mut command = home.pointed_at(&without.url, "pk", "sk", &["events"]);
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap();
+    assert_eq!(exit_code(&output), 2, "{}", stderr(&output));
+    assert!(stderr(&output).contains("event history"), "{}", stderr(&output));
+
     // A plain process (assert_cmd only runs to completion), set up as `Home` sets up the binary.
     let follower_home = tempfile::tempdir().unwrap();
     let mut follower = std::process::Command::new(env!("CARGO_BIN_EXE_xkit-dash"));
