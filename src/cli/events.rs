@@ -14,7 +14,8 @@ use crate::sanitize;
 
 /// Events asked for per request.
 const PAGE_SIZE: u32 = 1000;
-/// How long one `--follow` request waits for a newer event: under the client's request timeout.
+/// How long one `--follow` request waits for a newer event, at most; always half the request
+/// timeout at most, so that a waiting request is never taken for a stalled one.
 const FOLLOW_WAIT: Duration = Duration::from_secs(15);
 /// Remote strings are cut to this many characters in text output.
 const MAX_FIELD_CHARS: usize = 200;
@@ -63,12 +64,13 @@ pub async fn run(session: &Session, args: EventsArgs) -> Result<u8> {
         connection: args.connection,
         since,
     };
+    let follow_wait = FOLLOW_WAIT.min(session.target_args.client_options().request_timeout / 2);
     let mut out = std::io::stdout().lock();
     let mut cursor: Option<String> = None;
     let mut caught_up = false;
     loop {
         // Once caught up, a follower waits on the server for the next event.
-        let wait = (args.follow && caught_up).then_some(FOLLOW_WAIT);
+        let wait = (args.follow && caught_up).then_some(follow_wait);
         let page = target
             .client
             .list_events(&filter, cursor.as_deref(), wait, Some(PAGE_SIZE))

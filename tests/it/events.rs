@@ -273,7 +273,8 @@ async fn the_cli_prints_events_as_ndjson_and_follows_new_ones() {
         .env("XKIT_API_URL", platform.server.base_url())
         .env("XKIT_PUBLISHABLE_KEY", &platform.keys.publishable_key)
         .env("XKIT_SECRET_KEY", platform.secret())
-        .args(["events", "--follow", "--json", "--type", "context.created"])
+        // A request timeout under the server's longest wait: the follower must wait less.
+        .args(["events", "--follow", "--json", "--type", "context.created", "--request-timeout", "1s"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -293,6 +294,9 @@ async fn the_cli_prints_events_as_ndjson_and_follows_new_ones() {
     let (first, lines_rx) = next_line(lines_rx).await.unwrap();
     let first: Value = serde_json::from_str(&first.expect("the existing event")).unwrap();
     assert_eq!(first["context"], "u1");
+    // Several waits end empty (past the client's retries of a timed-out read); it keeps going.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(follower.try_wait().unwrap().is_none(), "still following");
     platform.create_context(json!({"external_id": "streamed"})).await;
     let (streamed, _) = next_line(lines_rx).await.unwrap();
     follower.kill().unwrap();
