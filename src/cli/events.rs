@@ -92,7 +92,8 @@ pub async fn run(session: &Session, args: EventsArgs) -> Result<u8> {
     }
 }
 
-/// `occurred_at  event_type  context  connector  connection`, each remote field sanitized.
+/// `occurred_at  event_type  context  connector  connection  actor` (`-` for none), each remote
+/// field sanitized.
 fn text_line(event: &Event) -> String {
     let field = |value: Option<&str>| sanitize::for_terminal_within(value.unwrap_or("-"), MAX_FIELD_CHARS);
     [
@@ -101,6 +102,7 @@ fn text_line(event: &Event) -> String {
         field(event.context.as_deref()),
         field(event.connector.as_deref()),
         field(event.connection.as_deref()),
+        field(event.actor.as_deref()),
     ]
     .join("  ")
 }

@@ -248,7 +248,7 @@ async fn the_cli_prints_events_as_ndjson_and_follows_new_ones() {
 
     let output = run(&["events", "--connector", "hr"]).await.unwrap();
     let text = stdout(&output);
-    assert!(text.contains("connection.created") && text.contains("  u1  hr  c2"), "{text}");
+    assert!(text.contains("connection.created") && text.contains("  u1  hr  c2  -\n"), "{text}");
 
     let output = run(&["events", "--since", "a while"]).await.unwrap();
     assert_eq!(exit_code(&output), 3, "a bad duration is a usage error");
