@@ -6,6 +6,7 @@
 //! 3 bad usage or config.
 
 mod check;
+mod events;
 mod exit;
 mod list;
 mod output;
@@ -68,6 +69,9 @@ pub enum Command {
     /// Show one context's connection to one connector (the credential stays hidden unless asked).
     #[command(after_help = list::CONNECTION_EXAMPLES)]
     Connection(list::ConnectionArgs),
+    /// Print the platform's event history (xkit-dash's server); --follow streams new events.
+    #[command(after_help = events::EXAMPLES)]
+    Events(events::EventsArgs),
     /// Context tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
@@ -168,6 +172,7 @@ async fn run_headless(target_args: TargetArgs, command: Command) -> Result<u8> {
         Command::Connectors(args) => list::connectors(&session, args).await,
         Command::Connections(args) => list::connections(&session, args).await,
         Command::Connection(args) => list::connection(&session, args).await,
+        Command::Events(args) => events::run(&session, args).await,
         Command::Token(command) => token::run(&session, command).await,
         Command::Config(_)
         | Command::Info(_)

@@ -21,7 +21,7 @@ pub use pages::CursorPage;
 
 use crate::model::{
     ConnectionEnvelope, ConnectionsPage, ConnectorsPage, Context, ContextEnvelope, ContextsPage, CreateContextRequest,
-    CreateContextResponse, Platform, PlatformEnvelope, RepairLink,
+    CreateContextResponse, EventsPage, EventsQuery, Platform, PlatformEnvelope, RepairLink,
 };
 
 /// The largest response body the client accepts; a broken server cannot exhaust memory.
@@ -236,6 +236,30 @@ impl Client {
     pub async fn repair_link(&self, external_id: &str, connector_slug: &str) -> Result<RepairLink, ClientError> {
         let path = ["contexts", external_id, "connections", connector_slug, "repair_link"];
         self.send(Method::POST, &path, &[], None::<&()>).await
+    }
+
+    /// `GET /events` (extension): the events after the cursor `after` (from the oldest kept
+    /// without one), oldest first. With `wait`, the server holds the request until a newer
+    /// event exists or the wait ends; keep it under the request timeout.
+    pub async fn list_events(
+        &self,
+        filter: &EventsQuery,
+        after: Option<&str>,
+        wait: Option<Duration>,
+        limit: Option<u32>,
+    ) -> Result<EventsPage, ClientError> {
+        let mut query = page_query(None, limit);
+        let fields = [
+            ("after", after.map(str::to_owned)),
+            ("type", filter.event_type.clone()),
+            ("context", filter.context.clone()),
+            ("connector", filter.connector.clone()),
+            ("connection", filter.connection.clone()),
+            ("since", filter.since.map(|since| since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))),
+            ("wait", wait.map(|wait| format!("{}ms", wait.as_millis()))),
+        ];
+        query.extend(fields.into_iter().filter_map(|(key, value)| Some((key, value?))));
+        self.send(Method::GET, &["events"], &query, None::<&()>).await
     }
 
     async fn send<T: DeserializeOwned>(

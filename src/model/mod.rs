@@ -7,12 +7,14 @@
 mod connection;
 mod connector;
 mod context;
+mod event;
 mod health;
 mod pages;
 
 pub use connection::{Authorization, AuthorizationStatus, Authorizer, AuthorizerPrototype, Connection, ContextRef};
 pub use connector::{Connector, Platform};
 pub use context::Context;
+pub use event::{Event, EventsPage, EventsQuery, RefreshCount};
 pub use health::Health;
 pub use pages::{
     ApiErrorBody, ConnectionEnvelope, ConnectionFilter, ConnectionsPage, ConnectorsPage, ContextEnvelope, ContextsPage,

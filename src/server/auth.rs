@@ -99,6 +99,13 @@ where
     }
 }
 
+/// Runs a Platform API request (its keys already checked) as its API key's publishable part,
+/// the `actor` of the events its writes produce.
+pub async fn act_as_api_key(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let actor = basic_credentials(request.headers()).map(|(publishable_key, _)| publishable_key).unwrap_or_default();
+    super::store::actor::acting_as(actor, next.run(request)).await
+}
+
 /// The user id and password of an HTTP Basic `Authorization` header (RFC 7617), as sent: the
 /// one parser of the API keys and of the sandbox's client authentication.
 pub fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {

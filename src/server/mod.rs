@@ -29,6 +29,7 @@ mod cookies;
 mod cors;
 mod database;
 mod error;
+pub mod event_retention;
 mod extract;
 mod html;
 mod keys;
@@ -130,6 +131,9 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = ConnectionLimits::default().max_connections,
           value_parser = positive_count)]
     pub max_connections: usize,
+    /// Keep the event history (`GET /api/platform/events`) this long; older events are pruned hourly.
+    #[arg(long, value_name = "DURATION", default_value = "30days", value_parser = positive_duration)]
+    pub event_retention: Duration,
     /// Serve HTTPS with this certificate chain (PEM, leaf first); needs --tls-key.
     #[arg(long, value_name = "PEM", requires = "tls_key", conflicts_with = "tls_self_signed")]
     pub tls_cert: Option<PathBuf>,
@@ -219,6 +223,8 @@ pub struct ServerConfig {
     pub limits: ConnectionLimits,
     /// Serve HTTPS instead of HTTP.
     pub tls: Option<TlsSource>,
+    /// How long the event history is kept (`GET /api/platform/events`).
+    pub event_retention: event_retention::EventRetention,
 }
 
 impl ServerConfig {
@@ -236,6 +242,7 @@ impl ServerConfig {
             repair_link_ttl: DEFAULT_REPAIR_LINK_TTL,
             limits: ConnectionLimits::default(),
             tls: None,
+            event_retention: event_retention::EventRetention::default(),
         }
     }
 }
@@ -335,6 +342,7 @@ async fn launch(config: ServerConfig) -> Result<(RunningServer, Store)> {
     let app = router::router(state, config.limits.body_timeout);
     let stop = CancellationToken::new();
     let stopped = stop.clone();
+    event_retention::spawn_pruner(store.clone(), config.event_retention, stop.clone());
     let max_connections = transport::connection_cap(config.limits.max_connections);
     let limits = ConnectionLimits { max_connections, ..config.limits };
     let (acceptor, tls_certificate) = tls.map(|tls| (tls.acceptor, tls.certificate_path)).unzip();
@@ -409,6 +417,7 @@ pub async fn run_serve(args: ServeArgs) -> Result<()> {
             idle_timeout: args.idle_timeout,
             max_connections: args.max_connections,
         },
+        event_retention: event_retention::EventRetention { keep: args.event_retention, ..Default::default() },
         ..ServerConfig::new(&data_dir)
     };
     let server = start(config).await?;

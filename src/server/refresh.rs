@@ -177,7 +177,8 @@ impl Refresher {
                 let wait = retry_after.map_or(self.settings.cooldown, |wait| wait.max(self.settings.cooldown));
                 self.start_cooldown(id, wait, demanded);
                 tracing::warn!(connection = id, %message, cooldown_secs = wait.as_secs(), "refresh failed, will retry");
-                self.store.record_refresh_error(id.to_owned(), message.clone()).await?;
+                let retry_at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
+                self.store.record_refresh_error(id.to_owned(), message.clone(), retry_at).await?;
                 Ok(RefreshOutcome::Transient(message))
             }
         }

@@ -30,6 +30,7 @@ pub fn router(state: AppState, body_timeout: Duration) -> Router {
         .merge(catalog::router())
         .merge(sandbox::page_router())
         .method_not_allowed_fallback(html_method_not_allowed)
+        .route_layer(middleware::from_fn(act_as_catalog))
         .route_layer(middleware::from_fn_with_state(state.clone(), same_origin::refuse_cross_site_writes));
     Router::new()
         .merge(api)
@@ -45,6 +46,11 @@ pub fn router(state: AppState, body_timeout: Duration) -> Router {
             tracing::debug_span!("request", method = %request.method(), path = request.uri().path())
         }))
         .with_state(state)
+}
+
+/// The catalog's and sandbox's pages write as `catalog` (the events' actor).
+async fn act_as_catalog(request: Request<Body>, next: middleware::Next) -> Response {
+    super::store::actor::acting_as("catalog".to_owned(), next.run(request)).await
 }
 
 /// Paths of the HTML family, where an unknown page gets a page too.

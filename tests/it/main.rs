@@ -9,6 +9,7 @@ mod cli_commands;
 mod client_api;
 mod connect_popup;
 mod docs;
+mod events;
 mod hostile_servers;
 mod html_routes;
 mod oauth_flows;

@@ -105,14 +105,15 @@ fn path() -> impl Strategy<Value = String> {
         "/connections/{a}/refresh",
         "/connections/{a}/{b}",
         "/connectors",
+        "/events",
+        "/events/refreshes",
         "/users",
         "/users/{a}/connections/{b}",
         "/groups/{a}/connections/{b}",
         "/{a}",
     ];
     // The list routes take the most query parameters: they are drawn more often.
-    let template =
-        prop_oneof![3 => prop::sample::select(vec!["/contexts", "/connections"]), 5 => prop::sample::select(templates)];
+    let template = prop_oneof![3 => prop::sample::select(vec!["/contexts", "/connections", "/events"]), 5 => prop::sample::select(templates)];
     (template, segment(), segment())
         .prop_map(|(template, a, b)| template.replace("{a}", &encoded(&a)).replace("{b}", &encoded(&b)))
 }
@@ -137,7 +138,9 @@ fn query_value() -> impl Strategy<Value = String> {
 fn query() -> impl Strategy<Value = Vec<(String, String)>> {
     let key = prop_oneof![
         2 => Just("search".to_owned()),
-        4 => prop::sample::select(vec!["limit", "cursor", "search", "status", "connector", "context", "token"])
+        4 => prop::sample::select(vec![
+            "limit", "cursor", "search", "status", "connector", "context", "token", "after", "type", "since", "wait",
+        ])
             .prop_map(str::to_owned),
         1 => "[a-z_]{1,8}",
     ];
@@ -196,20 +199,22 @@ fn request() -> impl Strategy<Value = GeneratedRequest> {
             GeneratedRequest { method, path, query, body, credentials }
         });
     // One parameter alone on a list route, so that it is not hidden behind another one's refusal.
-    let one_list_parameter = (prop::sample::select(vec!["/contexts", "/connections"]), query(), query_value())
-        .prop_map(|(path, mut query, value)| {
-            query.truncate(1);
-            if let Some((_, first)) = query.first_mut() {
-                *first = value;
-            }
-            GeneratedRequest {
-                method: Method::GET,
-                path: path.to_owned(),
-                query,
-                body: Body::None,
-                credentials: Credentials::Valid,
-            }
-        });
+    let one_list_parameter =
+        (prop::sample::select(vec!["/contexts", "/connections", "/events"]), query(), query_value()).prop_map(
+            |(path, mut query, value)| {
+                query.truncate(1);
+                if let Some((_, first)) = query.first_mut() {
+                    *first = value;
+                }
+                GeneratedRequest {
+                    method: Method::GET,
+                    path: path.to_owned(),
+                    query,
+                    body: Body::None,
+                    credentials: Credentials::Valid,
+                }
+            },
+        );
     prop_oneof![4 => any_request, 1 => one_list_parameter]
 }
 

@@ -6,6 +6,7 @@ mod connection_response;
 mod connections;
 mod connectors;
 mod contexts;
+mod events;
 mod legacy;
 mod paging;
 mod public;
@@ -13,7 +14,7 @@ pub(super) mod sessions;
 
 use axum::{Router, middleware};
 
-use super::auth::ApiKey;
+use super::auth::{ApiKey, act_as_api_key};
 use super::state::AppState;
 
 /// `/api/platform`: every route needs a valid key pair (HTTP Basic), checked once here for all
@@ -23,7 +24,10 @@ pub fn platform(state: AppState) -> Router<AppState> {
         .merge(contexts::router())
         .merge(connections::router())
         .merge(connectors::router())
+        .merge(events::router())
         .merge(legacy::router())
+        // Inside the key check (the later layer runs first): only checked keys become actors.
+        .route_layer(middleware::from_fn(act_as_api_key))
         .route_layer(middleware::from_extractor_with_state::<ApiKey, AppState>(state))
 }
 
@@ -58,6 +62,7 @@ mod tests {
             (Method::GET, "/connections/c1"),
             (Method::POST, "/connections/c1/refresh"),
             (Method::GET, "/connectors"),
+            (Method::GET, "/events"),
             (Method::POST, "/users"),
             (Method::GET, "/users/u1/connections/crm"),
             (Method::GET, "/groups/g1/connections/crm"),

@@ -15,6 +15,7 @@ pub(super) enum Listing {
     Contexts,
     Connectors,
     Connections,
+    Events,
 }
 
 impl Listing {
@@ -23,6 +24,7 @@ impl Listing {
             Listing::Contexts => "ctx",
             Listing::Connectors => "con",
             Listing::Connections => "cnx",
+            Listing::Events => "evt",
         }
     }
 }

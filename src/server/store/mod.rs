@@ -8,12 +8,14 @@
 //! semaphore admits at most as many reads as there are reader connections, so waiting happens
 //! on the async side rather than by parking blocking threads.
 
+pub mod actor;
 mod authorizations;
 mod client_api;
 mod connections;
 mod contexts;
 mod cursor;
 mod error;
+mod events;
 mod platform;
 mod records;
 mod sandbox;
@@ -29,15 +31,16 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection as Db, OpenFlags, Transaction};
 use secrecy::{ExposeSecret as _, SecretString};
-use tokio::sync::{Semaphore, broadcast};
+use tokio::sync::{Semaphore, broadcast, watch};
 
-use crate::model::{Connection, ConnectionFilter, Connector, Context, Platform};
+use crate::model::{Connection, ConnectionFilter, Connector, Context, EventsPage, Platform, RefreshCount};
 
 /// Tests compute PKCE challenges with the sandbox's own definition.
 pub use crate::server::secret::pkce_s256;
 pub use authorizations::{Claim, IssuedTokens, NewFlow, ProviderFailure, RefreshState, RepairGrant, ReturningFlow};
 pub use cursor::{Page, PageRequest};
 pub use error::{StoreError, StoreResult};
+pub use events::EventFilter;
 pub use records::{
     ApiKeyInfo, AuthorizationRecord, ConnectorOAuth, ConnectorRecord, Credentials, ImportBatch, ImportReport,
     NewConnection, SandboxSeed, StoredApiKey,
@@ -59,6 +62,8 @@ struct Inner {
     read_permits: Arc<Semaphore>,
     /// Authorization status changes, sent after their transaction commits.
     status_changes: broadcast::Sender<AuthorizationStatusRecord>,
+    /// The newest committed event's seq, for long-polling readers.
+    newest_event: watch::Sender<i64>,
 }
 
 impl Store {
@@ -75,6 +80,8 @@ impl Store {
         )?;
         platform::ensure_default_platform(&writer)?;
         status_changes::watch(&writer).context("cannot watch authorization status changes")?;
+        events::watch(&writer).context("cannot record events")?;
+        let newest_event = events::newest(&writer)?;
         let readers = (0..readers.max(1)).map(|_| open_connection(path, true)).collect::<anyhow::Result<Vec<_>>>()?;
         let permits = Arc::new(Semaphore::new(readers.len()));
         Ok(Store {
@@ -84,6 +91,7 @@ impl Store {
                 readers: Mutex::new(readers),
                 read_permits: permits,
                 status_changes: broadcast::channel(status_changes::ANNOUNCED_CHANGES).0,
+                newest_event: watch::channel(newest_event).0,
             }),
         })
     }
@@ -116,16 +124,31 @@ impl Store {
         F: FnOnce(&Transaction<'_>) -> StoreResult<R> + Send + 'static,
     {
         let store = self.clone();
-        tokio::task::spawn_blocking(move || store.write_blocking(write)).await.map_err(anyhow::Error::from)?
+        let actor = actor::current();
+        tokio::task::spawn_blocking(move || store.write_as(actor.as_deref(), write))
+            .await
+            .map_err(anyhow::Error::from)?
     }
 
     /// The blocking form of [`Store::write`], for command-line tools that have no runtime.
     fn write_blocking<R>(&self, write: impl FnOnce(&Transaction<'_>) -> StoreResult<R>) -> StoreResult<R> {
+        self.write_as(None, write)
+    }
+
+    /// One transaction whose events name `actor`.
+    fn write_as<R>(
+        &self,
+        actor: Option<&str>,
+        write: impl FnOnce(&Transaction<'_>) -> StoreResult<R>,
+    ) -> StoreResult<R> {
         let mut db = self.inner.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let transaction = db.transaction()?;
+        actor::set(&transaction, actor)?;
         let result = write(&transaction)?;
         let changed = status_changes::take(&transaction)?;
+        let newest_event = events::newest(&transaction)?;
         transaction.commit()?;
+        self.inner.newest_event.send_if_modified(|newest| std::mem::replace(newest, newest_event) != newest_event);
         // Sent under the writer's lock, so that subscribers see changes in commit order.
         for change in changed {
             // An error only means that nobody listens right now.
@@ -144,6 +167,27 @@ impl Store {
         self.read(move |db| status_changes::get(db, id))
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("no authorization with id {id}")))
+    }
+
+    /// Wakes when events newer than the ones seen so far are committed.
+    pub fn subscribe_events(&self) -> watch::Receiver<i64> {
+        self.inner.newest_event.subscribe()
+    }
+
+    /// Events after the cursor `after` (from the start without one) matching `filter`, oldest first.
+    pub async fn events(&self, filter: EventFilter, after: Option<String>, limit: usize) -> StoreResult<EventsPage> {
+        let after = events::after_seq(after.as_deref())?;
+        self.read(move |db| events::list(db, &filter, after, limit)).await
+    }
+
+    /// Successful refreshes per hour, of the hours that ended at or after `since`.
+    pub async fn refresh_counts(&self, since: Option<DateTime<Utc>>) -> StoreResult<Vec<RefreshCount>> {
+        self.read(move |db| events::refresh_counts(db, since)).await
+    }
+
+    /// Deletes the events that occurred before `before`; how many.
+    pub async fn prune_events(&self, before: DateTime<Utc>) -> StoreResult<usize> {
+        self.write(move |tx| events::prune(tx, before)).await
     }
 
     // ---- platform, keys, seeding -------------------------------------------------------------
@@ -307,9 +351,14 @@ impl Store {
         self.write(move |tx| authorizations::fail_refresh(tx, &id, &used, &failure)).await
     }
 
-    /// A transient refresh failure, reported as `refresh_error`; nothing else changes.
-    pub async fn record_refresh_error(&self, id: String, message: String) -> StoreResult<()> {
-        self.write(move |tx| authorizations::record_refresh_error(tx, &id, &message)).await
+    /// A transient refresh failure, reported as `refresh_error`; nothing else changes. Its
+    /// `connection.refresh_failed` event says when the next attempt may be (`retry_at`).
+    pub async fn record_refresh_error(&self, id: String, message: String, retry_at: DateTime<Utc>) -> StoreResult<()> {
+        self.write(move |tx| {
+            authorizations::record_refresh_error(tx, &id, &message)?;
+            events::add_retry_time(tx, &id, retry_at)
+        })
+        .await
     }
 
     /// Puts a connection (`connection_id`, or a new one) in `awaiting_callback` for `flow`,

@@ -185,6 +185,28 @@ CREATE TABLE IF NOT EXISTS sandbox_refresh_tokens (
     consumed_at  TEXT
 );
 CREATE INDEX IF NOT EXISTS sandbox_refresh_tokens_by_grant ON sandbox_refresh_tokens (grant_id);
+
+-- The history of changes (`store/events.rs`): written by the writer's triggers inside the
+-- change's own transaction. AUTOINCREMENT: a pruned event's seq is never reused, so a cursor
+-- (the last seq a reader saw) stays valid across pruning.
+CREATE TABLE IF NOT EXISTS events (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    id            TEXT NOT NULL UNIQUE,
+    event_type    TEXT NOT NULL,
+    occurred_at   TEXT NOT NULL,
+    actor         TEXT,
+    context_id    TEXT,
+    connector     TEXT,
+    connection_id TEXT,
+    payload       TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_time ON events (occurred_at);
+CREATE INDEX IF NOT EXISTS events_by_connection ON events (connection_id, seq);
+-- Routine successful refreshes are counted per hour (`2026-01-01T13:00:00Z`), not stored as events.
+CREATE TABLE IF NOT EXISTS refresh_counts (
+    hour      TEXT PRIMARY KEY,
+    refreshed INTEGER NOT NULL
+);
 "#;
 
 #[cfg(test)]
