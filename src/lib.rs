@@ -5,8 +5,9 @@
 //! - `model`: the wire types and the one definition of health; `sanitize`, `humanize`.
 //! - `client`: the Platform API over HTTP (it knows the wire, never the server).
 //! - `scan`: the paged scan of a whole platform, shared by the dashboard and the CLI.
-//! - `config` (profiles, paths, secrets), `logging`, `target` (which platform, with which keys).
+//! - `config` (profiles, paths, secrets), `logging`.
 //! - `server`: the bundled platform (uses `model`, and `config` and `logging` for its paths and logs).
+//! - `target`: which platform to open, with which keys (it starts the embedded demo `server`).
 //! - `tui`: the dashboard; `cli`: the command line, which starts the dashboard or the server.
 
 pub mod cli;
