@@ -311,7 +311,7 @@ pub(super) fn record_attempt(
         .prepare_cached(
             "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, ?2) WHERE id = ?1 RETURNING failing_since",
         )?
-        .query_row(params![endpoint, result.attempted_at.to_rfc3339_opts(SecondsFormat::Secs, true)], |row| row.get(0))?;
+        .query_row(params![endpoint, result.attempted_at.to_rfc3339_opts(SecondsFormat::Millis, true)], |row| row.get(0))?;
     let failing_for =
         parse_timestamp(failing_since).map_or(chrono::Duration::zero(), |since| result.attempted_at - since);
     if failing_for < disable_after {

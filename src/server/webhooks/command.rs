@@ -8,7 +8,8 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use secrecy::ExposeSecret as _;
 
-use super::{WebhookSettings, first_attempt, new_endpoint};
+use super::endpoints::{first_attempt, new_endpoint};
+use super::settings::WebhookSettings;
 use crate::config::ConfigError;
 use crate::model::{Webhook, WebhookDelivery};
 use crate::sanitize::for_terminal_within;

@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::WebhookSettings;
+use super::settings::WebhookSettings;
 use super::signature::signature_header;
 use super::target::{CheckedResolver, check_literal_host};
 use crate::server::store::{AttemptResult, EndpointAfter, OutboxHead, Store};
