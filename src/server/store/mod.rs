@@ -149,6 +149,7 @@ impl Store {
         let transaction = db.transaction()?;
         actor::set(&transaction, actor)?;
         let result = write(&transaction)?;
+        webhook_outbox::settle(&transaction)?;
         let changed = status_changes::take(&transaction)?;
         let newest_event = events::newest(&transaction)?;
         transaction.commit()?;

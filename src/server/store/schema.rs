@@ -233,6 +233,7 @@ CREATE TABLE IF NOT EXISTS webhook_outbox (
     next_attempt_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS webhook_outbox_by_endpoint ON webhook_outbox (endpoint_id, seq);
+CREATE INDEX IF NOT EXISTS webhook_outbox_by_event ON webhook_outbox (event_id);
 -- Delivery attempts, the last few hundred per endpoint (`webhooks deliveries`).
 CREATE TABLE IF NOT EXISTS webhook_deliveries (
     seq          INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -27,21 +27,21 @@ fn webhook_event(event_type: &str, row: &str, extra: &str) -> String {
 
 /// Installs the outbox triggers on the writer connection; they live as long as it.
 pub(super) fn watch(writer: &Db) -> rusqlite::Result<()> {
-    // The body is fixed here, so retries send the same bytes: Xkit's documented fields, and the
-    // payload with the connection's status (and error) at the time of the event.
+    writer.execute_batch("CREATE TEMP TABLE IF NOT EXISTS webhook_unsettled (seq INTEGER NOT NULL);")?;
+    // The body is fixed in the event's transaction, so retries send the same bytes: Xkit's
+    // documented fields; the connection's status is added at commit (`settle`).
     let queue = format!(
         "INSERT INTO webhook_outbox (endpoint_id, event_id, event_type, body, next_attempt_ms)
          SELECT w.id, NEW.id, NEW.event_type,
-             json_object('id', NEW.id, 'event_type', NEW.event_type, 'occurred_at', NEW.occurred_at, 'payload',
-                 CASE WHEN NEW.connection_id IS NULL THEN json(NEW.payload) ELSE json_patch(NEW.payload, COALESCE(
-                     (SELECT json_object('status', a.status, 'error_code', a.error_code, 'error_message', a.error_message)
-                      FROM connections c JOIN authorizations a ON a.connection_seq = c.seq
-                      WHERE c.id = NEW.connection_id), '{{}}')) END),
+             json_object('id', NEW.id, 'event_type', NEW.event_type, 'occurred_at', NEW.occurred_at,
+                 'payload', json(NEW.payload)),
              CAST(unixepoch('subsec') * 1000 AS INTEGER)
          FROM webhook_endpoints w
          WHERE w.enabled AND CASE WHEN NEW.event_type = '{TEST_EVENT}' THEN w.id = json_extract(NEW.payload, '$.webhook.id')
              ELSE w.event_types IS NULL OR EXISTS (SELECT 1 FROM json_each(w.event_types) WHERE value = NEW.event_type) END
-         ORDER BY w.id;"
+         ORDER BY w.id;
+         INSERT INTO webhook_unsettled (seq)
+         SELECT seq FROM webhook_outbox WHERE event_id = NEW.id AND NEW.connection_id IS NOT NULL;"
     );
     // A payload completed later in the same transaction (`retry_at`) reaches the queued bodies.
     let completed = "UPDATE webhook_outbox SET body = json_set(body, '$.payload',
@@ -66,6 +66,26 @@ pub(super) fn watch(writer: &Db) -> rusqlite::Result<()> {
     ];
     for (name, when, body) in triggers {
         writer.execute_batch(&format!("CREATE TEMP TRIGGER IF NOT EXISTS event_{name} {when} BEGIN {body} END;"))?;
+    }
+    Ok(())
+}
+
+/// Adds to the payload of the connection deliveries the transaction queued the connection's
+/// status (and error) as the transaction leaves it: an event written half-way through a change
+/// (`connection.enabled` before the new authorization) still tells where the change ended.
+pub(super) fn settle(tx: &Transaction<'_>) -> StoreResult<()> {
+    let unsettled: bool =
+        tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM temp.webhook_unsettled)")?.query_row([], |row| row.get(0))?;
+    if unsettled {
+        tx.prepare_cached(
+            "UPDATE webhook_outbox SET body = json_set(body, '$.payload', json_patch(json_extract(body, '$.payload'),
+                 COALESCE((SELECT json_object('status', a.status, 'error_code', a.error_code, 'error_message', a.error_message)
+                     FROM connections c JOIN authorizations a ON a.connection_seq = c.seq
+                     WHERE c.id = json_extract(webhook_outbox.body, '$.payload.connection.external_id')), '{}')))
+             WHERE seq IN (SELECT seq FROM temp.webhook_unsettled)",
+        )?
+        .execute([])?;
+        tx.prepare_cached("DELETE FROM temp.webhook_unsettled")?.execute([])?;
     }
     Ok(())
 }
@@ -345,4 +365,74 @@ pub(super) fn set_private_targets_allowed(tx: &Transaction<'_>, allowed: bool) -
     )?
     .execute([if allowed { "allowed" } else { "refused" }])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::SecretString;
+
+    use super::NewWebhook;
+    use crate::server::seed;
+    use crate::server::store::{NewFlow, Store};
+
+    const SEED: &str = r#"{
+        "connectors": [{"slug": "crm", "name": "CRM"}],
+        "contexts": [{"external_id": "u1"}],
+        "connections": [{"id": "c1", "context": "u1", "connector": "crm", "authorization": {"status": "active"}}]
+    }"#;
+
+    fn flow(state: &str) -> NewFlow {
+        NewFlow {
+            state: state.into(),
+            pkce_verifier: SecretString::from("verifier"),
+            redirect_uri: "http://127.0.0.1:9/cb".into(),
+            authorize_url: "http://127.0.0.1:9/authorize".into(),
+            expires_at: chrono::Utc::now() + chrono::Duration::minutes(5),
+        }
+    }
+
+    fn endpoint(id: &str, events: Option<&[&str]>) -> NewWebhook {
+        NewWebhook {
+            id: id.into(),
+            url: "https://example.com/hook".into(),
+            secret: "whsec_x".into(),
+            events: events.map(|events| events.iter().map(|event| (*event).to_owned()).collect()),
+        }
+    }
+
+    async fn pending(store: &Store) -> Vec<(String, u64)> {
+        store.webhooks().await.unwrap().into_iter().map(|webhook| (webhook.id, webhook.pending)).collect()
+    }
+
+    /// A delivery is queued with its event, for each matching endpoint: a rolled-back change
+    /// queues nothing, a committed one one row per endpoint that asked for its type, and a test
+    /// event reaches only the endpoint tested.
+    #[tokio::test]
+    async fn deliveries_are_queued_in_the_events_transaction_for_matching_endpoints_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("platform.sqlite3"), 1).unwrap();
+        store.import(seed::parse(SEED, "test seed").unwrap()).await.unwrap();
+        store.disable_connection("u1".into(), "crm".into()).await.unwrap();
+        store.add_webhook(endpoint("wh_a", Some(&["connection.enabled"]))).await.unwrap();
+        store.add_webhook(endpoint("wh_b", None)).await.unwrap();
+        // wh_b's own creation is its first delivery (a ping); wh_a did not ask for it.
+        assert_eq!(pending(&store).await, [("wh_a".into(), 0), ("wh_b".into(), 1)]);
+
+        let refused =
+            store.begin_authorization("u1".into(), "crm".into(), Some("c1".into()), flow("s1"), Some([7; 32]));
+        assert!(refused.await.is_err(), "an unknown repair link fails the write after it enabled the connection");
+        assert_eq!(pending(&store).await, [("wh_a".into(), 0), ("wh_b".into(), 1)], "rolled back with its event");
+
+        store.begin_authorization("u1".into(), "crm".into(), Some("c1".into()), flow("s2"), None).await.unwrap();
+        assert_eq!(pending(&store).await, [("wh_a".into(), 1), ("wh_b".into(), 2)]);
+
+        store.queue_webhook_test("wh_a".into()).await.unwrap();
+        assert_eq!(pending(&store).await, [("wh_a".into(), 2), ("wh_b".into(), 2)]);
+        let heads = store.webhook_queue_heads().await.unwrap();
+        let head = heads.iter().find(|head| head.endpoint_id == "wh_a").unwrap();
+        let body: serde_json::Value = serde_json::from_str(&head.body).unwrap();
+        assert_eq!(body["event_type"], "connection.enabled");
+        assert_eq!(body["payload"]["connection"]["external_id"], "c1");
+        assert_eq!(body["payload"]["status"], "awaiting_callback", "the status the transaction left");
+    }
 }
