@@ -15,7 +15,7 @@ use tokio_util::task::TaskTracker;
 
 use super::settings::WebhookSettings;
 use super::signature::signature_header;
-use super::target::{CheckedResolver, check_literal_host};
+use super::target::{CheckedResolver, check_literal_host, parse_url};
 use crate::server::store::{AttemptResult, EndpointAfter, OutboxHead, Store};
 
 /// How often the outbox is looked at without a wake-up.
@@ -132,7 +132,7 @@ async fn deliver(store: Store, client: reqwest::Client, settings: WebhookSetting
 
 /// POSTs the row's body, signed now; the status code, or why no answer came.
 async fn send(client: &reqwest::Client, settings: &WebhookSettings, head: &OutboxHead) -> Result<u16, String> {
-    let url = url::Url::parse(&head.url).map_err(|error| format!("invalid URL: {error}"))?;
+    let url = parse_url(&head.url)?;
     check_literal_host(&url, settings.allow_private)?;
     let timestamp = chrono::Utc::now().timestamp();
     let response = client
