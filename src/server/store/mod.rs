@@ -51,7 +51,7 @@ pub use sandbox::{
     NewCode, SandboxClient, SandboxClientConfig, SandboxGrantSeed, SandboxGrantView, SandboxIssued, SandboxRefusal,
 };
 pub use status_changes::AuthorizationStatusRecord;
-pub use webhook_outbox::{AttemptResult, EndpointAfter, NewWebhook, OutboxHead, TEST_EVENT as WEBHOOK_TEST_EVENT};
+pub use webhook_outbox::{AttemptResult, EndpointAfter, NewWebhook, OutboxHead};
 
 #[derive(Clone)]
 pub struct Store {

@@ -14,7 +14,7 @@ use crate::model::{Webhook, WebhookDelivery};
 const KEPT_ATTEMPTS: i64 = 500;
 
 /// The event type `webhooks test` queues, for one endpoint only.
-pub const TEST_EVENT: &str = "webhook.test";
+const TEST_EVENT: &str = "webhook.test";
 
 /// The webhook's own events (`{"webhook": {"id", "url"}}`, never the secret).
 fn webhook_event(event_type: &str, row: &str, extra: &str) -> String {

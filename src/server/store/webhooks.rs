@@ -17,11 +17,6 @@ impl Store {
         self.read(webhook_outbox::list).await
     }
 
-    /// One endpoint; `NotFound` when there is none.
-    pub async fn webhook(&self, id: String) -> StoreResult<Webhook> {
-        self.read(move |db| webhook_outbox::get(db, &id)).await
-    }
-
     /// Removes an endpoint, its queue and its attempts (a `webhook.removed` event).
     pub async fn remove_webhook(&self, id: String) -> StoreResult<Webhook> {
         self.write(move |tx| webhook_outbox::remove(tx, &id)).await

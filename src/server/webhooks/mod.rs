@@ -5,11 +5,11 @@
 mod command;
 mod endpoints;
 mod settings;
-pub mod signature;
-pub mod target;
+mod signature;
+mod target;
 mod worker;
 
 pub use command::{WebhooksCommand, run};
-pub use endpoints::{EVENT_TYPES, first_attempt, new_endpoint};
+pub use endpoints::{first_attempt, new_endpoint};
 pub use settings::WebhookSettings;
 pub(super) use worker::spawn_worker;

@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 /// Why `ip` is not a public address, or `None` for a public one.
-pub fn non_public_kind(ip: IpAddr) -> Option<&'static str> {
+fn non_public_kind(ip: IpAddr) -> Option<&'static str> {
     match ip {
         IpAddr::V4(ip) => v4_kind(ip),
         IpAddr::V6(ip) => v6_kind(ip),
