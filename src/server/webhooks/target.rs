@@ -5,8 +5,13 @@
 //! [`CheckedResolver`], so the address checked is the address connected to.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+
+/// How long adding an endpoint waits for its host's addresses (a delivery's own timeout bounds
+/// its lookup).
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why `ip` is not a public address, or `None` for a public one.
 fn non_public_kind(ip: IpAddr) -> Option<&'static str> {
@@ -93,10 +98,10 @@ pub async fn check_new_url(text: &str, allow_private: bool) -> Result<url::Url, 
     let url = parse_url(text)?;
     let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_owned();
     let port = url.port_or_known_default().unwrap_or(443);
-    let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+    let lookup = tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((host.as_str(), port)))
         .await
-        .map_err(|error| format!("cannot resolve {host}: {error}"))?
-        .collect();
+        .map_err(|_| format!("cannot resolve {host}: no answer within {}s", RESOLVE_TIMEOUT.as_secs()))?;
+    let addresses: Vec<SocketAddr> = lookup.map_err(|error| format!("cannot resolve {host}: {error}"))?.collect();
     if addresses.is_empty() {
         return Err(format!("{host} resolves to no address"));
     }
