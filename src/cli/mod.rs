@@ -102,6 +102,9 @@ pub enum Command {
     /// Manage the web origins whose pages may call the platform from a browser (xkit.js).
     #[command(subcommand)]
     Origins(server::OriginsCommand),
+    /// Manage the signed webhooks of a bundled server's data directory.
+    #[command(subcommand)]
+    Webhooks(server::webhooks::WebhooksCommand),
 }
 
 const COMPLETIONS_EXAMPLES: &str = "\
@@ -136,6 +139,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Some(Command::Serve(args)) => server::run_serve(*args).await.map(|()| EXIT_OK),
         Some(Command::Keys(command)) => server::run_keys(command).map(|()| EXIT_OK),
         Some(Command::Origins(command)) => server::run_origins(command).map(|()| EXIT_OK),
+        Some(Command::Webhooks(command)) => server::run_webhooks(command).await.map(|()| EXIT_OK),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(shell, &mut Cli::command(), "xkit-dash", &mut std::io::stdout());
             Ok(EXIT_OK)
@@ -180,7 +184,8 @@ async fn run_headless(target_args: TargetArgs, command: Command) -> Result<u8> {
         | Command::Man { .. }
         | Command::Serve(_)
         | Command::Keys(_)
-        | Command::Origins(_) => unreachable!("dispatched before"),
+        | Command::Origins(_)
+        | Command::Webhooks(_) => unreachable!("dispatched before"),
     }
 }
 

@@ -55,6 +55,7 @@ mod tls;
 pub mod tokens;
 mod transport;
 mod validate;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -134,6 +135,13 @@ pub struct ServeArgs {
     /// Keep the event history (`GET /api/platform/events`) this long; older events are pruned hourly.
     #[arg(long, value_name = "DURATION", default_value = "30days", value_parser = positive_duration)]
     pub event_retention: Duration,
+    /// Disable a webhook endpoint whose every delivery failed for this long (a `webhook.disabled` event).
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = positive_duration)]
+    pub webhook_disable_after: Duration,
+    /// Let webhooks reach loopback, private, link-local and CGNAT addresses although the server
+    /// does not listen on loopback (the default refuses them: SSRF).
+    #[arg(long)]
+    pub allow_private_webhooks: bool,
     /// Serve HTTPS with this certificate chain (PEM, leaf first); needs --tls-key.
     #[arg(long, value_name = "PEM", requires = "tls_key", conflicts_with = "tls_self_signed")]
     pub tls_cert: Option<PathBuf>,
@@ -225,6 +233,8 @@ pub struct ServerConfig {
     pub tls: Option<TlsSource>,
     /// How long the event history is kept (`GET /api/platform/events`).
     pub event_retention: event_retention::EventRetention,
+    /// Webhook delivery; private targets are allowed anyway when listening on loopback.
+    pub webhooks: webhooks::WebhookSettings,
 }
 
 impl ServerConfig {
@@ -243,6 +253,7 @@ impl ServerConfig {
             limits: ConnectionLimits::default(),
             tls: None,
             event_retention: event_retention::EventRetention::default(),
+            webhooks: webhooks::WebhookSettings::default(),
         }
     }
 }
@@ -332,17 +343,25 @@ async fn launch(config: ServerConfig) -> Result<(RunningServer, Store)> {
     let provider = oauth::ProviderClient::new(urls, config.refresh.timeout, own_certificate)?;
     let keys = Arc::new(auth::KeyCache::default());
     let background = keys.writes();
+    // A server on loopback is a developer's: its webhooks may go to local receivers.
+    let webhook_settings = webhooks::WebhookSettings {
+        allow_private: config.webhooks.allow_private || addr.ip().is_loopback(),
+        ..config.webhooks
+    };
+    store.set_webhook_private_targets_allowed(webhook_settings.allow_private).await?;
     let state = AppState {
         store: store.clone(),
         tokens: Arc::new(tokens),
         keys: keys.clone(),
         refresher: Arc::new(refresh::Refresher::new(store.clone(), provider, config.refresh)),
         repair_link_ttl: config.repair_link_ttl,
+        webhooks: webhook_settings,
     };
     let app = router::router(state, config.limits.body_timeout);
     let stop = CancellationToken::new();
     let stopped = stop.clone();
     event_retention::spawn_pruner(store.clone(), config.event_retention, stop.clone());
+    webhooks::spawn_worker(store.clone(), webhook_settings, stop.clone(), &background);
     let max_connections = transport::connection_cap(config.limits.max_connections);
     let limits = ConnectionLimits { max_connections, ..config.limits };
     let (acceptor, tls_certificate) = tls.map(|tls| (tls.acceptor, tls.certificate_path)).unzip();
@@ -418,6 +437,11 @@ pub async fn run_serve(args: ServeArgs) -> Result<()> {
             max_connections: args.max_connections,
         },
         event_retention: event_retention::EventRetention { keep: args.event_retention, ..Default::default() },
+        webhooks: webhooks::WebhookSettings {
+            disable_after: args.webhook_disable_after,
+            allow_private: args.allow_private_webhooks,
+            ..Default::default()
+        },
         ..ServerConfig::new(&data_dir)
     };
     let server = start(config).await?;
@@ -510,6 +534,11 @@ pub fn run_keys(command: KeysCommand) -> Result<()> {
 pub fn run_origins(command: OriginsCommand) -> Result<()> {
     let data_dir = data_dir_or_default(command.data_dir().map(Path::to_owned))?;
     origins::run(&command, &data_dir)
+}
+
+pub async fn run_webhooks(command: webhooks::WebhooksCommand) -> Result<()> {
+    let data_dir = data_dir_or_default(command.data_dir().map(Path::to_owned))?;
+    webhooks::run(command, &data_dir).await
 }
 
 /// `--data-dir`, else the bundled server's directory under the data directory.

@@ -9,6 +9,7 @@ use super::auth::KeyCache;
 use super::refresh::Refresher;
 use super::store::Store;
 use super::tokens::TokenSigner;
+use super::webhooks::WebhookSettings;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -18,6 +19,8 @@ pub struct AppState {
     pub refresher: Arc<Refresher>,
     /// Lifetime of the catalog links `repair_link` mints.
     pub repair_link_ttl: Duration,
+    /// Delivery rules, for the SSRF check of `POST /webhooks`.
+    pub webhooks: WebhookSettings,
 }
 
 /// The API key check needs only these two, so it does not depend on the whole state.

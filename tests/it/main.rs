@@ -24,6 +24,7 @@ mod socket;
 mod tui_e2e;
 mod tui_power;
 mod tui_profiles;
+mod webhooks;
 mod xkitjs;
 mod xkitjs_connect;
 mod xkitjs_methods;

@@ -11,6 +11,7 @@ mod legacy;
 mod paging;
 mod public;
 pub(super) mod sessions;
+mod webhooks;
 
 use axum::{Router, middleware};
 
@@ -26,6 +27,7 @@ pub fn platform(state: AppState) -> Router<AppState> {
         .merge(connectors::router())
         .merge(events::router())
         .merge(legacy::router())
+        .merge(webhooks::router())
         // Inside the key check (the later layer runs first): only checked keys become actors.
         .route_layer(middleware::from_fn(act_as_api_key))
         .route_layer(middleware::from_extractor_with_state::<ApiKey, AppState>(state))
@@ -63,6 +65,11 @@ mod tests {
             (Method::POST, "/connections/c1/refresh"),
             (Method::GET, "/connectors"),
             (Method::GET, "/events"),
+            (Method::GET, "/webhooks"),
+            (Method::POST, "/webhooks"),
+            (Method::DELETE, "/webhooks/wh_1"),
+            (Method::POST, "/webhooks/wh_1/test"),
+            (Method::GET, "/webhooks/deliveries"),
             (Method::POST, "/users"),
             (Method::GET, "/users/u1/connections/crm"),
             (Method::GET, "/groups/g1/connections/crm"),

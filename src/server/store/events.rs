@@ -48,7 +48,7 @@ fn connection_event(event_type: &str, connection_where: &str, extra: &str) -> St
 }
 
 /// An administrative event (no connection) with `payload`.
-fn admin_event(event_type: &str, context: &str, payload: &str) -> String {
+pub(super) fn admin_event(event_type: &str, context: &str, payload: &str) -> String {
     format!(
         "INSERT INTO events (id, event_type, occurred_at, actor, context_id, payload)
          VALUES (lower(hex(randomblob(16))), '{event_type}', {NOW}, {ACTOR}, {context}, {payload});"

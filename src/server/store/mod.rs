@@ -22,6 +22,8 @@ mod sandbox;
 mod schema;
 mod sql;
 mod status_changes;
+mod webhook_outbox;
+mod webhooks;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -49,6 +51,7 @@ pub use sandbox::{
     NewCode, SandboxClient, SandboxClientConfig, SandboxGrantSeed, SandboxGrantView, SandboxIssued, SandboxRefusal,
 };
 pub use status_changes::AuthorizationStatusRecord;
+pub use webhook_outbox::{AttemptResult, EndpointAfter, NewWebhook, OutboxHead};
 
 #[derive(Clone)]
 pub struct Store {
@@ -81,6 +84,7 @@ impl Store {
         platform::ensure_default_platform(&writer)?;
         status_changes::watch(&writer).context("cannot watch authorization status changes")?;
         events::watch(&writer).context("cannot record events")?;
+        webhook_outbox::watch(&writer).context("cannot queue webhooks")?;
         let newest_event = events::newest(&writer)?;
         let readers = (0..readers.max(1)).map(|_| open_connection(path, true)).collect::<anyhow::Result<Vec<_>>>()?;
         let permits = Arc::new(Semaphore::new(readers.len()));
@@ -145,6 +149,7 @@ impl Store {
         let transaction = db.transaction()?;
         actor::set(&transaction, actor)?;
         let result = write(&transaction)?;
+        webhook_outbox::settle(&transaction)?;
         let changed = status_changes::take(&transaction)?;
         let newest_event = events::newest(&transaction)?;
         transaction.commit()?;

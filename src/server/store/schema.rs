@@ -207,6 +207,48 @@ CREATE TABLE IF NOT EXISTS refresh_counts (
     hour      TEXT PRIMARY KEY,
     refreshed INTEGER NOT NULL
 );
+-- Webhook endpoints (`store/webhook_outbox.rs`). The secret is kept in clear, as the signature
+-- needs it (the database is 0600); it is shown once, when the endpoint is added. `event_types`
+-- is a JSON array, NULL for every type.
+CREATE TABLE IF NOT EXISTS webhook_endpoints (
+    id              TEXT PRIMARY KEY,
+    url             TEXT NOT NULL,
+    secret          TEXT NOT NULL,
+    event_types     TEXT,
+    enabled         INTEGER NOT NULL DEFAULT 1,
+    created_at      TEXT NOT NULL,
+    failing_since   TEXT,
+    disabled_reason TEXT
+);
+-- One row per (event, matching endpoint), written by the writer's trigger in the event's own
+-- transaction; deleted once delivered. `body` is fixed when queued, so every attempt sends the
+-- same bytes. Times in unix milliseconds.
+CREATE TABLE IF NOT EXISTS webhook_outbox (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    endpoint_id     TEXT NOT NULL REFERENCES webhook_endpoints(id) ON DELETE CASCADE,
+    event_id        TEXT NOT NULL,
+    event_type      TEXT NOT NULL,
+    body            TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhook_outbox_by_endpoint ON webhook_outbox (endpoint_id, seq);
+CREATE INDEX IF NOT EXISTS webhook_outbox_by_event ON webhook_outbox (event_id);
+-- Delivery attempts, the last few hundred per endpoint (`webhooks deliveries`).
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    endpoint_id  TEXT NOT NULL REFERENCES webhook_endpoints(id) ON DELETE CASCADE,
+    event_id     TEXT NOT NULL,
+    event_type   TEXT NOT NULL,
+    attempt      INTEGER NOT NULL,
+    attempted_at TEXT NOT NULL,
+    duration_ms  INTEGER NOT NULL,
+    status_code  INTEGER,
+    error        TEXT,
+    delivered    INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_by_endpoint ON webhook_deliveries (endpoint_id, seq);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_by_event ON webhook_deliveries (event_id);
 "#;
 
 #[cfg(test)]
