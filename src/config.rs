@@ -246,6 +246,9 @@ pub struct Profile {
     /// How often the dashboard refreshes, as a humantime string (`30s`, `5m`).
     #[serde(default, deserialize_with = "humantime_opt")]
     pub refresh: Option<Duration>,
+    /// How often the dashboard rescans while it follows the server's events (default 5m).
+    #[serde(default, deserialize_with = "humantime_opt")]
+    pub live_rescan: Option<Duration>,
 }
 
 impl fmt::Debug for Profile {
@@ -261,6 +264,7 @@ impl fmt::Debug for Profile {
             .field("concurrency", &self.concurrency)
             .field("max_connections", &self.max_connections)
             .field("refresh", &self.refresh)
+            .field("live_rescan", &self.live_rescan)
             .finish()
     }
 }

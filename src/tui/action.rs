@@ -6,9 +6,10 @@ use std::time::Duration;
 use crossterm::event::{KeyEvent, MouseEvent};
 
 use crate::client::ClientError;
-use crate::model::{Connection, Connector, Context};
+use crate::model::{Connection, Connector, Context, StatsHistory};
 
 use super::keymap::Keymap;
+use super::live::FollowEvent;
 use super::mint::MintedToken;
 use super::plugins::Plugins;
 
@@ -63,6 +64,18 @@ pub enum Action {
     },
     /// SIGTERM, SIGINT or SIGHUP.
     Terminate,
+    /// The events follower reports.
+    Follow(FollowEvent),
+    /// The connections of one context to one connector, read again after an event about them.
+    Refetched {
+        context: String,
+        connector: String,
+        result: Result<Vec<Connection>, String>,
+    },
+    /// `GET /stats/history` answered (boxed: large next to the other actions).
+    Stats(Result<Box<StatsHistory>, ClientError>),
+    /// A minute passed: "since" columns age even when nothing else changes.
+    ClockTick,
 }
 
 /// A target a profile switch opened, as the reducer is told it: everything of the new target
@@ -77,6 +90,8 @@ pub struct Session {
     pub keymap: Keymap,
     pub plugins: Plugins,
     pub refresh: Duration,
+    /// Between full scans while events are followed.
+    pub live_rescan: Duration,
     pub catalog_url: Option<String>,
 }
 
@@ -139,6 +154,13 @@ pub enum Effect {
         argv: Vec<String>,
         foreground: bool,
     },
+    /// Read the connections of `context` to `connector` again (an event said they changed).
+    RefetchConnections {
+        context: String,
+        connector: String,
+    },
+    /// Read the 24-hour history for the chart.
+    LoadStats,
     /// Keep these `:` commands (oldest first) in the state directory's history file.
     SaveCommandHistory(Vec<String>),
     Quit,

@@ -20,6 +20,7 @@ use super::command::CommandLine;
 use super::data::Data;
 use super::filter::Filter;
 use super::keymap::{KeyMode, Keymap};
+use super::live::{FollowMode, Live};
 use super::mint::{MintForm, MintedToken};
 use super::plugins::Plugins;
 use super::sort::sort_index;
@@ -247,12 +248,18 @@ pub struct RunningScan {
 
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// Between full scans while the server's events are not followed.
     pub refresh: Duration,
+    /// Between full scans while events are followed: a slow safety net.
+    pub live_rescan: Duration,
 }
+
+/// The safety-net rescan while following events, unless a profile says otherwise.
+pub const DEFAULT_LIVE_RESCAN: Duration = Duration::from_secs(300);
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { refresh: Duration::from_secs(30) }
+        Self { refresh: Duration::from_secs(30), live_rescan: DEFAULT_LIVE_RESCAN }
     }
 }
 
@@ -326,6 +333,10 @@ pub struct State {
     /// Connections whose forced refresh is in flight, by id.
     pub refreshing: HashSet<String>,
     pub flash: Option<Flash>,
+    /// The event stream: live or polling, recent events, the 24-hour history.
+    pub live: Live,
+    /// The time "since" columns count from; `None` reads the wall clock (tests freeze it).
+    pub frozen_now: Option<DateTime<Utc>>,
     /// Earlier `:` commands, oldest first (kept in the state directory by the runtime).
     pub command_history: Vec<String>,
     pub needs_redraw: bool,
@@ -405,6 +416,19 @@ impl State {
             context: self.selected_context().map(|context| context.external_id.clone()),
             connector: self.selected_connector().map(|connector| connector.slug.clone()),
             connection: self.selected_connection().map(|connection| connection.id.clone()),
+        }
+    }
+
+    /// Now, for ages on screen.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.frozen_now.unwrap_or_else(Utc::now)
+    }
+
+    /// Between full scans: long while events keep the screen current, else the refresh interval.
+    pub fn rescan_interval(&self) -> Duration {
+        match self.live.mode {
+            FollowMode::Live => self.settings.live_rescan,
+            FollowMode::Starting | FollowMode::Polling | FollowMode::Retrying { .. } => self.settings.refresh,
         }
     }
 

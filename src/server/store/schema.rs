@@ -9,8 +9,34 @@ pub(super) const SCHEMA_VERSION: i64 = 1;
 
 /// Columns added after a table's first version: `(table, column, declaration)`, added to an
 /// older database when it opens (`CREATE TABLE IF NOT EXISTS` leaves existing tables alone).
-pub(super) const ADDED_COLUMNS: &[(&str, &str, &str)] =
-    &[("api_keys", "last_used_at", "TEXT"), ("connectors", "credential_field", "TEXT")];
+pub(super) const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("api_keys", "last_used_at", "TEXT"),
+    ("connectors", "credential_field", "TEXT"),
+    ("authorizations", "status_changed_at", "TEXT"),
+];
+
+/// Keeps `authorizations.status_changed_at` (when the authorization entered its status) true
+/// whichever statement writes the status, and fills it for rows written before the column
+/// existed: the time of the connection's latest status event if the history has one, else the
+/// row's last update. Applied after [`add_missing_columns`], since it names the added column.
+pub(super) const STATUS_CHANGED_AT: &str = r#"
+CREATE TRIGGER IF NOT EXISTS authorization_status_set AFTER INSERT ON authorizations
+WHEN NEW.status_changed_at IS NULL
+BEGIN
+    UPDATE authorizations SET status_changed_at = NEW.updated_at WHERE id = NEW.id;
+END;
+CREATE TRIGGER IF NOT EXISTS authorization_status_changed AFTER UPDATE OF status ON authorizations
+WHEN OLD.status IS NOT NEW.status
+BEGIN
+    UPDATE authorizations SET status_changed_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE id = NEW.id;
+END;
+UPDATE authorizations SET status_changed_at = COALESCE(
+    (SELECT MAX(e.occurred_at) FROM events e JOIN connections c ON c.id = e.connection_id
+     WHERE c.seq = authorizations.connection_seq
+       AND e.event_type IN ('connection.created', 'connection.error', 'connection.recovered', 'connection.repaired')),
+    updated_at)
+WHERE status_changed_at IS NULL;
+"#;
 
 /// Adds the [`ADDED_COLUMNS`] an older database lacks.
 pub(super) fn add_missing_columns(db: &rusqlite::Connection) -> rusqlite::Result<()> {
@@ -108,7 +134,9 @@ CREATE TABLE IF NOT EXISTS authorizations (
     expires_at        TEXT,
     last_refreshed_at TEXT,
     refresh_error     TEXT,
-    updated_at        TEXT NOT NULL
+    updated_at        TEXT NOT NULL,
+    -- When `status` last changed (kept by the STATUS_CHANGED_AT triggers).
+    status_changed_at TEXT
 );
 -- Authorization-code flows started by the catalog. `state` is single use (the row is deleted
 -- when the callback arrives) and bound to one connection; starting a new flow for a connection
@@ -207,6 +235,14 @@ CREATE TABLE IF NOT EXISTS refresh_counts (
     hour      TEXT PRIMARY KEY,
     refreshed INTEGER NOT NULL
 );
+-- The same per connector, for `GET /stats/history` (hours before this table existed are only
+-- in the platform-wide counts above).
+CREATE TABLE IF NOT EXISTS connector_refresh_counts (
+    hour      TEXT NOT NULL,
+    connector TEXT NOT NULL,
+    refreshed INTEGER NOT NULL,
+    PRIMARY KEY (hour, connector)
+) WITHOUT ROWID;
 "#;
 
 #[cfg(test)]

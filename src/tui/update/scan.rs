@@ -136,7 +136,7 @@ fn finish_scan(state: &mut State) -> Vec<Effect> {
         FIRST_BACKOFF.saturating_mul(2u32.saturating_pow(state.failures - 1)).min(MAX_BACKOFF)
     } else {
         state.failures = 0;
-        state.settings.refresh
+        state.rescan_interval()
     };
     vec![Effect::ScheduleRefresh(delay)]
 }

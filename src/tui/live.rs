@@ -1,0 +1,64 @@
+//! Following the platform's events: what the dashboard knows about the event stream (live,
+//! polling, backing off), the recent events the Events view lists (bounded), and the 24-hour
+//! history the chart draws. State only: the worker is `follower.rs`, the reducer
+//! `update/follow.rs`.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::model::{Event, StatsHistory};
+
+/// The most events kept for the Events view; older ones are dropped.
+pub const MAX_EVENTS: usize = 2_000;
+
+/// How the dashboard learns of changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum FollowMode {
+    /// Not known yet: the first request to the events route has not answered.
+    #[default]
+    Starting,
+    /// Long-polling the events route: changes show within a second or two.
+    Live,
+    /// The server has no events route: only the periodic rescans show changes.
+    Polling,
+    /// The long-poll failed; the follower retries at `retry_at`.
+    Retrying { since: DateTime<Utc>, retry_at: DateTime<Utc>, error: String },
+}
+
+/// The dashboard's view of the event stream.
+#[derive(Debug, Clone, Default)]
+pub struct Live {
+    pub mode: FollowMode,
+    /// Newest first, at most [`MAX_EVENTS`].
+    pub events: VecDeque<Event>,
+    /// The 24-hour history, when the server has the route and it answered.
+    pub stats: Option<StatsHistory>,
+    /// A stats request is in flight (events arriving meanwhile do not ask again).
+    pub stats_loading: bool,
+    /// The server answered 404 to the stats route: the chart is not drawn.
+    pub stats_unsupported: bool,
+}
+
+impl Live {
+    /// Keeps `events` (oldest first, as the server sends them) at the front, newest first.
+    pub fn record(&mut self, events: &[Event]) {
+        for event in events {
+            self.events.push_front(event.clone());
+        }
+        self.events.truncate(MAX_EVENTS);
+    }
+}
+
+/// What the follower worker reports (carried by `Action::Follow`).
+#[derive(Debug, Clone)]
+pub enum FollowEvent {
+    /// The server has no events route (404): keep polling.
+    Unsupported,
+    /// Events, oldest first. `apply` is false for the history read at start, which the
+    /// running scan already reflects: those only fill the Events view.
+    Events { events: Vec<Event>, apply: bool },
+    /// A long-poll failed; the next attempt is in `retry_in`.
+    Failed { error: String, retry_in: Duration },
+}
