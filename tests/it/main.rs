@@ -23,6 +23,7 @@ mod server_soak;
 mod socket;
 mod stats_history;
 mod tui_e2e;
+mod tui_live;
 mod tui_power;
 mod tui_profiles;
 mod xkitjs;

@@ -178,3 +178,127 @@ pub(super) fn on_stats(state: &mut State, result: Result<Box<StatsHistory>, Clie
     }
     Vec::new()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::model::Health;
+    use crate::tui::action::Action;
+    use crate::tui::fixtures::{SIZE, connection, connector, loaded_state};
+    use crate::tui::live::MAX_EVENTS;
+    use crate::tui::update::update;
+
+    fn event(event_type: &str, id: &str, context: &str, connector: &str, payload: serde_json::Value) -> Event {
+        Event {
+            id: format!("e-{event_type}-{id}"),
+            event_type: event_type.into(),
+            occurred_at: "2026-03-14T09:20:00Z".into(),
+            context: Some(context.into()),
+            connector: Some(connector.into()),
+            connection: Some(id.into()),
+            payload,
+            ..Event::default()
+        }
+    }
+
+    fn live(state: &mut State, events: Vec<Event>) -> Vec<Effect> {
+        update(state, Action::Follow(FollowEvent::Events { events, apply: true }))
+    }
+
+    fn health(state: &State, id: &str) -> Health {
+        Health::of(state.data.connection_position(id).map(|position| &state.data.connections[position]))
+    }
+
+    #[test]
+    fn a_connection_that_breaks_turns_red_and_joins_triage_without_a_scan() {
+        let mut state = loaded_state(SIZE);
+        let errors = state.data.totals.get(Health::Error);
+        let broke =
+            event("connection.error", "c-acme-slack", "org_acme", "slack", json!({"error_code": "invalid_grant"}));
+        let effects = live(&mut state, vec![broke]);
+        assert!(!effects.iter().any(|effect| matches!(effect, Effect::StartScan { .. })), "{effects:?}");
+        assert!(!effects.iter().any(|effect| matches!(effect, Effect::RefetchConnections { .. })), "it said enough");
+        assert_eq!(health(&state, "c-acme-slack"), Health::Error);
+        assert_eq!(state.data.totals.get(Health::Error), errors + 1);
+        assert_eq!(state.data.connector_counts("slack").get(Health::Error), 2);
+        let triage: Vec<&str> =
+            state.data.needing_attention().iter().map(|&p| state.data.connections[p].id.as_str()).collect();
+        assert!(triage.contains(&"c-acme-slack"), "{triage:?}");
+        let authorization = state.selected_connection().unwrap().authorization.clone().unwrap();
+        assert_eq!(authorization.error_code.as_deref(), Some("invalid_grant"));
+        assert_eq!(authorization.status_changed_at.unwrap().to_rfc3339(), "2026-03-14T09:20:00+00:00");
+        assert_eq!(state.live.events.len(), 1);
+
+        live(&mut state, vec![event("connection.recovered", "c-acme-slack", "org_acme", "slack", json!({}))]);
+        assert_eq!(health(&state, "c-acme-slack"), Health::Active);
+        assert_eq!(state.data.totals.get(Health::Error), errors);
+    }
+
+    #[test]
+    fn disabled_and_deleted_apply_in_place_and_what_events_do_not_carry_is_read_again() {
+        let mut state = loaded_state(SIZE);
+        live(&mut state, vec![event("connection.disabled", "c-acme-github", "org_acme", "github", json!({}))]);
+        assert_eq!(health(&state, "c-acme-github"), Health::Disabled);
+        live(&mut state, vec![event("connection.deleted", "c-acme-drive", "org_acme", "google-drive", json!({}))]);
+        assert_eq!(state.data.connection_position("c-acme-drive"), None);
+        assert_eq!(state.data.connections.len(), 5);
+        assert_eq!(state.data.connections_of_context("org_acme").len(), 2, "the indices follow the removal");
+
+        let created = event("connection.created", "c-new", "org_globex", "slack", json!({}));
+        let effects = live(&mut state, vec![created.clone(), created]);
+        let refetch = Effect::RefetchConnections { context: "org_globex".into(), connector: "slack".into() };
+        assert_eq!(effects.iter().filter(|effect| **effect == refetch).count(), 1, "{effects:?}");
+        let new = connection("c-new", "org_globex", connector("slack", "Slack"), true, Some("active"));
+        let action =
+            Action::Refetched { context: "org_globex".into(), connector: "slack".into(), result: Ok(vec![new]) };
+        update(&mut state, action);
+        assert_eq!(health(&state, "c-new"), Health::Active);
+        assert_eq!(state.data.connections_of_context("org_globex").len(), 3);
+    }
+
+    #[test]
+    fn the_history_read_at_start_fills_the_view_but_changes_nothing() {
+        let mut state = loaded_state(SIZE);
+        let broke = event("connection.error", "c-acme-slack", "org_acme", "slack", json!({}));
+        update(&mut state, Action::Follow(FollowEvent::Events { events: vec![broke], apply: false }));
+        assert_eq!(health(&state, "c-acme-slack"), Health::Active);
+        assert_eq!(state.live.events.len(), 1);
+    }
+
+    #[test]
+    fn the_mode_decides_the_rescan_interval() {
+        let mut state = loaded_state(SIZE);
+        state.settings.refresh = Duration::from_secs(30);
+        state.settings.live_rescan = Duration::from_secs(300);
+        let effects = live(&mut state, Vec::new());
+        assert_eq!(state.live.mode, FollowMode::Live);
+        assert_eq!(effects, vec![Effect::ScheduleRefresh(Duration::from_secs(300)), Effect::LoadStats]);
+        assert!(live(&mut state, Vec::new()).is_empty(), "an empty long-poll changes nothing");
+
+        let failed = FollowEvent::Failed { error: "cannot reach".into(), retry_in: Duration::from_secs(2) };
+        let effects = update(&mut state, Action::Follow(failed));
+        assert!(matches!(state.live.mode, FollowMode::Retrying { .. }));
+        assert_eq!(effects, vec![Effect::ScheduleRefresh(Duration::from_secs(30))], "polling again meanwhile");
+
+        let effects = update(&mut state, Action::Follow(FollowEvent::Unsupported));
+        assert_eq!(state.live.mode, FollowMode::Polling);
+        assert!(effects.is_empty(), "already polling");
+        update(&mut state, Action::Stats(Err(ClientError::NotFound("no route".into()))));
+        assert!(state.live.stats_unsupported && !state.live.stats_loading);
+    }
+
+    #[test]
+    fn the_event_log_keeps_the_newest_few_thousand() {
+        let mut state = loaded_state(SIZE);
+        let many: Vec<Event> = (0..MAX_EVENTS + 10)
+            .map(|n| Event { id: n.to_string(), event_type: "context.created".into(), ..Event::default() })
+            .collect();
+        live(&mut state, many);
+        assert_eq!(state.live.events.len(), MAX_EVENTS);
+        assert_eq!(state.live.events[0].id, (MAX_EVENTS + 9).to_string(), "newest first");
+    }
+}
