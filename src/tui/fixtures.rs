@@ -90,6 +90,7 @@ pub fn new_state(size: (u16, u16)) -> State {
     let mut state = State::new(target, Keymap::default(), Theme::default(), Settings::default(), Some(CATALOG.into()));
     update(&mut state, Action::Resize { width: size.0, height: size.1 });
     state.frozen_now = Some(at());
+    state.time_zone = chrono::FixedOffset::east_opt(0);
     state
 }
 

@@ -62,3 +62,36 @@ pub enum FollowEvent {
     /// A long-poll failed; the next attempt is in `retry_in`.
     Failed { error: String, retry_in: Duration },
 }
+
+/// One filter word: `type:`, `connector:`, `context:` or `connection:` narrow that field;
+/// other words match any of them or the message (case-insensitive).
+pub fn matches(event: &Event, word: &str) -> bool {
+    let contains = |field: Option<&str>, needle: &str| field.is_some_and(|field| field.to_lowercase().contains(needle));
+    let (field, needle) = word.split_once(':').unwrap_or(("", word));
+    match field {
+        "type" => contains(Some(&event.event_type), needle),
+        "connector" => contains(event.connector.as_deref(), needle),
+        "context" => contains(event.context.as_deref(), needle),
+        "connection" => contains(event.connection.as_deref(), needle),
+        _ => {
+            let message = message(event);
+            [Some(event.event_type.as_str()), event.context.as_deref(), event.connector.as_deref()]
+                .into_iter()
+                .chain([event.connection.as_deref(), message.as_deref()])
+                .any(|field| contains(field, word))
+        }
+    }
+}
+
+/// What an event says beyond its type: the error, the transient failure, what an
+/// administrative event was about.
+pub fn message(event: &Event) -> Option<String> {
+    let text = |key: &str| event.payload.get(key).and_then(|value| value.as_str()).map(str::to_owned);
+    match (text("error_code"), text("error_message")) {
+        (Some(code), Some(message)) => Some(format!("{code}: {message}")),
+        (code, message) => code.or(message),
+    }
+    .or_else(|| text("message"))
+    .or_else(|| text("origin"))
+    .or_else(|| text("publishable_key"))
+}

@@ -5,14 +5,14 @@
 //! index is rebuilt only when data, filter or scope changes, so drawing costs the same at any
 //! size.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use tui_input::Input;
 
-use crate::model::{Connection, Connector, Context};
+use crate::model::{Connection, Connector, Context, Event};
 
 use super::action::Stream;
 use super::columns::{Column, List, Sort, columns};
@@ -20,7 +20,7 @@ use super::command::CommandLine;
 use super::data::Data;
 use super::filter::Filter;
 use super::keymap::{KeyMode, Keymap};
-use super::live::{FollowMode, Live};
+use super::live::{self, FollowMode, Live};
 use super::mint::{MintForm, MintedToken};
 use super::plugins::Plugins;
 use super::sort::sort_index;
@@ -87,6 +87,8 @@ pub enum Mode {
     },
     /// A plugin that asks before it runs, with its arguments already filled in.
     Confirm(PendingPlugin),
+    /// The Events view over the panes.
+    Events(EventsView),
 }
 
 /// A plugin run waiting for the user's yes.
@@ -109,6 +111,8 @@ impl Mode {
             Mode::Minted(_) | Mode::Url { .. } => KeyMode::Popup,
             Mode::Profiles { .. } => KeyMode::Profiles,
             Mode::Confirm(_) => KeyMode::Confirm,
+            Mode::Events(view) if view.editing.is_some() => KeyMode::Filter,
+            Mode::Events(_) => KeyMode::Events,
         }
     }
 
@@ -217,6 +221,35 @@ impl ListView {
         let end = (start + rows).min(self.index.len());
         let selected = (self.selected >= start && self.selected < end).then(|| self.selected - start);
         (&self.index[start..end], selected)
+    }
+}
+
+/// The Events view: the recent events, filtered, newest first, with a selection. Its `/`
+/// filter is typed in place (`editing`), like the panes'.
+#[derive(Debug, Clone, Default)]
+pub struct EventsView {
+    /// Positions into [`Live::events`] (0 is the newest) that the filter keeps.
+    pub view: ListView,
+    pub filter: String,
+    /// The filter being typed, when it is.
+    pub editing: Option<Input>,
+}
+
+impl EventsView {
+    /// Rebuilds the filtered index over `events`, keeping the selected event (by id) when it is
+    /// still listed.
+    pub fn rebuild(&mut self, events: &VecDeque<Event>, keep: Option<&str>, rows: usize) {
+        let words: Vec<String> = self.filter.split_whitespace().map(str::to_lowercase).collect();
+        let index: Vec<usize> = (0..events.len())
+            .filter(|&position| words.iter().all(|word| live::matches(&events[position], word)))
+            .collect();
+        let keep = keep.and_then(|id| events.iter().position(|event| event.id == id));
+        self.view.replace(index, keep, rows);
+    }
+
+    /// The selected event's id.
+    pub fn selected_id<'a>(&self, events: &'a VecDeque<Event>) -> Option<&'a str> {
+        self.view.selected_item().and_then(|position| events.get(position)).map(|event| event.id.as_str())
     }
 }
 
@@ -337,6 +370,8 @@ pub struct State {
     pub live: Live,
     /// The time "since" columns count from; `None` reads the wall clock (tests freeze it).
     pub frozen_now: Option<DateTime<Utc>>,
+    /// The time zone event times are shown in; `None` is the machine's (tests fix it).
+    pub time_zone: Option<chrono::FixedOffset>,
     /// Earlier `:` commands, oldest first (kept in the state directory by the runtime).
     pub command_history: Vec<String>,
     pub needs_redraw: bool,
@@ -422,6 +457,14 @@ impl State {
     /// Now, for ages on screen.
     pub fn now(&self) -> DateTime<Utc> {
         self.frozen_now.unwrap_or_else(Utc::now)
+    }
+
+    /// `at` as a local wall-clock time, `13:04:05`.
+    pub fn local_clock(&self, at: DateTime<Utc>) -> String {
+        match self.time_zone {
+            Some(zone) => at.with_timezone(&zone).format("%H:%M:%S").to_string(),
+            None => at.with_timezone(&chrono::Local).format("%H:%M:%S").to_string(),
+        }
     }
 
     /// Between full scans: long while events keep the screen current, else the refresh interval.

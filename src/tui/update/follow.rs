@@ -34,6 +34,7 @@ pub(super) fn on_follow(state: &mut State, event: FollowEvent) -> Vec<Effect> {
         FollowEvent::Events { events, apply } => {
             let mut effects = switch_mode(state, FollowMode::Live);
             state.live.record(&events);
+            super::events::refresh_view(state);
             if apply && !events.is_empty() {
                 effects.extend(apply_events(state, &events));
             }

@@ -7,6 +7,7 @@
 
 mod browse;
 mod command;
+mod events;
 mod follow;
 mod keys;
 mod mint;
