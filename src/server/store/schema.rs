@@ -259,4 +259,40 @@ mod tests {
         add_missing_columns(&db).unwrap();
         db.execute("UPDATE api_keys SET last_used_at = 'now'", []).expect("the column exists");
     }
+
+    /// A database from before `status_changed_at`: the column is added and filled from the
+    /// latest status event (else the last update); later status changes keep it current.
+    #[test]
+    fn status_changed_at_is_backfilled_then_kept() {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        let before = SCHEMA.replace("    updated_at        TEXT NOT NULL,\n    -- When `status` last changed (kept by the STATUS_CHANGED_AT triggers).\n    status_changed_at TEXT\n", "    updated_at        TEXT NOT NULL\n");
+        assert_ne!(before, SCHEMA, "the old schema lacks the column");
+        db.execute_batch(&before).unwrap();
+        db.execute_batch(
+            "INSERT INTO contexts (id, external_id, created_at, updated_at) VALUES (1, 'u1', 't', 't');
+             INSERT INTO connectors (slug, name) VALUES ('crm', 'CRM');
+             INSERT INTO connections (seq, id, context_id, connector_slug, enabled, health, created_at, updated_at)
+                 VALUES (1, 'c1', 1, 'crm', 1, 0, 't', 't'), (2, 'c2', 1, 'crm', 1, 0, 't', 't');
+             INSERT INTO authorizations (connection_seq, status, updated_at) VALUES
+                 (1, 'error', '2026-01-02T00:00:00Z'), (2, 'active', '2026-01-03T00:00:00Z');
+             INSERT INTO events (id, event_type, occurred_at, connection_id, payload)
+                 VALUES ('e1', 'connection.error', '2026-01-01T12:00:00Z', 'c1', '{}');",
+        )
+        .unwrap();
+        add_missing_columns(&db).unwrap();
+        db.execute_batch(STATUS_CHANGED_AT).unwrap();
+        let changed_at = |seq: i64| -> String {
+            db.query_row("SELECT status_changed_at FROM authorizations WHERE connection_seq = ?1", [seq], |row| {
+                row.get(0)
+            })
+            .unwrap()
+        };
+        assert_eq!(changed_at(1), "2026-01-01T12:00:00Z", "from the history");
+        assert_eq!(changed_at(2), "2026-01-03T00:00:00Z", "from the last update");
+        db.execute_batch("UPDATE authorizations SET updated_at = 'x' WHERE connection_seq = 1").unwrap();
+        assert_eq!(changed_at(1), "2026-01-01T12:00:00Z", "no status change, no new time");
+        db.execute_batch("UPDATE authorizations SET status = 'active' WHERE connection_seq = 1").unwrap();
+        let now = chrono::Utc::now().format("%Y-%m-%dT%H").to_string();
+        assert!(changed_at(1).starts_with(&now), "a status change sets it to now: {}", changed_at(1));
+    }
 }
