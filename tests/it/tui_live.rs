@@ -47,7 +47,7 @@ fn a_connection_broken_through_the_server_turns_red_within_two_seconds_without_a
     ];
     let env: Vec<(&str, &str)> = env.iter().map(|(name, value)| (*name, value.as_str())).collect();
     // A rescan could show the break too: ask for one only every hour, so only events can.
-    let dash = Dashboard::start(&env, &["--refresh", "1h"]);
+    let mut dash = Dashboard::start(&env, &["--refresh", "1h"]);
     let screen = dash.wait_for("the platform to load, live", |text| {
         text.contains("● live") && text.contains("2 connections") && !hr_row(text).is_empty()
     });
@@ -67,6 +67,14 @@ fn a_connection_broken_through_the_server_turns_red_within_two_seconds_without_a
     assert!(shown_after < Duration::from_secs(2), "shown {shown_after:?} after the break:\n{screen}");
     assert!(hr_row(&screen).contains("<1m"), "in error since just now: {}", hr_row(&screen));
     assert!(screen.contains("● live"), "{screen}");
+
+    // The Events view has it at the top, with the provider's words; enter goes to the row.
+    dash.press("E");
+    let screen = dash.wait_for_text("Events");
+    let newest = screen.lines().find(|line| line.contains("c2")).unwrap_or_default().to_owned();
+    assert!(newest.contains("error") && newest.contains("invalid_grant: revoked"), "{screen}");
+    dash.press("\r");
+    dash.wait_for("the panes again, on the broken connection", |text| !text.contains("newest first"));
 }
 
 #[test]

@@ -74,7 +74,7 @@ fn follow_mode(state: &State) -> Option<Span<'static>> {
         FollowMode::Live => Span::styled("● live", theme.health(Health::Active)),
         FollowMode::Polling => Span::styled(format!("polling every {every}"), theme.muted()),
         FollowMode::Retrying { since, retry_at, .. } => Span::styled(
-            format!("events failing since {}, retry at {}; polling every {every}", clock(since), clock(retry_at)),
+            format!("polling every {every} · events failing since {}, next try {}", clock(since), clock(retry_at)),
             theme.error(),
         ),
     })

@@ -410,6 +410,11 @@ fn the_header_says_live_or_polling() {
     let mut state = loaded_state((100, 8));
     update(&mut state, Action::Follow(FollowEvent::Events { events: Vec::new(), apply: true }));
     insta::assert_snapshot!("header_live_100x8", render(&state).backend());
+    let failed = FollowEvent::Failed { error: "cannot reach".into(), retry_in: std::time::Duration::from_secs(4) };
+    update(&mut state, Action::Follow(failed));
+    update(&mut state, Action::Resize { width: 150, height: 8 });
+    insta::assert_snapshot!("header_retrying_150x8", render(&state).backend());
+    update(&mut state, Action::Resize { width: 100, height: 8 });
     update(&mut state, Action::Follow(FollowEvent::Unsupported));
     insta::assert_snapshot!("header_polling_100x8", render(&state).backend());
 }

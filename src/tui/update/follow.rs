@@ -23,7 +23,7 @@ pub(super) fn on_follow(state: &mut State, event: FollowEvent) -> Vec<Effect> {
     match event {
         FollowEvent::Unsupported => switch_mode(state, FollowMode::Polling),
         FollowEvent::Failed { error, retry_in } => {
-            let now = Utc::now();
+            let now = state.now();
             let since = match &state.live.mode {
                 FollowMode::Retrying { since, .. } => *since,
                 _ => now,
