@@ -6,7 +6,7 @@ use std::time::Duration;
 use crossterm::event::{KeyEvent, MouseEvent};
 
 use crate::client::ClientError;
-use crate::model::{Connection, Connector, Context, StatsHistory};
+use crate::model::{Connection, Connector, Context};
 
 use super::keymap::Keymap;
 use super::live::FollowEvent;
@@ -64,16 +64,9 @@ pub enum Action {
     },
     /// SIGTERM, SIGINT or SIGHUP.
     Terminate,
-    /// The events follower reports.
+    /// The events follower, or a read it asked for, reports (through the open target's own
+    /// channel: nothing of a closed target arrives).
     Follow(FollowEvent),
-    /// The connections of one context to one connector, read again after an event about them.
-    Refetched {
-        context: String,
-        connector: String,
-        result: Result<Vec<Connection>, String>,
-    },
-    /// `GET /stats/history` answered (boxed: large next to the other actions).
-    Stats(Result<Box<StatsHistory>, ClientError>),
     /// A minute passed: "since" columns age even when nothing else changes.
     ClockTick,
 }

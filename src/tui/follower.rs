@@ -1,5 +1,5 @@
-//! The follower: long-polls `GET /events` and sends what arrives to the state owner as
-//! [`Action::Follow`]. It starts with the last hour of history (for the Events view) and from
+//! The follower: long-polls `GET /events` and sends what arrives to the state owner (the
+//! runtime turns each report into an `Action::Follow`). It starts with the last hour of history (for the Events view) and from
 //! there on waits for newer events, so nothing that happens while the first scan runs is
 //! missed. A server without the route (404) is told once and left alone; any other failure
 //! backs off and tries again.
@@ -9,7 +9,6 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::sync::mpsc;
 
-use super::action::Action;
 use super::live::FollowEvent;
 use crate::client::{Client, ClientError};
 use crate::model::{Event, EventsQuery};
@@ -22,13 +21,13 @@ const PAGE: u32 = 500;
 const HISTORY: Duration = Duration::from_secs(3600);
 /// Events of the history this recent are applied too: the scan started at the same time may
 /// have read those connections just before they changed (and the two clocks may differ).
-const OVERLAP: Duration = Duration::from_secs(60);
+const OVERLAP: Duration = Duration::from_secs(10);
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 const MAX_RETRY: Duration = Duration::from_secs(60);
 
 /// Follows the events of `client`'s server until the dashboard goes away (or the task is
 /// aborted with its target).
-pub async fn run(client: Client, tx: mpsc::Sender<Action>) {
+pub async fn run(client: Client, tx: mpsc::Sender<FollowEvent>) {
     let started = Utc::now();
     let query = EventsQuery {
         since: Some(started - chrono::Duration::from_std(HISTORY).unwrap_or_default()),
@@ -83,6 +82,6 @@ pub async fn run(client: Client, tx: mpsc::Sender<Action>) {
 }
 
 /// Sends one report; false when the dashboard has gone away.
-async fn send(tx: &mpsc::Sender<Action>, event: FollowEvent) -> bool {
-    tx.send(Action::Follow(event)).await.is_ok()
+async fn send(tx: &mpsc::Sender<FollowEvent>, event: FollowEvent) -> bool {
+    tx.send(event).await.is_ok()
 }

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::model::{Event, StatsHistory};
+use crate::client::ClientError;
+use crate::model::{Connection, Event, StatsHistory};
 
 /// The most events kept for the Events view; older ones are dropped.
 pub const MAX_EVENTS: usize = 2_000;
@@ -39,6 +40,9 @@ pub struct Live {
     pub stats_loading: bool,
     /// The server answered 404 to the stats route: the chart is not drawn.
     pub stats_unsupported: bool,
+    /// Events changed more than can be read again one by one while a scan ran: another scan
+    /// follows it at once.
+    pub rescan_wanted: bool,
 }
 
 impl Live {
@@ -51,7 +55,7 @@ impl Live {
     }
 }
 
-/// What the follower worker reports (carried by `Action::Follow`).
+/// What the follower worker, and the reads it leads to, report (carried by `Action::Follow`).
 #[derive(Debug, Clone)]
 pub enum FollowEvent {
     /// The server has no events route (404): keep polling.
@@ -61,6 +65,10 @@ pub enum FollowEvent {
     Events { events: Vec<Event>, apply: bool },
     /// A long-poll failed; the next attempt is in `retry_in`.
     Failed { error: String, retry_in: Duration },
+    /// The connections of one context to one connector, read again after an event about them.
+    Refetched { context: String, connector: String, result: Result<Vec<Connection>, String> },
+    /// `GET /stats/history` answered (boxed: large next to the other reports).
+    Stats(Result<Box<StatsHistory>, ClientError>),
 }
 
 /// One filter word: `type:`, `connector:`, `context:` or `connection:` narrow that field;

@@ -26,6 +26,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::action::{Action, Effect, LoadEvent, RepairLink, Stream};
+use super::live::FollowEvent;
 use super::mint::MintedToken;
 use super::session::{Opened, Opener};
 use super::state::State;
@@ -125,8 +126,11 @@ struct Runtime {
     tx: mpsc::Sender<Action>,
     rx: mpsc::Receiver<Action>,
     scan: Option<JoinHandle<()>>,
-    /// The events follower of the open target.
+    /// The events follower of the open target, and what it reports: a channel per target, so
+    /// nothing an old target's follower queued reaches the next one's screen.
     follower: Option<JoinHandle<()>>,
+    follow_tx: mpsc::Sender<FollowEvent>,
+    follow_rx: mpsc::Receiver<FollowEvent>,
     /// Requests in flight for the open target (repair links, refreshes, mints): aborted with it.
     workers: JoinSet<()>,
     /// The profile switch in progress, and its number (a newer switch overtakes older ones).
@@ -142,6 +146,7 @@ struct Runtime {
 impl Runtime {
     fn new(opener: Opener, opened: Opened, options: RuntimeOptions) -> Self {
         let (tx, rx) = mpsc::channel(1024);
+        let (follow_tx, follow_rx) = mpsc::channel(FOLLOW_QUEUE);
         let (opened_tx, opened_rx) = mpsc::channel(4);
         let RuntimeOptions { mouse, history_file } = options;
         Self {
@@ -152,6 +157,8 @@ impl Runtime {
             rx,
             scan: None,
             follower: None,
+            follow_tx,
+            follow_rx,
             workers: JoinSet::new(),
             opening: None,
             switches: 0,
@@ -172,6 +179,7 @@ impl Runtime {
         if let Some(follower) = self.follower.take() {
             follower.abort();
         }
+        (self.follow_tx, self.follow_rx) = mpsc::channel(FOLLOW_QUEUE);
         self.workers.abort_all();
         self.refresh_at = None;
         let target = self.target.take()?;
@@ -243,6 +251,7 @@ impl Runtime {
                     None => continue,
                 },
                 Some(action) = self.rx.recv() => action,
+                Some(event) = self.follow_rx.recv() => Action::Follow(event),
                 _ = tokio::time::sleep_until(refresh_at.unwrap_or_else(Instant::now)), if refresh_at.is_some() => {
                     self.refresh_at = None;
                     Action::RefreshTick
@@ -312,7 +321,7 @@ impl Runtime {
                 if self.follower.is_none() {
                     // Started with the target's first scan, so events that happen while it
                     // runs reach the screen.
-                    self.follower = Some(tokio::spawn(follower::run(target.client.clone(), self.tx.clone())));
+                    self.follower = Some(tokio::spawn(follower::run(target.client.clone(), self.follow_tx.clone())));
                 }
                 tracing::info!(generation, "scan started");
                 let task = loader::run(target.client.clone(), generation, catalog, self.limits, self.tx.clone());
@@ -400,7 +409,7 @@ impl Runtime {
             }
             Effect::RefetchConnections { context, connector } => {
                 let Some(client) = self.client() else { return Ok(Flow::Continue) };
-                let tx = self.tx.clone();
+                let tx = self.follow_tx.clone();
                 self.workers.spawn(async move {
                     let filter = ConnectionFilter {
                         context: Some(context.clone()),
@@ -412,15 +421,15 @@ impl Runtime {
                         .await
                         .map(|page| page.connections)
                         .map_err(|error| error.to_string());
-                    let _ = tx.send(Action::Refetched { context, connector, result }).await;
+                    let _ = tx.send(FollowEvent::Refetched { context, connector, result }).await;
                 });
             }
             Effect::LoadStats => {
                 let Some(client) = self.client() else { return Ok(Flow::Continue) };
-                let tx = self.tx.clone();
+                let tx = self.follow_tx.clone();
                 self.workers.spawn(async move {
                     let result = client.stats_history(STATS_SPAN, STATS_BUCKET).await.map(Box::new);
-                    let _ = tx.send(Action::Stats(result)).await;
+                    let _ = tx.send(FollowEvent::Stats(result)).await;
                 });
             }
             Effect::Mint(context) => {
@@ -446,6 +455,8 @@ impl Runtime {
     }
 }
 
+/// Follower reports waiting for the reducer (each a page of events at most).
+const FOLLOW_QUEUE: usize = 16;
 /// The most connections one context has to one connector that an event's re-read takes.
 const REFETCH_LIMIT: u32 = 100;
 /// What the chart shows: a day, by the hour.

@@ -384,7 +384,7 @@ fn with_events(state: &mut State) {
     use crate::tui::live::FollowEvent;
     update(state, Action::Follow(FollowEvent::Events { events: followed_events(), apply: false }));
     update(state, key('E'));
-    update(state, Action::Stats(Ok(Box::new(history()))));
+    update(state, Action::Follow(FollowEvent::Stats(Ok(Box::new(history())))));
 }
 
 #[test]

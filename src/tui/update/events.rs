@@ -134,7 +134,7 @@ mod tests {
             event("e2", "connection.error", "org_globex", Some("c-globex-slack")),
         ];
         update(&mut state, Action::Follow(FollowEvent::Events { events: history, apply: false }));
-        update(&mut state, Action::Stats(Ok(Box::default())));
+        update(&mut state, Action::Follow(FollowEvent::Stats(Ok(Box::default()))));
         assert_eq!(update(&mut state, key('E')), vec![Effect::LoadStats], "opening reads the chart's history again");
         assert_eq!(listed(&state), ["e2", "e1"]);
         press(&mut state, "/type:error");

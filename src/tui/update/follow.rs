@@ -8,12 +8,16 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 
+use super::scan;
 use crate::client::ClientError;
 use crate::model::{AuthorizationStatus, Connection, Event, StatsHistory};
 use crate::tui::action::Effect;
 use crate::tui::data::Data;
 use crate::tui::live::{FollowEvent, FollowMode};
 use crate::tui::state::State;
+
+/// The most contexts-and-connector pairs one batch of events reads again; past it, a rescan.
+const MAX_REFETCHES: usize = 16;
 
 /// Event types the 24-hour chart counts: one arriving asks for the history again.
 const CHARTED: [&str; 4] =
@@ -44,6 +48,8 @@ pub(super) fn on_follow(state: &mut State, event: FollowEvent) -> Vec<Effect> {
             }
             effects
         }
+        FollowEvent::Refetched { result, .. } => on_refetched(state, result),
+        FollowEvent::Stats(result) => on_stats(state, result),
     }
 }
 
@@ -101,8 +107,17 @@ fn apply_events(state: &mut State, events: &[Event]) -> Vec<Effect> {
         }
         state.rebuild_views();
     }
-    let mut effects: Vec<Effect> =
-        refetch.into_iter().map(|(context, connector)| Effect::RefetchConnections { context, connector }).collect();
+    let mut effects: Vec<Effect> = if refetch.len() > MAX_REFETCHES {
+        // So many changes at once (an import, a bulk repair) are cheaper to read in one scan.
+        if state.scan.is_none() {
+            scan::start_scan(state)
+        } else {
+            state.live.rescan_wanted = true;
+            Vec::new()
+        }
+    } else {
+        refetch.into_iter().map(|(context, connector)| Effect::RefetchConnections { context, connector }).collect()
+    };
     if events.iter().any(|event| CHARTED.contains(&event.event_type.as_str())) {
         effects.extend(load_stats(state));
     }
@@ -152,7 +167,7 @@ fn set_status(connection: &mut Connection, status: AuthorizationStatus, at: Opti
 }
 
 /// The connections of one context to one connector as the server now has them.
-pub(super) fn on_refetched(state: &mut State, result: Result<Vec<Connection>, String>) -> Vec<Effect> {
+fn on_refetched(state: &mut State, result: Result<Vec<Connection>, String>) -> Vec<Effect> {
     match result {
         Ok(connections) => {
             if let Some(staging) = state.scan.as_mut().and_then(|scan| scan.staging.as_mut()) {
@@ -170,7 +185,7 @@ pub(super) fn on_refetched(state: &mut State, result: Result<Vec<Connection>, St
     Vec::new()
 }
 
-pub(super) fn on_stats(state: &mut State, result: Result<Box<StatsHistory>, ClientError>) -> Vec<Effect> {
+fn on_stats(state: &mut State, result: Result<Box<StatsHistory>, ClientError>) -> Vec<Effect> {
     state.live.stats_loading = false;
     match result {
         Ok(stats) => state.live.stats = Some(*stats),
@@ -254,11 +269,32 @@ mod tests {
         let refetch = Effect::RefetchConnections { context: "org_globex".into(), connector: "slack".into() };
         assert_eq!(effects.iter().filter(|effect| **effect == refetch).count(), 1, "{effects:?}");
         let new = connection("c-new", "org_globex", connector("slack", "Slack"), true, Some("active"));
-        let action =
-            Action::Refetched { context: "org_globex".into(), connector: "slack".into(), result: Ok(vec![new]) };
+        let refetched =
+            FollowEvent::Refetched { context: "org_globex".into(), connector: "slack".into(), result: Ok(vec![new]) };
+        let action = Action::Follow(refetched);
         update(&mut state, action);
         assert_eq!(health(&state, "c-new"), Health::Active);
         assert_eq!(state.data.connections_of_context("org_globex").len(), 3);
+    }
+
+    #[test]
+    fn many_unknown_connections_at_once_are_read_by_one_scan() {
+        let created = |n: usize| event("connection.created", &format!("n{n}"), &format!("org_{n}"), "slack", json!({}));
+        let many: Vec<Event> = (0..MAX_REFETCHES + 1).map(created).collect();
+        let mut state = loaded_state(SIZE);
+        let effects = live(&mut state, many.clone());
+        assert!(effects.iter().any(|effect| matches!(effect, Effect::StartScan { .. })), "{effects:?}");
+        assert!(!effects.iter().any(|effect| matches!(effect, Effect::RefetchConnections { .. })));
+
+        // During a scan: one more right after it.
+        let effects = live(&mut state, many);
+        assert!(effects.iter().all(|effect| !matches!(effect, Effect::StartScan { .. })), "never two scans at once");
+        let effects = crate::tui::fixtures::finish_all(&mut state, Ok(()));
+        assert_eq!(effects, vec![Effect::ScheduleRefresh(Duration::ZERO)]);
+        let effects = update(&mut state, Action::RefreshTick);
+        crate::tui::fixtures::finish_all(&mut state, Ok(()));
+        assert!(matches!(effects[..], [Effect::StartScan { .. }]));
+        assert!(!state.live.rescan_wanted);
     }
 
     #[test]
@@ -288,7 +324,7 @@ mod tests {
         let effects = update(&mut state, Action::Follow(FollowEvent::Unsupported));
         assert_eq!(state.live.mode, FollowMode::Polling);
         assert!(effects.is_empty(), "already polling");
-        update(&mut state, Action::Stats(Err(ClientError::NotFound("no route".into()))));
+        update(&mut state, Action::Follow(FollowEvent::Stats(Err(ClientError::NotFound("no route".into())))));
         assert!(state.live.stats_unsupported && !state.live.stats_loading);
     }
 

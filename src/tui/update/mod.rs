@@ -79,8 +79,6 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         }
         Action::Terminate => browse::quit(state),
         Action::Follow(event) => follow::on_follow(state, event),
-        Action::Refetched { result, .. } => follow::on_refetched(state, result),
-        Action::Stats(result) => follow::on_stats(state, result),
         Action::ClockTick => Vec::new(),
     }
 }
