@@ -14,7 +14,7 @@ use crate::model::{AuthorizationStatus, Connection, Event, StatsHistory};
 use crate::tui::action::Effect;
 use crate::tui::data::Data;
 use crate::tui::live::{FollowEvent, FollowMode};
-use crate::tui::state::State;
+use crate::tui::state::{Mode, State};
 
 /// The most contexts-and-connector pairs one batch of events reads again; past it, a rescan.
 const MAX_REFETCHES: usize = 16;
@@ -70,6 +70,18 @@ fn switch_mode(state: &mut State, mode: FollowMode) -> Vec<Effect> {
         effects.extend(load_stats(state));
     }
     effects
+}
+
+/// A minute passed: the chart's history is read again once its last hour has ended, so it
+/// moves on with the clock while the Events view is open.
+pub(super) fn on_clock(state: &mut State) -> Vec<Effect> {
+    let outdated = state.live.stats.as_ref().is_some_and(|stats| {
+        DateTime::parse_from_rfc3339(&stats.until).is_ok_and(|until| until.to_utc() <= state.now())
+    });
+    if outdated && matches!(state.mode, Mode::Events(_)) {
+        return load_stats(state).into_iter().collect();
+    }
+    Vec::new()
 }
 
 /// Asks for the 24-hour history unless the server lacks it or a request is in flight.
@@ -295,6 +307,19 @@ mod tests {
         crate::tui::fixtures::finish_all(&mut state, Ok(()));
         assert!(matches!(effects[..], [Effect::StartScan { .. }]));
         assert!(!state.live.rescan_wanted);
+    }
+
+    #[test]
+    fn an_open_chart_is_read_again_once_its_last_hour_ended() {
+        let mut state = loaded_state(SIZE);
+        let stats = |until: &str| StatsHistory { until: until.into(), ..StatsHistory::default() };
+        update(&mut state, Action::Follow(FollowEvent::Stats(Ok(Box::new(stats("2026-03-14T10:00:00Z"))))));
+        update(&mut state, Action::Key(crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char('E'))));
+        update(&mut state, Action::Follow(FollowEvent::Stats(Ok(Box::new(stats("2026-03-14T10:00:00Z"))))));
+        assert!(update(&mut state, Action::ClockTick).is_empty(), "09:26: the hour still runs");
+        state.frozen_now = DateTime::parse_from_rfc3339("2026-03-14T10:00:30Z").ok().map(|at| at.to_utc());
+        assert_eq!(update(&mut state, Action::ClockTick), vec![Effect::LoadStats]);
+        assert!(update(&mut state, Action::ClockTick).is_empty(), "one request at a time");
     }
 
     #[test]

@@ -79,7 +79,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         }
         Action::Terminate => browse::quit(state),
         Action::Follow(event) => follow::on_follow(state, event),
-        Action::ClockTick => Vec::new(),
+        Action::ClockTick => follow::on_clock(state),
     }
 }
 
