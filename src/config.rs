@@ -19,6 +19,7 @@
 //! concurrency = 8
 //! max_connections = 500000                  # scans stop past this many (default 100000)
 //! refresh = "30s"
+//! live_rescan = "5m"                        # rescans while events are followed (default 5m)
 //!
 //! [keys]                                    # the dashboard's browsing keys
 //! quit = ["q", "ctrl-q"]
@@ -246,6 +247,9 @@ pub struct Profile {
     /// How often the dashboard refreshes, as a humantime string (`30s`, `5m`).
     #[serde(default, deserialize_with = "humantime_opt")]
     pub refresh: Option<Duration>,
+    /// How often the dashboard rescans while it follows the server's events (default 5m).
+    #[serde(default, deserialize_with = "humantime_opt")]
+    pub live_rescan: Option<Duration>,
 }
 
 impl fmt::Debug for Profile {
@@ -261,6 +265,7 @@ impl fmt::Debug for Profile {
             .field("concurrency", &self.concurrency)
             .field("max_connections", &self.max_connections)
             .field("refresh", &self.refresh)
+            .field("live_rescan", &self.live_rescan)
             .finish()
     }
 }
@@ -518,6 +523,7 @@ secret_command = "pass show 'xkit prod'"
 read_only = true
 concurrency = 4
 refresh = "1m 30s"
+live_rescan = "10m"
 [keys]
 quit = ["q", "ctrl-c"]
 open_repair = []
@@ -527,6 +533,7 @@ open_repair = []
         let (name, profile) = config.select_profile(None).unwrap().unwrap();
         assert_eq!(name, "prod");
         assert_eq!(profile.refresh, Some(Duration::from_secs(90)));
+        assert_eq!(profile.live_rescan, Some(Duration::from_secs(600)));
         assert_eq!(profile.concurrency, Some(4));
         assert!(profile.read_only);
         assert_eq!(config.keys["open_repair"], KeyOverride::Keys(Vec::new()));

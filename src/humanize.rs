@@ -12,6 +12,18 @@ pub fn relative_time(time: DateTime<Utc>, now: DateTime<Utc>) -> String {
     if delta.num_seconds() >= 0 { format!("in {text}") } else { format!("{text} ago") }
 }
 
+/// How long ago `since` was, in its largest whole unit, for a narrow column: `<1m`, `3m`,
+/// `2h`, `5d`.
+pub fn age(since: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let seconds = (now - since).num_seconds().max(0);
+    match seconds {
+        0..60 => "<1m".to_owned(),
+        60..3600 => format!("{}m", seconds / 60),
+        3600..86400 => format!("{}h", seconds / 3600),
+        _ => format!("{}d", seconds / 86400),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -22,5 +34,15 @@ mod tests {
         assert_eq!(relative_time(now + chrono::Duration::seconds(3 * 3600 + 125), now), "in 3h 2m");
         assert_eq!(relative_time(now - chrono::Duration::seconds(300), now), "5m ago");
         assert_eq!(relative_time(now + chrono::Duration::seconds(10), now), "in <1m");
+    }
+
+    #[test]
+    fn ages_take_their_largest_unit() {
+        let now = Utc::now();
+        let ago = |seconds| age(now - chrono::Duration::seconds(seconds), now);
+        assert_eq!(
+            [ago(5), ago(200), ago(2 * 3600 + 3000), ago(5 * 86400 + 7), ago(-30)],
+            ["<1m", "3m", "2h", "5d", "<1m"]
+        );
     }
 }

@@ -42,6 +42,8 @@ pub struct OpenTarget {
     pub max_connections: Option<usize>,
     /// The profile's `refresh` interval, when set.
     pub refresh: Option<Duration>,
+    /// The profile's `live_rescan` interval, when set.
+    pub live_rescan: Option<Duration>,
     /// Keeps the embedded server alive as long as the target is open.
     pub embedded: Option<EmbeddedPlatform>,
     /// Base of the catalog's repair pages: configured, or looked up once on first use.
@@ -207,6 +209,7 @@ async fn open_resolved(
         concurrency: defaults.and_then(|profile| profile.concurrency),
         max_connections: defaults.and_then(|profile| profile.max_connections),
         refresh: defaults.and_then(|profile| profile.refresh),
+        live_rescan: defaults.and_then(|profile| profile.live_rescan),
         embedded: None,
         catalog,
         origin,
@@ -240,6 +243,7 @@ async fn open_embedded(args: &TargetArgs, paths: &Paths, options: &ClientOptions
         concurrency: None,
         max_connections: None,
         refresh: None,
+        live_rescan: None,
         embedded: Some(embedded),
         catalog,
     })

@@ -21,7 +21,7 @@ pub use pages::CursorPage;
 
 use crate::model::{
     ConnectionEnvelope, ConnectionsPage, ConnectorsPage, Context, ContextEnvelope, ContextsPage, CreateContextRequest,
-    CreateContextResponse, EventsPage, EventsQuery, Platform, PlatformEnvelope, RepairLink,
+    CreateContextResponse, EventsPage, EventsQuery, Platform, PlatformEnvelope, RepairLink, StatsHistory,
 };
 
 /// The largest response body the client accepts; a broken server cannot exhaust memory.
@@ -72,6 +72,7 @@ pub struct Client {
     base: Url,
     publishable_key: String,
     secret_key: SecretString,
+    request_timeout: Duration,
 }
 
 impl std::fmt::Debug for Client {
@@ -90,7 +91,13 @@ impl Client {
             .user_agent(concat!("xkit-dash/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|error| ClientError::Config(error.to_string()))?;
-        Ok(Self { http, base, publishable_key: target.publishable_key.clone(), secret_key: target.secret_key.clone() })
+        Ok(Self {
+            http,
+            base,
+            publishable_key: target.publishable_key.clone(),
+            secret_key: target.secret_key.clone(),
+            request_timeout: options.request_timeout,
+        })
     }
 
     /// The normalized Platform API base, ending in `/api/platform`.
@@ -259,7 +266,16 @@ impl Client {
             ("wait", wait.map(|wait| format!("{}ms", wait.as_millis()))),
         ];
         query.extend(fields.into_iter().filter_map(|(key, value)| Some((key, value?))));
-        self.send(Method::GET, &["events"], &query, None::<&()>).await
+        // A long-poll is held for `wait`: the request may take that long on top of the usual.
+        let timeout = wait.map(|wait| self.request_timeout + wait);
+        self.send_timed(Method::GET, &["events"], &query, None::<&()>, timeout).await
+    }
+
+    /// `GET /stats/history` (extension): errors, recoveries, refreshes and transient failures per
+    /// bucket (`bucket` long, from `since` ago), for the platform and per connector.
+    pub async fn stats_history(&self, since: Duration, bucket: Duration) -> Result<StatsHistory, ClientError> {
+        let query = [("since", format!("{}s", since.as_secs())), ("bucket", format!("{}s", bucket.as_secs()))];
+        self.send(Method::GET, &["stats", "history"], &query, None::<&()>).await
     }
 
     async fn send<T: DeserializeOwned>(
@@ -268,6 +284,18 @@ impl Client {
         segments: &[&str],
         query: &[(&str, String)],
         body: Option<&impl Serialize>,
+    ) -> Result<T, ClientError> {
+        self.send_timed(method, segments, query, body, None).await
+    }
+
+    /// [`Client::send`] with a request timeout other than the client's.
+    async fn send_timed<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        segments: &[&str],
+        query: &[(&str, String)],
+        body: Option<&impl Serialize>,
+        timeout: Option<Duration>,
     ) -> Result<T, ClientError> {
         let mut url = self.base.clone();
         url.path_segments_mut().map_err(|()| ClientError::Config("API URL cannot be a base".into()))?.extend(segments);
@@ -278,7 +306,7 @@ impl Client {
         let attempts = if method == Method::GET { MAX_ATTEMPTS } else { 1 };
         let mut attempt = 1;
         loop {
-            match self.send_once(method.clone(), url.clone(), body).await {
+            match self.send_once(method.clone(), url.clone(), body, timeout).await {
                 Err(error) if attempt < attempts && error.is_transient() => {
                     let delay = error.retry_after().unwrap_or(Duration::from_millis(200 * 2u64.pow(attempt)));
                     if delay > MAX_RETRY_AFTER {
@@ -298,6 +326,7 @@ impl Client {
         method: Method,
         url: Url,
         body: Option<&impl Serialize>,
+        timeout: Option<Duration>,
     ) -> Result<T, ClientError> {
         let mut request = self
             .http
@@ -306,6 +335,9 @@ impl Client {
             .header(reqwest::header::ACCEPT, "application/json");
         if let Some(body) = body {
             request = request.json(body);
+        }
+        if let Some(timeout) = timeout {
+            request = request.timeout(timeout);
         }
         let response = request.send().await.map_err(ClientError::from_transport)?;
         let status = response.status();

@@ -61,6 +61,9 @@ pub struct Authorization {
     /// Extension: the last transient refresh failure, if the latest attempt failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_error: Option<String>,
+    /// Extension: when `status` last changed (how long the connection has been in its state).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_changed_at: Option<DateTime<Utc>>,
 }
 
 impl Authorization {

@@ -53,3 +53,65 @@ pub struct RefreshCount {
     pub hour: String,
     pub refreshed: u64,
 }
+
+/// `GET /api/platform/stats/history` (extension): what happened per time bucket, oldest bucket
+/// first, every bucket present (zeros included) so a chart can draw it as is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatsHistory {
+    /// The first bucket's start (the asked `since`, aligned down to a multiple of the bucket).
+    pub since: String,
+    /// The end of the last bucket, at or after the time of the answer.
+    pub until: String,
+    pub bucket_seconds: u64,
+    pub buckets: Vec<StatsBucket>,
+}
+
+/// One bucket: the platform's totals and, for each connector with something to count, its own.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatsBucket {
+    /// RFC 3339, UTC.
+    pub start: String,
+    #[serde(flatten)]
+    pub totals: StatsCounts,
+    #[serde(default)]
+    pub connectors: Vec<ConnectorStats>,
+}
+
+/// One connector's counts in a bucket.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectorStats {
+    pub connector: String,
+    #[serde(flatten)]
+    pub counts: StatsCounts,
+}
+
+/// What a bucket counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatsCounts {
+    /// `connection.error` events: permanent failures.
+    #[serde(default)]
+    pub errors: u64,
+    /// `connection.recovered` and `connection.repaired` events.
+    #[serde(default)]
+    pub recoveries: u64,
+    /// Routine successful token refreshes (counted per hour: an hour's count falls in the bucket
+    /// holding the hour's start).
+    #[serde(default)]
+    pub refreshes: u64,
+    /// `connection.refresh_failed` events: transient failures, retried.
+    #[serde(default)]
+    pub transient_failures: u64,
+}
+
+impl StatsCounts {
+    pub fn add(&mut self, other: &StatsCounts) {
+        self.errors += other.errors;
+        self.recoveries += other.recoveries;
+        self.refreshes += other.refreshes;
+        self.transient_failures += other.transient_failures;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == StatsCounts::default()
+    }
+}

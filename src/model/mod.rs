@@ -15,7 +15,7 @@ mod webhook;
 pub use connection::{Authorization, AuthorizationStatus, Authorizer, AuthorizerPrototype, Connection, ContextRef};
 pub use connector::{Connector, Platform};
 pub use context::Context;
-pub use event::{Event, EventsPage, EventsQuery, RefreshCount};
+pub use event::{ConnectorStats, Event, EventsPage, EventsQuery, RefreshCount, StatsBucket, StatsCounts, StatsHistory};
 pub use health::Health;
 pub use pages::{
     ApiErrorBody, ConnectionEnvelope, ConnectionFilter, ConnectionsPage, ConnectorsPage, ContextEnvelope, ContextsPage,

@@ -9,6 +9,7 @@ use crate::client::ClientError;
 use crate::model::{Connection, Connector, Context};
 
 use super::keymap::Keymap;
+use super::live::FollowEvent;
 use super::mint::MintedToken;
 use super::plugins::Plugins;
 
@@ -63,6 +64,11 @@ pub enum Action {
     },
     /// SIGTERM, SIGINT or SIGHUP.
     Terminate,
+    /// The events follower, or a read it asked for, reports (through the open target's own
+    /// channel: nothing of a closed target arrives).
+    Follow(FollowEvent),
+    /// A minute passed: "since" columns age even when nothing else changes.
+    ClockTick,
 }
 
 /// A target a profile switch opened, as the reducer is told it: everything of the new target
@@ -77,6 +83,8 @@ pub struct Session {
     pub keymap: Keymap,
     pub plugins: Plugins,
     pub refresh: Duration,
+    /// Between full scans while events are followed.
+    pub live_rescan: Duration,
     pub catalog_url: Option<String>,
 }
 
@@ -139,6 +147,13 @@ pub enum Effect {
         argv: Vec<String>,
         foreground: bool,
     },
+    /// Read the connections of `context` to `connector` again (an event said they changed).
+    RefetchConnections {
+        context: String,
+        connector: String,
+    },
+    /// Read the 24-hour history for the chart.
+    LoadStats,
     /// Keep these `:` commands (oldest first) in the state directory's history file.
     SaveCommandHistory(Vec<String>),
     Quit,

@@ -21,6 +21,8 @@ pub enum SortColumn {
     Context,
     Label,
     Id,
+    /// How long a connection has been in its state (`authorization.status_changed_at`).
+    Since,
 }
 
 impl SortColumn {
@@ -39,13 +41,14 @@ impl SortColumn {
             SortColumn::Count(_) => "unknown",
             SortColumn::Context => "context",
             SortColumn::Label => "label",
+            SortColumn::Since => "since",
         }
     }
 
     /// The direction a first sort takes: the worst health and the biggest counts first,
     /// texts from A to Z.
     pub fn descending_first(self) -> bool {
-        matches!(self, SortColumn::Health | SortColumn::Connections | SortColumn::Count(_))
+        matches!(self, SortColumn::Health | SortColumn::Connections | SortColumn::Count(_) | SortColumn::Since)
     }
 }
 
@@ -108,6 +111,7 @@ pub fn columns(list: List) -> Vec<Column> {
         List::Connections { show_context } => {
             let mut columns = vec![
                 column(SortColumn::Health, "Health", Constraint::Length(13)),
+                column(SortColumn::Since, "Since", Constraint::Length(5)),
                 column(SortColumn::Connector, "Connector", Constraint::Fill(2)),
             ];
             if show_context {

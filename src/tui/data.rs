@@ -94,6 +94,29 @@ impl Data {
         }
     }
 
+    /// A loaded connection, to change in place: call [`Data::reindex`] after the changes.
+    pub fn connection_mut(&mut self, id: &str) -> Option<&mut Connection> {
+        let position = self.connection_pos.get(id).copied()?;
+        self.connections.get_mut(position)
+    }
+
+    /// Drops a connection and everything derived from it; false when it was not loaded.
+    pub fn remove_connection(&mut self, id: &str) -> bool {
+        let Some(position) = self.connection_pos.remove(id) else { return false };
+        self.connections.remove(position);
+        for later in self.connection_pos.values_mut().filter(|later| **later > position) {
+            *later -= 1;
+        }
+        self.reindex_connections();
+        true
+    }
+
+    /// Recomputes the counts, the per-context and per-connector lists and triage after
+    /// connections changed in place.
+    pub fn reindex(&mut self) {
+        self.reindex_connections();
+    }
+
     fn index_connection(&mut self, position: usize) {
         let connection = &self.connections[position];
         let health = Health::of(Some(connection));

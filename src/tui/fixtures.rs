@@ -60,12 +60,14 @@ pub fn connections() -> Vec<Connection> {
         authorization.display_label = Some("Acme (acme.slack.com)".into());
         authorization.expires_at = Some(at() + chrono::Duration::hours(1));
         authorization.last_refreshed_at = Some(at());
+        authorization.status_changed_at = Some(at() - chrono::Duration::days(5));
     }
     let mut failed = connection("c-acme-drive", "org_acme", drive, true, Some("error"));
     if let Some(authorization) = failed.authorization.as_mut() {
         authorization.display_label = Some("ops@acme.example".into());
         authorization.error_code = Some("invalid_grant".into());
         authorization.error_message = Some("Token has been expired or revoked.".into());
+        authorization.status_changed_at = Some(at() - chrono::Duration::minutes(125));
     }
     vec![
         active,
@@ -87,6 +89,8 @@ pub fn new_state(size: (u16, u16)) -> State {
     };
     let mut state = State::new(target, Keymap::default(), Theme::default(), Settings::default(), Some(CATALOG.into()));
     update(&mut state, Action::Resize { width: size.0, height: size.1 });
+    state.frozen_now = Some(at());
+    state.time_zone = chrono::FixedOffset::east_opt(0);
     state
 }
 

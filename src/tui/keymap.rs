@@ -30,10 +30,12 @@ pub enum KeyMode {
     Profiles,
     /// A plugin asking before it runs.
     Confirm,
+    /// The Events view.
+    Events,
 }
 
 impl KeyMode {
-    pub const ALL: [KeyMode; 8] = [
+    pub const ALL: [KeyMode; 9] = [
         KeyMode::Browse,
         KeyMode::Filter,
         KeyMode::Command,
@@ -42,6 +44,7 @@ impl KeyMode {
         KeyMode::Popup,
         KeyMode::Profiles,
         KeyMode::Confirm,
+        KeyMode::Events,
     ];
 
     /// The mode's name in config.toml: `[keys.NAME]` (browsing keys may also sit in `[keys]`).
@@ -55,6 +58,7 @@ impl KeyMode {
             KeyMode::Popup => "popup",
             KeyMode::Profiles => "profiles",
             KeyMode::Confirm => "confirm",
+            KeyMode::Events => "events",
         }
     }
 
@@ -69,6 +73,7 @@ impl KeyMode {
             KeyMode::Popup => "the token and repair URL popups",
             KeyMode::Profiles => "the profile picker",
             KeyMode::Confirm => "a plugin's confirmation",
+            KeyMode::Events => "the Events view",
         }
     }
 
@@ -135,6 +140,16 @@ pub enum Command {
     ProfilesClose,
     ConfirmYes,
     ConfirmNo,
+    Events,
+    EventsDown,
+    EventsUp,
+    EventsTop,
+    EventsBottom,
+    EventsPageDown,
+    EventsPageUp,
+    EventsFilter,
+    EventsJump,
+    EventsClose,
 }
 
 /// A command's default binding: its mode, its name in config.toml, what it does, whether it
@@ -211,6 +226,7 @@ const SPECS: &[DefaultBinding] = &[
     ),
     browse(Command::Copy, "copy", "copy the selection's id or URL (OSC 52)", &["y"], Some("copy")),
     DefaultBinding { mutating: true, ..browse(Command::Mint, "mint", "mint a context token", &["m"], Some("mint")) },
+    browse(Command::Events, "events", "the Events view (live) and the 24-hour chart", &["E"], None),
     browse(Command::Profiles, "profiles", "switch to another profile (or the demo)", &["P"], None),
     browse(Command::Help, "help", "show every key", &["?"], Some("help")),
     browse(Command::Quit, "quit", "quit (ctrl-c always quits)", &["q"], Some("quit")),
@@ -253,11 +269,20 @@ const SPECS: &[DefaultBinding] = &[
     other(KeyMode::Profiles, Command::ProfilesClose, "close", "keep the current profile", &["esc", "q"]),
     other(KeyMode::Confirm, Command::ConfirmYes, "yes", "run the plugin", &["y", "enter"]),
     other(KeyMode::Confirm, Command::ConfirmNo, "no", "do not run it", &["n", "esc", "q"]),
+    other(KeyMode::Events, Command::EventsDown, "move_down", "move down the events", &["j", "down"]),
+    other(KeyMode::Events, Command::EventsUp, "move_up", "move up the events", &["k", "up"]),
+    other(KeyMode::Events, Command::EventsTop, "top", "the newest event", &["g", "home"]),
+    other(KeyMode::Events, Command::EventsBottom, "bottom", "the oldest event kept", &["G", "end"]),
+    other(KeyMode::Events, Command::EventsPageDown, "page_down", "one page down", &["pagedown", "ctrl-d"]),
+    other(KeyMode::Events, Command::EventsPageUp, "page_up", "one page up", &["pageup", "ctrl-u"]),
+    other(KeyMode::Events, Command::EventsFilter, "filter", "filter the events (type: connector: context:)", &["/"]),
+    other(KeyMode::Events, Command::EventsJump, "jump", "go to the event's connection", &["enter"]),
+    other(KeyMode::Events, Command::EventsClose, "close", "clear the filter, else back to the panes", &["esc", "E"]),
 ];
 
 /// Commands that must keep a key: the only way out of their mode (ctrl-c aside, which quits
 /// the whole dashboard).
-const WAYS_OUT: [Command; 7] = [
+const WAYS_OUT: [Command; 8] = [
     Command::FilterApply,
     Command::CommandCancel,
     Command::HelpClose,
@@ -265,6 +290,7 @@ const WAYS_OUT: [Command; 7] = [
     Command::PopupClose,
     Command::ProfilesClose,
     Command::ConfirmNo,
+    Command::EventsClose,
 ];
 
 const fn browse(

@@ -8,7 +8,8 @@
 //! commands), `session` (opening a target, at start and on a profile switch), `command` (the `:`
 //! line: commands, parsing, completion) and `history` (its file), `columns` (each list's columns)
 //! and `sort` (sorting a list by one),
-//! `loader` (the worker that runs scans), `runtime` (terminal, event loop, effects), `ui/`
+//! `loader` (the worker that runs scans), `follower` (the worker that follows events) and `live`
+//! (what it learned: follow mode, recent events, the 24-hour history), `runtime` (terminal, event loop, effects), `ui/`
 //! (one module per pane).
 
 pub mod action;
@@ -18,9 +19,11 @@ pub mod data;
 pub mod filter;
 #[cfg(test)]
 mod fixtures;
+mod follower;
 mod history;
 pub mod key;
 pub mod keymap;
+pub mod live;
 mod loader;
 pub mod mint;
 pub mod plugins;
@@ -95,7 +98,7 @@ pub async fn run(target_args: TargetArgs, args: DashboardArgs) -> Result<()> {
         api_url: session.api_url,
         profile: session.profile,
     };
-    let settings = state::Settings { refresh: session.refresh };
+    let settings = state::Settings { refresh: session.refresh, live_rescan: session.live_rescan };
     let mut state = State::new(target, session.keymap, theme::Theme::from_env(skin), settings, session.catalog_url);
     state.plugins = session.plugins;
     state.profiles = opener.profile_names();

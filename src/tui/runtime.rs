@@ -26,12 +26,13 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::action::{Action, Effect, LoadEvent, RepairLink, Stream};
+use super::live::FollowEvent;
 use super::mint::MintedToken;
 use super::session::{Opened, Opener};
 use super::state::State;
 use super::update::update;
-use super::{loader, ui};
-use crate::client::Client;
+use super::{follower, loader, ui};
+use crate::client::{Client, ConnectionFilter};
 use crate::target::OpenTarget;
 
 /// At most ~60 frames a second.
@@ -125,6 +126,11 @@ struct Runtime {
     tx: mpsc::Sender<Action>,
     rx: mpsc::Receiver<Action>,
     scan: Option<JoinHandle<()>>,
+    /// The events follower of the open target, and what it reports: a channel per target, so
+    /// nothing an old target's follower queued reaches the next one's screen.
+    follower: Option<JoinHandle<()>>,
+    follow_tx: mpsc::Sender<FollowEvent>,
+    follow_rx: mpsc::Receiver<FollowEvent>,
     /// Requests in flight for the open target (repair links, refreshes, mints): aborted with it.
     workers: JoinSet<()>,
     /// The profile switch in progress, and its number (a newer switch overtakes older ones).
@@ -140,6 +146,7 @@ struct Runtime {
 impl Runtime {
     fn new(opener: Opener, opened: Opened, options: RuntimeOptions) -> Self {
         let (tx, rx) = mpsc::channel(1024);
+        let (follow_tx, follow_rx) = mpsc::channel(FOLLOW_QUEUE);
         let (opened_tx, opened_rx) = mpsc::channel(4);
         let RuntimeOptions { mouse, history_file } = options;
         Self {
@@ -149,6 +156,9 @@ impl Runtime {
             tx,
             rx,
             scan: None,
+            follower: None,
+            follow_tx,
+            follow_rx,
             workers: JoinSet::new(),
             opening: None,
             switches: 0,
@@ -166,6 +176,10 @@ impl Runtime {
         if let Some(scan) = self.scan.take() {
             scan.abort();
         }
+        if let Some(follower) = self.follower.take() {
+            follower.abort();
+        }
+        (self.follow_tx, self.follow_rx) = mpsc::channel(FOLLOW_QUEUE);
         self.workers.abort_all();
         self.refresh_at = None;
         let target = self.target.take()?;
@@ -181,6 +195,8 @@ impl Runtime {
         let mut hangup = signal(SignalKind::hangup())?;
         let mut spinner = tokio::time::interval(SPINNER_TICK);
         spinner.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        let mut clock = tokio::time::interval_at(Instant::now() + CLOCK_TICK, CLOCK_TICK);
+        clock.set_missed_tick_behavior(MissedTickBehavior::Skip);
 
         let size = terminal.size()?;
         update(state, Action::Resize { width: size.width, height: size.height });
@@ -235,11 +251,13 @@ impl Runtime {
                     None => continue,
                 },
                 Some(action) = self.rx.recv() => action,
+                Some(event) = self.follow_rx.recv() => Action::Follow(event),
                 _ = tokio::time::sleep_until(refresh_at.unwrap_or_else(Instant::now)), if refresh_at.is_some() => {
                     self.refresh_at = None;
                     Action::RefreshTick
                 }
                 _ = spinner.tick(), if state.is_loading() => Action::SpinnerTick,
+                _ = clock.tick() => Action::ClockTick,
                 _ = tokio::time::sleep_until(last_frame + FRAME), if state.needs_redraw => continue,
             };
             effects = update(state, action);
@@ -300,6 +318,11 @@ impl Runtime {
                     }
                     return Ok(Flow::Continue);
                 };
+                if self.follower.is_none() {
+                    // Started with the target's first scan, so events that happen while it
+                    // runs reach the screen.
+                    self.follower = Some(tokio::spawn(follower::run(target.client.clone(), self.follow_tx.clone())));
+                }
                 tracing::info!(generation, "scan started");
                 let task = loader::run(target.client.clone(), generation, catalog, self.limits, self.tx.clone());
                 self.scan = Some(tokio::spawn(task));
@@ -384,6 +407,31 @@ impl Runtime {
                     let _ = tx.send(Action::ConnectionRefreshed { id, result }).await;
                 });
             }
+            Effect::RefetchConnections { context, connector } => {
+                let Some(client) = self.client() else { return Ok(Flow::Continue) };
+                let tx = self.follow_tx.clone();
+                self.workers.spawn(async move {
+                    let filter = ConnectionFilter {
+                        context: Some(context.clone()),
+                        connector: Some(connector.clone()),
+                        ..ConnectionFilter::default()
+                    };
+                    let result = client
+                        .list_connections(&filter, None, Some(REFETCH_LIMIT))
+                        .await
+                        .map(|page| page.connections)
+                        .map_err(|error| error.to_string());
+                    let _ = tx.send(FollowEvent::Refetched { context, connector, result }).await;
+                });
+            }
+            Effect::LoadStats => {
+                let Some(client) = self.client() else { return Ok(Flow::Continue) };
+                let tx = self.follow_tx.clone();
+                self.workers.spawn(async move {
+                    let result = client.stats_history(STATS_SPAN, STATS_BUCKET).await.map(Box::new);
+                    let _ = tx.send(FollowEvent::Stats(result)).await;
+                });
+            }
             Effect::Mint(context) => {
                 let Some(client) = self.client() else { return Ok(Flow::Continue) };
                 let tx = self.tx.clone();
@@ -406,6 +454,16 @@ impl Runtime {
         Ok(Flow::Continue)
     }
 }
+
+/// Follower reports waiting for the reducer (each a page of events at most).
+const FOLLOW_QUEUE: usize = 16;
+/// The most connections one context has to one connector that an event's re-read takes.
+const REFETCH_LIMIT: u32 = 100;
+/// What the chart shows: a day, by the hour.
+const STATS_SPAN: Duration = Duration::from_secs(24 * 3600);
+const STATS_BUCKET: Duration = Duration::from_secs(3600);
+/// How often "since" columns are redrawn while nothing else changes.
+const CLOCK_TICK: Duration = Duration::from_secs(30);
 
 /// Said when an effect needs a target while none is open.
 const NO_TARGET: &str = "no target is open: pick a profile";

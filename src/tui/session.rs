@@ -10,6 +10,7 @@ use super::action::Session;
 use super::keymap::Keymap;
 use super::loader::ScanLimits;
 use super::plugins::Plugins;
+use super::state::DEFAULT_LIVE_RESCAN;
 use super::theme::Skin;
 use crate::client::ClientOptions;
 use crate::config::{Config, ConfigError, Paths, TargetArgs};
@@ -108,6 +109,7 @@ impl Opener {
             keymap,
             plugins,
             refresh,
+            live_rescan: target.live_rescan.unwrap_or(DEFAULT_LIVE_RESCAN),
             catalog_url: target.known_catalog_url().map(str::to_owned),
         };
         Ok(Opened { target, limits: ScanLimits { concurrency, max_connections }, session })

@@ -78,6 +78,14 @@ fn connection_key(column: SortColumn, connection: &Connection) -> Key {
                 .and_then(|authorization| authorization.display_label.as_deref())
                 .unwrap_or(""),
         ),
+        // The longer in its state, the bigger; unknown counts as just now.
+        SortColumn::Since => Key::Number(
+            connection
+                .authorization
+                .as_ref()
+                .and_then(|authorization| authorization.status_changed_at)
+                .map_or(0, |at| usize::try_from(i64::MAX - at.timestamp()).unwrap_or(0)),
+        ),
         _ => text(&connection.id),
     }
 }

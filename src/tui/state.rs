@@ -5,14 +5,14 @@
 //! index is rebuilt only when data, filter or scope changes, so drawing costs the same at any
 //! size.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use tui_input::Input;
 
-use crate::model::{Connection, Connector, Context};
+use crate::model::{Connection, Connector, Context, Event};
 
 use super::action::Stream;
 use super::columns::{Column, List, Sort, columns};
@@ -20,6 +20,7 @@ use super::command::CommandLine;
 use super::data::Data;
 use super::filter::Filter;
 use super::keymap::{KeyMode, Keymap};
+use super::live::{self, FollowMode, Live};
 use super::mint::{MintForm, MintedToken};
 use super::plugins::Plugins;
 use super::sort::sort_index;
@@ -86,6 +87,8 @@ pub enum Mode {
     },
     /// A plugin that asks before it runs, with its arguments already filled in.
     Confirm(PendingPlugin),
+    /// The Events view over the panes.
+    Events(EventsView),
 }
 
 /// A plugin run waiting for the user's yes.
@@ -108,6 +111,8 @@ impl Mode {
             Mode::Minted(_) | Mode::Url { .. } => KeyMode::Popup,
             Mode::Profiles { .. } => KeyMode::Profiles,
             Mode::Confirm(_) => KeyMode::Confirm,
+            Mode::Events(view) if view.editing.is_some() => KeyMode::Filter,
+            Mode::Events(_) => KeyMode::Events,
         }
     }
 
@@ -219,6 +224,35 @@ impl ListView {
     }
 }
 
+/// The Events view: the recent events, filtered, newest first, with a selection. Its `/`
+/// filter is typed in place (`editing`), like the panes'.
+#[derive(Debug, Clone, Default)]
+pub struct EventsView {
+    /// Positions into [`Live::events`] (0 is the newest) that the filter keeps.
+    pub view: ListView,
+    pub filter: String,
+    /// The filter being typed, when it is.
+    pub editing: Option<Input>,
+}
+
+impl EventsView {
+    /// Rebuilds the filtered index over `events`, keeping the selected event (by id) when it is
+    /// still listed.
+    pub fn rebuild(&mut self, events: &VecDeque<Event>, keep: Option<&str>, rows: usize) {
+        let words: Vec<String> = self.filter.split_whitespace().map(str::to_lowercase).collect();
+        let index: Vec<usize> = (0..events.len())
+            .filter(|&position| words.iter().all(|word| live::matches(&events[position], word)))
+            .collect();
+        let keep = keep.and_then(|id| events.iter().position(|event| event.id == id));
+        self.view.replace(index, keep, rows);
+    }
+
+    /// The selected event's id.
+    pub fn selected_id<'a>(&self, events: &'a VecDeque<Event>) -> Option<&'a str> {
+        self.view.selected_item().and_then(|position| events.get(position)).map(|event| event.id.as_str())
+    }
+}
+
 /// What the header says about the open target.
 #[derive(Debug, Clone, Default)]
 pub struct TargetInfo {
@@ -247,12 +281,18 @@ pub struct RunningScan {
 
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// Between full scans while the server's events are not followed.
     pub refresh: Duration,
+    /// Between full scans while events are followed: a slow safety net.
+    pub live_rescan: Duration,
 }
+
+/// The safety-net rescan while following events, unless a profile says otherwise.
+pub const DEFAULT_LIVE_RESCAN: Duration = Duration::from_secs(300);
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { refresh: Duration::from_secs(30) }
+        Self { refresh: Duration::from_secs(30), live_rescan: DEFAULT_LIVE_RESCAN }
     }
 }
 
@@ -326,6 +366,12 @@ pub struct State {
     /// Connections whose forced refresh is in flight, by id.
     pub refreshing: HashSet<String>,
     pub flash: Option<Flash>,
+    /// The event stream: live or polling, recent events, the 24-hour history.
+    pub live: Live,
+    /// The time "since" columns count from; `None` reads the wall clock (tests freeze it).
+    pub frozen_now: Option<DateTime<Utc>>,
+    /// The time zone event times are shown in; `None` is the machine's (tests fix it).
+    pub time_zone: Option<chrono::FixedOffset>,
     /// Earlier `:` commands, oldest first (kept in the state directory by the runtime).
     pub command_history: Vec<String>,
     pub needs_redraw: bool,
@@ -405,6 +451,27 @@ impl State {
             context: self.selected_context().map(|context| context.external_id.clone()),
             connector: self.selected_connector().map(|connector| connector.slug.clone()),
             connection: self.selected_connection().map(|connection| connection.id.clone()),
+        }
+    }
+
+    /// Now, for ages on screen.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.frozen_now.unwrap_or_else(Utc::now)
+    }
+
+    /// `at` as a local wall-clock time, `13:04:05`.
+    pub fn local_clock(&self, at: DateTime<Utc>) -> String {
+        match self.time_zone {
+            Some(zone) => at.with_timezone(&zone).format("%H:%M:%S").to_string(),
+            None => at.with_timezone(&chrono::Local).format("%H:%M:%S").to_string(),
+        }
+    }
+
+    /// Between full scans: long while events keep the screen current, else the refresh interval.
+    pub fn rescan_interval(&self) -> Duration {
+        match self.live.mode {
+            FollowMode::Live => self.settings.live_rescan,
+            FollowMode::Starting | FollowMode::Polling | FollowMode::Retrying { .. } => self.settings.refresh,
         }
     }
 

@@ -11,6 +11,7 @@ mod legacy;
 mod paging;
 mod public;
 pub(super) mod sessions;
+mod stats;
 mod webhooks;
 
 use axum::{Router, middleware};
@@ -26,6 +27,7 @@ pub fn platform(state: AppState) -> Router<AppState> {
         .merge(connections::router())
         .merge(connectors::router())
         .merge(events::router())
+        .merge(stats::router())
         .merge(legacy::router())
         .merge(webhooks::router())
         // Inside the key check (the later layer runs first): only checked keys become actors.
@@ -70,6 +72,7 @@ mod tests {
             (Method::DELETE, "/webhooks/wh_1"),
             (Method::POST, "/webhooks/wh_1/test"),
             (Method::GET, "/webhooks/deliveries"),
+            (Method::GET, "/stats/history"),
             (Method::POST, "/users"),
             (Method::GET, "/users/u1/connections/crm"),
             (Method::GET, "/groups/g1/connections/crm"),

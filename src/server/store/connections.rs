@@ -20,7 +20,7 @@ pub(super) const CONNECTION_SELECT: &str = "SELECT c.seq, c.id, c.enabled,
         k.slug, k.name, k.short_description, k.mark_url, k.about, k.description, k.supports_multiple_connections,
         a.id, a.status, a.display_label, a.error_code, a.error_message, a.access_token, a.authorize_url, a.state,
         a.expires_at, a.last_refreshed_at, a.refresh_error,
-        x.external_id, x.external_name
+        x.external_id, x.external_name, a.status_changed_at
     FROM connections c
     JOIN connectors k ON k.slug = c.connector_slug
     JOIN contexts x ON x.id = c.context_id
@@ -224,6 +224,7 @@ pub(super) fn connection_from_row(
                 expires_at: parse_timestamp(row.get(18)?),
                 last_refreshed_at: parse_timestamp(row.get(19)?),
                 refresh_error: row.get(20)?,
+                status_changed_at: parse_timestamp(row.get(23)?),
             })
         }
     };

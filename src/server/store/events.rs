@@ -158,7 +158,10 @@ pub(super) fn watch(writer: &Db) -> rusqlite::Result<()> {
         ),
     ];
     let counted = "INSERT INTO refresh_counts (hour, refreshed) VALUES (strftime('%Y-%m-%dT%H:00:00Z', 'now'), 1)
-         ON CONFLICT (hour) DO UPDATE SET refreshed = refreshed + 1;";
+         ON CONFLICT (hour) DO UPDATE SET refreshed = refreshed + 1;
+         INSERT INTO connector_refresh_counts (hour, connector, refreshed)
+         SELECT strftime('%Y-%m-%dT%H:00:00Z', 'now'), connector_slug, 1 FROM connections WHERE seq = NEW.connection_seq
+         ON CONFLICT (hour, connector) DO UPDATE SET refreshed = refreshed + 1;";
     let triggers = triggers.into_iter().chain([(
         "refresh_counted",
         // Every statement that sets `last_refreshed_at` on an active authorization is a refresh
@@ -250,6 +253,8 @@ pub(super) fn list(db: &Db, filter: &EventFilter, after: i64, limit: usize) -> S
 pub(super) fn prune(tx: &Transaction<'_>, before: DateTime<Utc>) -> StoreResult<usize> {
     let before = timestamp_text(before);
     tx.prepare_cached("DELETE FROM refresh_counts WHERE datetime(hour, '+1 hour') < datetime(?1)")?
+        .execute([&before])?;
+    tx.prepare_cached("DELETE FROM connector_refresh_counts WHERE datetime(hour, '+1 hour') < datetime(?1)")?
         .execute([&before])?;
     Ok(tx.prepare_cached("DELETE FROM events WHERE occurred_at < ?1")?.execute([before])?)
 }

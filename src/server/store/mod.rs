@@ -21,6 +21,7 @@ mod records;
 mod sandbox;
 mod schema;
 mod sql;
+mod stats;
 mod status_changes;
 mod webhook_outbox;
 mod webhooks;
@@ -35,7 +36,9 @@ use rusqlite::{Connection as Db, OpenFlags, Transaction};
 use secrecy::{ExposeSecret as _, SecretString};
 use tokio::sync::{Semaphore, broadcast, watch};
 
-use crate::model::{Connection, ConnectionFilter, Connector, Context, EventsPage, Platform, RefreshCount};
+use crate::model::{
+    Connection, ConnectionFilter, Connector, Context, EventsPage, Platform, RefreshCount, StatsHistory,
+};
 
 /// Tests compute PKCE challenges with the sandbox's own definition.
 pub use crate::server::secret::pkce_s256;
@@ -50,6 +53,7 @@ pub use records::{
 pub use sandbox::{
     NewCode, SandboxClient, SandboxClientConfig, SandboxGrantSeed, SandboxGrantView, SandboxIssued, SandboxRefusal,
 };
+pub use stats::StatsWindow;
 pub use status_changes::AuthorizationStatusRecord;
 pub use webhook_outbox::{AttemptResult, EndpointAfter, NewWebhook, OutboxHead};
 
@@ -77,6 +81,7 @@ impl Store {
         let writer = open_connection(path, false)?;
         writer.execute_batch(schema::SCHEMA).context("cannot create the database schema")?;
         schema::add_missing_columns(&writer).context("cannot upgrade the database schema")?;
+        writer.execute_batch(schema::STATUS_CHANGED_AT).context("cannot keep the authorization status times")?;
         writer.execute(
             "INSERT INTO meta (key, value) VALUES ('schema_version', ?1) ON CONFLICT (key) DO NOTHING",
             [schema::SCHEMA_VERSION.to_string()],
@@ -188,6 +193,11 @@ impl Store {
     /// Successful refreshes per hour, of the hours that ended at or after `since`.
     pub async fn refresh_counts(&self, since: Option<DateTime<Utc>>) -> StoreResult<Vec<RefreshCount>> {
         self.read(move |db| events::refresh_counts(db, since)).await
+    }
+
+    /// Errors, recoveries, refreshes and transient failures per bucket of `window` and connector.
+    pub async fn stats_history(&self, window: StatsWindow) -> StoreResult<StatsHistory> {
+        self.read(move |db| stats::history(db, window)).await
     }
 
     /// Deletes the events that occurred before `before`; how many.

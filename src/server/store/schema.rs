@@ -9,8 +9,34 @@ pub(super) const SCHEMA_VERSION: i64 = 1;
 
 /// Columns added after a table's first version: `(table, column, declaration)`, added to an
 /// older database when it opens (`CREATE TABLE IF NOT EXISTS` leaves existing tables alone).
-pub(super) const ADDED_COLUMNS: &[(&str, &str, &str)] =
-    &[("api_keys", "last_used_at", "TEXT"), ("connectors", "credential_field", "TEXT")];
+pub(super) const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("api_keys", "last_used_at", "TEXT"),
+    ("connectors", "credential_field", "TEXT"),
+    ("authorizations", "status_changed_at", "TEXT"),
+];
+
+/// Keeps `authorizations.status_changed_at` (when the authorization entered its status) true
+/// whichever statement writes the status, and fills it for rows written before the column
+/// existed: the time of the connection's latest status event if the history has one, else the
+/// row's last update. Applied after [`add_missing_columns`], since it names the added column.
+pub(super) const STATUS_CHANGED_AT: &str = r#"
+CREATE TRIGGER IF NOT EXISTS authorization_status_set AFTER INSERT ON authorizations
+WHEN NEW.status_changed_at IS NULL
+BEGIN
+    UPDATE authorizations SET status_changed_at = NEW.updated_at WHERE id = NEW.id;
+END;
+CREATE TRIGGER IF NOT EXISTS authorization_status_changed AFTER UPDATE OF status ON authorizations
+WHEN OLD.status IS NOT NEW.status
+BEGIN
+    UPDATE authorizations SET status_changed_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE id = NEW.id;
+END;
+UPDATE authorizations SET status_changed_at = COALESCE(
+    (SELECT MAX(e.occurred_at) FROM events e JOIN connections c ON c.id = e.connection_id
+     WHERE c.seq = authorizations.connection_seq
+       AND e.event_type IN ('connection.created', 'connection.error', 'connection.recovered', 'connection.repaired')),
+    updated_at)
+WHERE status_changed_at IS NULL;
+"#;
 
 /// Adds the [`ADDED_COLUMNS`] an older database lacks.
 pub(super) fn add_missing_columns(db: &rusqlite::Connection) -> rusqlite::Result<()> {
@@ -108,7 +134,9 @@ CREATE TABLE IF NOT EXISTS authorizations (
     expires_at        TEXT,
     last_refreshed_at TEXT,
     refresh_error     TEXT,
-    updated_at        TEXT NOT NULL
+    updated_at        TEXT NOT NULL,
+    -- When `status` last changed (kept by the STATUS_CHANGED_AT triggers).
+    status_changed_at TEXT
 );
 -- Authorization-code flows started by the catalog. `state` is single use (the row is deleted
 -- when the callback arrives) and bound to one connection; starting a new flow for a connection
@@ -207,6 +235,14 @@ CREATE TABLE IF NOT EXISTS refresh_counts (
     hour      TEXT PRIMARY KEY,
     refreshed INTEGER NOT NULL
 );
+-- The same per connector, for `GET /stats/history` (hours before this table existed are only
+-- in the platform-wide counts above).
+CREATE TABLE IF NOT EXISTS connector_refresh_counts (
+    hour      TEXT NOT NULL,
+    connector TEXT NOT NULL,
+    refreshed INTEGER NOT NULL,
+    PRIMARY KEY (hour, connector)
+) WITHOUT ROWID;
 -- Webhook endpoints (`store/webhook_outbox.rs`). The secret is kept in clear, as the signature
 -- needs it (the database is 0600); it is shown once, when the endpoint is added. `event_types`
 -- is a JSON array, NULL for every type.
@@ -264,5 +300,41 @@ mod tests {
         add_missing_columns(&db).unwrap();
         add_missing_columns(&db).unwrap();
         db.execute("UPDATE api_keys SET last_used_at = 'now'", []).expect("the column exists");
+    }
+
+    /// A database from before `status_changed_at`: the column is added and filled from the
+    /// latest status event (else the last update); later status changes keep it current.
+    #[test]
+    fn status_changed_at_is_backfilled_then_kept() {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        let before = SCHEMA.replace("    updated_at        TEXT NOT NULL,\n    -- When `status` last changed (kept by the STATUS_CHANGED_AT triggers).\n    status_changed_at TEXT\n", "    updated_at        TEXT NOT NULL\n");
+        assert_ne!(before, SCHEMA, "the old schema lacks the column");
+        db.execute_batch(&before).unwrap();
+        db.execute_batch(
+            "INSERT INTO contexts (id, external_id, created_at, updated_at) VALUES (1, 'u1', 't', 't');
+             INSERT INTO connectors (slug, name) VALUES ('crm', 'CRM');
+             INSERT INTO connections (seq, id, context_id, connector_slug, enabled, health, created_at, updated_at)
+                 VALUES (1, 'c1', 1, 'crm', 1, 0, 't', 't'), (2, 'c2', 1, 'crm', 1, 0, 't', 't');
+             INSERT INTO authorizations (connection_seq, status, updated_at) VALUES
+                 (1, 'error', '2026-01-02T00:00:00Z'), (2, 'active', '2026-01-03T00:00:00Z');
+             INSERT INTO events (id, event_type, occurred_at, connection_id, payload)
+                 VALUES ('e1', 'connection.error', '2026-01-01T12:00:00Z', 'c1', '{}');",
+        )
+        .unwrap();
+        add_missing_columns(&db).unwrap();
+        db.execute_batch(STATUS_CHANGED_AT).unwrap();
+        let changed_at = |seq: i64| -> String {
+            db.query_row("SELECT status_changed_at FROM authorizations WHERE connection_seq = ?1", [seq], |row| {
+                row.get(0)
+            })
+            .unwrap()
+        };
+        assert_eq!(changed_at(1), "2026-01-01T12:00:00Z", "from the history");
+        assert_eq!(changed_at(2), "2026-01-03T00:00:00Z", "from the last update");
+        db.execute_batch("UPDATE authorizations SET updated_at = 'x' WHERE connection_seq = 1").unwrap();
+        assert_eq!(changed_at(1), "2026-01-01T12:00:00Z", "no status change, no new time");
+        db.execute_batch("UPDATE authorizations SET status = 'active' WHERE connection_seq = 1").unwrap();
+        let now = chrono::Utc::now().format("%Y-%m-%dT%H").to_string();
+        assert!(changed_at(1).starts_with(&now), "a status change sets it to now: {}", changed_at(1));
     }
 }

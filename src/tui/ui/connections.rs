@@ -4,7 +4,8 @@ use ratatui::text::Span;
 use ratatui::widgets::Cell;
 
 use super::widgets::{ListFrame, clean, draw_list, health_span};
-use crate::model::Health;
+use crate::humanize::age;
+use crate::model::{Connection, Health};
 use crate::tui::state::{Pane, Scope, State};
 
 pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
@@ -28,11 +29,13 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
         _ => "no connections",
     };
     let columns = state.columns(Pane::Connections);
+    let now = state.now();
     let list = ListFrame { name, total, columns, has_data: !data.connections.is_empty(), empty_hint };
     draw_list(frame, area, state, Pane::Connections, list, |item| {
         let connection = &data.connections[item];
         let mut cells = vec![
             Cell::from(health_span(state, Health::of(Some(connection)))),
+            Cell::from(Span::styled(since(connection, now), state.theme.muted())),
             Cell::from(clean(&connection.connector.name)),
         ];
         if show_context {
@@ -44,4 +47,10 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
         cells.push(Cell::from(clean(&connection.id)));
         cells
     });
+}
+
+/// How long the connection has been in its state, when the server says (an extension).
+fn since(connection: &Connection, now: chrono::DateTime<chrono::Utc>) -> String {
+    let changed = connection.authorization.as_ref().and_then(|authorization| authorization.status_changed_at);
+    changed.map(|at| age(at, now)).unwrap_or_default()
 }

@@ -10,25 +10,24 @@ use crate::tui::state::{Mode, State};
 
 pub fn draw(frame: &mut Frame, status: Rect, hints: Rect, state: &State) {
     let theme = &state.theme;
-    match &state.mode {
-        Mode::Filter(input) => {
-            let (visible, cursor) = visible_input(input, status.width.saturating_sub(1));
-            let line = Line::from(vec![Span::styled("/", theme.key()), Span::raw(visible)]);
-            frame.render_widget(Paragraph::new(line), status);
-            frame.set_cursor_position(Position::new(status.x + 1 + cursor, status.y));
-        }
-        Mode::Command(line) => {
-            let (visible, cursor) = visible_input(&line.input, status.width.saturating_sub(1));
-            let line = Line::from(vec![Span::styled(":", theme.key()), Span::raw(visible)]);
-            frame.render_widget(Paragraph::new(line), status);
-            frame.set_cursor_position(Position::new(status.x + 1 + cursor, status.y));
-        }
-        _ => {
-            if let Some(flash) = &state.flash {
-                let style = if flash.error { theme.error() } else { ratatui::style::Style::new() };
-                frame.render_widget(Paragraph::new(Line::styled(flash.text.clone(), style)), status);
-            }
-        }
+    let editing = match &state.mode {
+        Mode::Filter(input) => Some(input),
+        Mode::Events(view) => view.editing.as_ref(),
+        _ => None,
+    };
+    if let Some(input) = editing {
+        let (visible, cursor) = visible_input(input, status.width.saturating_sub(1));
+        let line = Line::from(vec![Span::styled("/", theme.key()), Span::raw(visible)]);
+        frame.render_widget(Paragraph::new(line), status);
+        frame.set_cursor_position(Position::new(status.x + 1 + cursor, status.y));
+    } else if let Mode::Command(line) = &state.mode {
+        let (visible, cursor) = visible_input(&line.input, status.width.saturating_sub(1));
+        let line = Line::from(vec![Span::styled(":", theme.key()), Span::raw(visible)]);
+        frame.render_widget(Paragraph::new(line), status);
+        frame.set_cursor_position(Position::new(status.x + 1 + cursor, status.y));
+    } else if let Some(flash) = &state.flash {
+        let style = if flash.error { theme.error() } else { ratatui::style::Style::new() };
+        frame.render_widget(Paragraph::new(Line::styled(flash.text.clone(), style)), status);
     }
     if let Mode::Command(CommandLine { completion: Some(completion), .. }) = &state.mode {
         frame.render_widget(Paragraph::new(candidates_line(state, completion)), hints);
@@ -43,6 +42,17 @@ pub fn draw(frame: &mut Frame, status: Rect, hints: Rect, state: &State) {
             pairs.push(("".into(), "status: connector: context:"));
             pairs
         }
+        Mode::Events(view) if view.editing.is_some() => {
+            let mut pairs = bound(vec![(key(Command::FilterApply), "apply"), (key(Command::FilterClear), "clear")]);
+            pairs.push(("".into(), "type: connector: context: connection:"));
+            pairs
+        }
+        Mode::Events(_) => bound(vec![
+            (key(Command::EventsDown), "down"),
+            (key(Command::EventsFilter), "filter"),
+            (key(Command::EventsJump), "go to the connection"),
+            (key(Command::EventsClose), "back"),
+        ]),
         Mode::Command(_) => bound(vec![
             (key(Command::CommandComplete), "complete"),
             (key(Command::CommandRun), "run"),

@@ -5,6 +5,7 @@ use ratatui::widgets::Paragraph;
 
 use super::widgets::{clean, clock, spinner};
 use crate::model::Health;
+use crate::tui::live::FollowMode;
 use crate::tui::state::State;
 
 /// Health totals, in the order an operator reads them.
@@ -37,6 +38,10 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
             }
         }
     }
+    if let Some(mode) = follow_mode(state) {
+        first.push(Span::raw(" │ "));
+        first.push(mode);
+    }
     let data = &state.data;
     let mut second = Vec::new();
     for health in TOTALS {
@@ -58,4 +63,19 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
         second.push(Span::styled(" · per-context fetch", theme.muted()));
     }
     frame.render_widget(Paragraph::new(vec![Line::from(first), Line::from(second)]), area);
+}
+
+/// How the screen stays current: following events ("live"), or rescanning every so often.
+fn follow_mode(state: &State) -> Option<Span<'static>> {
+    let theme = &state.theme;
+    let every = humantime::format_duration(state.settings.refresh);
+    Some(match &state.live.mode {
+        FollowMode::Starting => return None,
+        FollowMode::Live => Span::styled("● live", theme.health(Health::Active)),
+        FollowMode::Polling => Span::styled(format!("polling every {every}"), theme.muted()),
+        FollowMode::Retrying { since, retry_at, .. } => Span::styled(
+            format!("polling every {every} · events failing since {}, next try {}", clock(since), clock(retry_at)),
+            theme.error(),
+        ),
+    })
 }

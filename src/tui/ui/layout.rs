@@ -3,7 +3,7 @@
 
 use ratatui::layout::{Constraint, Layout, Rect};
 
-use crate::tui::state::Pane;
+use crate::tui::state::{Pane, State};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Areas {
@@ -48,4 +48,36 @@ pub fn table_rows(area: Rect) -> usize {
 /// Data rows visible in a list pane of a terminal of `size`, at least one (a page size).
 pub fn list_rows(size: (u16, u16), pane: Pane) -> usize {
     table_rows(areas(Rect::new(0, 0, size.0, size.1)).of(pane)).max(1)
+}
+
+/// The 24-hour chart's height in the Events view (borders and four sparklines).
+const CHART_HEIGHT: u16 = 6;
+/// The shortest terminal that shows the chart: below it the events keep the room.
+const CHART_MIN_TERMINAL_HEIGHT: u16 = 20;
+
+/// Where the Events view draws over the panes' body: the chart (when shown) above the events.
+pub fn events_areas(area: Rect, chart: bool) -> (Option<Rect>, Rect) {
+    let body = areas(area);
+    let body = Rect {
+        y: body.contexts.y,
+        height: body.status.y.saturating_sub(body.contexts.y),
+        ..Rect { x: area.x, width: area.width, ..body.contexts }
+    };
+    if !chart || area.height < CHART_MIN_TERMINAL_HEIGHT {
+        return (None, body);
+    }
+    let [chart, events] = Layout::vertical([Constraint::Length(CHART_HEIGHT), Constraint::Min(0)]).areas(body);
+    (Some(chart), events)
+}
+
+/// Whether the Events view draws the chart: the server has the history route and the terminal
+/// the room.
+pub fn shows_chart(state: &State) -> bool {
+    !state.live.stats_unsupported && state.size.1 >= CHART_MIN_TERMINAL_HEIGHT
+}
+
+/// Event rows visible in the Events view, at least one (a page size).
+pub fn events_rows(state: &State) -> usize {
+    let (_, events) = events_areas(Rect::new(0, 0, state.size.0, state.size.1), shows_chart(state));
+    table_rows(events).max(1)
 }

@@ -6,6 +6,7 @@ mod connections;
 mod connectors;
 mod contexts;
 mod detail;
+mod events;
 mod footer;
 mod header;
 pub mod layout;
@@ -25,6 +26,9 @@ pub fn draw(frame: &mut Frame, state: &State) {
     connectors::draw(frame, areas.connectors, state);
     connections::draw(frame, areas.connections, state);
     detail::draw(frame, areas.detail, state);
+    if let crate::tui::state::Mode::Events(view) = &state.mode {
+        events::draw(frame, state, view);
+    }
     footer::draw(frame, areas.status, areas.hints, state);
     popup::draw(frame, state);
 }

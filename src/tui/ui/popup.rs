@@ -22,7 +22,7 @@ pub fn draw(frame: &mut Frame, state: &State) {
         }
         Mode::Profiles { selected } => profiles(frame, state, *selected),
         Mode::Confirm(pending) => confirm(frame, state, pending),
-        Mode::Browse | Mode::Filter(_) | Mode::Command(_) => {}
+        Mode::Browse | Mode::Filter(_) | Mode::Command(_) | Mode::Events(_) => {}
     }
 }
 
@@ -75,7 +75,13 @@ fn mode_heading(mode: KeyMode) -> Vec<String> {
             "filter (typing edits it): words match ids, names, connector and status;".to_owned(),
             "  status:error connector:slack context:acme restrict a field".to_owned(),
         ],
-        KeyMode::Command | KeyMode::Help | KeyMode::Mint | KeyMode::Popup | KeyMode::Profiles | KeyMode::Confirm => {
+        KeyMode::Command
+        | KeyMode::Help
+        | KeyMode::Mint
+        | KeyMode::Popup
+        | KeyMode::Profiles
+        | KeyMode::Confirm
+        | KeyMode::Events => {
             vec![format!("in {}:", mode.title())]
         }
     }

@@ -334,3 +334,87 @@ fn lists_sorted_with_the_arrow() {
         crate::tui::fixtures::command(state, "sort health asc");
     });
 }
+
+/// Events as the follower reports them (oldest first), one of each colour, with a hostile
+/// message.
+fn followed_events() -> Vec<crate::model::Event> {
+    let event = |n: u32, event_type: &str, connection: Option<&str>, payload: serde_json::Value| crate::model::Event {
+        id: format!("e{n}"),
+        event_type: event_type.into(),
+        occurred_at: format!("2026-03-14T09:{:02}:00Z", 10 + n),
+        context: Some("org_acme".into()),
+        connector: connection.map(|_| "google-drive".to_owned()),
+        connection: connection.map(str::to_owned),
+        payload,
+        ..Default::default()
+    };
+    vec![
+        event(0, "context.created", None, serde_json::json!({})),
+        event(1, "connection.refresh_failed", Some("c-acme-drive"), serde_json::json!({"message": "provider busy"})),
+        event(
+            2,
+            "connection.error",
+            Some("c-acme-drive"),
+            serde_json::json!({"error_code": "invalid_grant", "error_message": "revoked\u{1b}[2J by admin"}),
+        ),
+        event(3, "connection.recovered", Some("c-acme-drive"), serde_json::json!({})),
+        event(4, "connection.disabled", Some("c-acme-drive"), serde_json::json!({})),
+    ]
+}
+
+/// A day of hourly buckets with a few errors and recoveries, some of them Slack's.
+fn history() -> crate::model::StatsHistory {
+    use crate::model::{ConnectorStats, StatsBucket, StatsCounts};
+    let buckets = (0..25u64)
+        .map(|hour| {
+            let errors = [0, 1, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, 0, 5, 1, 0, 0, 0, 0, 0, 2, 0, 0, 1, 4][hour as usize];
+            let counts = StatsCounts { errors, recoveries: errors / 2, refreshes: 10, transient_failures: 0 };
+            let slack = StatsCounts { errors: errors.min(1), ..StatsCounts::default() };
+            StatsBucket {
+                start: format!("hour {hour}"),
+                totals: counts,
+                connectors: vec![ConnectorStats { connector: "slack".into(), counts: slack }],
+            }
+        })
+        .collect();
+    crate::model::StatsHistory { buckets, bucket_seconds: 3600, ..Default::default() }
+}
+
+fn with_events(state: &mut State) {
+    use crate::tui::live::FollowEvent;
+    update(state, Action::Follow(FollowEvent::Events { events: followed_events(), apply: false }));
+    update(state, key('E'));
+    update(state, Action::Follow(FollowEvent::Stats(Ok(Box::new(history())))));
+}
+
+#[test]
+fn events_view_with_the_24_hour_chart() {
+    snapshot_each_size("events", with_events);
+}
+
+#[test]
+fn events_view_filtered_without_room_for_the_chart() {
+    let mut state = loaded_state((100, 16));
+    with_events(&mut state);
+    press(&mut state, "/type:error");
+    let terminal = render(&state);
+    insta::assert_snapshot!("events_filtered_100x16", terminal.backend());
+    let screen = format!("{:?}", terminal.backend());
+    assert!(!screen.contains("Last 24 hours"), "no room for the chart");
+    assert!(!screen.contains('\u{1b}'), "the hostile message is sanitized");
+}
+
+#[test]
+fn the_header_says_live_or_polling() {
+    use crate::tui::live::FollowEvent;
+    let mut state = loaded_state((100, 8));
+    update(&mut state, Action::Follow(FollowEvent::Events { events: Vec::new(), apply: true }));
+    insta::assert_snapshot!("header_live_100x8", render(&state).backend());
+    let failed = FollowEvent::Failed { error: "cannot reach".into(), retry_in: std::time::Duration::from_secs(4) };
+    update(&mut state, Action::Follow(failed));
+    update(&mut state, Action::Resize { width: 150, height: 8 });
+    insta::assert_snapshot!("header_retrying_150x8", render(&state).backend());
+    update(&mut state, Action::Resize { width: 100, height: 8 });
+    update(&mut state, Action::Follow(FollowEvent::Unsupported));
+    insta::assert_snapshot!("header_polling_100x8", render(&state).backend());
+}

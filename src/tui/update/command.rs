@@ -116,7 +116,7 @@ fn execute(state: &mut State, parsed: Parsed) -> Vec<Effect> {
 
 /// Selects the item at data `position` of a context or connector list (clearing a filter that
 /// hides it) and lists its connections.
-fn jump(state: &mut State, pane: Pane, position: usize) {
+pub(super) fn jump(state: &mut State, pane: Pane, position: usize) {
     if !state.list_pane(pane).view.index.contains(&position) {
         state.list_pane_mut(pane).filter.clear();
         state.rebuild_pane(pane);

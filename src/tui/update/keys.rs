@@ -5,7 +5,7 @@
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use tui_input::backend::crossterm::EventHandler;
 
-use super::{browse, command as command_line, mint, plugin, popup, profiles, sort};
+use super::{browse, command as command_line, events, mint, plugin, popup, profiles, sort};
 use crate::tui::action::Effect;
 use crate::tui::keymap::Command;
 use crate::tui::state::{Mode, State};
@@ -26,6 +26,7 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                 profiles::open_picker(state);
                 Vec::new()
             }
+            Some(Command::Events) => events::open(state),
             Some(Command::SortByColumn) => {
                 sort::by_column_key(state, &key);
                 Vec::new()
@@ -70,6 +71,7 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         Mode::Minted(_) | Mode::Url { .. } => popup::on_popup_key(state, command),
         Mode::Profiles { .. } => profiles::on_picker_key(state, command),
         Mode::Confirm(_) => plugin::on_confirm_key(state, command),
+        Mode::Events(_) => events::on_key(state, command, key),
     }
 }
 

@@ -3,10 +3,12 @@
 //! concern: `scan` (loading), `keys` (the keymap of each mode), `browse` (list commands),
 //! `command` (the `:` line), `sort`, `mouse`, `mint` (the token form), `popup` (token and URL
 //! popups), `profiles` (switching targets), `plugin` (running `[[plugins]]`), `refresh` (forced refresh of one
-//! connection), `repair` (repair pages).
+//! connection), `repair` (repair pages), `follow` (events applied as they arrive).
 
 mod browse;
 mod command;
+mod events;
+mod follow;
 mod keys;
 mod mint;
 mod mouse;
@@ -76,6 +78,8 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             Vec::new()
         }
         Action::Terminate => browse::quit(state),
+        Action::Follow(event) => follow::on_follow(state, event),
+        Action::ClockTick => follow::on_clock(state),
     }
 }
 

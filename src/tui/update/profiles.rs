@@ -55,12 +55,22 @@ pub(super) fn on_opened(state: &mut State, profile: String, result: Result<Box<S
     }
     match result {
         Ok(session) => {
-            let Session { label, read_only, bundled, api_url, profile: opened, keymap, plugins, refresh, catalog_url } =
-                *session;
+            let Session {
+                label,
+                read_only,
+                bundled,
+                api_url,
+                profile: opened,
+                keymap,
+                plugins,
+                refresh,
+                live_rescan,
+                catalog_url,
+            } = *session;
             reset(state, TargetInfo { label, read_only, bundled, api_url, profile: opened });
             state.keymap = keymap;
             state.plugins = plugins;
-            state.settings = Settings { refresh };
+            state.settings = Settings { refresh, live_rescan };
             state.catalog_url = catalog_url;
             state.set_flash(format!("switched to profile {profile}"), false);
             scan::start_scan(state)
@@ -116,6 +126,7 @@ mod tests {
             keymap: Keymap::new(&Default::default(), true).unwrap(),
             plugins: Default::default(),
             refresh: Duration::from_secs(60),
+            live_rescan: Duration::from_secs(600),
             catalog_url: None,
         })
     }

@@ -131,12 +131,14 @@ fn finish_scan(state: &mut State) -> Vec<Effect> {
     }
     state.data.adopt_referenced();
     state.rebuild_views_keeping(selection);
-    let delay = if scan.failed {
+    let delay = if std::mem::take(&mut state.live.rescan_wanted) {
+        Duration::ZERO
+    } else if scan.failed {
         state.failures += 1;
         FIRST_BACKOFF.saturating_mul(2u32.saturating_pow(state.failures - 1)).min(MAX_BACKOFF)
     } else {
         state.failures = 0;
-        state.settings.refresh
+        state.rescan_interval()
     };
     vec![Effect::ScheduleRefresh(delay)]
 }
