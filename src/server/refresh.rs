@@ -2,7 +2,11 @@
 //! connection first.
 //!
 //! The rules (after Nango's refresh engine):
-//! - a token is refreshed when it has expired or expires within the margin (5 minutes);
+//! - a token is refreshed when it has expired or expires within the margin (5 minutes), and at
+//!   least half of its lifetime has gone, so a token that lives shorter than twice the margin is
+//!   not refreshed on every read;
+//! - the proactive scheduler (`scheduler`) goes through the same single flight and cooldowns,
+//!   and also refreshes tokens not refreshed for a long time (idle), which providers revoke;
 //! - single flight: one async mutex per connection; whoever takes it re-reads the row, so the
 //!   readers that waited find the new token and make no request of their own;
 //! - the new access token and a rotated refresh token are saved in one transaction, and only if
@@ -48,6 +52,17 @@ impl Default for RefreshSettings {
     }
 }
 
+/// Why a refresh is attempted, which decides whether it is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// A read of the credential: only an expiring token, and not while cooling down.
+    Read,
+    /// An operator's forced refresh: always, ignoring our own cooldown (not a provider's).
+    Forced,
+    /// The scheduler: an expiring token, or one not refreshed since `idle_before`.
+    Scheduled { idle_before: chrono::DateTime<Utc> },
+}
+
 /// What one refresh attempt did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefreshOutcome {
@@ -89,6 +104,16 @@ impl Refresher {
         &self.provider
     }
 
+    pub fn settings(&self) -> &RefreshSettings {
+        &self.settings
+    }
+
+    /// True while a recent transient failure (or a provider's `Retry-After`) holds refreshes
+    /// of connection `id` back.
+    pub fn is_cooling_down(&self, id: &str) -> bool {
+        self.cooling_down(id, false).is_some()
+    }
+
     /// `GET /connections/:id`: the connection, refreshed first when due.
     pub async fn fresh_by_id(&self, id: String) -> StoreResult<Connection> {
         let connection = self.store.connection_by_id(id.clone()).await?;
@@ -114,13 +139,18 @@ impl Refresher {
     /// One refresh of connection `id`, single flight. `forced` refreshes even a token that is
     /// not due and ignores our own cooldown (not a provider's `Retry-After`).
     pub async fn refresh(&self, id: &str, forced: bool) -> StoreResult<RefreshOutcome> {
+        self.refresh_for(id, if forced { Trigger::Forced } else { Trigger::Read }).await
+    }
+
+    /// One refresh of connection `id` for `trigger`, single flight.
+    pub async fn refresh_for(&self, id: &str, trigger: Trigger) -> StoreResult<RefreshOutcome> {
         let lock = {
             let mut locks = self.locks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             locks.entry(id.to_owned()).or_default().clone()
         };
         let outcome = {
             let _turn = lock.lock().await;
-            self.refresh_locked(id, forced).await
+            self.refresh_locked(id, trigger).await
         };
         let mut locks = self.locks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         // The map's reference and ours: nobody else waits for this connection.
@@ -130,7 +160,8 @@ impl Refresher {
         outcome
     }
 
-    async fn refresh_locked(&self, id: &str, forced: bool) -> StoreResult<RefreshOutcome> {
+    async fn refresh_locked(&self, id: &str, trigger: Trigger) -> StoreResult<RefreshOutcome> {
+        let forced = trigger == Trigger::Forced;
         // Re-read under the lock: a reader that waited finds what the one before it saved.
         let state = self.store.refresh_state(id.to_owned()).await?;
         if !state.enabled || state.status != AuthorizationStatus::Active {
@@ -138,7 +169,7 @@ impl Refresher {
                 "connection {id:?} is not an enabled, active connection; it needs to be authorized again"
             )));
         }
-        if !forced && !self.is_due(&state) {
+        if !self.is_due(&state, trigger) {
             return Ok(RefreshOutcome::NotNeeded);
         }
         let RefreshState { refresh_token: Some(refresh_token), oauth: Some(oauth), .. } = state else {
@@ -189,17 +220,28 @@ impl Refresher {
         let Some(authorization) = &connection.authorization else { return false };
         connection.enabled
             && authorization.status == AuthorizationStatus::Active
-            && authorization.expires_at.is_some_and(|at| self.expires_soon(at))
+            && authorization.expires_at.is_some_and(|at| self.expires_soon(at, authorization.last_refreshed_at))
             && self.cooling_down(&connection.id, false).is_none()
     }
 
-    fn is_due(&self, state: &RefreshState) -> bool {
-        state.expires_at.is_some_and(|at| self.expires_soon(at))
+    fn is_due(&self, state: &RefreshState, trigger: Trigger) -> bool {
+        let expiring = state.expires_at.is_some_and(|at| self.expires_soon(at, state.last_refreshed_at));
+        match trigger {
+            Trigger::Forced => true,
+            Trigger::Read => expiring,
+            Trigger::Scheduled { idle_before } => {
+                expiring || state.last_refreshed_at.or(state.updated_at).is_some_and(|at| at <= idle_before)
+            }
+        }
     }
 
-    fn expires_soon(&self, at: chrono::DateTime<Utc>) -> bool {
+    /// Expired, or expiring within the margin with at least half of its lifetime (since
+    /// `issued`) gone: `store::refresh_schedule` finds the same tokens in SQL.
+    fn expires_soon(&self, at: chrono::DateTime<Utc>, issued: Option<chrono::DateTime<Utc>>) -> bool {
+        let now = Utc::now();
         let margin = chrono::Duration::from_std(self.settings.margin).unwrap_or(chrono::Duration::MAX);
-        Utc::now().checked_add_signed(margin).is_none_or(|horizon| at <= horizon)
+        let within_margin = now.checked_add_signed(margin).is_none_or(|horizon| at <= horizon);
+        within_margin && issued.is_none_or(|issued| at.timestamp() + issued.timestamp() <= 2 * now.timestamp())
     }
 
     fn cooling_down(&self, id: &str, forced: bool) -> Option<Duration> {

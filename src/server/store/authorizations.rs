@@ -25,6 +25,10 @@ pub struct RefreshState {
     pub status: AuthorizationStatus,
     pub refresh_token: Option<SecretString>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// When the current access token was issued (refreshed or authorized), if known.
+    pub last_refreshed_at: Option<DateTime<Utc>>,
+    /// When the authorization was last written: its age when it was never refreshed.
+    pub updated_at: Option<DateTime<Utc>>,
     pub oauth: Option<ConnectorOAuth>,
 }
 
@@ -106,10 +110,10 @@ pub(super) fn connector_oauth(db: &Db, slug: &str) -> StoreResult<Option<Connect
 
 pub(super) fn refresh_state(db: &Db, id: &str) -> StoreResult<RefreshState> {
     let mut statement = db.prepare_cached(
-        "SELECT c.enabled, c.connector_slug, a.status, a.refresh_token, a.expires_at
+        "SELECT c.enabled, c.connector_slug, a.status, a.refresh_token, a.expires_at, a.last_refreshed_at, a.updated_at
          FROM connections c LEFT JOIN authorizations a ON a.connection_seq = c.seq WHERE c.id = ?1",
     )?;
-    let (enabled, slug, status, refresh_token, expires_at) = statement
+    let (enabled, slug, status, refresh_token, expires_at, last_refreshed_at, updated_at) = statement
         .query_row([id], |row| {
             Ok((
                 row.get::<_, bool>(0)?,
@@ -117,6 +121,8 @@ pub(super) fn refresh_state(db: &Db, id: &str) -> StoreResult<RefreshState> {
                 row.get::<_, Option<String>>(2)?,
                 row.get::<_, Option<String>>(3)?,
                 row.get::<_, Option<String>>(4)?,
+                row.get::<_, Option<String>>(5)?,
+                row.get::<_, Option<String>>(6)?,
             ))
         })
         .optional()?
@@ -127,6 +133,8 @@ pub(super) fn refresh_state(db: &Db, id: &str) -> StoreResult<RefreshState> {
         status: status.as_deref().map(AuthorizationStatus::parse).unwrap_or_default(),
         refresh_token: refresh_token.filter(|token| !token.is_empty()).map(SecretString::from),
         expires_at: parse_timestamp(expires_at),
+        last_refreshed_at: parse_timestamp(last_refreshed_at),
+        updated_at: parse_timestamp(updated_at),
         oauth: connector_oauth(db, &slug)?,
     })
 }

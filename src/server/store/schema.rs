@@ -110,6 +110,12 @@ CREATE TABLE IF NOT EXISTS authorizations (
     refresh_error     TEXT,
     updated_at        TEXT NOT NULL
 );
+-- What the proactive refresh scheduler looks for (`store/refresh_schedule.rs`): tokens that
+-- expire soon, and tokens not refreshed for long; only refreshable rows are in these indexes.
+CREATE INDEX IF NOT EXISTS authorizations_refresh_by_expiry ON authorizations (expires_at)
+    WHERE status = 'active' AND refresh_token <> '';
+CREATE INDEX IF NOT EXISTS authorizations_refresh_by_age ON authorizations (COALESCE(last_refreshed_at, updated_at))
+    WHERE status = 'active' AND refresh_token <> '';
 -- Authorization-code flows started by the catalog. `state` is single use (the row is deleted
 -- when the callback arrives) and bound to one connection; starting a new flow for a connection
 -- drops its older ones.

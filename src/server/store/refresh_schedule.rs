@@ -1,0 +1,52 @@
+//! What the proactive refresh scheduler (`server::scheduler`) should refresh now, found through
+//! two partial indexes on `authorizations` (see `schema.rs`), so a tick reads the due rows and
+//! not the whole platform.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection as Db, params};
+
+use super::error::StoreResult;
+use super::sql::timestamp_text;
+
+/// The rows a refresh can work on: active, holding a refresh token, of an enabled connection
+/// whose connector has a token endpoint. The first two terms are the partial indexes' own.
+const REFRESHABLE: &str = "FROM authorizations a CROSS JOIN connections c CROSS JOIN connectors k
+     WHERE a.status = 'active' AND a.refresh_token <> '' AND c.seq = a.connection_seq AND c.enabled = 1
+       AND k.slug = c.connector_slug AND k.oauth_token_url IS NOT NULL";
+
+/// Connection ids due for a refresh, most urgent first, at most `limit`:
+/// - expiring: `expires_at` within `margin` of `now`, and at least half of the token's
+///   lifetime gone (the refresher's rule for lifetimes shorter than twice the margin);
+/// - idle: not refreshed (or, never refreshed, not stored) since `idle_before`.
+pub(super) fn due(
+    db: &Db,
+    now: DateTime<Utc>,
+    margin: chrono::Duration,
+    idle_before: DateTime<Utc>,
+    limit: usize,
+) -> StoreResult<Vec<String>> {
+    let horizon = now.checked_add_signed(margin).unwrap_or(DateTime::<Utc>::MAX_UTC);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    // CROSS JOIN keeps SQLite on the index of the first table.
+    let mut ids: Vec<String> = db
+        .prepare_cached(&format!(
+            "SELECT c.id {REFRESHABLE} AND a.expires_at <= ?1
+               AND (a.last_refreshed_at IS NULL OR unixepoch(a.expires_at) + unixepoch(a.last_refreshed_at) <= 2 * ?2)
+             ORDER BY a.expires_at LIMIT ?3"
+        ))?
+        .query_map(params![timestamp_text(horizon), now.timestamp(), limit], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let idle = db
+        .prepare_cached(&format!(
+            "SELECT c.id {REFRESHABLE} AND COALESCE(a.last_refreshed_at, a.updated_at) <= ?1
+             ORDER BY COALESCE(a.last_refreshed_at, a.updated_at) LIMIT ?2"
+        ))?
+        .query_map(params![timestamp_text(idle_before), limit], |row| row.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let expiring: HashSet<String> = ids.iter().cloned().collect();
+    ids.extend(idle.into_iter().filter(|id| !expiring.contains(id)));
+    ids.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok(ids)
+}
