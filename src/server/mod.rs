@@ -30,6 +30,7 @@ mod cors;
 mod database;
 mod error;
 pub mod event_retention;
+mod event_watch;
 mod extract;
 mod html;
 mod keys;
@@ -360,6 +361,7 @@ async fn launch(config: ServerConfig) -> Result<(RunningServer, Store)> {
     let stop = CancellationToken::new();
     let stopped = stop.clone();
     event_retention::spawn_pruner(store.clone(), config.event_retention, stop.clone());
+    event_watch::spawn(store.clone(), stop.clone());
     if let Some(settings) = config.scheduler {
         scheduler::spawn(store.clone(), refresher, settings, stop.clone(), &background);
     }
