@@ -193,7 +193,7 @@ def sandbox_client_secret(slug):
 # refreshes its connections every half minute or so, so revoking one of their grants on the
 # sandbox's page turns the connection into `connection.error` within a minute, with nobody
 # reading it. Its seeded tokens expire a minute after the demo loads, for the same reason.
-SHORT_LIVED = "slack"
+SHORT_LIVED = "zendesk"
 
 
 def short_lived(connections):

@@ -8,7 +8,8 @@
 //! - the proactive scheduler (`scheduler`) goes through the same single flight and cooldowns,
 //!   and also refreshes tokens not refreshed for a long time (idle), which providers revoke;
 //! - single flight: one async mutex per connection; whoever takes it re-reads the row, so the
-//!   readers that waited find the new token and make no request of their own;
+//!   readers that waited find the new token and make no request of their own; across processes
+//!   on one database, a claim row does the same (the others wait for the result and re-read);
 //! - the new access token and a rotated refresh token are saved in one transaction, and only if
 //!   the refresh token used is still the stored one (a reconnect meanwhile wins);
 //! - `invalid_grant` and other permanent errors make the authorization `error` with the
@@ -28,6 +29,10 @@ use super::oauth::{ProviderClient, TokenError};
 use super::store::{ProviderFailure, RefreshState, Store, StoreResult};
 use crate::model::{AuthorizationStatus, Connection};
 
+/// A refresh claim (`Store::claim_refresh`) lasts the token request's timeout plus this.
+const CLAIM_SLACK: Duration = Duration::from_secs(5);
+/// How often a refresh that another process has claimed looks again.
+const CLAIM_POLL: Duration = Duration::from_millis(100);
 /// Bound on remembered cooldowns; past it, the ones that ended are forgotten.
 const MAX_COOLDOWNS: usize = 10_000;
 
@@ -162,26 +167,50 @@ impl Refresher {
 
     async fn refresh_locked(&self, id: &str, trigger: Trigger) -> StoreResult<RefreshOutcome> {
         let forced = trigger == Trigger::Forced;
-        // Re-read under the lock: a reader that waited finds what the one before it saved.
-        let state = self.store.refresh_state(id.to_owned()).await?;
-        if !state.enabled || state.status != AuthorizationStatus::Active {
-            return Ok(RefreshOutcome::Impossible(format!(
-                "connection {id:?} is not an enabled, active connection; it needs to be authorized again"
-            )));
+        // A claim outlives the token request's timeout, so it never ends under a refresh in flight.
+        let claim_for = self.settings.timeout + CLAIM_SLACK;
+        let give_up = Instant::now() + claim_for;
+        loop {
+            // Re-read under the lock: a reader that waited finds what the one before it saved.
+            let state = self.store.refresh_state(id.to_owned()).await?;
+            if !state.enabled || state.status != AuthorizationStatus::Active {
+                return Ok(RefreshOutcome::Impossible(format!(
+                    "connection {id:?} is not an enabled, active connection; it needs to be authorized again"
+                )));
+            }
+            if !self.is_due(&state, trigger) {
+                return Ok(RefreshOutcome::NotNeeded);
+            }
+            let RefreshState { refresh_token: Some(refresh_token), oauth: Some(oauth), expires_at, .. } = state else {
+                let missing =
+                    if state.oauth.is_none() { "its connector has no OAuth2 settings" } else { "no refresh token" };
+                return Ok(RefreshOutcome::Impossible(format!("connection {id:?} cannot be refreshed: {missing}")));
+            };
+            if let Some(wait) = self.cooling_down(id, forced) {
+                return Ok(RefreshOutcome::CoolingDown(wait));
+            }
+            let until = Utc::now() + chrono::Duration::from_std(claim_for).unwrap_or(chrono::Duration::MAX);
+            if self.store.claim_refresh(id.to_owned(), refresh_token.clone(), expires_at, until).await? {
+                return self.refresh_claimed(id, refresh_token, &oauth).await;
+            }
+            // Another process on this database is refreshing it, or just did: wait for its result
+            // and look again (at most as long as a claim lasts, after which an abandoned one has
+            // ended).
+            if Instant::now() >= give_up {
+                return Ok(RefreshOutcome::CoolingDown(CLAIM_POLL));
+            }
+            tokio::time::sleep(CLAIM_POLL).await;
         }
-        if !self.is_due(&state, trigger) {
-            return Ok(RefreshOutcome::NotNeeded);
-        }
-        let RefreshState { refresh_token: Some(refresh_token), oauth: Some(oauth), .. } = state else {
-            let missing =
-                if state.oauth.is_none() { "its connector has no OAuth2 settings" } else { "no refresh token" };
-            return Ok(RefreshOutcome::Impossible(format!("connection {id:?} cannot be refreshed: {missing}")));
-        };
-        if let Some(wait) = self.cooling_down(id, forced) {
-            return Ok(RefreshOutcome::CoolingDown(wait));
-        }
+    }
 
-        match self.provider.refresh(&oauth, &refresh_token).await {
+    /// The token request and the saving of its result, once this process holds the claim.
+    async fn refresh_claimed(
+        &self,
+        id: &str,
+        refresh_token: secrecy::SecretString,
+        oauth: &crate::server::store::ConnectorOAuth,
+    ) -> StoreResult<RefreshOutcome> {
+        match self.provider.refresh(oauth, &refresh_token).await {
             Ok(tokens) => {
                 self.forget_cooldown(id);
                 let rotated = tokens.refresh_token.is_some();

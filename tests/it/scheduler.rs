@@ -46,13 +46,13 @@ async fn newest_cursor(platform: &TestPlatform) -> String {
     panic!("the event history did not end within 1,000 pages");
 }
 
-/// The demo's story, with nobody reading the connection: a Slack grant revoked on the sandbox's
-/// page becomes `connection.error` by the scheduler within about a minute (the demo's Slack
-/// tokens live one minute), and a repair through the catalog makes it `connection.repaired`.
+/// The demo's story, with nobody reading the connection: a Zendesk grant revoked on the
+/// sandbox's page becomes `connection.error` by the scheduler within about a minute (the demo's
+/// Zendesk tokens live one minute), and a repair through the catalog makes it `connection.repaired`.
 #[tokio::test]
 async fn a_revoked_sandbox_grant_becomes_an_error_without_a_read_and_a_catalog_repair_fixes_it() {
     let platform = TestPlatform::with(|config| ServerConfig { demo: true, scheduler: scheduler(4), ..config }).await;
-    let (_, active) = platform.get("/connections?status=active&connector=slack&limit=1").await;
+    let (_, active) = platform.get("/connections?status=active&connector=zendesk&limit=1").await;
     let connection = &active["connections"][0];
     let id = connection["id"].as_str().unwrap();
     let context = connection["context"]["external_id"].as_str().unwrap();
@@ -63,7 +63,7 @@ async fn a_revoked_sandbox_grant_becomes_an_error_without_a_read_and_a_catalog_r
         .as_array()
         .unwrap()
         .iter()
-        .filter(|grant| grant["client_id"] == "northwind-slack" && grant["subject"] == context)
+        .filter(|grant| grant["client_id"] == "northwind-zendesk" && grant["subject"] == context)
         .filter(|grant| grant["revoked_at"].is_null())
         .collect();
     assert!(!revoked.is_empty(), "the connection's grant: {grants}");
@@ -79,14 +79,14 @@ async fn a_revoked_sandbox_grant_becomes_an_error_without_a_read_and_a_catalog_r
             .await;
     assert_eq!(broken[0]["actor"], "scheduler", "{broken:?}");
     assert_eq!(broken[0]["payload"]["error_code"], "invalid_grant", "{broken:?}");
-    let (_, listed) = platform.get("/connections?connector=slack&status=error&limit=500").await;
+    let (_, listed) = platform.get("/connections?connector=zendesk&status=error&limit=500").await;
     assert!(listed["connections"].as_array().unwrap().iter().any(|listed| listed["id"] == id), "listed in error");
 
     // The repair, as a user does it from the catalog's page.
     let (_, created) = platform.create_context(json!({ "external_id": context })).await;
     let token = created["access_token"].as_str().unwrap();
     let browser = browser();
-    let started = page_post(&browser, platform.url("/connectors/slack/authorize"))
+    let started = page_post(&browser, platform.url("/connectors/zendesk/authorize"))
         .form(&[("token", token), ("connection_id", id)])
         .send()
         .await
@@ -197,4 +197,35 @@ async fn proactive_refreshes_stay_within_the_concurrency_bound() {
     assert_eq!(provider.seen().len(), 12, "every due token refreshed, once");
     assert_eq!(most.load(Ordering::SeqCst), 3, "at most 3 in flight, and 3 used");
     platform.server.shutdown().await;
+}
+
+/// Two servers on one database (the dashboard's embedded demo and a command's, say) refresh a
+/// connection once between them: reads of an expired token on both at once make one token
+/// request, and every read gets the new token (refresh tokens rotate, and a provider that sees
+/// one used twice may revoke the grant).
+#[tokio::test]
+async fn two_processes_on_one_database_refresh_a_connection_once() {
+    let provider = HostileServer::start(|_| {
+        std::thread::sleep(Duration::from_millis(300));
+        Answer::Json(200, FRESH_TOKENS.into())
+    });
+    let platform = TestPlatform::seeded(&seed(&provider.url, &[("crm", "now-1m", "now-2h")])).await;
+    let other = xkit_dash::server::start(ServerConfig::new(platform.dir.path())).await.unwrap();
+    let read = |base: String| {
+        let request = platform
+            .http
+            .get(format!("{base}/api/platform/contexts/u1/connections/crm"))
+            .basic_auth(&platform.keys.publishable_key, Some(platform.secret()));
+        send(request)
+    };
+    let reads = (0..6).map(|index| {
+        let base = if index % 2 == 0 { platform.server.base_url() } else { other.base_url() };
+        read(base)
+    });
+    for (status, body) in futures::future::join_all(reads).await {
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["connection"]["authorization"]["access_token"], "new", "{body}");
+    }
+    assert_eq!(provider.count("/crm/token"), 1, "one token request between the two servers");
+    other.shutdown().await;
 }

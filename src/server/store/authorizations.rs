@@ -146,6 +146,7 @@ pub(super) fn save_refreshed(
     used: &SecretString,
     tokens: &IssuedTokens,
 ) -> StoreResult<bool> {
+    release_refresh_claim(tx, id)?;
     update_authorization(
         tx,
         id,
@@ -170,13 +171,52 @@ pub(super) fn fail_refresh(
     used: &SecretString,
     failure: &ProviderFailure,
 ) -> StoreResult<bool> {
+    release_refresh_claim(tx, id)?;
     fail_with(tx, id, failure, "status = 'active' AND refresh_token = ?5", used.expose_secret())
 }
 
 /// A transient refresh failure: remembered for the operator, the authorization is unchanged.
 pub(super) fn record_refresh_error(tx: &Transaction<'_>, id: &str, message: &str) -> StoreResult<()> {
+    release_refresh_claim(tx, id)?;
     let sql = "UPDATE authorizations SET refresh_error = ?2, updated_at = ?3 WHERE connection_seq = ?1";
     update_authorization(tx, id, sql, params![message, now_text()]).map(|_| ())
+}
+
+/// Claims the next refresh of connection `id` for the caller until `until`, if its refresh token
+/// and expiry are still `used` and `expires_at` (what the caller read): false when another
+/// claim (another process's refresh in flight) has not expired, or when someone refreshed
+/// meanwhile. Refresh tokens rotate, and a provider that sees one used twice may revoke the
+/// grant, so two processes on one database must not refresh the same connection with the same
+/// token; a crashed process's claim expires by itself.
+pub(super) fn claim_refresh(
+    tx: &Transaction<'_>,
+    id: &str,
+    used: &SecretString,
+    expires_at: Option<DateTime<Utc>>,
+    until: DateTime<Utc>,
+) -> StoreResult<bool> {
+    let claimed = tx
+        .prepare_cached(
+            "INSERT INTO refresh_claims (connection_seq, until)
+             SELECT c.seq, ?2 FROM connections c JOIN authorizations a ON a.connection_seq = c.seq
+             WHERE c.id = ?1 AND a.refresh_token = ?4 AND a.expires_at IS ?5
+             ON CONFLICT (connection_seq) DO UPDATE SET until = excluded.until WHERE refresh_claims.until <= ?3",
+        )?
+        .execute(params![
+            id,
+            timestamp_text(until),
+            now_text(),
+            used.expose_secret(),
+            expires_at.map(timestamp_text)
+        ])?;
+    Ok(claimed == 1)
+}
+
+/// Ends the claim of the refresh whose result the transaction saves.
+fn release_refresh_claim(tx: &Transaction<'_>, id: &str) -> StoreResult<()> {
+    tx.prepare_cached("DELETE FROM refresh_claims WHERE connection_seq = (SELECT seq FROM connections WHERE id = ?1)")?
+        .execute([id])?;
+    Ok(())
 }
 
 /// Starts a catalog authorization: the named connection (which must belong to the context and

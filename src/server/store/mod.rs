@@ -340,18 +340,7 @@ impl Store {
     }
 
     // ---- token lifecycle (refresh, catalog authorization, repair links) ----------------------
-
-    /// Connections due for a proactive refresh: expiring within `margin` of `now`, or not
-    /// refreshed since `idle_before`; most urgent first, at most `limit`.
-    pub async fn due_for_refresh(
-        &self,
-        now: DateTime<Utc>,
-        margin: chrono::Duration,
-        idle_before: DateTime<Utc>,
-        limit: usize,
-    ) -> StoreResult<Vec<String>> {
-        self.read(move |db| refresh_schedule::due(db, now, margin, idle_before, limit)).await
-    }
+    // (what the scheduler should refresh, and the refresh claims: `refresh_schedule`)
 
     /// A connector's private OAuth settings, `None` when it has none.
     pub async fn connector_oauth(&self, slug: String) -> StoreResult<Option<ConnectorOAuth>> {

@@ -1,14 +1,46 @@
 //! What the proactive refresh scheduler (`server::scheduler`) should refresh now, found through
 //! two partial indexes on `authorizations` (see `schema.rs`), so a tick reads the due rows and
-//! not the whole platform.
+//! not the whole platform; and the refresh claims that keep two processes on one database from
+//! refreshing the same connection at once. (Methods of [`Store`] kept beside their SQL.)
 
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection as Db, params};
+use secrecy::SecretString;
 
+use super::Store;
+use super::authorizations;
 use super::error::StoreResult;
 use super::sql::timestamp_text;
+
+impl Store {
+    /// Connections due for a proactive refresh: expiring within `margin` of `now`, or not
+    /// refreshed since `idle_before`; most urgent first, at most `limit`.
+    pub async fn due_for_refresh(
+        &self,
+        now: DateTime<Utc>,
+        margin: chrono::Duration,
+        idle_before: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
+        self.read(move |db| due(db, now, margin, idle_before, limit)).await
+    }
+
+    /// Claims the next refresh of connection `id` until `until`, if its refresh token and
+    /// expiry are still `used` and `expires_at`; false while another process's claim runs or
+    /// after someone refreshed it. Saving the refresh's result (tokens, error, transient
+    /// failure) ends the claim.
+    pub async fn claim_refresh(
+        &self,
+        id: String,
+        used: SecretString,
+        expires_at: Option<DateTime<Utc>>,
+        until: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.write(move |tx| authorizations::claim_refresh(tx, &id, &used, expires_at, until)).await
+    }
+}
 
 /// The rows a refresh can work on: active, holding a refresh token, of an enabled connection
 /// whose connector has a token endpoint. The first two terms are the partial indexes' own.

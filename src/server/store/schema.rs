@@ -116,6 +116,12 @@ CREATE INDEX IF NOT EXISTS authorizations_refresh_by_expiry ON authorizations (e
     WHERE status = 'active' AND refresh_token <> '';
 CREATE INDEX IF NOT EXISTS authorizations_refresh_by_age ON authorizations (COALESCE(last_refreshed_at, updated_at))
     WHERE status = 'active' AND refresh_token <> '';
+-- A refresh in flight, claimed by one process until `until` (`authorizations::claim_refresh`),
+-- so that two processes on this database never present the same refresh token at once.
+CREATE TABLE IF NOT EXISTS refresh_claims (
+    connection_seq INTEGER PRIMARY KEY REFERENCES connections(seq) ON DELETE CASCADE,
+    until          TEXT NOT NULL
+);
 -- Authorization-code flows started by the catalog. `state` is single use (the row is deleted
 -- when the callback arrives) and bound to one connection; starting a new flow for a connection
 -- drops its older ones.
