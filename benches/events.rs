@@ -6,11 +6,14 @@
 //! - upsert (`POST /context`, 16 clients): each request inserts a context, and with events its
 //!   `context.created` in the same transaction, or updates an existing one (no event);
 //! - long-poll fan-out: 100 clients wait on `GET /events?wait=25s`; one change is made and the
-//!   time until all 100 have their answer is measured (skipped on a server without events).
+//!   time until all 100 have their answer is measured (skipped on a server without events);
+//! - one tick of the proactive refresh scheduler at 100,000 connections: its query for due
+//!   tokens, with the generated platform's expired tokens due, then in the steady state (every
+//!   token fresh, as the scheduler keeps them).
 //!
-//! The first two run unchanged against the build before events (the same file is copied into
-//! a checkout of that commit; it only uses APIs both have), so BENCHMARKS.md can put the two
-//! side by side. `XKIT_BENCH_QUICK=1` runs everything at small sizes; nothing is asserted.
+//! The first two ran unchanged against the build before events (this file without the tick
+//! measurement, copied into a checkout of that commit), so BENCHMARKS.md puts the two side by
+//! side. `XKIT_BENCH_QUICK=1` runs everything at small sizes; nothing is asserted.
 
 use std::time::{Duration, Instant};
 
@@ -19,6 +22,7 @@ use axum::http::header::AUTHORIZATION;
 use base64::Engine as _;
 use secrecy::ExposeSecret as _;
 use tempfile::TempDir;
+use xkit_dash::server::store::Store;
 use xkit_dash::server::{KeyPair, RunningServer, ServerConfig, create_key_pair, scale, start};
 
 const READ_CLIENTS: usize = 64;
@@ -27,6 +31,7 @@ const WAITING_CLIENTS: usize = 100;
 
 struct Sizes {
     connections: usize,
+    tick_connections: usize,
     load_for: Duration,
     fan_out_rounds: usize,
 }
@@ -34,9 +39,19 @@ struct Sizes {
 impl Sizes {
     fn from_env() -> Self {
         if std::env::var("XKIT_BENCH_QUICK").is_ok_and(|value| !value.is_empty() && value != "0") {
-            Sizes { connections: 1_000, load_for: Duration::from_millis(500), fan_out_rounds: 2 }
+            Sizes {
+                connections: 1_000,
+                tick_connections: 2_000,
+                load_for: Duration::from_millis(500),
+                fan_out_rounds: 2,
+            }
         } else {
-            Sizes { connections: 10_000, load_for: Duration::from_secs(10), fan_out_rounds: 10 }
+            Sizes {
+                connections: 10_000,
+                tick_connections: 100_000,
+                load_for: Duration::from_secs(10),
+                fan_out_rounds: 10,
+            }
         }
     }
 }
@@ -91,6 +106,44 @@ async fn main() -> Result<()> {
     .await?;
     long_poll_fan_out(&platform, &http, sizes.fan_out_rounds).await?;
     platform.server.shutdown().await;
+    scheduler_tick(sizes.tick_connections).await
+}
+
+/// The scheduler's query for due tokens (`Store::due_for_refresh`, what one tick reads) on a
+/// generated platform: median of 20 runs, as the tick makes it (5 min margin, 24 h idle).
+async fn scheduler_tick(connections: usize) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    scale::seed(dir.path(), connections).await?;
+    let path = xkit_dash::server::database_path(dir.path());
+    let store = Store::open(&path, 1)?;
+    let due_now = || async {
+        let now = chrono::Utc::now();
+        let idle_before = now - chrono::Duration::hours(24);
+        let mut times = Vec::new();
+        let mut due = 0;
+        for _ in 0..20 {
+            let started = Instant::now();
+            due = store.due_for_refresh(now, chrono::Duration::minutes(5), idle_before, 10_000).await?.len();
+            times.push(started.elapsed());
+        }
+        times.sort_unstable();
+        anyhow::Ok((times[times.len() / 2], due))
+    };
+    let (first, due) = due_now().await?;
+    println!(
+        "scheduler tick query, {connections} connections, generated expired tokens due: {:.2} ms ({due} due)",
+        ms(first)
+    );
+    // The steady state: every refreshable token fresh, as after the scheduler's first ticks.
+    let db = rusqlite::Connection::open(&path)?;
+    db.execute(
+        "UPDATE authorizations SET expires_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '+1 hour'),
+             last_refreshed_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
+         WHERE status = 'active' AND refresh_token <> ''",
+        [],
+    )?;
+    let (steady, due) = due_now().await?;
+    println!("scheduler tick query, {connections} connections, steady state: {:.3} ms ({due} due)", ms(steady));
     Ok(())
 }
 

@@ -48,6 +48,22 @@ const REFRESHABLE: &str = "FROM authorizations a CROSS JOIN connections c CROSS 
      WHERE a.status = 'active' AND a.refresh_token <> '' AND c.seq = a.connection_seq AND c.enabled = 1
        AND k.slug = c.connector_slug AND k.oauth_token_url IS NOT NULL";
 
+// CROSS JOIN keeps SQLite on the index of the first table.
+fn expiring_sql() -> String {
+    format!(
+        "SELECT c.id {REFRESHABLE} AND a.expires_at <= ?1
+           AND (a.last_refreshed_at IS NULL OR unixepoch(a.expires_at) + unixepoch(a.last_refreshed_at) <= 2 * ?2)
+         ORDER BY a.expires_at LIMIT ?3"
+    )
+}
+
+fn idle_sql() -> String {
+    format!(
+        "SELECT c.id {REFRESHABLE} AND COALESCE(a.last_refreshed_at, a.updated_at) <= ?1
+         ORDER BY COALESCE(a.last_refreshed_at, a.updated_at) LIMIT ?2"
+    )
+}
+
 /// Connection ids due for a refresh, most urgent first, at most `limit`:
 /// - expiring: `expires_at` within `margin` of `now`, and at least half of the token's
 ///   lifetime gone (the refresher's rule for lifetimes shorter than twice the margin);
@@ -61,24 +77,46 @@ pub(super) fn due(
 ) -> StoreResult<Vec<String>> {
     let horizon = now.checked_add_signed(margin).unwrap_or(DateTime::<Utc>::MAX_UTC);
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    // CROSS JOIN keeps SQLite on the index of the first table.
     let mut ids: Vec<String> = db
-        .prepare_cached(&format!(
-            "SELECT c.id {REFRESHABLE} AND a.expires_at <= ?1
-               AND (a.last_refreshed_at IS NULL OR unixepoch(a.expires_at) + unixepoch(a.last_refreshed_at) <= 2 * ?2)
-             ORDER BY a.expires_at LIMIT ?3"
-        ))?
+        .prepare_cached(&expiring_sql())?
         .query_map(params![timestamp_text(horizon), now.timestamp(), limit], |row| row.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     let idle = db
-        .prepare_cached(&format!(
-            "SELECT c.id {REFRESHABLE} AND COALESCE(a.last_refreshed_at, a.updated_at) <= ?1
-             ORDER BY COALESCE(a.last_refreshed_at, a.updated_at) LIMIT ?2"
-        ))?
+        .prepare_cached(&idle_sql())?
         .query_map(params![timestamp_text(idle_before), limit], |row| row.get::<_, String>(0))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let expiring: HashSet<String> = ids.iter().cloned().collect();
     ids.extend(idle.into_iter().filter(|id| !expiring.contains(id)));
     ids.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tick stays cheap on a large platform: both queries walk their partial index (the due
+    /// rows only), never the whole authorizations table, and sort nothing.
+    #[test]
+    fn the_due_queries_read_their_partial_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("platform.sqlite3"), 1).unwrap();
+        let db = store.inner.writer.lock().unwrap();
+        let queries = [
+            (expiring_sql(), "authorizations_refresh_by_expiry", params!["2026-01-01T00:00:00Z", 0, 10].to_vec()),
+            (idle_sql(), "authorizations_refresh_by_age", params!["2026-01-01T00:00:00Z", 10].to_vec()),
+        ];
+        for (sql, index, values) in queries {
+            let plan: Vec<String> = db
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map(values.as_slice(), |row| row.get::<_, String>(3))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            let plan = plan.join(" | ");
+            assert!(plan.contains(&format!("SEARCH a USING INDEX {index}")), "{plan}");
+            assert!(!plan.contains("SCAN") && !plan.contains("TEMP B-TREE"), "{plan}");
+        }
+    }
 }
