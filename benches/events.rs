@@ -5,6 +5,9 @@
 //!   this path, so the figure shows that events cost reads nothing;
 //! - upsert (`POST /context`, 16 clients): each request inserts a context, and with events its
 //!   `context.created` in the same transaction, or updates an existing one (no event);
+//! - the same two writes without HTTP, one at a time through the store (`Store::upsert_context`
+//!   for a new context, and `Store::save_refreshed_tokens`, the write a refresh on read makes):
+//!   what the triggers add to a transaction, without the load generator on the same cores;
 //! - long-poll fan-out: 100 clients wait on `GET /events?wait=25s`; one change is made and the
 //!   time until all 100 have their answer is measured (skipped on a server without events);
 //! - one tick of the proactive refresh scheduler at 100,000 connections: its query for due
@@ -22,7 +25,7 @@ use axum::http::header::AUTHORIZATION;
 use base64::Engine as _;
 use secrecy::ExposeSecret as _;
 use tempfile::TempDir;
-use xkit_dash::server::store::Store;
+use xkit_dash::server::store::{IssuedTokens, Store};
 use xkit_dash::server::{KeyPair, RunningServer, ServerConfig, create_key_pair, scale, start};
 
 const READ_CLIENTS: usize = 64;
@@ -32,6 +35,7 @@ const WAITING_CLIENTS: usize = 100;
 struct Sizes {
     connections: usize,
     tick_connections: usize,
+    store_writes: usize,
     load_for: Duration,
     fan_out_rounds: usize,
 }
@@ -42,6 +46,7 @@ impl Sizes {
             Sizes {
                 connections: 1_000,
                 tick_connections: 2_000,
+                store_writes: 200,
                 load_for: Duration::from_millis(500),
                 fan_out_rounds: 2,
             }
@@ -49,6 +54,7 @@ impl Sizes {
             Sizes {
                 connections: 10_000,
                 tick_connections: 100_000,
+                store_writes: 2_000,
                 load_for: Duration::from_secs(10),
                 fan_out_rounds: 10,
             }
@@ -106,7 +112,50 @@ async fn main() -> Result<()> {
     .await?;
     long_poll_fan_out(&platform, &http, sizes.fan_out_rounds).await?;
     platform.server.shutdown().await;
+    store_writes(sizes.store_writes).await?;
     scheduler_tick(sizes.tick_connections).await
+}
+
+/// `count` writes one after the other straight through the store: median and p99 of each.
+async fn store_writes(count: usize) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(&xkit_dash::server::database_path(dir.path()), 1)?;
+    let seed = r#"{"connectors": [{"slug": "crm", "name": "CRM", "oauth": {"authorize_url": "http://127.0.0.1:9/a",
+        "token_url": "http://127.0.0.1:9/t", "client_id": "id", "client_secret": "secret"}}],
+        "contexts": [{"external_id": "u1"}],
+        "connections": [{"id": "c1", "context": "u1", "connector": "crm", "authorization": {"status": "active",
+        "access_token": "a0", "refresh_token": "r0", "expires_at": "now+1h", "last_refreshed_at": "now"}}]}"#;
+    store.import(xkit_dash::server::seed::parse(seed, "bench seed")?).await?;
+    let summary = |mut times: Vec<Duration>| {
+        times.sort_unstable();
+        (ms(times[times.len() / 2]), ms(times[(times.len() * 99 / 100).min(times.len() - 1)]))
+    };
+    let mut times = Vec::with_capacity(count);
+    for index in 0..count {
+        let context = xkit_dash::model::Context { external_id: format!("write_{index}"), ..Default::default() };
+        let started = Instant::now();
+        store.upsert_context(context).await?;
+        times.push(started.elapsed());
+    }
+    let (p50, p99) = summary(times);
+    println!("store upsert_context (new), {count} sequential: p50 {p50:.3} ms, p99 {p99:.3} ms");
+    let mut times = Vec::with_capacity(count);
+    for index in 0..count {
+        let tokens = IssuedTokens {
+            access_token: format!("a{}", index + 1).into(),
+            refresh_token: Some(format!("r{}", index + 1).into()),
+            expires_at: chrono::Utc::now() + chrono::Duration::hours(1),
+        };
+        let started = Instant::now();
+        let saved = store.save_refreshed_tokens("c1".into(), format!("r{index}").into(), tokens).await?;
+        times.push(started.elapsed());
+        if !saved {
+            bail!("refresh {index} was not saved");
+        }
+    }
+    let (p50, p99) = summary(times);
+    println!("store save_refreshed_tokens, {count} sequential: p50 {p50:.3} ms, p99 {p99:.3} ms");
+    Ok(())
 }
 
 /// The scheduler's query for due tokens (`Store::due_for_refresh`, what one tick reads) on a
