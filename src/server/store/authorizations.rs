@@ -199,7 +199,7 @@ pub(super) fn claim_refresh(
         .prepare_cached(
             "INSERT INTO refresh_claims (connection_seq, until)
              SELECT c.seq, ?2 FROM connections c JOIN authorizations a ON a.connection_seq = c.seq
-             WHERE c.id = ?1 AND a.refresh_token = ?4 AND a.expires_at IS ?5
+             WHERE c.id = ?1 AND a.refresh_token = ?4 AND unixepoch(a.expires_at) IS ?5
              ON CONFLICT (connection_seq) DO UPDATE SET until = excluded.until WHERE refresh_claims.until <= ?3",
         )?
         .execute(params![
@@ -207,7 +207,8 @@ pub(super) fn claim_refresh(
             timestamp_text(until),
             now_text(),
             used.expose_secret(),
-            expires_at.map(timestamp_text)
+            // Compared as instants, whatever the stored text's form.
+            expires_at.map(|at| at.timestamp())
         ])?;
     Ok(claimed == 1)
 }
