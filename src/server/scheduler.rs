@@ -10,10 +10,14 @@
 //! clock only a refresh resets; and it keeps the single-read path free of writes. Each due
 //! connection is refreshed through the [`Refresher`] (single flight with reads, the same
 //! cooldowns and `Retry-After`), at most `concurrency` at a time, as actor `scheduler`, so
-//! the events it causes name it. Connections cooling down are left for a later tick.
+//! the events it causes name it. Connections cooling down are left for a later tick, and a
+//! connection whose refreshes keep failing transiently is retried less and less often (the
+//! cooldown, doubling up to 10 minutes): a provider outage is a few `connection.refresh_failed`
+//! per connection, not one per cooldown for as long as it lasts. Reads keep their own cooldown.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
 use rand::Rng as _;
@@ -28,6 +32,10 @@ use super::store::{Store, StoreResult};
 pub const ACTOR: &str = "scheduler";
 /// Connections refreshed per tick at most (what one tick holds in memory); the rest wait.
 const MAX_PER_TICK: usize = 10_000;
+/// The longest the scheduler waits before retrying a connection whose refreshes keep failing.
+const MAX_BACKOFF: Duration = Duration::from_secs(10 * 60);
+/// Bound on the connections remembered as failing; past it, the ones whose wait ended are forgotten.
+const MAX_BACKED_OFF: usize = 10_000;
 
 /// Tunables of the scheduler.
 #[derive(Debug, Clone, Copy)]
@@ -57,9 +65,10 @@ pub(super) fn spawn(
     tracker: &TaskTracker,
 ) {
     tracker.spawn(async move {
+        let backoff = Mutex::new(Backoff::default());
         loop {
-            let started = std::time::Instant::now();
-            match tick(&store, &refresher, settings, &stop).await {
+            let started = Instant::now();
+            match tick(&store, &refresher, settings, &backoff, &stop).await {
                 Ok(0) => {}
                 Ok(attempted) => {
                     tracing::debug!(attempted, elapsed_ms = started.elapsed().as_millis(), "proactive refresh tick")
@@ -79,11 +88,39 @@ fn jittered(interval: Duration) -> Duration {
     interval.mul_f64(rand::rng().random_range(0.8..1.2))
 }
 
+/// Consecutive transient failures per connection, and when the scheduler tries it again.
+#[derive(Default)]
+struct Backoff {
+    failing: HashMap<String, (u32, Instant)>,
+}
+
+impl Backoff {
+    fn holds(&self, id: &str) -> bool {
+        self.failing.get(id).is_some_and(|(_, next)| *next > Instant::now())
+    }
+
+    /// Another transient failure: wait `base` times two to the failures before it, jittered.
+    fn failed(&mut self, id: &str, base: Duration) {
+        if self.failing.len() >= MAX_BACKED_OFF {
+            let now = Instant::now();
+            self.failing.retain(|_, (_, next)| *next > now);
+        }
+        let failures = self.failing.get(id).map_or(0, |(failures, _)| *failures) + 1;
+        let wait = base.saturating_mul(1 << (failures - 1).min(16)).min(MAX_BACKOFF);
+        self.failing.insert(id.to_owned(), (failures, Instant::now() + jittered(wait)));
+    }
+
+    fn ended(&mut self, id: &str) {
+        self.failing.remove(id);
+    }
+}
+
 /// One pass over the due connections; how many refreshes it attempted.
 async fn tick(
     store: &Store,
     refresher: &Refresher,
     settings: SchedulerSettings,
+    backoff: &Mutex<Backoff>,
     stop: &CancellationToken,
 ) -> StoreResult<usize> {
     let now = chrono::Utc::now();
@@ -91,16 +128,24 @@ async fn tick(
     let idle = chrono::Duration::from_std(settings.idle).unwrap_or(chrono::Duration::MAX);
     let idle_before = now.checked_sub_signed(idle).unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
     let due = store.due_for_refresh(now, margin, idle_before, MAX_PER_TICK).await?;
-    let due: Vec<String> = due.into_iter().filter(|id| !refresher.is_cooling_down(id)).collect();
+    let due: Vec<String> = {
+        let backoff = backoff.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        due.into_iter().filter(|id| !refresher.is_cooling_down(id) && !backoff.holds(id)).collect()
+    };
     let attempted = due.len();
     futures::stream::iter(due)
         .take_until(stop.cancelled())
         .for_each_concurrent(settings.concurrency.max(1), |id| async move {
             let trigger = Trigger::Scheduled { idle_before };
-            match acting_as(ACTOR.to_owned(), refresher.refresh_for(&id, trigger)).await {
+            let outcome = acting_as(ACTOR.to_owned(), refresher.refresh_for(&id, trigger)).await;
+            let mut backoff = backoff.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            match outcome {
+                Ok(RefreshOutcome::Transient(_)) => backoff.failed(&id, refresher.settings().cooldown),
                 Ok(RefreshOutcome::Impossible(reason)) => tracing::debug!(connection = id, %reason, "not refreshable"),
-                // The refresher logged the rest, and recorded failures with their events.
-                Ok(_) => {}
+                // Still waiting (a provider's Retry-After, or another process refreshing it).
+                Ok(RefreshOutcome::CoolingDown(_)) => {}
+                // Refreshed, or revoked: the refresher logged it and recorded the change's event.
+                Ok(_) => backoff.ended(&id),
                 Err(error) => tracing::warn!(connection = id, %error, "proactive refresh failed"),
             }
         })

@@ -229,3 +229,43 @@ async fn two_processes_on_one_database_refresh_a_connection_once() {
     assert_eq!(provider.count("/crm/token"), 1, "one token request between the two servers");
     other.shutdown().await;
 }
+
+/// A provider down, nobody reading: each failed proactive refresh is a
+/// `connection.refresh_failed` by the scheduler, and the scheduler retries less and less often
+/// (the cooldown, then doubling), so an outage is not an event per cooldown per connection.
+#[tokio::test]
+async fn a_provider_outage_is_retried_with_a_growing_wait_and_each_failure_is_an_event() {
+    use xkit_dash::server::refresh::RefreshSettings;
+
+    let provider = HostileServer::start(|_| Answer::Json(503, r#"{"error": "temporarily_unavailable"}"#.into()));
+    let seed_dir = tempfile::tempdir().unwrap();
+    let seed_path = seed_dir.path().join("seed.json");
+    std::fs::write(&seed_path, seed(&provider.url, &[("crm", "now-1m", "now-2h")])).unwrap();
+    let refresh = RefreshSettings { cooldown: Duration::from_millis(200), ..RefreshSettings::default() };
+    let ticking = SchedulerSettings { interval: Duration::from_millis(50), ..SchedulerSettings::default() };
+    let platform = TestPlatform::with(|config| ServerConfig {
+        seed: Some(seed_path),
+        refresh,
+        scheduler: Some(ticking),
+        ..config
+    })
+    .await;
+
+    // Waits of about 0.2, 0.4, 0.8 and 1.6 s: attempts at about 0, 0.2, 0.6, 1.4 and 3.0 s.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let attempts = provider.count("/crm/token");
+    // Retrying at every cooldown would be about ten; jitter moves each wait by a fifth.
+    assert!((3..=5).contains(&attempts), "{attempts} token requests in 2.5 s");
+    let (_, failed) = platform.get("/events?type=connection.refresh_failed").await;
+    let failed = failed["events"].as_array().unwrap();
+    assert!((attempts - 1..=attempts).contains(&failed.len()), "{attempts} attempts, events: {failed:?}");
+    assert!(
+        failed.iter().all(|event| event["actor"] == "scheduler" && event["connection"] == "conn-crm"),
+        "{failed:?}"
+    );
+    let (_, listed) = platform.get("/connections?limit=1").await;
+    assert_eq!(
+        listed["connections"][0]["authorization"]["status"], "active",
+        "a provider outage is not the user's to fix"
+    );
+}
