@@ -189,6 +189,22 @@ def sandbox_client_secret(slug):
     return f"sandbox-secret-{slug}"
 
 
+# The sandbox client whose access tokens live one minute: the proactive refresh scheduler
+# refreshes its connections every half minute or so, so revoking one of their grants on the
+# sandbox's page turns the connection into `connection.error` within a minute, with nobody
+# reading it. Its seeded tokens expire a minute after the demo loads, for the same reason.
+SHORT_LIVED = "zendesk"
+
+
+def short_lived(connections):
+    """Makes the seeded tokens of SHORT_LIVED connections expire a minute after loading (draws
+    nothing from the random generator, so every other value stays as it was)."""
+    for connection in connections:
+        auth = connection.get("authorization", {})
+        if connection["connector"] == SHORT_LIVED and "refresh_token" in auth:
+            auth["expires_at"] = "now+1m"
+
+
 def sandbox(connections, contexts_by_id):
     """The sandbox provider's clients (one per connector) and a grant per seeded refresh token."""
     clients = [{
@@ -196,7 +212,7 @@ def sandbox(connections, contexts_by_id):
         "client_secret": sandbox_client_secret(spec[0]),
         "name": f"{spec[1]} (sandbox)",
         "redirect_uris": ["/catalog/oauth/callback"],
-        "access_token_ttl": "1h",
+        "access_token_ttl": "1m" if spec[0] == SHORT_LIVED else "1h",
         "refresh_token_ttl": "90d",
     } for spec in CONNECTORS]
     scopes = {spec[0]: spec[5] for spec in CONNECTORS}
@@ -331,6 +347,7 @@ def main():
     for index, health in enumerate(name for name, _ in HEALTH_WEIGHTS):
         context = all_contexts[index]
         connections.append(connection(context, CONNECTORS[index], health))
+    short_lived(connections)
     seed = {
         "platform": PLATFORM,
         "connectors": [connector_json(spec) for spec in CONNECTORS] + FIELD_CONNECTORS,

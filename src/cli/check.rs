@@ -13,6 +13,7 @@ use super::exit::{EXIT_ATTENTION, EXIT_OK, exit_codes_help};
 use super::list::ScanFilters;
 use super::output::{self, Cell, ConnectionRow, Table};
 use super::progress::drive_scan;
+use super::recent::{self, RecentBreaks};
 use super::session::Session;
 use crate::humanize::relative_time;
 use crate::model::{Connection, Health};
@@ -22,6 +23,7 @@ pub const EXAMPLES: &str = concat!(
   xkit-dash check
   xkit-dash check --connector salesforce --json | jq '.unhealthy[]'
   xkit-dash check --context acme --context globex --expiring-within 24h
+  xkit-dash check --since 1h      # also what broke in the last hour (xkit-dash's server)
   xkit-dash --profile prod check || page-oncall
 
 ",
@@ -39,6 +41,11 @@ pub struct CheckArgs {
     /// has expired, as reported by the server; each one found needs attention.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub expiring_within: Option<Duration>,
+    /// Also list what broke in the last DURATION (`1h`, `30m`): the `connection.error` and
+    /// `connection.refresh_failed` events of xkit-dash's own server. The exit code still says
+    /// what is broken now.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub since: Option<Duration>,
     /// Print one JSON report instead of tables.
     #[arg(long)]
     pub json: bool,
@@ -69,6 +76,9 @@ struct CheckReport {
     unhealthy_total: usize,
     /// The connections needing attention, worst first (at most 1000).
     unhealthy: Vec<ConnectionRow>,
+    /// With `--since`: what broke in the window.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    recent: Option<RecentBreaks>,
 }
 
 /// What `check` keeps while the scan streams by: counts, and the worst connections only.
@@ -84,10 +94,12 @@ struct Tally {
     flagged_total: usize,
     /// The worst flagged connections seen so far: trimmed to [`MAX_LISTED`] whenever it doubles.
     worst: Vec<Connection>,
+    /// With `--since`: the ids of every connection needing attention, whatever the window.
+    unhealthy_ids: Option<HashSet<String>>,
 }
 
 impl Tally {
-    fn new(expiring_within: Option<Duration>) -> Self {
+    fn new(expiring_within: Option<Duration>, remember_unhealthy: bool) -> Self {
         let deadline = expiring_within
             .map(|within| chrono::Utc::now() + chrono::Duration::from_std(within).unwrap_or(chrono::TimeDelta::MAX));
         Self {
@@ -100,6 +112,7 @@ impl Tally {
             summary: BTreeMap::new(),
             flagged_total: 0,
             worst: Vec::new(),
+            unhealthy_ids: remember_unhealthy.then(HashSet::new),
         }
     }
 
@@ -107,6 +120,11 @@ impl Tally {
         self.received += 1;
         let expiry = expires_at(&connection);
         self.saw_expiry |= expiry.is_some();
+        if let Some(ids) = &mut self.unhealthy_ids
+            && Health::of(Some(&connection)).needs_attention()
+        {
+            ids.insert(connection.id.clone());
+        }
         if let Some(deadline) = self.deadline
             && expiry.is_none_or(|expiry| expiry > deadline)
         {
@@ -148,7 +166,7 @@ impl Tally {
 pub async fn run(session: &Session, args: CheckArgs) -> Result<u8> {
     let target = session.open_target().await?;
     let request = args.filters.request(None, &target);
-    let mut tally = Tally::new(args.expiring_within);
+    let mut tally = Tally::new(args.expiring_within, args.since.is_some());
     drive_scan(target.client.clone(), request, |page| {
         for connection in page {
             tally.add(connection);
@@ -160,6 +178,13 @@ pub async fn run(session: &Session, args: CheckArgs) -> Result<u8> {
         eprintln!("xkit-dash: note: the server reports no expiry for these connections");
     }
     tally.trim();
+    let recent = match (args.since, &tally.unhealthy_ids) {
+        (Some(since), Some(unhealthy)) => Some(recent::read(&target.client, since, &args.filters, unhealthy).await?),
+        _ => None,
+    };
+    if let Some(note) = recent.as_ref().and_then(|recent| recent.recent_unavailable.as_deref()) {
+        eprintln!("xkit-dash: note: --since lists nothing: {note}");
+    }
 
     let catalog = if tally.worst.is_empty() { None } else { target.catalog_url().await };
     let unhealthy: Vec<ConnectionRow> =
@@ -174,12 +199,16 @@ pub async fn run(session: &Session, args: CheckArgs) -> Result<u8> {
         summary: tally.summary,
         unhealthy_total: tally.flagged_total,
         unhealthy,
+        recent,
     };
     let mut out = std::io::stdout().lock();
     if args.json {
         output::write_json_line(&mut out, &report)?;
     } else {
         print_human(&mut out, &report, &target.label(), args.expiring_within.is_some())?;
+        if let (Some(recent), Some(since)) = (&report.recent, args.since) {
+            recent::print(&mut out, recent, since)?;
+        }
     }
     out.flush()?;
     Ok(if report.healthy { EXIT_OK } else { EXIT_ATTENTION })

@@ -11,6 +11,7 @@ mod exit;
 mod list;
 mod output;
 mod progress;
+mod recent;
 mod session;
 mod settings;
 mod token;

@@ -30,6 +30,7 @@ mod cors;
 mod database;
 mod error;
 pub mod event_retention;
+mod event_watch;
 mod extract;
 mod html;
 mod keys;
@@ -45,6 +46,7 @@ mod routes;
 mod same_origin;
 mod sandbox;
 pub mod scale;
+pub mod scheduler;
 mod secret;
 pub mod seed;
 mod session_cookie;
@@ -117,6 +119,16 @@ pub struct ServeArgs {
     /// Refresh access tokens that expire within this margin when they are read.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
     pub refresh_margin: Duration,
+    /// Proactively refresh tokens not refreshed for this long (providers revoke unused ones).
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = positive_duration)]
+    pub refresh_idle: Duration,
+    /// Proactive refreshes in flight at once.
+    #[arg(long, value_name = "N", default_value_t = scheduler::SchedulerSettings::default().concurrency,
+          value_parser = positive_count)]
+    pub scheduler_concurrency: usize,
+    /// Do not refresh tokens proactively: only reads (and forced refreshes) refresh them.
+    #[arg(long, conflicts_with_all = ["refresh_idle", "scheduler_concurrency"])]
+    pub no_scheduler: bool,
     /// Close a connection whose request header has not arrived this long after the server was
     /// ready for it (the connection opened or the previous answer was sent).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = positive_duration)]
@@ -235,10 +247,13 @@ pub struct ServerConfig {
     pub event_retention: event_retention::EventRetention,
     /// Webhook delivery; private targets are allowed anyway when listening on loopback.
     pub webhooks: webhooks::WebhookSettings,
+    /// The proactive refresh scheduler; `None`: tokens are refreshed on read only.
+    pub scheduler: Option<scheduler::SchedulerSettings>,
 }
 
 impl ServerConfig {
-    /// Loopback on a free port, no seeding, default token lifetime: what tests want.
+    /// Loopback on a free port, no seeding, default token lifetime, no proactive refresh (so a
+    /// test sees refreshes on read only, unless it turns the scheduler on): what tests want.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -254,6 +269,7 @@ impl ServerConfig {
             tls: None,
             event_retention: event_retention::EventRetention::default(),
             webhooks: webhooks::WebhookSettings::default(),
+            scheduler: None,
         }
     }
 }
@@ -265,7 +281,8 @@ pub struct RunningServer {
     pub tls_certificate: Option<PathBuf>,
     stop: CancellationToken,
     task: JoinHandle<()>,
-    /// Writes that outlive their request (an API key's "last used"): waited for on shutdown.
+    /// Writes that outlive their request (an API key's "last used") and the scheduler's
+    /// refreshes in flight: waited for on shutdown.
     background: TaskTracker,
 }
 
@@ -349,11 +366,12 @@ async fn launch(config: ServerConfig) -> Result<(RunningServer, Store)> {
         ..config.webhooks
     };
     store.set_webhook_private_targets_allowed(webhook_settings.allow_private).await?;
+    let refresher = Arc::new(refresh::Refresher::new(store.clone(), provider, config.refresh));
     let state = AppState {
         store: store.clone(),
         tokens: Arc::new(tokens),
         keys: keys.clone(),
-        refresher: Arc::new(refresh::Refresher::new(store.clone(), provider, config.refresh)),
+        refresher: refresher.clone(),
         repair_link_ttl: config.repair_link_ttl,
         webhooks: webhook_settings,
     };
@@ -362,6 +380,10 @@ async fn launch(config: ServerConfig) -> Result<(RunningServer, Store)> {
     let stopped = stop.clone();
     event_retention::spawn_pruner(store.clone(), config.event_retention, stop.clone());
     webhooks::spawn_worker(store.clone(), webhook_settings, stop.clone(), &background);
+    event_watch::spawn(store.clone(), stop.clone());
+    if let Some(settings) = config.scheduler {
+        scheduler::spawn(store.clone(), refresher, settings, stop.clone(), &background);
+    }
     let max_connections = transport::connection_cap(config.limits.max_connections);
     let limits = ConnectionLimits { max_connections, ..config.limits };
     let (acceptor, tls_certificate) = tls.map(|tls| (tls.acceptor, tls.certificate_path)).unzip();
@@ -395,7 +417,8 @@ fn server_urls(addr: SocketAddr, tls: bool, public_url: Option<url::Url>) -> Res
 /// Starts the demo platform on a loopback port, seeding `data_dir` on first use and creating
 /// (then remembering, in a 0600 file) a key pair for it.
 pub async fn start_embedded(data_dir: &Path) -> Result<EmbeddedPlatform> {
-    let (server, store) = launch(ServerConfig { demo: true, ..ServerConfig::new(data_dir) }).await?;
+    let config = ServerConfig { demo: true, scheduler: Some(Default::default()), ..ServerConfig::new(data_dir) };
+    let (server, store) = launch(config).await?;
     let dir = data_dir.to_owned();
     let pair = tokio::task::spawn_blocking(move || keys::embedded_pair(&dir, &store)).await??;
     Ok(EmbeddedPlatform { server, publishable_key: pair.publishable_key, secret_key: pair.secret_key })
@@ -442,6 +465,11 @@ pub async fn run_serve(args: ServeArgs) -> Result<()> {
             allow_private: args.allow_private_webhooks,
             ..Default::default()
         },
+        scheduler: (!args.no_scheduler).then_some(scheduler::SchedulerSettings {
+            idle: args.refresh_idle,
+            concurrency: args.scheduler_concurrency,
+            ..Default::default()
+        }),
         ..ServerConfig::new(&data_dir)
     };
     let server = start(config).await?;

@@ -2,9 +2,14 @@
 //! connection first.
 //!
 //! The rules (after Nango's refresh engine):
-//! - a token is refreshed when it has expired or expires within the margin (5 minutes);
+//! - a token is refreshed when it has expired or expires within the margin (5 minutes), and at
+//!   least half of its lifetime has gone, so a token that lives shorter than twice the margin is
+//!   not refreshed on every read;
+//! - the proactive scheduler (`scheduler`) goes through the same single flight and cooldowns,
+//!   and also refreshes tokens not refreshed for a long time (idle), which providers revoke;
 //! - single flight: one async mutex per connection; whoever takes it re-reads the row, so the
-//!   readers that waited find the new token and make no request of their own;
+//!   readers that waited find the new token and make no request of their own; across processes
+//!   on one database, a claim row does the same (the others wait for the result and re-read);
 //! - the new access token and a rotated refresh token are saved in one transaction, and only if
 //!   the refresh token used is still the stored one (a reconnect meanwhile wins);
 //! - `invalid_grant` and other permanent errors make the authorization `error` with the
@@ -24,6 +29,10 @@ use super::oauth::{ProviderClient, TokenError};
 use super::store::{ProviderFailure, RefreshState, Store, StoreResult};
 use crate::model::{AuthorizationStatus, Connection};
 
+/// A refresh claim (`Store::claim_refresh`) lasts the token request's timeout plus this.
+const CLAIM_SLACK: Duration = Duration::from_secs(5);
+/// How often a refresh that another process has claimed looks again.
+const CLAIM_POLL: Duration = Duration::from_millis(100);
 /// Bound on remembered cooldowns; past it, the ones that ended are forgotten.
 const MAX_COOLDOWNS: usize = 10_000;
 
@@ -46,6 +55,17 @@ impl Default for RefreshSettings {
             timeout: Duration::from_secs(10),
         }
     }
+}
+
+/// Why a refresh is attempted, which decides whether it is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// A read of the credential: only an expiring token, and not while cooling down.
+    Read,
+    /// An operator's forced refresh: always, ignoring our own cooldown (not a provider's).
+    Forced,
+    /// The scheduler: an expiring token, or one not refreshed since `idle_before`.
+    Scheduled { idle_before: chrono::DateTime<Utc> },
 }
 
 /// What one refresh attempt did.
@@ -89,6 +109,16 @@ impl Refresher {
         &self.provider
     }
 
+    pub fn settings(&self) -> &RefreshSettings {
+        &self.settings
+    }
+
+    /// True while a recent transient failure (or a provider's `Retry-After`) holds refreshes
+    /// of connection `id` back.
+    pub fn is_cooling_down(&self, id: &str) -> bool {
+        self.cooling_down(id, false).is_some()
+    }
+
     /// `GET /connections/:id`: the connection, refreshed first when due.
     pub async fn fresh_by_id(&self, id: String) -> StoreResult<Connection> {
         let connection = self.store.connection_by_id(id.clone()).await?;
@@ -114,13 +144,18 @@ impl Refresher {
     /// One refresh of connection `id`, single flight. `forced` refreshes even a token that is
     /// not due and ignores our own cooldown (not a provider's `Retry-After`).
     pub async fn refresh(&self, id: &str, forced: bool) -> StoreResult<RefreshOutcome> {
+        self.refresh_for(id, if forced { Trigger::Forced } else { Trigger::Read }).await
+    }
+
+    /// One refresh of connection `id` for `trigger`, single flight.
+    pub async fn refresh_for(&self, id: &str, trigger: Trigger) -> StoreResult<RefreshOutcome> {
         let lock = {
             let mut locks = self.locks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             locks.entry(id.to_owned()).or_default().clone()
         };
         let outcome = {
             let _turn = lock.lock().await;
-            self.refresh_locked(id, forced).await
+            self.refresh_locked(id, trigger).await
         };
         let mut locks = self.locks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         // The map's reference and ours: nobody else waits for this connection.
@@ -130,27 +165,52 @@ impl Refresher {
         outcome
     }
 
-    async fn refresh_locked(&self, id: &str, forced: bool) -> StoreResult<RefreshOutcome> {
-        // Re-read under the lock: a reader that waited finds what the one before it saved.
-        let state = self.store.refresh_state(id.to_owned()).await?;
-        if !state.enabled || state.status != AuthorizationStatus::Active {
-            return Ok(RefreshOutcome::Impossible(format!(
-                "connection {id:?} is not an enabled, active connection; it needs to be authorized again"
-            )));
+    async fn refresh_locked(&self, id: &str, trigger: Trigger) -> StoreResult<RefreshOutcome> {
+        let forced = trigger == Trigger::Forced;
+        // A claim outlives the token request's timeout, so it never ends under a refresh in flight.
+        let claim_for = self.settings.timeout + CLAIM_SLACK;
+        let give_up = Instant::now() + claim_for;
+        loop {
+            // Re-read under the lock: a reader that waited finds what the one before it saved.
+            let state = self.store.refresh_state(id.to_owned()).await?;
+            if !state.enabled || state.status != AuthorizationStatus::Active {
+                return Ok(RefreshOutcome::Impossible(format!(
+                    "connection {id:?} is not an enabled, active connection; it needs to be authorized again"
+                )));
+            }
+            if !self.is_due(&state, trigger) {
+                return Ok(RefreshOutcome::NotNeeded);
+            }
+            let RefreshState { refresh_token: Some(refresh_token), oauth: Some(oauth), expires_at, .. } = state else {
+                let missing =
+                    if state.oauth.is_none() { "its connector has no OAuth2 settings" } else { "no refresh token" };
+                return Ok(RefreshOutcome::Impossible(format!("connection {id:?} cannot be refreshed: {missing}")));
+            };
+            if let Some(wait) = self.cooling_down(id, forced) {
+                return Ok(RefreshOutcome::CoolingDown(wait));
+            }
+            let until = Utc::now() + chrono::Duration::from_std(claim_for).unwrap_or(chrono::Duration::MAX);
+            if self.store.claim_refresh(id.to_owned(), refresh_token.clone(), expires_at, until).await? {
+                return self.refresh_claimed(id, refresh_token, &oauth).await;
+            }
+            // Another process on this database is refreshing it, or just did: wait for its result
+            // and look again (at most as long as a claim lasts, after which an abandoned one has
+            // ended).
+            if Instant::now() >= give_up {
+                return Ok(RefreshOutcome::CoolingDown(CLAIM_POLL));
+            }
+            tokio::time::sleep(CLAIM_POLL).await;
         }
-        if !forced && !self.is_due(&state) {
-            return Ok(RefreshOutcome::NotNeeded);
-        }
-        let RefreshState { refresh_token: Some(refresh_token), oauth: Some(oauth), .. } = state else {
-            let missing =
-                if state.oauth.is_none() { "its connector has no OAuth2 settings" } else { "no refresh token" };
-            return Ok(RefreshOutcome::Impossible(format!("connection {id:?} cannot be refreshed: {missing}")));
-        };
-        if let Some(wait) = self.cooling_down(id, forced) {
-            return Ok(RefreshOutcome::CoolingDown(wait));
-        }
+    }
 
-        match self.provider.refresh(&oauth, &refresh_token).await {
+    /// The token request and the saving of its result, once this process holds the claim.
+    async fn refresh_claimed(
+        &self,
+        id: &str,
+        refresh_token: secrecy::SecretString,
+        oauth: &crate::server::store::ConnectorOAuth,
+    ) -> StoreResult<RefreshOutcome> {
+        match self.provider.refresh(oauth, &refresh_token).await {
             Ok(tokens) => {
                 self.forget_cooldown(id);
                 let rotated = tokens.refresh_token.is_some();
@@ -189,17 +249,28 @@ impl Refresher {
         let Some(authorization) = &connection.authorization else { return false };
         connection.enabled
             && authorization.status == AuthorizationStatus::Active
-            && authorization.expires_at.is_some_and(|at| self.expires_soon(at))
+            && authorization.expires_at.is_some_and(|at| self.expires_soon(at, authorization.last_refreshed_at))
             && self.cooling_down(&connection.id, false).is_none()
     }
 
-    fn is_due(&self, state: &RefreshState) -> bool {
-        state.expires_at.is_some_and(|at| self.expires_soon(at))
+    fn is_due(&self, state: &RefreshState, trigger: Trigger) -> bool {
+        let expiring = state.expires_at.is_some_and(|at| self.expires_soon(at, state.last_refreshed_at));
+        match trigger {
+            Trigger::Forced => true,
+            Trigger::Read => expiring,
+            Trigger::Scheduled { idle_before } => {
+                expiring || state.last_refreshed_at.or(state.updated_at).is_some_and(|at| at <= idle_before)
+            }
+        }
     }
 
-    fn expires_soon(&self, at: chrono::DateTime<Utc>) -> bool {
+    /// Expired, or expiring within the margin with at least half of its lifetime (since
+    /// `issued`) gone: `store::refresh_schedule` finds the same tokens in SQL.
+    fn expires_soon(&self, at: chrono::DateTime<Utc>, issued: Option<chrono::DateTime<Utc>>) -> bool {
+        let now = Utc::now();
         let margin = chrono::Duration::from_std(self.settings.margin).unwrap_or(chrono::Duration::MAX);
-        Utc::now().checked_add_signed(margin).is_none_or(|horizon| at <= horizon)
+        let within_margin = now.checked_add_signed(margin).is_none_or(|horizon| at <= horizon);
+        within_margin && issued.is_none_or(|issued| at.timestamp() + issued.timestamp() <= 2 * now.timestamp())
     }
 
     fn cooling_down(&self, id: &str, forced: bool) -> Option<Duration> {

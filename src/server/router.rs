@@ -22,7 +22,7 @@ use super::{catalog, cors, routes, same_origin, sandbox, socket};
 pub fn router(state: AppState, body_timeout: Duration) -> Router {
     let api = Router::new()
         .nest("/api/platform", routes::platform(state.clone()))
-        .nest("/api/platform_user", routes::platform_user())
+        .nest("/api/platform_user", routes::platform_user(state.clone()))
         .merge(sandbox::api_router())
         .merge(socket::router())
         .method_not_allowed_fallback(method_not_allowed);

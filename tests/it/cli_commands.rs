@@ -583,3 +583,67 @@ fn config_init_asks_on_a_terminal() {
     assert_eq!(profile["read_only"].as_bool(), Some(true));
     assert_eq!(written["default_profile"].as_str(), Some("tty"));
 }
+
+/// `check --since`: the connection errors and refresh failures of the window, in text and JSON,
+/// narrowed like the scan, each saying whether the connection is still broken; the exit code
+/// still says what is broken now; a server without the event history is named, not fatal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_since_lists_what_broke_recently() {
+    let home = Home::new();
+    let unhealthy = TestPlatform::seeded(&unhealthy_seed().to_string()).await;
+    let output = run(home.against(&unhealthy, &["check", "--since", "1h", "--json"])).await;
+    assert_eq!(exit_code(&output), 1, "{}", stderr(&output));
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["since_seconds"], 3600);
+    // Both connections imported in error broke (at import); the disabled one is fine now.
+    assert_eq!(report["recent_total"], 2, "{report}");
+    assert_eq!(report["recent_unavailable"], Value::Null);
+    let recent = report["recent"].as_array().unwrap();
+    let still: Vec<(&str, &str, bool)> = recent
+        .iter()
+        .map(|broke| {
+            assert_eq!(
+                (broke["event_type"].as_str(), broke["error_code"].as_str()),
+                (Some("connection.error"), Some("invalid_grant"))
+            );
+            (broke["connector"].as_str().unwrap(), broke["context"].as_str().unwrap(), broke["still_unhealthy"] == true)
+        })
+        .collect();
+    assert!(
+        still.contains(&("slack", "globex", true)) && still.contains(&("salesforce", "initech", false)),
+        "{still:?}"
+    );
+
+    let output = run(home.against(&unhealthy, &["check", "--since", "1h"])).await;
+    let text = stdout(&output);
+    assert!(text.contains("2 connection errors and refresh failures in the last 1h"), "{text}");
+    assert!(
+        text.contains("still broken") && text.contains("fine now") && text.contains("Token revoked by admin"),
+        "{text}"
+    );
+
+    let output = run(home.against(&unhealthy, &["check", "--since", "1h", "--connector", "github", "--json"])).await;
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["recent_total"], 0, "--connector narrows the history too: {report}");
+
+    let healthy = TestPlatform::seeded(&healthy_seed().to_string()).await;
+    // Its disabled connection broke at import: listed, and the verdict stays "healthy".
+    let output = run(home.against(&healthy, &["check", "--since", "1h"])).await;
+    assert_eq!(exit_code(&output), 0, "{}", stderr(&output));
+    assert!(stdout(&output).contains("<1m ago") && stdout(&output).contains("fine now"), "{}", stdout(&output));
+    let output = run(home.against(&healthy, &["check", "--since", "1h", "--connector", "github"])).await;
+    assert_eq!(exit_code(&output), 0, "{}", stderr(&output));
+    assert!(stdout(&output).contains("Nothing broke in the last 1h"), "{}", stdout(&output));
+    let output = run(home.against(&healthy, &["check", "--json"])).await;
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert!(report.get("recent").is_none(), "without --since the report keeps its shape: {report}");
+
+    let proxy = XkitWithoutExtensions::start(unhealthy.server.base_url()).await;
+    let mut without_events = home.against(&unhealthy, &["check", "--since", "1h", "--json"]);
+    without_events.env("XKIT_API_URL", &proxy.url);
+    let output = run(without_events).await;
+    assert_eq!(exit_code(&output), 1, "the verdict is the scan's: {}", stderr(&output));
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert!(report["recent_unavailable"].as_str().is_some_and(|note| note.contains("no event history")), "{report}");
+    assert!(stderr(&output).contains("--since lists nothing"), "{}", stderr(&output));
+}

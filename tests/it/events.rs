@@ -395,3 +395,59 @@ async fn a_long_poll_ends_when_the_server_stops() {
     assert_eq!(answered.unwrap(), StatusCode::OK);
     assert!(started.elapsed() < Duration::from_secs(3), "stopped in {:?}", started.elapsed());
 }
+
+/// Another process's write on the same data directory (`xkit-dash origins add`, `keys revoke`)
+/// wakes a running server's long-poll within about a second, and its events name `cli`.
+#[tokio::test]
+async fn writes_of_another_process_wake_long_polls_and_name_the_cli() {
+    use crate::support::cli::{Home, exit_code, stderr};
+
+    let platform = TestPlatform::empty().await;
+    let (_, cursor) = events_after(&platform, "", "").await;
+    let home = Home::new();
+    let data_dir = platform.dir.path().to_str().unwrap().to_owned();
+    let waiting_path = format!("/events?after={cursor}&wait=20s");
+    let waiting = platform.get(&waiting_path);
+    let other_process = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut command = home.command(&["origins", "add", "https://app.example", "--data-dir", &data_dir]);
+        let output = tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap();
+        assert_eq!(exit_code(&output), 0, "{}", stderr(&output));
+        Instant::now()
+    };
+    let ((status, body), written_at) = tokio::join!(waiting, other_process);
+    let answered_after = written_at.elapsed();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["events"][0]["event_type"], "origin.added", "{body}");
+    assert_eq!(body["events"][0]["actor"], "cli", "{body}");
+    assert!(
+        answered_after < Duration::from_millis(1500),
+        "answered {answered_after:?} after the other process's write"
+    );
+
+    let cursor = body["next_cursor"].as_str().unwrap().to_owned();
+    let keys = &platform.keys.publishable_key;
+    let mut revoke = home.command(&["keys", "revoke", keys, "--data-dir", &data_dir]);
+    let output = tokio::task::spawn_blocking(move || revoke.output().unwrap()).await.unwrap();
+    assert_eq!(exit_code(&output), 0, "{}", stderr(&output));
+    // The revoked key can no longer read the history: open the database as a reader would.
+    let store = Store::open(&xkit_dash::server::database_path(platform.dir.path()), 1).unwrap();
+    let page = store.events(EventFilter::default(), Some(cursor), 10).await.unwrap();
+    let revoked: Vec<_> = page.events.iter().map(|event| (event.event_type.as_str(), event.actor.as_deref())).collect();
+    assert_eq!(revoked, [("key.revoked", Some("cli"))]);
+}
+
+/// Writes of xkit.js's Platform User API name the context's client: `client:<external_id>`.
+#[tokio::test]
+async fn client_api_writes_name_the_context_client() {
+    let platform = TestPlatform::seeded(&seed_with_token_url("http://127.0.0.1:9")).await;
+    let (_, cursor) = events_after(&platform, "", "").await;
+    let (_, created) = platform.create_context(json!({"external_id": "u1"})).await;
+    let token = created["access_token"].as_str().unwrap();
+    let removed = platform.http.delete(platform.url("/api/platform_user/connection/c1")).bearer_auth(token);
+    let (status, body) = send(removed).await;
+    assert!(status.is_success(), "{status} {body}");
+    let (disabled, _) = events_after(&platform, &cursor, "type=connection.disabled").await;
+    assert_eq!(kinds(&disabled), [("connection.disabled", "c1")]);
+    assert_eq!(disabled[0]["actor"], "client:u1");
+}

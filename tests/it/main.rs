@@ -15,6 +15,7 @@ mod html_routes;
 mod oauth_flows;
 mod scale_platform;
 mod scan_routes;
+mod scheduler;
 mod server_api;
 mod server_connections;
 mod server_lifecycle;

@@ -36,9 +36,13 @@ pub fn platform(state: AppState) -> Router<AppState> {
 }
 
 /// `/api/platform_user`: the public platform record and connectors, the context-token session,
-/// and the context's own connectors, connections and authorizations (xkit.js's calls).
-pub fn platform_user() -> Router<AppState> {
-    public::router().merge(sessions::router()).merge(client_api::router())
+/// and the context's own connectors, connections and authorizations (xkit.js's calls), whose
+/// writes are done for `client:<external_id>`.
+pub fn platform_user(state: AppState) -> Router<AppState> {
+    public::router()
+        .merge(sessions::router())
+        .merge(client_api::router())
+        .route_layer(middleware::from_fn_with_state(state, sessions::act_as_context_client))
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@
 use axum::extract::{FromRequestParts, State};
 use axum::http::header::{AUTHORIZATION, SET_COOKIE, WWW_AUTHENTICATE};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::AppendHeaders;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -70,7 +70,7 @@ impl FromRequestParts<AppState> for ContextSession {
     type Rejection = BearerRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = bearer_token(parts).or_else(|| session_cookie::token(&parts.headers)).ok_or_else(|| {
+        let token = context_token(&parts.headers).ok_or_else(|| {
             BearerRejection::unauthorized("missing context token (Authorization: Bearer <token>, or a session cookie)")
         })?;
         ContextSession::verify(token, state).await
@@ -100,6 +100,24 @@ impl ContextSession {
     }
 }
 
+/// Runs a Platform User API request (xkit.js's) as `client:<external_id>` of its context
+/// token, the `actor` of the events its writes produce. A request without a valid token runs
+/// as nobody: its handler refuses it anyway.
+pub async fn act_as_context_client(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let claims = context_token(request.headers()).and_then(|token| state.tokens.verify(token).ok());
+    match claims {
+        Some(claims) => {
+            let actor = format!("client:{}", claims.external_id);
+            crate::server::store::actor::acting_as(actor, next.run(request)).await
+        }
+        None => next.run(request).await,
+    }
+}
+
 /// The session of the cookie alone (`POST /sessions/token`: a Bearer header is not a session).
 pub struct CookieSession(ContextSession);
 
@@ -113,8 +131,13 @@ impl FromRequestParts<AppState> for CookieSession {
     }
 }
 
-fn bearer_token(parts: &Parts) -> Option<&str> {
-    let header = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+/// The context token of a request: `Authorization: Bearer`, else the session cookie.
+fn context_token(headers: &HeaderMap) -> Option<&str> {
+    bearer_token(headers).or_else(|| session_cookie::token(headers))
+}
+
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let header = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = header.trim().split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)

@@ -3,7 +3,8 @@
 //!
 //! Handlers run inside [`acting_as`]; [`Store::write`](super::Store) reads the actor from the
 //! task and hands it to the writer's triggers through a one-row TEMP table, set in the write's
-//! own transaction. Writes outside a scope (startup imports, tasks spawned off a request) have none.
+//! own transaction. The command-line tools' blocking writes are [`CLI`]'s. Writes outside a
+//! scope (startup imports, tasks spawned off a request) have none.
 
 use std::future::Future;
 
@@ -14,6 +15,9 @@ use super::error::StoreResult;
 tokio::task_local! {
     static ACTOR: String;
 }
+
+/// The actor of the command-line tools' writes (`keys`, `origins`).
+pub const CLI: &str = "cli";
 
 /// Runs `future` with every store write in it done for `actor`.
 pub async fn acting_as<F: Future>(actor: String, future: F) -> F::Output {

@@ -25,6 +25,10 @@ pub struct RefreshState {
     pub status: AuthorizationStatus,
     pub refresh_token: Option<SecretString>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// When the current access token was issued (refreshed or authorized), if known.
+    pub last_refreshed_at: Option<DateTime<Utc>>,
+    /// When the authorization was last written: its age when it was never refreshed.
+    pub updated_at: Option<DateTime<Utc>>,
     pub oauth: Option<ConnectorOAuth>,
 }
 
@@ -106,10 +110,10 @@ pub(super) fn connector_oauth(db: &Db, slug: &str) -> StoreResult<Option<Connect
 
 pub(super) fn refresh_state(db: &Db, id: &str) -> StoreResult<RefreshState> {
     let mut statement = db.prepare_cached(
-        "SELECT c.enabled, c.connector_slug, a.status, a.refresh_token, a.expires_at
+        "SELECT c.enabled, c.connector_slug, a.status, a.refresh_token, a.expires_at, a.last_refreshed_at, a.updated_at
          FROM connections c LEFT JOIN authorizations a ON a.connection_seq = c.seq WHERE c.id = ?1",
     )?;
-    let (enabled, slug, status, refresh_token, expires_at) = statement
+    let (enabled, slug, status, refresh_token, expires_at, last_refreshed_at, updated_at) = statement
         .query_row([id], |row| {
             Ok((
                 row.get::<_, bool>(0)?,
@@ -117,6 +121,8 @@ pub(super) fn refresh_state(db: &Db, id: &str) -> StoreResult<RefreshState> {
                 row.get::<_, Option<String>>(2)?,
                 row.get::<_, Option<String>>(3)?,
                 row.get::<_, Option<String>>(4)?,
+                row.get::<_, Option<String>>(5)?,
+                row.get::<_, Option<String>>(6)?,
             ))
         })
         .optional()?
@@ -127,6 +133,8 @@ pub(super) fn refresh_state(db: &Db, id: &str) -> StoreResult<RefreshState> {
         status: status.as_deref().map(AuthorizationStatus::parse).unwrap_or_default(),
         refresh_token: refresh_token.filter(|token| !token.is_empty()).map(SecretString::from),
         expires_at: parse_timestamp(expires_at),
+        last_refreshed_at: parse_timestamp(last_refreshed_at),
+        updated_at: parse_timestamp(updated_at),
         oauth: connector_oauth(db, &slug)?,
     })
 }
@@ -138,6 +146,7 @@ pub(super) fn save_refreshed(
     used: &SecretString,
     tokens: &IssuedTokens,
 ) -> StoreResult<bool> {
+    release_refresh_claim(tx, id)?;
     update_authorization(
         tx,
         id,
@@ -162,13 +171,53 @@ pub(super) fn fail_refresh(
     used: &SecretString,
     failure: &ProviderFailure,
 ) -> StoreResult<bool> {
+    release_refresh_claim(tx, id)?;
     fail_with(tx, id, failure, "status = 'active' AND refresh_token = ?5", used.expose_secret())
 }
 
 /// A transient refresh failure: remembered for the operator, the authorization is unchanged.
 pub(super) fn record_refresh_error(tx: &Transaction<'_>, id: &str, message: &str) -> StoreResult<()> {
+    release_refresh_claim(tx, id)?;
     let sql = "UPDATE authorizations SET refresh_error = ?2, updated_at = ?3 WHERE connection_seq = ?1";
     update_authorization(tx, id, sql, params![message, now_text()]).map(|_| ())
+}
+
+/// Claims the next refresh of connection `id` for the caller until `until`, if its refresh token
+/// and expiry are still `used` and `expires_at` (what the caller read): false when another
+/// claim (another process's refresh in flight) has not expired, or when someone refreshed
+/// meanwhile. Refresh tokens rotate, and a provider that sees one used twice may revoke the
+/// grant, so two processes on one database must not refresh the same connection with the same
+/// token; a crashed process's claim expires by itself.
+pub(super) fn claim_refresh(
+    tx: &Transaction<'_>,
+    id: &str,
+    used: &SecretString,
+    expires_at: Option<DateTime<Utc>>,
+    until: DateTime<Utc>,
+) -> StoreResult<bool> {
+    let claimed = tx
+        .prepare_cached(
+            "INSERT INTO refresh_claims (connection_seq, until)
+             SELECT c.seq, ?2 FROM connections c JOIN authorizations a ON a.connection_seq = c.seq
+             WHERE c.id = ?1 AND a.refresh_token = ?4 AND unixepoch(a.expires_at) IS ?5
+             ON CONFLICT (connection_seq) DO UPDATE SET until = excluded.until WHERE refresh_claims.until <= ?3",
+        )?
+        .execute(params![
+            id,
+            timestamp_text(until),
+            now_text(),
+            used.expose_secret(),
+            // Compared as instants, whatever the stored text's form.
+            expires_at.map(|at| at.timestamp())
+        ])?;
+    Ok(claimed == 1)
+}
+
+/// Ends the claim of the refresh whose result the transaction saves.
+fn release_refresh_claim(tx: &Transaction<'_>, id: &str) -> StoreResult<()> {
+    tx.prepare_cached("DELETE FROM refresh_claims WHERE connection_seq = (SELECT seq FROM connections WHERE id = ?1)")?
+        .execute([id])?;
+    Ok(())
 }
 
 /// Starts a catalog authorization: the named connection (which must belong to the context and

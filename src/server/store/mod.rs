@@ -18,6 +18,7 @@ mod error;
 mod events;
 mod platform;
 mod records;
+mod refresh_schedule;
 mod sandbox;
 mod schema;
 mod sql;
@@ -139,9 +140,10 @@ impl Store {
             .map_err(anyhow::Error::from)?
     }
 
-    /// The blocking form of [`Store::write`], for command-line tools that have no runtime.
+    /// The blocking form of [`Store::write`], for command-line tools that have no runtime:
+    /// their events name the actor `cli`.
     fn write_blocking<R>(&self, write: impl FnOnce(&Transaction<'_>) -> StoreResult<R>) -> StoreResult<R> {
-        self.write_as(None, write)
+        self.write_as(Some(actor::CLI), write)
     }
 
     /// One transaction whose events name `actor`.
@@ -182,6 +184,21 @@ impl Store {
     /// Wakes when events newer than the ones seen so far are committed.
     pub fn subscribe_events(&self) -> watch::Receiver<i64> {
         self.inner.newest_event.subscribe()
+    }
+
+    /// Reads the newest event's seq from the database and wakes the long-pollers if it grew:
+    /// events committed by another process on the same database (`keys revoke`, `origins
+    /// add`), which this store's writes do not see.
+    pub async fn notice_newer_events(&self) -> StoreResult<()> {
+        let newest = self.read(events::newest).await?;
+        self.inner.newest_event.send_if_modified(|seen| {
+            let newer = newest > *seen;
+            if newer {
+                *seen = newest;
+            }
+            newer
+        });
+        Ok(())
     }
 
     /// Events after the cursor `after` (from the start without one) matching `filter`, oldest first.
@@ -338,6 +355,7 @@ impl Store {
     }
 
     // ---- token lifecycle (refresh, catalog authorization, repair links) ----------------------
+    // (what the scheduler should refresh, and the refresh claims: `refresh_schedule`)
 
     /// A connector's private OAuth settings, `None` when it has none.
     pub async fn connector_oauth(&self, slug: String) -> StoreResult<Option<ConnectorOAuth>> {

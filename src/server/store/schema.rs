@@ -138,6 +138,18 @@ CREATE TABLE IF NOT EXISTS authorizations (
     -- When `status` last changed (kept by the STATUS_CHANGED_AT triggers).
     status_changed_at TEXT
 );
+-- What the proactive refresh scheduler looks for (`store/refresh_schedule.rs`): tokens that
+-- expire soon, and tokens not refreshed for long; only refreshable rows are in these indexes.
+CREATE INDEX IF NOT EXISTS authorizations_refresh_by_expiry ON authorizations (expires_at)
+    WHERE status = 'active' AND refresh_token <> '';
+CREATE INDEX IF NOT EXISTS authorizations_refresh_by_age ON authorizations (COALESCE(last_refreshed_at, updated_at))
+    WHERE status = 'active' AND refresh_token <> '';
+-- A refresh in flight, claimed by one process until `until` (`authorizations::claim_refresh`),
+-- so that two processes on this database never present the same refresh token at once.
+CREATE TABLE IF NOT EXISTS refresh_claims (
+    connection_seq INTEGER PRIMARY KEY REFERENCES connections(seq) ON DELETE CASCADE,
+    until          TEXT NOT NULL
+);
 -- Authorization-code flows started by the catalog. `state` is single use (the row is deleted
 -- when the callback arrives) and bound to one connection; starting a new flow for a connection
 -- drops its older ones.

@@ -88,6 +88,10 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         shared.refused.fetch_add(1, Ordering::SeqCst);
         return (StatusCode::NOT_FOUND, axum::Json(json!({"error": "not found"}))).into_response();
     }
+    // Xkit kept no event history.
+    if path.starts_with("/api/platform/events") {
+        return (StatusCode::NOT_FOUND, axum::Json(json!({"error": "not found"}))).into_response();
+    }
     let mut query = request.uri().query().unwrap_or_default().to_owned();
     if path == "/api/platform/contexts"
         && let Some(per_page) = shared.quirks.contexts_per_page
