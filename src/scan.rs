@@ -363,7 +363,12 @@ impl Scanner<'_> {
         };
         let client = self.client;
         for context in contexts {
-            let filter = &ConnectionFilter { health: self.request.health, connector: connector.clone(), context };
+            let filter = &ConnectionFilter {
+                health: self.request.health,
+                connector: connector.clone(),
+                context,
+                ..Default::default()
+            };
             let mut pages = pin!(client.pages(|cursor| async move {
                 client.list_connections(filter, cursor.as_deref(), Some(PAGE_SIZE)).await
             }));

@@ -208,6 +208,9 @@ impl Client {
         if let Some(context) = &filter.context {
             query.push(("context", context.clone()));
         }
+        if let Some(within) = filter.expiring_within {
+            query.push(("expiring_within", format!("{}s", within.as_secs())));
+        }
         self.send(Method::GET, &["connections"], &query, None::<&()>).await
     }
 

@@ -10,6 +10,7 @@ mod context;
 mod event;
 mod health;
 mod pages;
+mod stats;
 
 pub use connection::{Authorization, AuthorizationStatus, Authorizer, AuthorizerPrototype, Connection, ContextRef};
 pub use connector::{Connector, Platform};
@@ -20,3 +21,4 @@ pub use pages::{
     ApiErrorBody, ConnectionEnvelope, ConnectionFilter, ConnectionsPage, ConnectorsPage, ContextEnvelope, ContextsPage,
     CreateContextRequest, CreateContextResponse, PlatformEnvelope, RepairLink,
 };
+pub use stats::{ConnectorTotals, HealthTotals, PlatformStats};

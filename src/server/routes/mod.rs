@@ -7,10 +7,12 @@ mod connections;
 mod connectors;
 mod contexts;
 mod events;
+mod filters;
 mod legacy;
 mod paging;
 mod public;
 pub(super) mod sessions;
+mod stats;
 
 use axum::{Router, middleware};
 
@@ -25,6 +27,7 @@ pub fn platform(state: AppState) -> Router<AppState> {
         .merge(connections::router())
         .merge(connectors::router())
         .merge(events::router())
+        .merge(stats::router())
         .merge(legacy::router())
         // Inside the key check (the later layer runs first): only checked keys become actors.
         .route_layer(middleware::from_fn(act_as_api_key))
@@ -63,6 +66,7 @@ mod tests {
             (Method::POST, "/connections/c1/refresh"),
             (Method::GET, "/connectors"),
             (Method::GET, "/events"),
+            (Method::GET, "/stats"),
             (Method::POST, "/users"),
             (Method::GET, "/users/u1/connections/crm"),
             (Method::GET, "/groups/g1/connections/crm"),
