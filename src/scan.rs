@@ -1,10 +1,11 @@
 //! Walks every connection of a platform, page by page, for `check`, `connections` and the
 //! dashboard.
 //!
-//! The scan prefers the bulk `GET /connections` extension (one paged request for the whole
-//! platform). A server that answers 404 to it gets what Xkit itself offered: each context's
-//! connections are fetched, at most `concurrency` at a time, starting as soon as the contexts
-//! listing pages them in (or from the contexts the request names). Asked to, the scan also
+//! The scan prefers the bulk `GET /connections` extension: one NDJSON stream for the whole
+//! platform where the server offers it, else one paged listing. A server that answers 404 to
+//! it gets what Xkit itself offered: each context's connections are fetched, at most
+//! `concurrency` at a time, starting as soon as the contexts listing pages them in (or from the
+//! contexts the request names). Asked to, the scan also
 //! sends that contexts listing (a dashboard shows it), in bulk mode as well. Results arrive over
 //! a channel as [`ScanEvent`]s, so a UI stays responsive and a CLI can stream its output;
 //! dropping the [`Scan`] stops the work.
@@ -369,6 +370,9 @@ impl Scanner<'_> {
                 context,
                 ..Default::default()
             };
+            if self.run_export(filter).await? {
+                continue;
+            }
             let mut pages = pin!(client.pages(|cursor| async move {
                 client.list_connections(filter, cursor.as_deref(), Some(PAGE_SIZE)).await
             }));
@@ -381,6 +385,25 @@ impl Scanner<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Takes the listing of `filter` as one stream when the server offers it; false when it
+    /// does not (it answered a page, or was too busy to stream), so the caller pages instead.
+    async fn run_export(&mut self, filter: &ConnectionFilter) -> Result<bool, Stop> {
+        let batches = match self.client.export_connections(filter, PAGE_SIZE as usize).await {
+            Ok(Some(batches)) => batches,
+            Ok(None) | Err(ClientError::Transient { .. }) => return Ok(false),
+            Err(error) => return Err(error.into()),
+        };
+        if self.mode.is_none() {
+            self.announce(ScanMode::Bulk).await?;
+        }
+        let mut batches = pin!(batches);
+        while let Some(connections) = batches.try_next().await? {
+            self.budget.take(connections.len())?;
+            self.deliver(connections).await?;
+        }
+        Ok(true)
     }
 
     /// Fetches each context's connections as the contexts arrive, a bounded number at a time.

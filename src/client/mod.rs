@@ -5,6 +5,7 @@
 //! dashboard turns them into pane states, the CLI into exit codes.
 
 mod error;
+mod ndjson;
 mod pages;
 
 use std::time::Duration;
@@ -20,8 +21,8 @@ pub use error::ClientError;
 pub use pages::CursorPage;
 
 use crate::model::{
-    ConnectionEnvelope, ConnectionsPage, ConnectorsPage, Context, ContextEnvelope, ContextsPage, CreateContextRequest,
-    CreateContextResponse, EventsPage, EventsQuery, Platform, PlatformEnvelope, RepairLink,
+    Connection, ConnectionEnvelope, ConnectionsPage, ConnectorsPage, Context, ContextEnvelope, ContextsPage,
+    CreateContextRequest, CreateContextResponse, EventsPage, EventsQuery, Platform, PlatformEnvelope, RepairLink,
 };
 
 /// The largest response body the client accepts; a broken server cannot exhaust memory.
@@ -30,6 +31,10 @@ const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 const MAX_ATTEMPTS: u32 = 3;
 /// The longest `Retry-After` the client is willing to sleep through before giving up.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
+/// The media type of the bulk listing's stream.
+const NDJSON: &str = "application/x-ndjson";
+/// The longest a whole stream may take (a stall is bounded by the request timeout).
+const MAX_STREAM_DURATION: Duration = Duration::from_secs(24 * 3600);
 /// Same-origin redirects followed for one request before giving up.
 const MAX_REDIRECTS: usize = 5;
 
@@ -69,6 +74,8 @@ impl Default for ClientOptions {
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
+    /// How long an answer may take; for a stream, how long it may stall.
+    request_timeout: Duration,
     base: Url,
     publishable_key: String,
     secret_key: SecretString,
@@ -90,7 +97,13 @@ impl Client {
             .user_agent(concat!("xkit-dash/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|error| ClientError::Config(error.to_string()))?;
-        Ok(Self { http, base, publishable_key: target.publishable_key.clone(), secret_key: target.secret_key.clone() })
+        Ok(Self {
+            http,
+            request_timeout: options.request_timeout,
+            base,
+            publishable_key: target.publishable_key.clone(),
+            secret_key: target.secret_key.clone(),
+        })
     }
 
     /// The normalized Platform API base, ending in `/api/platform`.
@@ -198,20 +211,51 @@ impl Client {
         cursor: Option<&str>,
         limit: Option<u32>,
     ) -> Result<ConnectionsPage, ClientError> {
-        let mut query = page_query(cursor, limit);
-        if let Some(health) = filter.health {
-            query.push(("status", health.word().replace(' ', "_")));
-        }
-        if let Some(connector) = &filter.connector {
-            query.push(("connector", connector.clone()));
-        }
-        if let Some(context) = &filter.context {
-            query.push(("context", context.clone()));
-        }
-        if let Some(within) = filter.expiring_within {
-            query.push(("expiring_within", format!("{}s", within.as_secs())));
-        }
+        let query = connection_query(filter, cursor, limit);
         self.send(Method::GET, &["connections"], &query, None::<&()>).await
+    }
+
+    /// `GET /connections` as one NDJSON stream (extension): every connection `filter` selects,
+    /// `batch` at a time, in the listing's order. `None` when the server answers with a page
+    /// instead (it does not stream; page through [`Client::list_connections`]). The response
+    /// is not capped as a whole: the caller budgets the rows, and a stall of the request
+    /// timeout ends the stream with an error.
+    pub async fn export_connections(
+        &self,
+        filter: &ConnectionFilter,
+        batch: usize,
+    ) -> Result<Option<impl futures::Stream<Item = Result<Vec<Connection>, ClientError>> + use<>>, ClientError> {
+        let mut url = self.base.clone();
+        url.path_segments_mut()
+            .map_err(|()| ClientError::Config("API URL cannot be a base".into()))?
+            .push("connections");
+        let query = connection_query(filter, None, None);
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query.iter().map(|(key, value)| (*key, value.as_str())));
+        }
+        let request = self
+            .http
+            .get(url)
+            .basic_auth(&self.publishable_key, Some(self.secret_key.expose_secret()))
+            .header(reqwest::header::ACCEPT, NDJSON)
+            // The whole stream may take longer than one answer; stalls are bounded per read.
+            .timeout(MAX_STREAM_DURATION);
+        let response = tokio::time::timeout(self.request_timeout, request.send())
+            .await
+            .map_err(|_| ClientError::Unreachable("request timed out".into()))?
+            .map_err(ClientError::from_transport)?;
+        let status = response.status();
+        if !status.is_success() {
+            let retry_after = error::parse_retry_after(response.headers());
+            let bytes = read_capped_body(response).await?;
+            return Err(ClientError::from_status(status, &bytes, retry_after));
+        }
+        let streamed = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.trim_start().to_ascii_lowercase().starts_with(NDJSON));
+        Ok(streamed.then(|| ndjson::batches(response, batch, self.request_timeout)))
     }
 
     /// `GET /contexts/:external_id/connections/:connector_slug`: the healthiest connection,
@@ -386,6 +430,28 @@ fn same_origin_redirects() -> reqwest::redirect::Policy {
 struct ErrorProbe {
     #[serde(default)]
     error: Option<serde_json::Value>,
+}
+
+/// The bulk listing's query: its filters, and the page's cursor and size.
+fn connection_query(
+    filter: &ConnectionFilter,
+    cursor: Option<&str>,
+    limit: Option<u32>,
+) -> Vec<(&'static str, String)> {
+    let mut query = page_query(cursor, limit);
+    if let Some(health) = filter.health {
+        query.push(("status", health.word().replace(' ', "_")));
+    }
+    if let Some(connector) = &filter.connector {
+        query.push(("connector", connector.clone()));
+    }
+    if let Some(context) = &filter.context {
+        query.push(("context", context.clone()));
+    }
+    if let Some(within) = filter.expiring_within {
+        query.push(("expiring_within", format!("{}s", within.as_secs())));
+    }
+    query
 }
 
 fn page_query(cursor: Option<&str>, limit: Option<u32>) -> Vec<(&'static str, String)> {
