@@ -18,7 +18,7 @@ use futures::{Stream, StreamExt as _, TryStreamExt as _};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::client::{Client, ClientError, ConnectionFilter};
+use crate::client::{Client, ClientError, ConnectionFilter, ConnectionListing};
 use crate::model::{Connection, Context, ContextRef, Health};
 
 /// Concurrent per-context requests when falling back to the fan-out.
@@ -349,7 +349,7 @@ impl Scanner<'_> {
         self.events.send(ScanEvent::Mode(mode)).await
     }
 
-    /// Pages through `GET /connections`, once per requested context (or once for all).
+    /// Lists `GET /connections` (streamed, else paged), once per requested context (or once for all).
     async fn run_bulk(&mut self) -> Result<(), Stop> {
         // Server-side filters narrow the transfer; the same filters are applied again locally,
         // so a server that ignores a parameter still gives the right answer.
@@ -370,11 +370,24 @@ impl Scanner<'_> {
                 context,
                 ..Default::default()
             };
-            if self.run_export(filter).await? {
-                continue;
-            }
-            let mut pages = pin!(client.pages(|cursor| async move {
-                client.list_connections(filter, cursor.as_deref(), Some(PAGE_SIZE)).await
+            // The stream, when the server offers it; else its first page, and then the others.
+            let mut first_page = match client.export_connections(filter, PAGE_SIZE).await {
+                Ok(ConnectionListing::Stream(batches)) => {
+                    self.run_stream(batches).await?;
+                    continue;
+                }
+                Ok(ConnectionListing::FirstPage(page)) => Some(page),
+                Err(error) if error.is_transient() => None,
+                Err(error) => return Err(error.into()),
+            };
+            let mut pages = pin!(client.pages(|cursor| {
+                let first_page = first_page.take();
+                async move {
+                    match first_page {
+                        Some(page) => Ok(page),
+                        None => client.list_connections(filter, cursor.as_deref(), Some(PAGE_SIZE)).await,
+                    }
+                }
             }));
             while let Some(page) = pages.try_next().await? {
                 if self.mode.is_none() {
@@ -387,14 +400,11 @@ impl Scanner<'_> {
         Ok(())
     }
 
-    /// Takes the listing of `filter` as one stream when the server offers it; false when it
-    /// does not (it answered a page, or was too busy to stream), so the caller pages instead.
-    async fn run_export(&mut self, filter: &ConnectionFilter) -> Result<bool, Stop> {
-        let batches = match self.client.export_connections(filter, PAGE_SIZE as usize).await {
-            Ok(Some(batches)) => batches,
-            Ok(None) | Err(ClientError::Transient { .. }) => return Ok(false),
-            Err(error) => return Err(error.into()),
-        };
+    /// Takes a streamed listing, batch by batch, within the row budget.
+    async fn run_stream(
+        &mut self,
+        batches: impl Stream<Item = Result<Vec<Connection>, ClientError>>,
+    ) -> Result<(), Stop> {
         if self.mode.is_none() {
             self.announce(ScanMode::Bulk).await?;
         }
@@ -403,7 +413,7 @@ impl Scanner<'_> {
             self.budget.take(connections.len())?;
             self.deliver(connections).await?;
         }
-        Ok(true)
+        Ok(())
     }
 
     /// Fetches each context's connections as the contexts arrive, a bounded number at a time.

@@ -38,6 +38,14 @@ const MAX_STREAM_DURATION: Duration = Duration::from_secs(24 * 3600);
 /// Same-origin redirects followed for one request before giving up.
 const MAX_REDIRECTS: usize = 5;
 
+/// The answer to [`Client::export_connections`].
+pub enum ConnectionListing<S> {
+    /// The whole listing, streamed in batches.
+    Stream(S),
+    /// The server pages: its first page.
+    FirstPage(ConnectionsPage),
+}
+
 /// Where to send requests, and with which keys.
 #[derive(Clone)]
 pub struct ApiTarget {
@@ -215,47 +223,45 @@ impl Client {
         self.send(Method::GET, &["connections"], &query, None::<&()>).await
     }
 
-    /// `GET /connections` as one NDJSON stream (extension): every connection `filter` selects,
-    /// `batch` at a time, in the listing's order. `None` when the server answers with a page
-    /// instead (it does not stream; page through [`Client::list_connections`]). The response
-    /// is not capped as a whole: the caller budgets the rows, and a stall of the request
-    /// timeout ends the stream with an error.
+    /// `GET /connections` asking for one NDJSON stream (extension): every connection `filter`
+    /// selects, `batch` at a time, in the listing's order. A server that does not stream
+    /// answers the first page (of `batch`) instead: continue it with
+    /// [`Client::list_connections`]. A stream is not capped as a whole: the caller budgets its
+    /// rows, and a stall of the request timeout ends it with an error.
     pub async fn export_connections(
         &self,
         filter: &ConnectionFilter,
-        batch: usize,
-    ) -> Result<Option<impl futures::Stream<Item = Result<Vec<Connection>, ClientError>> + use<>>, ClientError> {
+        batch: u32,
+    ) -> Result<ConnectionListing<impl futures::Stream<Item = Result<Vec<Connection>, ClientError>> + use<>>, ClientError>
+    {
         let mut url = self.base.clone();
         url.path_segments_mut()
             .map_err(|()| ClientError::Config("API URL cannot be a base".into()))?
             .push("connections");
-        let query = connection_query(filter, None, None);
-        if !query.is_empty() {
-            url.query_pairs_mut().extend_pairs(query.iter().map(|(key, value)| (*key, value.as_str())));
-        }
+        let query = connection_query(filter, None, Some(batch));
+        url.query_pairs_mut().extend_pairs(query.iter().map(|(key, value)| (*key, value.as_str())));
         let request = self
             .http
             .get(url)
             .basic_auth(&self.publishable_key, Some(self.secret_key.expose_secret()))
-            .header(reqwest::header::ACCEPT, NDJSON)
+            .header(reqwest::header::ACCEPT, format!("{NDJSON}, application/json;q=0.5"))
             // The whole stream may take longer than one answer; stalls are bounded per read.
             .timeout(MAX_STREAM_DURATION);
         let response = tokio::time::timeout(self.request_timeout, request.send())
             .await
             .map_err(|_| ClientError::Unreachable("request timed out".into()))?
             .map_err(ClientError::from_transport)?;
-        let status = response.status();
-        if !status.is_success() {
-            let retry_after = error::parse_retry_after(response.headers());
-            let bytes = read_capped_body(response).await?;
-            return Err(ClientError::from_status(status, &bytes, retry_after));
+        let streamed = response.status().is_success()
+            && response
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|value| value.to_str().ok())
+                .is_some_and(|value| value.trim_start().to_ascii_lowercase().starts_with(NDJSON));
+        if streamed {
+            Ok(ConnectionListing::Stream(ndjson::batches(response, batch as usize, self.request_timeout)))
+        } else {
+            Ok(ConnectionListing::FirstPage(decode(response).await?))
         }
-        let streamed = response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .is_some_and(|value| value.trim_start().to_ascii_lowercase().starts_with(NDJSON));
-        Ok(streamed.then(|| ndjson::batches(response, batch, self.request_timeout)))
     }
 
     /// `GET /contexts/:external_id/connections/:connector_slug`: the healthiest connection,
@@ -355,33 +361,38 @@ impl Client {
             request = request.json(body);
         }
         let response = request.send().await.map_err(ClientError::from_transport)?;
-        let status = response.status();
-        let retry_after = error::parse_retry_after(response.headers());
-        let bytes = read_capped_body(response).await?;
-        if !status.is_success() {
-            return Err(ClientError::from_status(status, &bytes, retry_after));
-        }
-        let body: &[u8] = match (status, bytes.is_empty()) {
-            (StatusCode::NO_CONTENT, _) | (_, true) => b"{}",
-            _ => &bytes,
-        };
-        // Parsed straight into `T` (not through a `serde_json::Value`, which doubled the cost
-        // of a 100,000-connection scan); the probe only keeps an `error` member, if any.
-        match serde_json::from_slice::<ErrorProbe>(body) {
-            // xkit.js treats a 2xx whose body carries a non-null `error` as a failure too.
-            Ok(ErrorProbe { error: Some(message) }) if !message.is_null() => {
-                let message = message.as_str().map(str::to_owned).unwrap_or_else(|| message.to_string());
-                return Err(ClientError::Api { status: status.as_u16(), message });
-            }
-            Err(error) if error.is_syntax() || error.is_eof() => {
-                return Err(ClientError::InvalidResponse(format!("response is not JSON: {error}")));
-            }
-            // No error member, or JSON that is not an object: the shape check below decides.
-            _ => {}
-        }
-        serde_json::from_slice(body)
-            .map_err(|error| ClientError::InvalidResponse(format!("unexpected response shape: {error}")))
+        decode(response).await
     }
+}
+
+/// A JSON answer: its body (capped) parsed into `T`, or the error its status and body say.
+async fn decode<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, ClientError> {
+    let status = response.status();
+    let retry_after = error::parse_retry_after(response.headers());
+    let bytes = read_capped_body(response).await?;
+    if !status.is_success() {
+        return Err(ClientError::from_status(status, &bytes, retry_after));
+    }
+    let body: &[u8] = match (status, bytes.is_empty()) {
+        (StatusCode::NO_CONTENT, _) | (_, true) => b"{}",
+        _ => &bytes,
+    };
+    // Parsed straight into `T` (not through a `serde_json::Value`, which doubled the cost
+    // of a 100,000-connection scan); the probe only keeps an `error` member, if any.
+    match serde_json::from_slice::<ErrorProbe>(body) {
+        // xkit.js treats a 2xx whose body carries a non-null `error` as a failure too.
+        Ok(ErrorProbe { error: Some(message) }) if !message.is_null() => {
+            let message = message.as_str().map(str::to_owned).unwrap_or_else(|| message.to_string());
+            return Err(ClientError::Api { status: status.as_u16(), message });
+        }
+        Err(error) if error.is_syntax() || error.is_eof() => {
+            return Err(ClientError::InvalidResponse(format!("response is not JSON: {error}")));
+        }
+        // No error member, or JSON that is not an object: the shape check below decides.
+        _ => {}
+    }
+    serde_json::from_slice(body)
+        .map_err(|error| ClientError::InvalidResponse(format!("unexpected response shape: {error}")))
 }
 
 /// Every response body goes through here: streamed, and refused once it passes
