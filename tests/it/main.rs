@@ -21,6 +21,7 @@ mod server_lifecycle;
 mod server_properties;
 mod server_soak;
 mod socket;
+mod stats;
 mod tui_e2e;
 mod tui_power;
 mod tui_profiles;
