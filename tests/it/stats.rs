@@ -149,7 +149,7 @@ async fn stats_equal_a_recount_after_concurrent_writers_and_a_restart() {
 }
 
 /// Whether a test's expectation selects an item.
-type Selects<T> = Box<dyn Fn(&T) -> bool>;
+type Selects<'a, T> = Box<dyn Fn(&T) -> bool + 'a>;
 
 /// A context's sort value, as the listing orders it.
 fn sort_key(context: &Value, sort: &str) -> (i64, String) {
@@ -170,7 +170,7 @@ async fn contexts_filter_and_sort_on_the_server_with_keyset_paging() {
     let expected = recount(&platform).await;
     let connector = "slack";
     assert!(expected.connectors.values().any(|slugs| slugs.contains(connector)), "the generated platform uses slack");
-    let filters: [(&str, Selects<str>); 6] = [
+    let filters: [(&str, Selects<'_, str>); 6] = [
         ("", Box::new(|_| true)),
         ("status=error", Box::new(|id| expected.contexts[id].0 == Some(Health::Error))),
         ("status=active", Box::new(|id| expected.contexts[id].0 == Some(Health::Active))),
@@ -269,7 +269,7 @@ async fn bulk_connections_filter_by_status_connector_context_and_expiry() {
             .is_some_and(|at| chrono::DateTime::parse_from_rfc3339(at).unwrap() <= deadline)
     };
     let some_context = context_of(&everything[0]);
-    let cases: Vec<(String, Selects<Value>)> = vec![
+    let cases: Vec<(String, Selects<'_, Value>)> = vec![
         ("status=error".into(), Box::new(|c| health_of(c) == Health::Error)),
         (
             "status=error&connector=google-drive".into(),
