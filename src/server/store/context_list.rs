@@ -129,7 +129,10 @@ pub(super) fn list(db: &Db, query: &ContextQuery, page: &PageRequest) -> StoreRe
         None => ("external_id".to_owned(), format!("external_id {direction}")),
         Some(column) => (format!("({column}, external_id)"), format!("{column} {direction}, external_id {direction}")),
     };
-    match (&after, query.sort.column()) {
+    // Under a status filter every row has the same severity: the health order is the id order,
+    // and keying on the id alone lets SQLite seek (severity = ? AND external_id > ?).
+    let key_column = query.sort.column().filter(|_| !(query.health.is_some() && query.sort == ContextSort::Health));
+    match (&after, key_column) {
         (Some(after), None) => {
             conditions.push(format!("external_id {beyond} ?"));
             values.push(SqlValue::Text(after.external_id.clone()));

@@ -10,6 +10,7 @@
 
 pub mod actor;
 mod authorizations;
+mod bulk_import;
 mod client_api;
 mod connections;
 mod context_list;

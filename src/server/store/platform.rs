@@ -6,7 +6,7 @@ use secrecy::ExposeSecret;
 use super::error::{StoreError, StoreResult};
 use super::records::{ApiKeyInfo, ImportBatch, ImportReport, StoredApiKey};
 use super::sql::{now_text, parse_timestamp};
-use super::{connections, contexts, counters, sandbox};
+use super::{bulk_import, connections, contexts, counters, sandbox};
 use crate::model::Platform;
 
 /// Until a seed names it, a fresh platform is called this (the slug binds context tokens).
@@ -97,11 +97,17 @@ pub(super) fn import(tx: &Transaction<'_>, batch: &ImportBatch) -> StoreResult<I
     for client in &batch.sandbox.clients {
         sandbox::upsert_client(tx, client)?;
     }
-    // Counting a million rows one by one costs more than counting them once at the end.
+    // Counting a million rows one by one costs more than counting them once at the end, and
+    // building indexes once more than updating them a million times (`bulk_import`).
     let bulk = batch.connections.len() >= counters::BULK_IMPORT;
     if bulk {
         counters::pause(tx)?;
     }
+    let deferred = if bulk && bulk_import::worth_deferring(tx, batch.connections.len())? {
+        Some(bulk_import::start(tx)?)
+    } else {
+        None
+    };
     for context in &batch.contexts {
         if contexts::insert_if_absent(tx, context)? {
             report.contexts_added += 1;
@@ -114,6 +120,9 @@ pub(super) fn import(tx: &Transaction<'_>, batch: &ImportBatch) -> StoreResult<I
     }
     for grant in &batch.sandbox.grants {
         sandbox::insert_grant_if_absent(tx, grant)?;
+    }
+    if let Some(deferred) = deferred {
+        bulk_import::finish(tx, deferred)?;
     }
     if bulk {
         counters::resume_and_recount(tx)?;
