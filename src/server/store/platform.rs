@@ -44,6 +44,7 @@ pub(super) fn is_empty(db: &Db) -> StoreResult<bool> {
 }
 
 pub(super) fn import(tx: &Transaction<'_>, batch: &ImportBatch) -> StoreResult<ImportReport> {
+    let started = std::time::Instant::now();
     let mut report = ImportReport::default();
     if let Some(platform) = &batch.platform {
         tx.execute(
@@ -121,11 +122,14 @@ pub(super) fn import(tx: &Transaction<'_>, batch: &ImportBatch) -> StoreResult<I
     for grant in &batch.sandbox.grants {
         sandbox::insert_grant_if_absent(tx, grant)?;
     }
+    let inserted = started.elapsed();
     if let Some(deferred) = deferred {
         bulk_import::finish(tx, deferred)?;
     }
+    let indexed = started.elapsed();
     if bulk {
         counters::resume_and_recount(tx)?;
+        tracing::debug!(?inserted, ?indexed, counted = ?started.elapsed(), "bulk import written");
     }
     Ok(report)
 }
