@@ -22,7 +22,8 @@ pub use pages::CursorPage;
 
 use crate::model::{
     Connection, ConnectionEnvelope, ConnectionsPage, ConnectorsPage, Context, ContextEnvelope, ContextsPage,
-    CreateContextRequest, CreateContextResponse, EventsPage, EventsQuery, Platform, PlatformEnvelope, RepairLink,
+    CreateContextRequest, CreateContextResponse, EventsPage, EventsQuery, Platform, PlatformEnvelope, PlatformStats,
+    RepairLink,
 };
 
 /// The largest response body the client accepts; a broken server cannot exhaust memory.
@@ -182,6 +183,12 @@ impl Client {
             query.push(("search", search.to_owned()));
         }
         self.send(Method::GET, &["contexts"], &query, None::<&()>).await
+    }
+
+    /// `GET /stats` (extension): the platform's totals per health and per connector, from the
+    /// server's counters. A server without it answers [`ClientError::NotFound`].
+    pub async fn stats(&self) -> Result<PlatformStats, ClientError> {
+        self.send(Method::GET, &["stats"], &[], None::<&()>).await
     }
 
     /// `GET /contexts/:external_id` (extension).

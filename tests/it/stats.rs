@@ -143,6 +143,8 @@ async fn stats_equal_a_recount_after_concurrent_writers_and_a_restart() {
     let (_, stats) = platform.get("/stats").await;
     assert!(stats["health"]["disabled"].as_u64().unwrap() >= 40, "the writers disabled connections: {stats}");
     assert_counters_equal_a_recount(&platform, "after concurrent writers").await;
+    let typed = platform.client().stats().await.expect("the client reads the stats");
+    assert_eq!(serde_json::to_value(&typed).unwrap(), platform.get("/stats").await.1);
     let platform = platform.restart().await;
     assert_counters_equal_a_recount(&platform, "after a restart").await;
     platform.server.shutdown().await;
