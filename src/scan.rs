@@ -1,10 +1,11 @@
 //! Walks every connection of a platform, page by page, for `check`, `connections` and the
 //! dashboard.
 //!
-//! The scan prefers the bulk `GET /connections` extension (one paged request for the whole
-//! platform). A server that answers 404 to it gets what Xkit itself offered: each context's
-//! connections are fetched, at most `concurrency` at a time, starting as soon as the contexts
-//! listing pages them in (or from the contexts the request names). Asked to, the scan also
+//! The scan prefers the bulk `GET /connections` extension: one NDJSON stream for the whole
+//! platform where the server offers it, else one paged listing. A server that answers 404 to
+//! it gets what Xkit itself offered: each context's connections are fetched, at most
+//! `concurrency` at a time, starting as soon as the contexts listing pages them in (or from the
+//! contexts the request names). Asked to, the scan also
 //! sends that contexts listing (a dashboard shows it), in bulk mode as well. Results arrive over
 //! a channel as [`ScanEvent`]s, so a UI stays responsive and a CLI can stream its output;
 //! dropping the [`Scan`] stops the work.
@@ -17,7 +18,7 @@ use futures::{Stream, StreamExt as _, TryStreamExt as _};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::client::{Client, ClientError, ConnectionFilter};
+use crate::client::{Client, ClientError, ConnectionFilter, ConnectionListing};
 use crate::model::{Connection, Context, ContextRef, Health};
 
 /// Concurrent per-context requests when falling back to the fan-out.
@@ -348,7 +349,7 @@ impl Scanner<'_> {
         self.events.send(ScanEvent::Mode(mode)).await
     }
 
-    /// Pages through `GET /connections`, once per requested context (or once for all).
+    /// Lists `GET /connections` (streamed, else paged), once per requested context (or once for all).
     async fn run_bulk(&mut self) -> Result<(), Stop> {
         // Server-side filters narrow the transfer; the same filters are applied again locally,
         // so a server that ignores a parameter still gives the right answer.
@@ -363,9 +364,30 @@ impl Scanner<'_> {
         };
         let client = self.client;
         for context in contexts {
-            let filter = &ConnectionFilter { health: self.request.health, connector: connector.clone(), context };
-            let mut pages = pin!(client.pages(|cursor| async move {
-                client.list_connections(filter, cursor.as_deref(), Some(PAGE_SIZE)).await
+            let filter = &ConnectionFilter {
+                health: self.request.health,
+                connector: connector.clone(),
+                context,
+                ..Default::default()
+            };
+            // The stream, when the server offers it; else its first page, and then the others.
+            let mut first_page = match client.export_connections(filter, PAGE_SIZE).await {
+                Ok(ConnectionListing::Stream(batches)) => {
+                    self.run_stream(batches).await?;
+                    continue;
+                }
+                Ok(ConnectionListing::FirstPage(page)) => Some(page),
+                Err(error) if error.is_transient() => None,
+                Err(error) => return Err(error.into()),
+            };
+            let mut pages = pin!(client.pages(|cursor| {
+                let first_page = first_page.take();
+                async move {
+                    match first_page {
+                        Some(page) => Ok(page),
+                        None => client.list_connections(filter, cursor.as_deref(), Some(PAGE_SIZE)).await,
+                    }
+                }
             }));
             while let Some(page) = pages.try_next().await? {
                 if self.mode.is_none() {
@@ -374,6 +396,22 @@ impl Scanner<'_> {
                 self.budget.take(page.connections.len())?;
                 self.deliver(page.connections).await?;
             }
+        }
+        Ok(())
+    }
+
+    /// Takes a streamed listing, batch by batch, within the row budget.
+    async fn run_stream(
+        &mut self,
+        batches: impl Stream<Item = Result<Vec<Connection>, ClientError>>,
+    ) -> Result<(), Stop> {
+        if self.mode.is_none() {
+            self.announce(ScanMode::Bulk).await?;
+        }
+        let mut batches = pin!(batches);
+        while let Some(connections) = batches.try_next().await? {
+            self.budget.take(connections.len())?;
+            self.deliver(connections).await?;
         }
         Ok(())
     }

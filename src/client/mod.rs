@@ -5,6 +5,7 @@
 //! dashboard turns them into pane states, the CLI into exit codes.
 
 mod error;
+mod ndjson;
 mod pages;
 
 use std::time::Duration;
@@ -20,8 +21,9 @@ pub use error::ClientError;
 pub use pages::CursorPage;
 
 use crate::model::{
-    ConnectionEnvelope, ConnectionsPage, ConnectorsPage, Context, ContextEnvelope, ContextsPage, CreateContextRequest,
-    CreateContextResponse, EventsPage, EventsQuery, Platform, PlatformEnvelope, RepairLink, StatsHistory,
+    Connection, ConnectionEnvelope, ConnectionsPage, ConnectorsPage, Context, ContextEnvelope, ContextsPage,
+    CreateContextRequest, CreateContextResponse, EventsPage, EventsQuery, Platform, PlatformEnvelope, PlatformStats,
+    RepairLink, StatsHistory,
 };
 
 /// The largest response body the client accepts; a broken server cannot exhaust memory.
@@ -30,8 +32,20 @@ const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 const MAX_ATTEMPTS: u32 = 3;
 /// The longest `Retry-After` the client is willing to sleep through before giving up.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
+/// The media type of the bulk listing's stream.
+const NDJSON: &str = "application/x-ndjson";
+/// The longest a whole stream may take (a stall is bounded by the request timeout).
+const MAX_STREAM_DURATION: Duration = Duration::from_secs(24 * 3600);
 /// Same-origin redirects followed for one request before giving up.
 const MAX_REDIRECTS: usize = 5;
+
+/// The answer to [`Client::export_connections`].
+pub enum ConnectionListing<S> {
+    /// The whole listing, streamed in batches.
+    Stream(S),
+    /// The server pages: its first page.
+    FirstPage(ConnectionsPage),
+}
 
 /// Where to send requests, and with which keys.
 #[derive(Clone)]
@@ -72,6 +86,7 @@ pub struct Client {
     base: Url,
     publishable_key: String,
     secret_key: SecretString,
+    /// How long an answer may take; for a stream, how long it may stall (a long-poll adds its wait).
     request_timeout: Duration,
 }
 
@@ -170,6 +185,12 @@ impl Client {
         self.send(Method::GET, &["contexts"], &query, None::<&()>).await
     }
 
+    /// `GET /stats` (extension): the platform's totals per health and per connector, from the
+    /// server's counters. A server without it answers [`ClientError::NotFound`].
+    pub async fn stats(&self) -> Result<PlatformStats, ClientError> {
+        self.send(Method::GET, &["stats"], &[], None::<&()>).await
+    }
+
     /// `GET /contexts/:external_id` (extension).
     pub async fn get_context(&self, external_id: &str) -> Result<Context, ClientError> {
         let envelope: ContextEnvelope = self.send(Method::GET, &["contexts", external_id], &[], None::<&()>).await?;
@@ -205,17 +226,49 @@ impl Client {
         cursor: Option<&str>,
         limit: Option<u32>,
     ) -> Result<ConnectionsPage, ClientError> {
-        let mut query = page_query(cursor, limit);
-        if let Some(health) = filter.health {
-            query.push(("status", health.word().replace(' ', "_")));
-        }
-        if let Some(connector) = &filter.connector {
-            query.push(("connector", connector.clone()));
-        }
-        if let Some(context) = &filter.context {
-            query.push(("context", context.clone()));
-        }
+        let query = connection_query(filter, cursor, limit);
         self.send(Method::GET, &["connections"], &query, None::<&()>).await
+    }
+
+    /// `GET /connections` asking for one NDJSON stream (extension): every connection `filter`
+    /// selects, `batch` at a time, in the listing's order. A server that does not stream
+    /// answers the first page (of `batch`) instead: continue it with
+    /// [`Client::list_connections`]. A stream is not capped as a whole: the caller budgets its
+    /// rows, and a stall of the request timeout ends it with an error.
+    pub async fn export_connections(
+        &self,
+        filter: &ConnectionFilter,
+        batch: u32,
+    ) -> Result<ConnectionListing<impl futures::Stream<Item = Result<Vec<Connection>, ClientError>> + use<>>, ClientError>
+    {
+        let mut url = self.base.clone();
+        url.path_segments_mut()
+            .map_err(|()| ClientError::Config("API URL cannot be a base".into()))?
+            .push("connections");
+        let query = connection_query(filter, None, Some(batch));
+        url.query_pairs_mut().extend_pairs(query.iter().map(|(key, value)| (*key, value.as_str())));
+        let request = self
+            .http
+            .get(url)
+            .basic_auth(&self.publishable_key, Some(self.secret_key.expose_secret()))
+            .header(reqwest::header::ACCEPT, format!("{NDJSON}, application/json;q=0.5"))
+            // The whole stream may take longer than one answer; stalls are bounded per read.
+            .timeout(MAX_STREAM_DURATION);
+        let response = tokio::time::timeout(self.request_timeout, request.send())
+            .await
+            .map_err(|_| ClientError::Unreachable("request timed out".into()))?
+            .map_err(ClientError::from_transport)?;
+        let streamed = response.status().is_success()
+            && response
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|value| value.to_str().ok())
+                .is_some_and(|value| value.trim_start().to_ascii_lowercase().starts_with(NDJSON));
+        if streamed {
+            Ok(ConnectionListing::Stream(ndjson::batches(response, batch as usize, self.request_timeout)))
+        } else {
+            Ok(ConnectionListing::FirstPage(decode(response).await?))
+        }
     }
 
     /// `GET /contexts/:external_id/connections/:connector_slug`: the healthiest connection,
@@ -340,33 +393,38 @@ impl Client {
             request = request.timeout(timeout);
         }
         let response = request.send().await.map_err(ClientError::from_transport)?;
-        let status = response.status();
-        let retry_after = error::parse_retry_after(response.headers());
-        let bytes = read_capped_body(response).await?;
-        if !status.is_success() {
-            return Err(ClientError::from_status(status, &bytes, retry_after));
-        }
-        let body: &[u8] = match (status, bytes.is_empty()) {
-            (StatusCode::NO_CONTENT, _) | (_, true) => b"{}",
-            _ => &bytes,
-        };
-        // Parsed straight into `T` (not through a `serde_json::Value`, which doubled the cost
-        // of a 100,000-connection scan); the probe only keeps an `error` member, if any.
-        match serde_json::from_slice::<ErrorProbe>(body) {
-            // xkit.js treats a 2xx whose body carries a non-null `error` as a failure too.
-            Ok(ErrorProbe { error: Some(message) }) if !message.is_null() => {
-                let message = message.as_str().map(str::to_owned).unwrap_or_else(|| message.to_string());
-                return Err(ClientError::Api { status: status.as_u16(), message });
-            }
-            Err(error) if error.is_syntax() || error.is_eof() => {
-                return Err(ClientError::InvalidResponse(format!("response is not JSON: {error}")));
-            }
-            // No error member, or JSON that is not an object: the shape check below decides.
-            _ => {}
-        }
-        serde_json::from_slice(body)
-            .map_err(|error| ClientError::InvalidResponse(format!("unexpected response shape: {error}")))
+        decode(response).await
     }
+}
+
+/// A JSON answer: its body (capped) parsed into `T`, or the error its status and body say.
+async fn decode<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, ClientError> {
+    let status = response.status();
+    let retry_after = error::parse_retry_after(response.headers());
+    let bytes = read_capped_body(response).await?;
+    if !status.is_success() {
+        return Err(ClientError::from_status(status, &bytes, retry_after));
+    }
+    let body: &[u8] = match (status, bytes.is_empty()) {
+        (StatusCode::NO_CONTENT, _) | (_, true) => b"{}",
+        _ => &bytes,
+    };
+    // Parsed straight into `T` (not through a `serde_json::Value`, which doubled the cost
+    // of a 100,000-connection scan); the probe only keeps an `error` member, if any.
+    match serde_json::from_slice::<ErrorProbe>(body) {
+        // xkit.js treats a 2xx whose body carries a non-null `error` as a failure too.
+        Ok(ErrorProbe { error: Some(message) }) if !message.is_null() => {
+            let message = message.as_str().map(str::to_owned).unwrap_or_else(|| message.to_string());
+            return Err(ClientError::Api { status: status.as_u16(), message });
+        }
+        Err(error) if error.is_syntax() || error.is_eof() => {
+            return Err(ClientError::InvalidResponse(format!("response is not JSON: {error}")));
+        }
+        // No error member, or JSON that is not an object: the shape check below decides.
+        _ => {}
+    }
+    serde_json::from_slice(body)
+        .map_err(|error| ClientError::InvalidResponse(format!("unexpected response shape: {error}")))
 }
 
 /// Every response body goes through here: streamed, and refused once it passes
@@ -415,6 +473,28 @@ fn same_origin_redirects() -> reqwest::redirect::Policy {
 struct ErrorProbe {
     #[serde(default)]
     error: Option<serde_json::Value>,
+}
+
+/// The bulk listing's query: its filters, and the page's cursor and size.
+fn connection_query(
+    filter: &ConnectionFilter,
+    cursor: Option<&str>,
+    limit: Option<u32>,
+) -> Vec<(&'static str, String)> {
+    let mut query = page_query(cursor, limit);
+    if let Some(health) = filter.health {
+        query.push(("status", health.word().replace(' ', "_")));
+    }
+    if let Some(connector) = &filter.connector {
+        query.push(("connector", connector.clone()));
+    }
+    if let Some(context) = &filter.context {
+        query.push(("context", context.clone()));
+    }
+    if let Some(within) = filter.expiring_within {
+        query.push(("expiring_within", format!("{}s", within.as_secs())));
+    }
+    query
 }
 
 fn page_query(cursor: Option<&str>, limit: Option<u32>) -> Vec<(&'static str, String)> {

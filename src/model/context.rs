@@ -1,6 +1,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::Health;
+
 /// A user, company or any grouping that owns connections (seed 000).
 ///
 /// Keys other than `external_id` and `external_name` are the app's custom attributes: they are
@@ -10,6 +12,13 @@ pub struct Context {
     pub external_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_name: Option<String>,
+    /// Extension, on the listings of servers that maintain it: the most severe health of the
+    /// context's connections (`Health::severity`); absent when it has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
+    /// Extension, on the same listings: how many connections the context has, disabled included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_count: Option<u64>,
     #[serde(flatten)]
     pub attributes: Map<String, Value>,
 }

@@ -50,6 +50,25 @@ impl Health {
         }
     }
 
+    /// How badly a health needs attention, higher is worse: error, unknown, pending, active,
+    /// disabled, not installed. A context is shown with its most severe connection (the server
+    /// maintains it as `contexts.severity`).
+    pub const fn severity(self) -> u8 {
+        match self {
+            Health::Error => 5,
+            Health::Unknown => 4,
+            Health::Pending => 3,
+            Health::Active => 2,
+            Health::Disabled => 1,
+            Health::NotInstalled => 0,
+        }
+    }
+
+    /// The health of [`Health::severity`] `severity`, `None` for a number no health has.
+    pub fn of_severity(severity: u8) -> Option<Self> {
+        Health::ALL.into_iter().find(|health| health.severity() == severity)
+    }
+
     /// True for the healths an on-call engineer must look at (triage, `check` exit code 1).
     pub fn needs_attention(self) -> bool {
         matches!(self, Health::Error | Health::Unknown)
@@ -176,6 +195,14 @@ mod tests {
         }
         assert_eq!("not_installed".parse::<Health>(), Ok(Health::NotInstalled));
         assert!("fine".parse::<Health>().is_err());
+    }
+
+    #[test]
+    fn severities_are_distinct_and_round_trip() {
+        for health in Health::ALL {
+            assert_eq!(Health::of_severity(health.severity()), Some(health));
+        }
+        assert_eq!(Health::of_severity(9), None);
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod context;
 mod event;
 mod health;
 mod pages;
+mod stats;
 mod webhook;
 
 pub use connection::{Authorization, AuthorizationStatus, Authorizer, AuthorizerPrototype, Connection, ContextRef};
@@ -21,4 +22,5 @@ pub use pages::{
     ApiErrorBody, ConnectionEnvelope, ConnectionFilter, ConnectionsPage, ConnectorsPage, ContextEnvelope, ContextsPage,
     CreateContextRequest, CreateContextResponse, PlatformEnvelope, RepairLink,
 };
+pub use stats::{ConnectorTotals, HealthTotals, PlatformStats};
 pub use webhook::{Webhook, WebhookDelivery};

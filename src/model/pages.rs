@@ -11,12 +11,14 @@ pub struct ApiErrorBody {
 }
 
 /// The filters of the bulk `GET /connections` extension (query parameters `status`,
-/// `connector`, `context`): what the client sends and the server's store applies.
+/// `connector`, `context`, `expiring_within`): what the client sends and the server's store applies.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConnectionFilter {
     pub health: Option<Health>,
     pub connector: Option<String>,
     pub context: Option<String>,
+    /// Only connections whose authorization has an `expires_at` before now plus this.
+    pub expiring_within: Option<std::time::Duration>,
 }
 
 /// `POST /api/platform/context` body (seeds 000, 001).

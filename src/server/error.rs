@@ -49,6 +49,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(message) => Self::not_found(message),
             StoreError::Conflict(message) => Self::new(StatusCode::CONFLICT, message),
             StoreError::Invalid(message) => Self::bad_request(message),
+            StoreError::Busy(message) => Self::new(StatusCode::SERVICE_UNAVAILABLE, message),
             StoreError::Internal(error) => Self::internal("internal server error", error),
         }
     }

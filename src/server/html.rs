@@ -108,6 +108,7 @@ impl From<StoreError> for HtmlError {
             StoreError::NotFound(text) => Self::new(StatusCode::NOT_FOUND, "Not found", text),
             StoreError::Conflict(text) => Self::new(StatusCode::CONFLICT, "Conflict", text),
             StoreError::Invalid(text) => Self::new(StatusCode::BAD_REQUEST, "Bad request", text),
+            StoreError::Busy(text) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "Busy", text),
             StoreError::Internal(error) => {
                 Self::internal("Server error", "The server could not answer. Try again later.", error)
             }

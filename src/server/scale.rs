@@ -122,7 +122,12 @@ fn context(index: usize, templates: &[Context]) -> Context {
         let domain = format!("{}-{index}.example", word.to_lowercase());
         attributes.insert("domain".into(), Value::String(domain));
     }
-    Context { external_id: context_id(index), external_name: Some(format!("{word} {kind} {index}")), attributes }
+    Context {
+        external_id: context_id(index),
+        external_name: Some(format!("{word} {kind} {index}")),
+        attributes,
+        ..Default::default()
+    }
 }
 
 /// Generated connection `index`, and the sandbox grant behind its refresh token when its

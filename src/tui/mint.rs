@@ -61,6 +61,7 @@ impl MintForm {
             external_id: self.fields[EXTERNAL_ID].value().trim().to_owned(),
             external_name: (!name.is_empty()).then(|| name.to_owned()),
             attributes: parse_attributes(self.fields[ATTRIBUTES].value())?,
+            ..Default::default()
         })
     }
 }

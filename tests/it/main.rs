@@ -22,6 +22,7 @@ mod server_lifecycle;
 mod server_properties;
 mod server_soak;
 mod socket;
+mod stats;
 mod stats_history;
 mod tui_e2e;
 mod tui_live;

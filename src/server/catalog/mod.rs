@@ -163,8 +163,11 @@ async fn connector_page(
 }
 
 async fn connections_of(state: &AppState, external_id: &str, slug: &str) -> Result<Vec<Connection>, HtmlError> {
-    let filter =
-        ConnectionFilter { health: None, connector: Some(slug.to_owned()), context: Some(external_id.to_owned()) };
+    let filter = ConnectionFilter {
+        connector: Some(slug.to_owned()),
+        context: Some(external_id.to_owned()),
+        ..Default::default()
+    };
     let page = state.store.list_connections(filter, PageRequest { limit: LISTED_CONNECTIONS, cursor: None }).await?;
     Ok(page.items.into_iter().filter(|connection| connection.enabled).collect())
 }

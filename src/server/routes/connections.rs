@@ -1,21 +1,24 @@
 //! `/connections`: the bulk listing across contexts, reads by id, and forced refresh.
 
-use std::str::FromStr as _;
+use std::time::Duration;
 
+use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse as _, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::connection_response::ConnectionResponse;
+use super::filters;
 use super::paging::page_request;
 use crate::model::{Authorization, Connection, ConnectionFilter, ContextRef, Health};
 use crate::server::error::ApiError;
 use crate::server::extract::{ApiPath, ApiQuery};
 use crate::server::refresh::RefreshOutcome;
 use crate::server::state::AppState;
+use crate::server::store::export::Export;
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -30,26 +33,94 @@ struct ListConnectionsQuery {
     status: Option<String>,
     connector: Option<String>,
     context: Option<String>,
+    /// A duration (`24h`): only connections whose authorization expires before now plus it.
+    expiring_within: Option<String>,
     limit: Option<usize>,
     cursor: Option<String>,
 }
 
+/// The longest `expiring_within` accepted (ten years).
+const MAX_EXPIRING_WITHIN: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// Rows read from the database per chunk of an NDJSON export.
+const EXPORT_CHUNK: usize = 1000;
+
+const NDJSON: &str = "application/x-ndjson";
+
+impl ListConnectionsQuery {
+    fn filter(&mut self) -> Result<ConnectionFilter, ApiError> {
+        let health = match filters::status(self.status.take())? {
+            Some(Health::NotInstalled) => {
+                return Err(ApiError::bad_request("status not_installed describes the absence of a connection"));
+            }
+            health => health,
+        };
+        let expiring_within = match filters::non_empty(self.expiring_within.take()) {
+            None => None,
+            Some(within) => match humantime::parse_duration(&within) {
+                Ok(within) if within <= MAX_EXPIRING_WITHIN => Some(within),
+                _ => {
+                    return Err(ApiError::bad_request(
+                        "expiring_within must be a duration such as 24h, at most 10 years",
+                    ));
+                }
+            },
+        };
+        Ok(ConnectionFilter {
+            health,
+            connector: filters::connector(self.connector.take())?,
+            context: filters::non_empty(self.context.take()),
+            expiring_within,
+        })
+    }
+}
+
+/// The bulk listing: pages of JSON, or the whole (filtered) listing as one NDJSON stream when the
+/// client accepts `application/x-ndjson` (`limit` and `cursor` then do not apply).
 async fn list_connections(
     State(state): State<AppState>,
-    ApiQuery(query): ApiQuery<ListConnectionsQuery>,
+    headers: HeaderMap,
+    ApiQuery(mut query): ApiQuery<ListConnectionsQuery>,
 ) -> Result<Response, ApiError> {
-    let health = query.status.as_deref().filter(|status| !status.is_empty()).map(Health::from_str).transpose();
-    let health = match health.map_err(ApiError::bad_request)? {
-        Some(Health::NotInstalled) => {
-            return Err(ApiError::bad_request("status not_installed describes the absence of a connection"));
-        }
-        health => health,
-    };
-    let non_empty = |value: Option<String>| value.filter(|value| !value.is_empty());
-    let filter = ConnectionFilter { health, connector: non_empty(query.connector), context: non_empty(query.context) };
+    let filter = query.filter()?;
+    if accepts_ndjson(&headers) {
+        return Ok(ndjson(state.store.export_connections(filter, EXPORT_CHUNK)?));
+    }
     let page = state.store.list_connections(filter, page_request(query.limit, query.cursor)?).await?;
     let connections = page.items.iter().map(ListedConnection::from).collect();
     Ok(Json(ListedPage { connections, next_cursor: page.next_cursor }).into_response())
+}
+
+fn accepts_ndjson(headers: &HeaderMap) -> bool {
+    headers.get_all(header::ACCEPT).iter().filter_map(|value| value.to_str().ok()).any(|value| {
+        value
+            .split(',')
+            .any(|media| media.split(';').next().is_some_and(|media| media.trim().eq_ignore_ascii_case(NDJSON)))
+    })
+}
+
+/// One line per connection, as the pages list them, written as the export's chunks arrive.
+/// A failure mid-way ends the body without its last chunk, so the client sees a broken
+/// transfer rather than a short listing.
+fn ndjson(export: Export) -> Response {
+    let lines = futures::stream::unfold(export, |mut export| async move {
+        let chunk = export.next_chunk().await?;
+        let lines = chunk.map_err(|error| {
+            tracing::error!(error = %error, "the connections export failed");
+            std::io::Error::other("the export failed")
+        });
+        let bytes = lines.and_then(|connections| {
+            let mut lines = Vec::with_capacity(connections.len() * 512);
+            for connection in &connections {
+                serde_json::to_writer(&mut lines, &ListedConnection::from(connection))
+                    .map_err(std::io::Error::other)?;
+                lines.push(b'\n');
+            }
+            Ok(Bytes::from(lines))
+        });
+        Some((bytes, export))
+    });
+    ([(header::CONTENT_TYPE, NDJSON)], Body::from_stream(lines)).into_response()
 }
 
 /// A page of the bulk listing. Its connections name their connector by `name` and `slug` only:

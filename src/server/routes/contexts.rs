@@ -7,6 +7,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::connection_response::ConnectionResponse;
+use super::filters;
 use super::paging::{PageQuery, page_request};
 use crate::model::{
     ConnectionsPage, Context, ContextEnvelope, ContextsPage, CreateContextRequest, CreateContextResponse, RepairLink,
@@ -15,6 +16,7 @@ use crate::server::error::ApiError;
 use crate::server::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::server::repair_link::mint_repair_link;
 use crate::server::state::AppState;
+use crate::server::store::{ContextQuery, ContextSort};
 use crate::server::validate;
 
 pub(super) fn router() -> Router<AppState> {
@@ -51,15 +53,45 @@ async fn create_context(
 #[derive(Deserialize)]
 struct ListContextsQuery {
     search: Option<String>,
+    /// The context's health: its most severe connection's (`not_installed`: none).
+    status: Option<String>,
+    connector: Option<String>,
+    sort: Option<String>,
+    order: Option<String>,
     limit: Option<usize>,
     cursor: Option<String>,
 }
 
+impl ListContextsQuery {
+    fn context_query(&mut self) -> Result<ContextQuery, ApiError> {
+        let sort = match filters::non_empty(self.sort.take()) {
+            None => ContextSort::default(),
+            Some(name) => ContextSort::parse(&name).ok_or_else(|| {
+                ApiError::bad_request(format!("sort must be one of: {}", ContextSort::NAMES.join(", ")))
+            })?,
+        };
+        let descending = match filters::non_empty(self.order.take()).as_deref() {
+            None | Some("asc") => false,
+            Some("desc") => true,
+            Some(_) => return Err(ApiError::bad_request("order must be asc or desc")),
+        };
+        Ok(ContextQuery {
+            search: filters::non_empty(self.search.take()),
+            health: filters::status(self.status.take())?,
+            connector: filters::connector(self.connector.take())?,
+            sort,
+            descending,
+        })
+    }
+}
+
+/// Contexts with their `health` and `connection_count`, filtered and sorted on the server.
 async fn list_contexts(
     State(state): State<AppState>,
-    ApiQuery(query): ApiQuery<ListContextsQuery>,
+    ApiQuery(mut query): ApiQuery<ListContextsQuery>,
 ) -> Result<Json<ContextsPage>, ApiError> {
-    let page = state.store.list_contexts(query.search, page_request(query.limit, query.cursor)?).await?;
+    let context_query = query.context_query()?;
+    let page = state.store.list_contexts(context_query, page_request(query.limit, query.cursor)?).await?;
     Ok(Json(ContextsPage { contexts: page.items, next_cursor: page.next_cursor }))
 }
 

@@ -7,6 +7,7 @@ mod connections;
 mod connectors;
 mod contexts;
 mod events;
+mod filters;
 mod legacy;
 mod paging;
 mod public;
@@ -77,6 +78,7 @@ mod tests {
             (Method::POST, "/webhooks/wh_1/test"),
             (Method::GET, "/webhooks/deliveries"),
             (Method::GET, "/stats/history"),
+            (Method::GET, "/stats"),
             (Method::POST, "/users"),
             (Method::GET, "/users/u1/connections/crm"),
             (Method::GET, "/groups/g1/connections/crm"),

@@ -1,5 +1,7 @@
-//! `GET /stats/history` (an extension): errors, recoveries, refreshes and transient failures per
-//! time bucket, for the platform and per connector: what the dashboard's 24-hour chart draws.
+//! `GET /stats` and `GET /stats/history` (extensions): the platform's totals per health and per
+//! connector, from counters the store keeps with every change (so the answer costs the same at any
+//! size); and errors, recoveries, refreshes and transient failures per time bucket, for the
+//! platform and per connector: what the dashboard's 24-hour chart draws.
 
 use std::time::Duration;
 
@@ -9,7 +11,7 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use crate::model::StatsHistory;
+use crate::model::{PlatformStats, StatsHistory};
 use crate::server::error::ApiError;
 use crate::server::extract::ApiQuery;
 use crate::server::state::AppState;
@@ -21,7 +23,11 @@ const DEFAULT_SINCE: Duration = Duration::from_secs(24 * 3600);
 const DEFAULT_BUCKET: Duration = Duration::from_secs(3600);
 
 pub(super) fn router() -> Router<AppState> {
-    Router::new().route("/stats/history", get(history))
+    Router::new().route("/stats", get(stats)).route("/stats/history", get(history))
+}
+
+async fn stats(State(state): State<AppState>) -> Result<Json<PlatformStats>, ApiError> {
+    Ok(Json(state.store.stats().await?))
 }
 
 #[derive(Deserialize)]

@@ -1,5 +1,6 @@
 //! Connectors and connections: reads with or without credentials, keyset listings, soft removal.
 
+use chrono::Datelike as _;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection as Db, OptionalExtension, Row, Transaction, params, params_from_iter};
 use secrecy::ExposeSecret;
@@ -91,6 +92,44 @@ pub(super) fn of_context(db: &Db, external_id: &str, page: &PageRequest) -> Stor
 
 pub(super) fn list(db: &Db, filter: &ConnectionFilter, page: &PageRequest) -> StoreResult<Page<Connection>> {
     let after = page.cursor.as_deref().map(cursor::decode_seq).transpose()?.unwrap_or(0);
+    let (sql, mut values) = filtered(filter, after);
+    values.push(SqlValue::Integer((page.limit + 1) as i64));
+    let mut statement = db.prepare_cached(&format!("{sql} LIMIT ?"))?;
+    let rows = statement
+        .query_map(params_from_iter(values), |row| connection_from_row(row, Credentials::Omit, true))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(seq_page(rows, page.limit))
+}
+
+/// Every connection `filter` selects, in listing order, handed to `deliver` `chunk` at a time
+/// from one statement (one read transaction: a consistent snapshot), so memory holds one chunk
+/// whatever the result's size. Stops early, without error, when `deliver` returns false.
+pub(super) fn export(
+    db: &Db,
+    filter: &ConnectionFilter,
+    chunk: usize,
+    mut deliver: impl FnMut(Vec<Connection>) -> bool,
+) -> StoreResult<()> {
+    let (sql, values) = filtered(filter, 0);
+    let mut statement = db.prepare(&sql)?;
+    let mut rows = statement.query(params_from_iter(values))?;
+    let mut batch = Vec::with_capacity(chunk);
+    while let Some(row) = rows.next()? {
+        batch.push(connection_from_row(row, Credentials::Omit, true)?.1);
+        if batch.len() == chunk && !deliver(std::mem::replace(&mut batch, Vec::with_capacity(chunk))) {
+            return Ok(());
+        }
+    }
+    if !batch.is_empty() {
+        deliver(batch);
+    }
+    Ok(())
+}
+
+/// The bulk listing's statement for `filter`, after seq `after`, ordered by seq (no limit).
+/// Each filter is one equality SQLite seeks an index with (`connections_by_health`,
+/// `_by_connector_health`, `_by_context`; query plans in BENCHMARKS.md).
+fn filtered(filter: &ConnectionFilter, after: i64) -> (String, Vec<SqlValue>) {
     let mut conditions = vec!["c.seq > ?".to_owned()];
     let mut values = vec![SqlValue::Integer(after)];
     if let Some(health) = filter.health {
@@ -105,13 +144,17 @@ pub(super) fn list(db: &Db, filter: &ConnectionFilter, page: &PageRequest) -> St
         conditions.push("c.context_id = (SELECT id FROM contexts WHERE external_id = ?)".into());
         values.push(SqlValue::Text(external_id.clone()));
     }
-    values.push(SqlValue::Integer((page.limit + 1) as i64));
-    let sql = format!("{CONNECTION_SELECT} WHERE {} ORDER BY c.seq LIMIT ?", conditions.join(" AND "));
-    let mut statement = db.prepare_cached(&sql)?;
-    let rows = statement
-        .query_map(params_from_iter(values), |row| connection_from_row(row, Credentials::Omit, true))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(seq_page(rows, page.limit))
+    if let Some(within) = filter.expiring_within {
+        // Stored expiries are RFC 3339 in UTC to the second, so text order is time order.
+        let deadline = chrono::TimeDelta::from_std(within)
+            .ok()
+            .and_then(|within| chrono::Utc::now().checked_add_signed(within))
+            .filter(|deadline| deadline.year() <= 9999)
+            .map_or_else(|| "9999-12-31T23:59:59Z".to_owned(), timestamp_text);
+        conditions.push("a.expires_at IS NOT NULL AND a.expires_at <= ?".into());
+        values.push(SqlValue::Text(deadline));
+    }
+    (format!("{CONNECTION_SELECT} WHERE {} ORDER BY c.seq", conditions.join(" AND ")), values)
 }
 
 pub(super) fn disable(tx: &Transaction<'_>, external_id: &str, slug: &str) -> StoreResult<Connection> {

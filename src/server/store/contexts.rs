@@ -1,9 +1,8 @@
-//! Contexts: upsert by `external_id`, rename, read, keyset listing with search.
+//! Contexts: upsert by `external_id`, rename, read (the listing is `context_list.rs`).
 
 use rusqlite::{Connection as Db, OptionalExtension, Row, Transaction, params};
 use serde_json::{Map, Value};
 
-use super::cursor::{self, Listing, Page, PageRequest, into_page};
 use super::error::{StoreError, StoreResult};
 use super::sql::now_text;
 use crate::model::Context;
@@ -66,23 +65,6 @@ pub(super) fn insert_if_absent(tx: &Transaction<'_>, context: &Context) -> Store
     Ok(inserted == 1)
 }
 
-pub(super) fn list(db: &Db, search: Option<&str>, page: &PageRequest) -> StoreResult<Page<Context>> {
-    let after = page.cursor.as_deref().map(|cursor| cursor::decode(Listing::Contexts, cursor)).transpose()?;
-    let pattern = search.filter(|search| !search.is_empty()).map(|search| format!("%{}%", escape_like(search)));
-    // `external_id > ?1` alone (ids are never empty, so '' starts the listing) lets SQLite seek
-    // the unique index to the cursor; `?1 IS NULL OR ...` made every page walk it from the start.
-    let mut statement = db.prepare_cached(
-        "SELECT external_id, external_name, attributes FROM contexts
-         WHERE external_id > ?1
-           AND (?2 IS NULL OR external_id LIKE ?2 ESCAPE '\\' OR external_name LIKE ?2 ESCAPE '\\')
-         ORDER BY external_id LIMIT ?3",
-    )?;
-    let items = statement
-        .query_map(params![after.unwrap_or_default(), pattern, (page.limit + 1) as i64], from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(into_page(items, page.limit, |context| cursor::encode(Listing::Contexts, &context.external_id)))
-}
-
 /// The stored context with the update's name (when given) and attributes merged over it.
 fn merge(mut stored: Context, update: &Context) -> Context {
     stored.external_id = update.external_id.clone();
@@ -108,27 +90,17 @@ fn write_fields(tx: &Transaction<'_>, external_id: &str, context: &Context) -> S
     Ok(())
 }
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<Context> {
+pub(super) fn from_row(row: &Row<'_>) -> rusqlite::Result<Context> {
     let attributes: String = row.get(2)?;
     Ok(Context {
         external_id: row.get(0)?,
         external_name: row.get(1)?,
         // Written by this module from a JSON object; an unreadable value degrades to no attributes.
         attributes: serde_json::from_str::<Map<String, Value>>(&attributes).unwrap_or_default(),
+        ..Default::default()
     })
 }
 
 fn attributes_text(attributes: &Map<String, Value>) -> StoreResult<String> {
     serde_json::to_string(attributes).map_err(|error| StoreError::Internal(error.into()))
-}
-
-fn escape_like(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for character in text.chars() {
-        if matches!(character, '%' | '_' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(character);
-    }
-    escaped
 }

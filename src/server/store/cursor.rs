@@ -13,6 +13,8 @@ use super::error::StoreError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Listing {
     Contexts,
+    /// Contexts in an order other than by `external_id` ascending.
+    SortedContexts,
     Connectors,
     Connections,
     Events,
@@ -22,6 +24,7 @@ impl Listing {
     fn tag(self) -> &'static str {
         match self {
             Listing::Contexts => "ctx",
+            Listing::SortedContexts => "cts",
             Listing::Connectors => "con",
             Listing::Connections => "cnx",
             Listing::Events => "evt",

@@ -10,12 +10,16 @@
 
 pub mod actor;
 mod authorizations;
+mod bulk_import;
 mod client_api;
 mod connections;
+mod context_list;
 mod contexts;
+mod counters;
 mod cursor;
 mod error;
 mod events;
+pub mod export;
 mod platform;
 mod records;
 mod refresh_schedule;
@@ -38,12 +42,13 @@ use secrecy::{ExposeSecret as _, SecretString};
 use tokio::sync::{Semaphore, broadcast, watch};
 
 use crate::model::{
-    Connection, ConnectionFilter, Connector, Context, EventsPage, Platform, RefreshCount, StatsHistory,
+    Connection, ConnectionFilter, Connector, Context, EventsPage, Platform, PlatformStats, RefreshCount, StatsHistory,
 };
 
 /// Tests compute PKCE challenges with the sandbox's own definition.
 pub use crate::server::secret::pkce_s256;
 pub use authorizations::{Claim, IssuedTokens, NewFlow, ProviderFailure, RefreshState, RepairGrant, ReturningFlow};
+pub use context_list::{ContextQuery, ContextSort};
 pub use cursor::{Page, PageRequest};
 pub use error::{StoreError, StoreResult};
 pub use events::EventFilter;
@@ -68,6 +73,8 @@ struct Inner {
     writer: Mutex<Db>,
     readers: Mutex<Vec<Db>>,
     read_permits: Arc<Semaphore>,
+    /// Exports running (each on a read connection of its own).
+    export_permits: Arc<Semaphore>,
     /// Authorization status changes, sent after their transaction commits.
     status_changes: broadcast::Sender<AuthorizationStatusRecord>,
     /// The newest committed event's seq, for long-polling readers.
@@ -83,6 +90,9 @@ impl Store {
         writer.execute_batch(schema::SCHEMA).context("cannot create the database schema")?;
         schema::add_missing_columns(&writer).context("cannot upgrade the database schema")?;
         writer.execute_batch(schema::STATUS_CHANGED_AT).context("cannot keep the authorization status times")?;
+        if !counters::present(&writer)? {
+            counters::recount(&writer).context("cannot count the platform's connections")?;
+        }
         writer.execute(
             "INSERT INTO meta (key, value) VALUES ('schema_version', ?1) ON CONFLICT (key) DO NOTHING",
             [schema::SCHEMA_VERSION.to_string()],
@@ -91,6 +101,7 @@ impl Store {
         status_changes::watch(&writer).context("cannot watch authorization status changes")?;
         events::watch(&writer).context("cannot record events")?;
         webhook_outbox::watch(&writer).context("cannot queue webhooks")?;
+        counters::watch(&writer).context("cannot keep the platform's counters")?;
         let newest_event = events::newest(&writer)?;
         let readers = (0..readers.max(1)).map(|_| open_connection(path, true)).collect::<anyhow::Result<Vec<_>>>()?;
         let permits = Arc::new(Semaphore::new(readers.len()));
@@ -100,6 +111,7 @@ impl Store {
                 writer: Mutex::new(writer),
                 readers: Mutex::new(readers),
                 read_permits: permits,
+                export_permits: Arc::new(Semaphore::new(export::MAX_EXPORTS)),
                 status_changes: broadcast::channel(status_changes::ANNOUNCED_CHANGES).0,
                 newest_event: watch::channel(newest_event).0,
             }),
@@ -313,9 +325,14 @@ impl Store {
         self.read(move |db| contexts::get(db, &external_id)).await
     }
 
-    /// Contexts ordered by `external_id`; `search` is a case-insensitive substring of the id or name.
-    pub async fn list_contexts(&self, search: Option<String>, page: PageRequest) -> StoreResult<Page<Context>> {
-        self.read(move |db| contexts::list(db, search.as_deref(), &page)).await
+    /// Contexts with their health and connection count, filtered and sorted as `query` asks.
+    pub async fn list_contexts(&self, query: ContextQuery, page: PageRequest) -> StoreResult<Page<Context>> {
+        self.read(move |db| context_list::list(db, &query, &page)).await
+    }
+
+    /// The platform's totals, from the counters the writer keeps (`counters`).
+    pub async fn stats(&self) -> StoreResult<PlatformStats> {
+        self.read(counters::stats).await
     }
 
     // ---- connectors --------------------------------------------------------------------------
@@ -347,6 +364,17 @@ impl Store {
     /// Every connection across contexts, without credentials, each with its context.
     pub async fn list_connections(&self, filter: ConnectionFilter, page: PageRequest) -> StoreResult<Page<Connection>> {
         self.read(move |db| connections::list(db, &filter, &page)).await
+    }
+
+    /// Starts streaming every connection `filter` selects, without credentials, `chunk` at a
+    /// time from a read connection of its own (see [`export`]); `Busy` when
+    /// [`export::MAX_EXPORTS`] already run. Call within a tokio runtime.
+    pub fn export_connections(&self, filter: ConnectionFilter, chunk: usize) -> StoreResult<export::Export> {
+        let permit = self.inner.export_permits.clone().try_acquire_owned().map_err(|_| {
+            StoreError::Busy(format!("{} exports are running; try again when one ends", export::MAX_EXPORTS))
+        })?;
+        let db = open_connection(&self.inner.path, true)?;
+        Ok(export::start(db, permit, filter, chunk))
     }
 
     /// Soft-removes a context's connections to a connector and returns the (now disabled) one.

@@ -13,6 +13,8 @@ pub(super) const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("api_keys", "last_used_at", "TEXT"),
     ("connectors", "credential_field", "TEXT"),
     ("authorizations", "status_changed_at", "TEXT"),
+    ("contexts", "severity", "INTEGER NOT NULL DEFAULT 0"),
+    ("contexts", "connection_count", "INTEGER NOT NULL DEFAULT 0"),
 ];
 
 /// Keeps `authorizations.status_changed_at` (when the authorization entered its status) true
@@ -38,6 +40,15 @@ UPDATE authorizations SET status_changed_at = COALESCE(
 WHERE status_changed_at IS NULL;
 "#;
 
+/// Indexes on [`ADDED_COLUMNS`], created once the columns exist. The contexts' keyset orders
+/// (`store/context_list.rs`): by health (with or without a status filter, then by id), by
+/// connection count, and by both under a status filter.
+pub(super) const INDEXES_ON_ADDED_COLUMNS: &str = "
+CREATE INDEX IF NOT EXISTS contexts_by_severity ON contexts (severity, external_id);
+CREATE INDEX IF NOT EXISTS contexts_by_connection_count ON contexts (connection_count, external_id);
+CREATE INDEX IF NOT EXISTS contexts_by_severity_connection_count ON contexts (severity, connection_count, external_id);
+";
+
 /// Adds the [`ADDED_COLUMNS`] an older database lacks.
 pub(super) fn add_missing_columns(db: &rusqlite::Connection) -> rusqlite::Result<()> {
     for (table, column, declaration) in ADDED_COLUMNS {
@@ -50,7 +61,7 @@ pub(super) fn add_missing_columns(db: &rusqlite::Connection) -> rusqlite::Result
             db.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {declaration}"))?;
         }
     }
-    Ok(())
+    db.execute_batch(INDEXES_ON_ADDED_COLUMNS)
 }
 
 pub(super) const SCHEMA: &str = r#"
@@ -94,13 +105,17 @@ CREATE TABLE IF NOT EXISTS connectors (
     credential_field              TEXT
 );
 
+-- severity and connection_count are counters (`store/counters.rs`): the most severe
+-- `Health::severity` of the context's connections (0: none) and how many it has.
 CREATE TABLE IF NOT EXISTS contexts (
-    id            INTEGER PRIMARY KEY,
-    external_id   TEXT NOT NULL UNIQUE,
-    external_name TEXT,
-    attributes    TEXT NOT NULL DEFAULT '{}',
-    created_at    TEXT NOT NULL,
-    updated_at    TEXT NOT NULL
+    id               INTEGER PRIMARY KEY,
+    external_id      TEXT NOT NULL UNIQUE,
+    external_name    TEXT,
+    attributes       TEXT NOT NULL DEFAULT '{}',
+    created_at       TEXT NOT NULL,
+    updated_at       TEXT NOT NULL,
+    severity         INTEGER NOT NULL DEFAULT 0,
+    connection_count INTEGER NOT NULL DEFAULT 0
 );
 
 -- seq orders every listing (keyset pagination); id is the public, caller-chosen or uuid id.
@@ -118,6 +133,7 @@ CREATE INDEX IF NOT EXISTS connections_by_context ON connections (context_id, se
 CREATE INDEX IF NOT EXISTS connections_by_context_connector ON connections (context_id, connector_slug, health, seq);
 CREATE INDEX IF NOT EXISTS connections_by_health ON connections (health, seq);
 CREATE INDEX IF NOT EXISTS connections_by_connector ON connections (connector_slug, seq);
+CREATE INDEX IF NOT EXISTS connections_by_connector_health ON connections (connector_slug, health, seq);
 
 -- refresh_token never leaves the server; access_token only on single-connection reads.
 CREATE TABLE IF NOT EXISTS authorizations (
@@ -160,6 +176,8 @@ CREATE TABLE IF NOT EXISTS oauth_flows (
     redirect_uri   TEXT NOT NULL,
     expires_at     TEXT NOT NULL
 );
+-- `GET /connections?expiring_within=`: the authorizations expiring before a time.
+CREATE INDEX IF NOT EXISTS authorizations_by_expiry ON authorizations (expires_at) WHERE expires_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS oauth_flows_by_connection ON oauth_flows (connection_seq);
 
 -- One-time tokens of xkit.js's connect popup (`POST /sessions/ott`): hashed, short-lived,
@@ -242,6 +260,18 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_by_time ON events (occurred_at);
 CREATE INDEX IF NOT EXISTS events_by_connection ON events (connection_id, seq);
+-- Counters (`store/counters.rs`), kept by the writer's triggers in each change's transaction:
+-- connections per connector and stored health rank, and the number of contexts.
+CREATE TABLE IF NOT EXISTS health_counts (
+    connector_slug TEXT NOT NULL,
+    health         INTEGER NOT NULL,
+    connections    INTEGER NOT NULL,
+    PRIMARY KEY (connector_slug, health)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS platform_counts (
+    id       INTEGER PRIMARY KEY CHECK (id = 1),
+    contexts INTEGER NOT NULL
+);
 -- Routine successful refreshes are counted per hour (`2026-01-01T13:00:00Z`), not stored as events.
 CREATE TABLE IF NOT EXISTS refresh_counts (
     hour      TEXT PRIMARY KEY,

@@ -41,7 +41,7 @@ async fn list(
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<ConnectionList>, ApiError> {
     let connector = query.slug.filter(|slug| !slug.is_empty());
-    let filter = ConnectionFilter { health: None, connector, context: Some(session.context.external_id) };
+    let filter = ConnectionFilter { connector, context: Some(session.context.external_id), ..Default::default() };
     let page =
         state.store.list_connections(filter, PageRequest { limit: MAX_LISTED_CONNECTIONS, cursor: None }).await?;
     let connections = page.items.into_iter().filter(|connection| connection.enabled).map(client_connection).collect();

@@ -46,7 +46,8 @@ async fn one(
     ApiPath(slug): ApiPath<String>,
 ) -> Result<Json<ConnectorEnvelope>, ApiError> {
     let connector = state.store.connector(slug.clone()).await?;
-    let filter = ConnectionFilter { health: None, connector: Some(slug), context: Some(session.context.external_id) };
+    let filter =
+        ConnectionFilter { connector: Some(slug), context: Some(session.context.external_id), ..Default::default() };
     let page = state.store.list_connections(filter, PageRequest { limit: EMBEDDED_CONNECTIONS, cursor: None }).await?;
     let connections = page.items.into_iter().filter(|connection| connection.enabled).map(client_connection).collect();
     Ok(Json(ConnectorEnvelope { connector: ConnectorWithConnections { connector, connections } }))
