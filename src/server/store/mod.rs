@@ -24,6 +24,7 @@ mod platform;
 mod records;
 mod refresh_schedule;
 mod sandbox;
+mod sandbox_store;
 mod schema;
 mod sql;
 mod stats;
