@@ -199,8 +199,8 @@ pub(super) fn insert_if_absent(tx: &Transaction<'_>, connection: &NewConnection)
         tx.prepare_cached(
             "INSERT INTO authorizations (connection_seq, status, display_label, error_code, error_message,
                  access_token, refresh_token, authorize_url, state, expires_at, last_refreshed_at, refresh_error,
-                 updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                 updated_at, status_changed_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)",
         )?
         .execute(params![
             seq,

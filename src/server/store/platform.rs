@@ -6,7 +6,7 @@ use secrecy::ExposeSecret;
 use super::error::{StoreError, StoreResult};
 use super::records::{ApiKeyInfo, ImportBatch, ImportReport, StoredApiKey};
 use super::sql::{now_text, parse_timestamp};
-use super::{bulk_import, connections, contexts, counters, sandbox};
+use super::{bulk_import, connections, contexts, counters, events, sandbox};
 use crate::model::Platform;
 
 /// Until a seed names it, a fresh platform is called this (the slug binds context tokens).
@@ -103,6 +103,7 @@ pub(super) fn import(tx: &Transaction<'_>, batch: &ImportBatch) -> StoreResult<I
     let bulk = batch.connections.len() >= counters::BULK_IMPORT;
     if bulk {
         counters::pause(tx)?;
+        events::quiet_rows(tx)?;
     }
     let deferred = if bulk && bulk_import::worth_deferring(tx, batch.connections.len())? {
         Some(bulk_import::start(tx)?)
@@ -128,6 +129,7 @@ pub(super) fn import(tx: &Transaction<'_>, batch: &ImportBatch) -> StoreResult<I
     }
     let indexed = started.elapsed();
     if bulk {
+        events::imported(tx, &report)?;
         counters::resume_and_recount(tx)?;
         tracing::debug!(?inserted, ?indexed, counted = ?started.elapsed(), "bulk import written");
     }
