@@ -556,5 +556,11 @@ async fn a_bulk_import_is_one_platform_imported_event_and_one_webhook() {
     assert_eq!(errors, 0, "imported states are not breakages: {history}");
     let (_, stats) = platform.get("/stats").await;
     assert_eq!(stats["connections"], CONNECTIONS, "the counters still count every imported row");
+
+    // Seeding again adds nothing, so it is no change and has no event.
+    let report = xkit_dash::server::scale::seed(platform.dir.path(), CONNECTIONS).await.unwrap();
+    assert_eq!((report.contexts_added, report.connections_added), (0, 0));
+    let (_, body) = platform.get(&format!("/events?after={cursor}&limit=1000")).await;
+    assert_eq!(body["events"].as_array().unwrap().len(), 1, "{body}");
     platform.server.shutdown().await;
 }

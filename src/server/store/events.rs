@@ -74,9 +74,13 @@ pub(super) fn quiet_rows(tx: &Transaction<'_>) -> StoreResult<()> {
     Ok(())
 }
 
-/// Ends [`quiet_rows`] and writes the import's one event, `platform.imported`, with what it added.
+/// Ends [`quiet_rows`] and writes the import's one event, `platform.imported`, with what it
+/// added (none when it added nothing, as seeding again does).
 pub(super) fn imported(tx: &Transaction<'_>, report: &ImportReport) -> StoreResult<()> {
     tx.prepare_cached("DELETE FROM temp.bulk_import_running")?.execute([])?;
+    if report.contexts_added == 0 && report.connections_added == 0 {
+        return Ok(());
+    }
     let payload = format!(
         "json_object('connectors', {}, 'contexts_added', {}, 'connections_added', {})",
         report.connectors, report.contexts_added, report.connections_added
