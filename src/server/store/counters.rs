@@ -250,16 +250,6 @@ mod tests {
         assert_eq!(listed, per_context, "contexts' health and connection_count {when}");
     }
 
-    fn flow(state: &str) -> NewFlow {
-        NewFlow {
-            state: state.into(),
-            pkce_verifier: SecretString::from("verifier"),
-            redirect_uri: "http://127.0.0.1:9/cb".into(),
-            authorize_url: "http://127.0.0.1:9/authorize".into(),
-            expires_at: chrono::Utc::now() + chrono::Duration::minutes(5),
-        }
-    }
-
     /// Every combination of enabled and authorization status lands in the health bucket
     /// `Health::of` gives it: the counters classify as the model does.
     #[tokio::test]
@@ -319,17 +309,26 @@ mod tests {
                     store.disable_connection(context, slug).await.unwrap();
                 }
                 (3, Some((id, context, slug))) => {
-                    store.begin_authorization(context, slug, Some(id), flow(&format!("s{step}")), None).await.unwrap();
+                    store
+                        .begin_authorization(context, slug, Some(id), NewFlow::for_test(&format!("s{step}")), None)
+                        .await
+                        .unwrap();
                 }
                 (4, Some((id, context, slug))) => {
                     let state = format!("s{step}");
-                    store.begin_authorization(context, slug, Some(id.clone()), flow(&state), None).await.unwrap();
+                    store
+                        .begin_authorization(context, slug, Some(id.clone()), NewFlow::for_test(&state), None)
+                        .await
+                        .unwrap();
                     let failure = ProviderFailure { code: "access_denied".into(), message: "no".into() };
                     store.fail_authorization(id, state, failure).await.unwrap();
                 }
                 (5, Some((id, context, slug))) => {
                     let state = format!("s{step}");
-                    store.begin_authorization(context, slug, Some(id.clone()), flow(&state), None).await.unwrap();
+                    store
+                        .begin_authorization(context, slug, Some(id.clone()), NewFlow::for_test(&state), None)
+                        .await
+                        .unwrap();
                     let tokens = IssuedTokens {
                         access_token: SecretString::from("at"),
                         refresh_token: None,
