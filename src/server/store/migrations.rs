@@ -155,6 +155,29 @@ fn migrate_to(db: &mut Db, path: &Path, target: i64) -> anyhow::Result<()> {
     Ok(())
 }
 
+const BACKUP_SUFFIX: &str = ".backup";
+
+/// The start of the names of the backups taken before migrating `database` from `version`.
+fn backup_prefix(database: &Path, version: i64) -> String {
+    let name = database.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+    format!("{name}.schema-{version}.")
+}
+
+/// The newest backup taken before migrating `database` from `version`, if there is one.
+pub fn newest_backup(database: &Path, version: i64) -> Option<PathBuf> {
+    let prefix = backup_prefix(database, version);
+    std::fs::read_dir(database.parent()?)
+        .ok()?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| {
+            path.file_name().is_some_and(|file| {
+                let file = file.to_string_lossy();
+                file.starts_with(&prefix) && file.ends_with(BACKUP_SUFFIX)
+            })
+        })
+        .max()
+}
+
 /// A database in memory at the newest schema, for tests of statements and their query plans.
 #[cfg(test)]
 pub(super) fn in_memory() -> Db {
@@ -176,8 +199,7 @@ fn now() -> String {
 /// database with the older xkit-dash.
 fn back_up(db: &Db, path: &Path, version: i64) -> anyhow::Result<PathBuf> {
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
-    let name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
-    let backup = path.with_file_name(format!("{name}.schema-{version}.{stamp}.backup"));
+    let backup = path.with_file_name(format!("{}{stamp}{BACKUP_SUFFIX}", backup_prefix(path, version)));
     // VACUUM INTO writes into an empty file as it finds it, so the copy is private from the start.
     crate::server::private_file::write_new(&backup, &[])?;
     let target = backup.to_str().context("the backup's path is not UTF-8")?;
