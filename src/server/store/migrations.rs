@@ -109,28 +109,47 @@ fn table_exists(db: &Db, name: &str) -> rusqlite::Result<bool> {
 /// Runs every step `db` (the database at `path`) has not run, backing an existing database up
 /// first. Another process migrating the same database at once is waited for, not repeated.
 pub(super) fn migrate(db: &mut Db, path: &Path) -> anyhow::Result<()> {
-    migrate_to(db, path, LATEST_VERSION)
+    // Without an fsync per step: a step lost to a power cut is run again at the next open (each
+    // is atomic and recorded with its changes), and the first acknowledged write after it
+    // syncs the log with every step in it.
+    let synchronous: i64 = db.query_row("PRAGMA synchronous", [], |row| row.get(0))?;
+    db.execute_batch("PRAGMA synchronous = NORMAL")?;
+    let migrated = migrate_to(db, path, LATEST_VERSION);
+    db.execute_batch(&format!("PRAGMA synchronous = {synchronous}"))?;
+    migrated
 }
 
 /// [`migrate`] up to version `target` only.
 fn migrate_to(db: &mut Db, path: &Path, target: i64) -> anyhow::Result<()> {
-    let from = recorded_version(db)?;
-    check_known(from).with_context(|| path.display().to_string())?;
-    if from >= target {
+    let current = recorded_version(db)?;
+    check_known(current).with_context(|| path.display().to_string())?;
+    if current >= target {
         return Ok(());
     }
-    if from > 0 {
-        let backup = back_up(db, path, from)?;
-        tracing::info!(
-            backup = %backup.display(),
-            "migrating the database from schema {from} to {target}; the database before it is copied to the backup"
-        );
-    }
-    for step in MIGRATIONS.iter().filter(|step| step.version > from && step.version <= target) {
+    let mut backed_up = current == 0;
+    for step in MIGRATIONS.iter().filter(|step| step.version <= target) {
+        // The write lock first, then the version: another process migrating at the same time
+        // is waited for (up to the busy timeout), and its steps are not run twice.
         let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let version = recorded_version(&tx)?;
+        check_known(version).with_context(|| path.display().to_string())?;
         if version >= step.version {
             continue;
+        }
+        // A new database has nothing to back up; an existing one is copied once, unless another
+        // process has begun migrating it meanwhile (that process took the copy).
+        if !backed_up {
+            if version == current {
+                // Copied while this transaction holds the write lock: the copy is exactly the
+                // database the first step changes.
+                let backup = back_up(path, version)?;
+                tracing::info!(
+                    backup = %backup.display(),
+                    "migrating the database from schema {version} to {target}; the database before it is copied to \
+                     the backup"
+                );
+            }
+            backed_up = true;
         }
         tx.execute_batch(BOOKKEEPING)?;
         if version > 0 && !any_step_recorded(&tx)? {
@@ -194,16 +213,31 @@ fn now() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-/// Copies the database, as it is before migrating, beside it: `platform.sqlite3.schema-1.
+/// Copies the database at `path`, as committed, beside it: `platform.sqlite3.schema-1.
 /// 20261129T090512Z.backup`, 0600 like the database. Restoring it is copying it back over the
 /// database with the older xkit-dash.
-fn back_up(db: &Db, path: &Path, version: i64) -> anyhow::Result<PathBuf> {
+fn back_up(path: &Path, version: i64) -> anyhow::Result<PathBuf> {
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
     let backup = path.with_file_name(format!("{}{stamp}{BACKUP_SUFFIX}", backup_prefix(path, version)));
     // VACUUM INTO writes into an empty file as it finds it, so the copy is private from the start.
-    crate::server::private_file::write_new(&backup, &[])?;
+    if let Err(error) = crate::server::private_file::write_new(&backup, &[]) {
+        let exists = error.chain().any(|cause| {
+            cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::AlreadyExists)
+        });
+        if exists {
+            // A copy of this version from this very second (a migration that stopped before its
+            // first step committed): it is the same database.
+            return Ok(backup);
+        }
+        return Err(error);
+    }
+    // A connection of its own: the writer holds the write lock, and VACUUM INTO reads outside
+    // any transaction of its connection.
+    let db = open_read_only(path)?.context("the database to back up is gone")?;
     let target = backup.to_str().context("the backup's path is not UTF-8")?;
     db.execute("VACUUM INTO ?1", [target]).with_context(|| format!("cannot back the database up to {target}"))?;
+    // On disk before the first step commits, whatever SQLite's own syncing of the copy.
+    std::fs::File::open(&backup).and_then(|file| file.sync_all()).with_context(|| format!("cannot sync {target}"))?;
     Ok(backup)
 }
 
@@ -355,6 +389,29 @@ mod tests {
             drop(Store::open(&path, 1).unwrap());
             assert_eq!(backups(&home).len(), 1, "{commit}");
         }
+    }
+
+    /// Two processes opening the same old database at once: both open it, each step runs once,
+    /// and one copy is taken.
+    #[test]
+    fn two_openers_at_once_migrate_once_with_one_backup() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("platform.sqlite3");
+        let db = Db::open(&path).unwrap();
+        db.execute_batch(schema::MIGRATIONS[0].sql).unwrap();
+        db.execute_batch("INSERT INTO meta (key, value) VALUES ('schema_version', '1')").unwrap();
+        drop(db);
+        let openers: Vec<_> = (0..2)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || Store::open(&path, 1).map(drop))
+            })
+            .collect();
+        for opener in openers {
+            opener.join().unwrap().unwrap();
+        }
+        assert_eq!(recorded_steps(&path), (1..=LATEST_VERSION).collect::<Vec<_>>());
+        assert_eq!(backups(dir.path()).len(), 1, "{:?}", backups(dir.path()));
     }
 
     /// A database at each recorded version (as this binary's steps leave it, stopped there)
