@@ -220,17 +220,9 @@ fn back_up(path: &Path, version: i64) -> anyhow::Result<PathBuf> {
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
     let backup = path.with_file_name(format!("{}{stamp}{BACKUP_SUFFIX}", backup_prefix(path, version)));
     // VACUUM INTO writes into an empty file as it finds it, so the copy is private from the start.
-    if let Err(error) = crate::server::private_file::write_new(&backup, &[]) {
-        let exists = error.chain().any(|cause| {
-            cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::AlreadyExists)
-        });
-        if exists {
-            // A copy of this version from this very second (a migration that stopped before its
-            // first step committed): it is the same database.
-            return Ok(backup);
-        }
-        return Err(error);
-    }
+    // (A name taken means a copy of this version from this very second by a migration that
+    // failed before its first step: refused rather than trusted, as it may be partial.)
+    crate::server::private_file::write_new(&backup, &[])?;
     // A connection of its own: the writer holds the write lock, and VACUUM INTO reads outside
     // any transaction of its connection.
     let db = open_read_only(path)?.context("the database to back up is gone")?;
