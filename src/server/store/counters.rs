@@ -42,12 +42,6 @@ fn count(slug: &str, health: &str, delta: i64) -> String {
     )
 }
 
-/// True once a [`recount`] has been committed: false for a new database or one older than the
-/// counters, which the store recounts once when it opens.
-pub(super) fn present(db: &Db) -> rusqlite::Result<bool> {
-    db.query_row("SELECT EXISTS (SELECT 1 FROM meta WHERE key = 'counted')", [], |row| row.get(0))
-}
-
 /// Installs the triggers on the writer connection; they live as long as it.
 pub(super) fn watch(writer: &Db) -> rusqlite::Result<()> {
     writer.execute_batch("CREATE TEMP TABLE IF NOT EXISTS counters_paused (id INTEGER PRIMARY KEY CHECK (id = 1));")?;
@@ -106,8 +100,8 @@ pub(super) fn resume_and_recount(tx: &Transaction<'_>) -> StoreResult<()> {
     Ok(recount(tx)?)
 }
 
-/// Computes every counter from the tables: after a bulk import, and once for a database that
-/// predates the counters.
+/// Computes every counter from the tables: after a bulk import, and once when the counters
+/// arrive (schema version 9: `schema.rs`).
 pub(super) fn recount(db: &Db) -> rusqlite::Result<()> {
     // A savepoint: one transaction on its own, part of the caller's inside one.
     db.execute_batch(&format!(
@@ -119,7 +113,6 @@ pub(super) fn recount(db: &Db) -> rusqlite::Result<()> {
              ON CONFLICT (id) DO UPDATE SET contexts = excluded.contexts;
          UPDATE contexts SET (connection_count, severity) =
              (SELECT count(*), COALESCE(max({severity}), 0) FROM connections c WHERE c.context_id = contexts.id);
-         INSERT INTO meta (key, value) VALUES ('counted', '1') ON CONFLICT (key) DO NOTHING;
          RELEASE recount;",
         severity = severity_sql("c.health")
     ))
@@ -385,10 +378,10 @@ mod tests {
         )
         .await;
         drop(store);
-        // What an older version left: no counter tables, no counter columns, no mark.
+        // What an older version left: no counter tables, no counter columns, schema 8.
         let db = rusqlite::Connection::open(&path).unwrap();
         db.execute_batch(
-            "DROP TABLE health_counts; DROP TABLE platform_counts; DELETE FROM meta WHERE key = 'counted';
+            "DROP TABLE health_counts; DROP TABLE platform_counts; DELETE FROM schema_migrations WHERE version >= 9;
              DROP INDEX contexts_by_severity; DROP INDEX contexts_by_connection_count;
              DROP INDEX contexts_by_severity_connection_count;
              ALTER TABLE contexts DROP COLUMN severity; ALTER TABLE contexts DROP COLUMN connection_count;",
