@@ -20,7 +20,8 @@ macro_rules! exit_codes_help {
      (4xx, 5xx, or a 2xx carrying {\"error\": ...}, such as an unknown context or
      connection), answered outside the protocol, redirected to another server, or went past
      a limit (pages, connections, body size)
-  3  bad usage or configuration (including a secret_command that fails or times out)"
+  3  bad usage or configuration (including a secret_command that fails or times out, and a
+     server data directory written by a newer xkit-dash)"
     };
 }
 pub(crate) use exit_codes_help;

@@ -106,6 +106,9 @@ pub enum Command {
     /// Manage the signed webhooks of a bundled server's data directory.
     #[command(subcommand)]
     Webhooks(server::webhooks::WebhooksCommand),
+    /// Show or bring up to date the schema of a bundled server's data directory.
+    #[command(after_help = server::migrate::EXAMPLES)]
+    Migrate(server::migrate::MigrateArgs),
 }
 
 const COMPLETIONS_EXAMPLES: &str = "\
@@ -141,6 +144,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Some(Command::Keys(command)) => server::run_keys(command).map(|()| EXIT_OK),
         Some(Command::Origins(command)) => server::run_origins(command).map(|()| EXIT_OK),
         Some(Command::Webhooks(command)) => server::run_webhooks(command).await.map(|()| EXIT_OK),
+        Some(Command::Migrate(args)) => server::run_migrate(args).map(|()| EXIT_OK),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(shell, &mut Cli::command(), "xkit-dash", &mut std::io::stdout());
             Ok(EXIT_OK)
@@ -186,7 +190,8 @@ async fn run_headless(target_args: TargetArgs, command: Command) -> Result<u8> {
         | Command::Serve(_)
         | Command::Keys(_)
         | Command::Origins(_)
-        | Command::Webhooks(_) => unreachable!("dispatched before"),
+        | Command::Webhooks(_)
+        | Command::Migrate(_) => unreachable!("dispatched before"),
     }
 }
 
@@ -209,9 +214,13 @@ fn print_man_page(command: Option<&str>) -> Result<u8> {
 }
 
 /// Maps an error to the documented exit code: every failure that is not the user's own
-/// configuration is the target's. (Exit 1 is never an error: it is `check`'s verdict.)
+/// configuration (a data directory written by a newer xkit-dash included) is the target's.
+/// (Exit 1 is never an error: it is `check`'s verdict.)
 fn exit_code_for(error: &anyhow::Error) -> u8 {
-    if error.chain().any(|cause| cause.is::<ConfigError>()) { EXIT_USAGE } else { EXIT_TARGET }
+    let configuration = |cause: &(dyn std::error::Error + 'static)| {
+        cause.is::<ConfigError>() || cause.is::<server::store::NewerSchema>()
+    };
+    if error.chain().any(configuration) { EXIT_USAGE } else { EXIT_TARGET }
 }
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {

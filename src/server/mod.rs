@@ -36,6 +36,7 @@ mod html;
 mod keys;
 #[cfg(test)]
 mod log_capture;
+pub mod migrate;
 mod oauth;
 mod origins;
 mod private_file;
@@ -562,6 +563,11 @@ pub fn run_keys(command: KeysCommand) -> Result<()> {
 pub fn run_origins(command: OriginsCommand) -> Result<()> {
     let data_dir = data_dir_or_default(command.data_dir().map(Path::to_owned))?;
     origins::run(&command, &data_dir)
+}
+
+pub fn run_migrate(args: migrate::MigrateArgs) -> Result<()> {
+    let data_dir = data_dir_or_default(args.data_dir.clone())?;
+    migrate::run(&args, &data_dir)
 }
 
 pub async fn run_webhooks(command: webhooks::WebhooksCommand) -> Result<()> {

@@ -30,18 +30,6 @@ pub fn sort_index(data: &Data, list: List, sort: Sort, index: &mut [usize]) {
     }
 }
 
-/// Higher is worse: what "by severity" means.
-fn severity(health: Health) -> usize {
-    match health {
-        Health::Error => 5,
-        Health::Unknown => 4,
-        Health::Pending => 3,
-        Health::Active => 2,
-        Health::Disabled => 1,
-        Health::NotInstalled => 0,
-    }
-}
-
 fn text(text: &str) -> Key {
     Key::Text(text.to_lowercase())
 }
@@ -50,7 +38,7 @@ fn context_key(data: &Data, column: SortColumn, position: usize) -> Key {
     let context = &data.contexts[position];
     match column {
         SortColumn::Health => {
-            Key::Number(severity(data.context_health(&context.external_id).unwrap_or(Health::NotInstalled)))
+            Key::Number(data.context_health(&context.external_id).unwrap_or(Health::NotInstalled).severity().into())
         }
         SortColumn::Name => text(context.external_name.as_deref().unwrap_or("")),
         SortColumn::Connections => Key::Number(data.connections_of_context(&context.external_id).len()),
@@ -68,7 +56,7 @@ fn connector_key(data: &Data, column: SortColumn, position: usize) -> Key {
 
 fn connection_key(column: SortColumn, connection: &Connection) -> Key {
     match column {
-        SortColumn::Health => Key::Number(severity(Health::of(Some(connection)))),
+        SortColumn::Health => Key::Number(Health::of(Some(connection)).severity().into()),
         SortColumn::Connector => text(&connection.connector.name),
         SortColumn::Context => text(connection.context.as_ref().map_or("", |context| context.external_id.as_str())),
         SortColumn::Label => text(

@@ -12,26 +12,7 @@ use xkit_dash::server::seed;
 use xkit_dash::server::store::{EventFilter, NewFlow, Store};
 
 use crate::support::hostile::{Answer, HostileServer};
-use crate::support::server::{TestPlatform, send};
-
-/// `u1` has a CRM connection `c1` and an HR connection `c2` whose provider (`token_url`) is
-/// whatever the test points it at.
-fn seed_with_token_url(token_url: &str) -> String {
-    json!({
-        "connectors": [
-            {"slug": "crm", "name": "CRM"},
-            {"slug": "hr", "name": "HR", "oauth": {"authorize_url": format!("{token_url}/authorize"),
-             "token_url": format!("{token_url}/token"), "client_id": "id", "client_secret": "secret"}}
-        ],
-        "contexts": [{"external_id": "u1"}],
-        "connections": [
-            {"id": "c1", "context": "u1", "connector": "crm", "authorization": {"status": "active", "access_token": "a1"}},
-            {"id": "c2", "context": "u1", "connector": "hr", "authorization": {
-                "status": "active", "access_token": "a2", "refresh_token": "r2", "expires_at": "now+1h"}}
-        ]
-    })
-    .to_string()
-}
+use crate::support::server::{TestPlatform, send, two_connections_one_with_a_provider};
 
 /// Events after `after` (from the start with `""`) and the cursor that follows them.
 async fn events_after(platform: &TestPlatform, after: &str, query: &str) -> (Vec<Value>, String) {
@@ -57,7 +38,7 @@ async fn each_connection_change_produces_exactly_its_event() {
     let provider = HostileServer::start(|_| {
         Answer::Json(400, r#"{"error": "invalid_grant", "error_description": "revoked by the user"}"#.into())
     });
-    let platform = TestPlatform::seeded(&seed_with_token_url(&provider.url)).await;
+    let platform = TestPlatform::seeded(&two_connections_one_with_a_provider(&provider.url)).await;
 
     // The seed's import: its context and its connections, each created once.
     let (seeded, cursor) = events_after(&platform, "", "").await;
@@ -118,7 +99,10 @@ fn flow(state: &str) -> NewFlow {
 async fn a_rolled_back_change_leaves_no_event_and_a_committed_one_leaves_exactly_one() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("platform.sqlite3"), 1).unwrap();
-    store.import(seed::parse(&seed_with_token_url("http://127.0.0.1:9"), "test seed").unwrap()).await.unwrap();
+    store
+        .import(seed::parse(&two_connections_one_with_a_provider("http://127.0.0.1:9"), "test seed").unwrap())
+        .await
+        .unwrap();
     store.disable_connection("u1".into(), "crm".into()).await.unwrap();
     let cursor = store.events(EventFilter::default(), None, 1000).await.unwrap().next_cursor;
 
@@ -137,7 +121,7 @@ async fn a_rolled_back_change_leaves_no_event_and_a_committed_one_leaves_exactly
 
 #[tokio::test]
 async fn paging_visits_each_event_once_and_filters_narrow() {
-    let platform = TestPlatform::seeded(&seed_with_token_url("http://127.0.0.1:9")).await;
+    let platform = TestPlatform::seeded(&two_connections_one_with_a_provider("http://127.0.0.1:9")).await;
     for n in 0..23 {
         let (status, body) = platform.create_context(json!({"external_id": format!("p{n}")})).await;
         assert_eq!(status, StatusCode::OK, "{body}");
@@ -179,7 +163,7 @@ async fn paging_visits_each_event_once_and_filters_narrow() {
 
 #[tokio::test]
 async fn a_long_poll_answers_as_soon_as_a_newer_event_exists() {
-    let platform = TestPlatform::seeded(&seed_with_token_url("http://127.0.0.1:9")).await;
+    let platform = TestPlatform::seeded(&two_connections_one_with_a_provider("http://127.0.0.1:9")).await;
     let (_, cursor) = events_after(&platform, "", "").await;
     let waiting_path = format!("/events?after={cursor}&wait=20s");
     let waiting = platform.get(&waiting_path);
@@ -229,7 +213,7 @@ async fn the_cli_prints_events_as_ndjson_and_follows_new_ones() {
 
     use crate::support::cli::{Home, exit_code, stderr, stdout};
 
-    let platform = TestPlatform::seeded(&seed_with_token_url("http://127.0.0.1:9")).await;
+    let platform = TestPlatform::seeded(&two_connections_one_with_a_provider("http://127.0.0.1:9")).await;
     let home = Home::new();
     let run = |args: &[&str]| {
         let mut command = home.against(&platform, args);
@@ -344,7 +328,7 @@ async fn successful_refreshes_are_counted_per_hour_not_stored_as_events() {
     let provider = HostileServer::start(|_| {
         Answer::Json(200, r#"{"access_token": "fresh", "token_type": "Bearer", "expires_in": 3600}"#.into())
     });
-    let platform = TestPlatform::seeded(&seed_with_token_url(&provider.url)).await;
+    let platform = TestPlatform::seeded(&two_connections_one_with_a_provider(&provider.url)).await;
     let (_, cursor) = events_after(&platform, "", "").await;
     for _ in 0..2 {
         let (status, body) = platform.post("/connections/c2/refresh", json!({})).await;
@@ -367,7 +351,7 @@ async fn successful_refreshes_are_counted_per_hour_not_stored_as_events() {
 #[tokio::test]
 async fn a_transient_refresh_failure_is_a_refresh_failed_event() {
     let provider = HostileServer::start(|_| Answer::Json(503, r#"{"error": "temporarily_unavailable"}"#.into()));
-    let platform = TestPlatform::seeded(&seed_with_token_url(&provider.url)).await;
+    let platform = TestPlatform::seeded(&two_connections_one_with_a_provider(&provider.url)).await;
     let (_, cursor) = events_after(&platform, "", "").await;
     let (status, body) = platform.post("/connections/c2/refresh", json!({})).await;
     assert!(status.is_success() || status.is_server_error(), "{status} {body}");
@@ -440,7 +424,7 @@ async fn writes_of_another_process_wake_long_polls_and_name_the_cli() {
 /// Writes of xkit.js's Platform User API name the context's client: `client:<external_id>`.
 #[tokio::test]
 async fn client_api_writes_name_the_context_client() {
-    let platform = TestPlatform::seeded(&seed_with_token_url("http://127.0.0.1:9")).await;
+    let platform = TestPlatform::seeded(&two_connections_one_with_a_provider("http://127.0.0.1:9")).await;
     let (_, cursor) = events_after(&platform, "", "").await;
     let (_, created) = platform.create_context(json!({"external_id": "u1"})).await;
     let token = created["access_token"].as_str().unwrap();

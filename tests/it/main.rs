@@ -13,6 +13,7 @@ mod docs;
 mod events;
 mod hostile_servers;
 mod html_routes;
+mod migrations;
 mod oauth_flows;
 mod scale_platform;
 mod scan_routes;

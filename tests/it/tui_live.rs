@@ -7,27 +7,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::support::hostile::{Answer, HostileServer};
-use crate::support::server::TestPlatform;
+use crate::support::server::{TestPlatform, two_connections_one_with_a_provider};
 use crate::tui_e2e::Dashboard;
-
-/// `u1` has a healthy CRM connection and an HR connection whose provider has revoked the grant
-/// (nobody knows yet: it is active until someone refreshes it).
-fn seed(revoked_provider: &str) -> String {
-    json!({
-        "connectors": [
-            {"slug": "crm", "name": "CRM"},
-            {"slug": "hr", "name": "HR", "oauth": {"authorize_url": format!("{revoked_provider}/authorize"),
-             "token_url": format!("{revoked_provider}/token"), "client_id": "id", "client_secret": "secret"}}
-        ],
-        "contexts": [{"external_id": "u1"}],
-        "connections": [
-            {"id": "c1", "context": "u1", "connector": "crm", "authorization": {"status": "active", "access_token": "a1"}},
-            {"id": "c2", "context": "u1", "connector": "hr", "authorization": {
-                "status": "active", "access_token": "a2", "refresh_token": "r2", "expires_at": "now+1h"}}
-        ]
-    })
-    .to_string()
-}
 
 fn hr_row(screen: &str) -> &str {
     screen.lines().find(|line| line.contains("HR") && line.contains("c2")).unwrap_or("")
@@ -39,7 +20,7 @@ fn a_connection_broken_through_the_server_turns_red_within_two_seconds_without_a
         Answer::Json(400, r#"{"error": "invalid_grant", "error_description": "revoked"}"#.into())
     });
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let platform = runtime.block_on(TestPlatform::seeded(&seed(&provider.url)));
+    let platform = runtime.block_on(TestPlatform::seeded(&two_connections_one_with_a_provider(&provider.url)));
     let env = [
         ("XKIT_API_URL", platform.server.base_url()),
         ("XKIT_PUBLISHABLE_KEY", platform.keys.publishable_key.clone()),

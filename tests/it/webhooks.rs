@@ -18,7 +18,7 @@ use xkit_dash::server::{ServerConfig, create_key_pair, start};
 
 use crate::support::cli::{Home, exit_code, stderr, stdout};
 use crate::support::hostile::{Answer, HostileServer};
-use crate::support::server::{ServeProcess, TestPlatform, send};
+use crate::support::server::{ServeProcess, TestPlatform, send, two_connections_one_with_a_provider};
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
@@ -124,24 +124,6 @@ fn assert_signed(received: &Received, secret: &str) {
     assert!(age.abs() < 300, "a fresh timestamp: {age} s");
 }
 
-/// `u1` has a CRM connection `c1` and an HR connection `c2` whose provider is `token_url`.
-fn seed(token_url: &str) -> String {
-    json!({
-        "connectors": [
-            {"slug": "crm", "name": "CRM"},
-            {"slug": "hr", "name": "HR", "oauth": {"authorize_url": format!("{token_url}/authorize"),
-             "token_url": format!("{token_url}/token"), "client_id": "id", "client_secret": "secret"}}
-        ],
-        "contexts": [{"external_id": "u1"}],
-        "connections": [
-            {"id": "c1", "context": "u1", "connector": "crm", "authorization": {"status": "active", "access_token": "a1"}},
-            {"id": "c2", "context": "u1", "connector": "hr", "authorization": {
-                "status": "active", "access_token": "a2", "refresh_token": "r2", "expires_at": "now+1h"}}
-        ]
-    })
-    .to_string()
-}
-
 /// Registers `url` through the API; the webhook and its secret.
 async fn add(platform: &TestPlatform, url: &str, events: Option<&[&str]>) -> (Value, String) {
     let (status, body) = platform.post("/webhooks", json!({"url": url, "events": events})).await;
@@ -165,7 +147,7 @@ async fn deliveries_are_signed_in_event_order_with_the_documented_body() {
     let provider = HostileServer::start(|_| {
         Answer::Json(400, r#"{"error": "invalid_grant", "error_description": "revoked by the user"}"#.into())
     });
-    let platform = TestPlatform::seeded(&seed(&provider.url)).await;
+    let platform = TestPlatform::seeded(&two_connections_one_with_a_provider(&provider.url)).await;
     let receiver = Receiver::start(|_| Reply::Status(204)).await;
     let (webhook, secret) =
         add(&platform, &receiver.url, Some(&["context.created", "connection.disabled", "connection.error"])).await;

@@ -58,6 +58,21 @@ pub struct NewFlow {
     pub expires_at: DateTime<Utc>,
 }
 
+#[cfg(test)]
+impl NewFlow {
+    /// A flow of `state` to a closed loopback port, ending in five minutes: what the store's
+    /// tests start when they need an authorization in flight.
+    pub(crate) fn for_test(state: &str) -> Self {
+        NewFlow {
+            state: state.into(),
+            pkce_verifier: SecretString::from("verifier"),
+            redirect_uri: "http://127.0.0.1:9/cb".into(),
+            authorize_url: "http://127.0.0.1:9/authorize".into(),
+            expires_at: chrono::Utc::now() + chrono::Duration::minutes(5),
+        }
+    }
+}
+
 /// A flow found by its `state` when the provider sends the browser back.
 #[derive(Debug, Clone)]
 pub struct ReturningFlow {

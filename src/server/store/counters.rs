@@ -42,12 +42,6 @@ fn count(slug: &str, health: &str, delta: i64) -> String {
     )
 }
 
-/// True once a [`recount`] has been committed: false for a new database or one older than the
-/// counters, which the store recounts once when it opens.
-pub(super) fn present(db: &Db) -> rusqlite::Result<bool> {
-    db.query_row("SELECT EXISTS (SELECT 1 FROM meta WHERE key = 'counted')", [], |row| row.get(0))
-}
-
 /// Installs the triggers on the writer connection; they live as long as it.
 pub(super) fn watch(writer: &Db) -> rusqlite::Result<()> {
     writer.execute_batch("CREATE TEMP TABLE IF NOT EXISTS counters_paused (id INTEGER PRIMARY KEY CHECK (id = 1));")?;
@@ -106,8 +100,8 @@ pub(super) fn resume_and_recount(tx: &Transaction<'_>) -> StoreResult<()> {
     Ok(recount(tx)?)
 }
 
-/// Computes every counter from the tables: after a bulk import, and once for a database that
-/// predates the counters.
+/// Computes every counter from the tables: after a bulk import, and once when the counters
+/// arrive (schema version 9: `schema.rs`).
 pub(super) fn recount(db: &Db) -> rusqlite::Result<()> {
     // A savepoint: one transaction on its own, part of the caller's inside one.
     db.execute_batch(&format!(
@@ -119,7 +113,6 @@ pub(super) fn recount(db: &Db) -> rusqlite::Result<()> {
              ON CONFLICT (id) DO UPDATE SET contexts = excluded.contexts;
          UPDATE contexts SET (connection_count, severity) =
              (SELECT count(*), COALESCE(max({severity}), 0) FROM connections c WHERE c.context_id = contexts.id);
-         INSERT INTO meta (key, value) VALUES ('counted', '1') ON CONFLICT (key) DO NOTHING;
          RELEASE recount;",
         severity = severity_sql("c.health")
     ))
@@ -250,16 +243,6 @@ mod tests {
         assert_eq!(listed, per_context, "contexts' health and connection_count {when}");
     }
 
-    fn flow(state: &str) -> NewFlow {
-        NewFlow {
-            state: state.into(),
-            pkce_verifier: SecretString::from("verifier"),
-            redirect_uri: "http://127.0.0.1:9/cb".into(),
-            authorize_url: "http://127.0.0.1:9/authorize".into(),
-            expires_at: chrono::Utc::now() + chrono::Duration::minutes(5),
-        }
-    }
-
     /// Every combination of enabled and authorization status lands in the health bucket
     /// `Health::of` gives it: the counters classify as the model does.
     #[tokio::test]
@@ -319,17 +302,26 @@ mod tests {
                     store.disable_connection(context, slug).await.unwrap();
                 }
                 (3, Some((id, context, slug))) => {
-                    store.begin_authorization(context, slug, Some(id), flow(&format!("s{step}")), None).await.unwrap();
+                    store
+                        .begin_authorization(context, slug, Some(id), NewFlow::for_test(&format!("s{step}")), None)
+                        .await
+                        .unwrap();
                 }
                 (4, Some((id, context, slug))) => {
                     let state = format!("s{step}");
-                    store.begin_authorization(context, slug, Some(id.clone()), flow(&state), None).await.unwrap();
+                    store
+                        .begin_authorization(context, slug, Some(id.clone()), NewFlow::for_test(&state), None)
+                        .await
+                        .unwrap();
                     let failure = ProviderFailure { code: "access_denied".into(), message: "no".into() };
                     store.fail_authorization(id, state, failure).await.unwrap();
                 }
                 (5, Some((id, context, slug))) => {
                     let state = format!("s{step}");
-                    store.begin_authorization(context, slug, Some(id.clone()), flow(&state), None).await.unwrap();
+                    store
+                        .begin_authorization(context, slug, Some(id.clone()), NewFlow::for_test(&state), None)
+                        .await
+                        .unwrap();
                     let tokens = IssuedTokens {
                         access_token: SecretString::from("at"),
                         refresh_token: None,
@@ -386,10 +378,10 @@ mod tests {
         )
         .await;
         drop(store);
-        // What an older version left: no counter tables, no counter columns, no mark.
+        // What an older version left: no counter tables, no counter columns, schema 8.
         let db = rusqlite::Connection::open(&path).unwrap();
         db.execute_batch(
-            "DROP TABLE health_counts; DROP TABLE platform_counts; DELETE FROM meta WHERE key = 'counted';
+            "DROP TABLE health_counts; DROP TABLE platform_counts; DELETE FROM schema_migrations WHERE version >= 9;
              DROP INDEX contexts_by_severity; DROP INDEX contexts_by_connection_count;
              DROP INDEX contexts_by_severity_connection_count;
              ALTER TABLE contexts DROP COLUMN severity; ALTER TABLE contexts DROP COLUMN connection_count;",

@@ -20,6 +20,7 @@ mod cursor;
 mod error;
 mod events;
 pub mod export;
+pub mod migrations;
 mod platform;
 mod records;
 mod refresh_schedule;
@@ -53,6 +54,7 @@ pub use context_list::{ContextQuery, ContextSort};
 pub use cursor::{Page, PageRequest};
 pub use error::{StoreError, StoreResult};
 pub use events::EventFilter;
+pub use migrations::{NewerSchema, SchemaStatus};
 pub use records::{
     ApiKeyInfo, AuthorizationRecord, ConnectorOAuth, ConnectorRecord, Credentials, ImportBatch, ImportReport,
     NewConnection, SandboxSeed, StoredApiKey,
@@ -86,18 +88,11 @@ impl Store {
     /// Opens (creating and migrating if needed) the database at `path` with `readers` read
     /// connections. Blocking: call it at startup or from a blocking context.
     pub fn open(path: &Path, readers: usize) -> anyhow::Result<Store> {
+        // Before anything touches the file: a newer binary's database is left as it is.
+        migrations::refuse_newer(path)?;
         keep_private(path)?;
-        let writer = open_connection(path, false)?;
-        writer.execute_batch(schema::SCHEMA).context("cannot create the database schema")?;
-        schema::add_missing_columns(&writer).context("cannot upgrade the database schema")?;
-        writer.execute_batch(schema::STATUS_CHANGED_AT).context("cannot keep the authorization status times")?;
-        if !counters::present(&writer)? {
-            counters::recount(&writer).context("cannot count the platform's connections")?;
-        }
-        writer.execute(
-            "INSERT INTO meta (key, value) VALUES ('schema_version', ?1) ON CONFLICT (key) DO NOTHING",
-            [schema::SCHEMA_VERSION.to_string()],
-        )?;
+        let mut writer = open_connection(path, false)?;
+        migrations::migrate(&mut writer, path)?;
         platform::ensure_default_platform(&writer)?;
         status_changes::watch(&writer).context("cannot watch authorization status changes")?;
         events::watch(&writer).context("cannot record events")?;

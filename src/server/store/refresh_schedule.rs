@@ -42,25 +42,33 @@ impl Store {
     }
 }
 
-/// The rows a refresh can work on: active, holding a refresh token, of an enabled connection
-/// whose connector has a token endpoint. The first two terms are the partial indexes' own.
-const REFRESHABLE: &str = "FROM authorizations a CROSS JOIN connections c CROSS JOIN connectors k
-     WHERE a.status = 'active' AND a.refresh_token <> '' AND c.seq = a.connection_seq AND c.enabled = 1
-       AND k.slug = c.connector_slug AND k.oauth_token_url IS NOT NULL";
+/// The rows a refresh can work on, read through `index` (one of the two partial indexes): active,
+/// holding a refresh token, of an enabled connection whose connector has a token endpoint. The
+/// first two terms are the partial indexes' own. The index is named because the planner, without
+/// statistics, may prefer `authorizations_by_expiry`, which holds every expiring row; CROSS JOIN
+/// keeps it on the first table.
+fn refreshable(index: &str) -> String {
+    format!(
+        "FROM authorizations a INDEXED BY {index} CROSS JOIN connections c CROSS JOIN connectors k
+         WHERE a.status = 'active' AND a.refresh_token <> '' AND c.seq = a.connection_seq AND c.enabled = 1
+           AND k.slug = c.connector_slug AND k.oauth_token_url IS NOT NULL"
+    )
+}
 
-// CROSS JOIN keeps SQLite on the index of the first table.
 fn expiring_sql() -> String {
     format!(
-        "SELECT c.id {REFRESHABLE} AND a.expires_at <= ?1
+        "SELECT c.id {} AND a.expires_at <= ?1
            AND (a.last_refreshed_at IS NULL OR unixepoch(a.expires_at) + unixepoch(a.last_refreshed_at) <= 2 * ?2)
-         ORDER BY a.expires_at LIMIT ?3"
+         ORDER BY a.expires_at LIMIT ?3",
+        refreshable("authorizations_refresh_by_expiry")
     )
 }
 
 fn idle_sql() -> String {
     format!(
-        "SELECT c.id {REFRESHABLE} AND COALESCE(a.last_refreshed_at, a.updated_at) <= ?1
-         ORDER BY COALESCE(a.last_refreshed_at, a.updated_at) LIMIT ?2"
+        "SELECT c.id {} AND COALESCE(a.last_refreshed_at, a.updated_at) <= ?1
+         ORDER BY COALESCE(a.last_refreshed_at, a.updated_at) LIMIT ?2",
+        refreshable("authorizations_refresh_by_age")
     )
 }
 

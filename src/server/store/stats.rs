@@ -98,13 +98,11 @@ pub(super) fn history(db: &Db, window: StatsWindow) -> StoreResult<StatsHistory>
 
 #[cfg(test)]
 mod tests {
-    use super::super::schema::SCHEMA;
     use super::*;
 
     #[test]
     fn the_history_query_reads_a_range_of_the_time_index() {
-        let db = Db::open_in_memory().unwrap();
-        db.execute_batch(SCHEMA).unwrap();
+        let db = super::super::migrations::in_memory();
         let plan: Vec<String> = db
             .prepare(&format!("EXPLAIN QUERY PLAN {EVENT_COUNTS}"))
             .unwrap()

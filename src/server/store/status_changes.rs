@@ -74,7 +74,6 @@ fn record_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AuthorizationSta
 
 #[cfg(test)]
 mod tests {
-    use secrecy::SecretString;
     use tokio::sync::broadcast::error::TryRecvError;
 
     use crate::model::AuthorizationStatus;
@@ -89,16 +88,6 @@ mod tests {
         }}]
     }"#;
 
-    fn flow(state: &str) -> NewFlow {
-        NewFlow {
-            state: state.into(),
-            pkce_verifier: SecretString::from("verifier"),
-            redirect_uri: "http://127.0.0.1:9/cb".into(),
-            authorize_url: "http://127.0.0.1:9/authorize".into(),
-            expires_at: chrono::Utc::now() + chrono::Duration::minutes(5),
-        }
-    }
-
     /// Only committed status changes are announced, each once, with the authorization's context;
     /// a write that changes a status and then fails (rolled back) announces nothing, and a write
     /// that leaves the status as it was announces nothing either.
@@ -110,8 +99,13 @@ mod tests {
         let mut changes = store.subscribe_status_changes();
 
         // A spent-or-unknown repair link fails the transaction after the status changed in it.
-        let refused =
-            store.begin_authorization("u1".into(), "crm".into(), Some("c1".into()), flow("s0"), Some([7; 32]));
+        let refused = store.begin_authorization(
+            "u1".into(),
+            "crm".into(),
+            Some("c1".into()),
+            NewFlow::for_test("s0"),
+            Some([7; 32]),
+        );
         assert!(refused.await.is_err());
         assert_eq!(changes.try_recv().unwrap_err(), TryRecvError::Empty, "a rolled-back change is not announced");
         assert_eq!(
@@ -119,13 +113,19 @@ mod tests {
             AuthorizationStatus::Active
         );
 
-        store.begin_authorization("u1".into(), "crm".into(), Some("c1".into()), flow("s1"), None).await.unwrap();
+        store
+            .begin_authorization("u1".into(), "crm".into(), Some("c1".into()), NewFlow::for_test("s1"), None)
+            .await
+            .unwrap();
         let announced = changes.try_recv().expect("the committed change");
         assert_eq!((announced.external_id.as_str(), &announced.status), ("u1", &AuthorizationStatus::AwaitingCallback));
         assert_eq!(store.authorization_status(announced.authorization_id).await.unwrap(), announced);
 
         // Started again: still awaiting_callback, so nothing to announce.
-        store.begin_authorization("u1".into(), "crm".into(), Some("c1".into()), flow("s2"), None).await.unwrap();
+        store
+            .begin_authorization("u1".into(), "crm".into(), Some("c1".into()), NewFlow::for_test("s2"), None)
+            .await
+            .unwrap();
         assert_eq!(changes.try_recv().unwrap_err(), TryRecvError::Empty);
 
         let failure = ProviderFailure { code: "access_denied".into(), message: "denied".into() };

@@ -369,7 +369,6 @@ pub(super) fn set_private_targets_allowed(tx: &Transaction<'_>, allowed: bool) -
 
 #[cfg(test)]
 mod tests {
-    use secrecy::SecretString;
 
     use super::NewWebhook;
     use crate::server::seed;
@@ -380,16 +379,6 @@ mod tests {
         "contexts": [{"external_id": "u1"}],
         "connections": [{"id": "c1", "context": "u1", "connector": "crm", "authorization": {"status": "active"}}]
     }"#;
-
-    fn flow(state: &str) -> NewFlow {
-        NewFlow {
-            state: state.into(),
-            pkce_verifier: SecretString::from("verifier"),
-            redirect_uri: "http://127.0.0.1:9/cb".into(),
-            authorize_url: "http://127.0.0.1:9/authorize".into(),
-            expires_at: chrono::Utc::now() + chrono::Duration::minutes(5),
-        }
-    }
 
     fn endpoint(id: &str, events: Option<&[&str]>) -> NewWebhook {
         NewWebhook {
@@ -418,12 +407,20 @@ mod tests {
         // wh_b's own creation is its first delivery (a ping); wh_a did not ask for it.
         assert_eq!(pending(&store).await, [("wh_a".into(), 0), ("wh_b".into(), 1)]);
 
-        let refused =
-            store.begin_authorization("u1".into(), "crm".into(), Some("c1".into()), flow("s1"), Some([7; 32]));
+        let refused = store.begin_authorization(
+            "u1".into(),
+            "crm".into(),
+            Some("c1".into()),
+            NewFlow::for_test("s1"),
+            Some([7; 32]),
+        );
         assert!(refused.await.is_err(), "an unknown repair link fails the write after it enabled the connection");
         assert_eq!(pending(&store).await, [("wh_a".into(), 0), ("wh_b".into(), 1)], "rolled back with its event");
 
-        store.begin_authorization("u1".into(), "crm".into(), Some("c1".into()), flow("s2"), None).await.unwrap();
+        store
+            .begin_authorization("u1".into(), "crm".into(), Some("c1".into()), NewFlow::for_test("s2"), None)
+            .await
+            .unwrap();
         assert_eq!(pending(&store).await, [("wh_a".into(), 1), ("wh_b".into(), 2)]);
 
         store.queue_webhook_test("wh_a".into()).await.unwrap();

@@ -217,3 +217,23 @@ impl Drop for ServeProcess {
         let _ = self.child.wait();
     }
 }
+
+/// `u1` has a CRM connection `c1` (no provider) and an HR connection `c2` (an hour-long token
+/// and a refresh token) whose provider is `provider_url` (`/authorize`, `/token`): whatever the
+/// test points it at, a real provider, a hostile one, or a closed port.
+pub fn two_connections_one_with_a_provider(provider_url: &str) -> String {
+    serde_json::json!({
+        "connectors": [
+            {"slug": "crm", "name": "CRM"},
+            {"slug": "hr", "name": "HR", "oauth": {"authorize_url": format!("{provider_url}/authorize"),
+             "token_url": format!("{provider_url}/token"), "client_id": "id", "client_secret": "secret"}}
+        ],
+        "contexts": [{"external_id": "u1"}],
+        "connections": [
+            {"id": "c1", "context": "u1", "connector": "crm", "authorization": {"status": "active", "access_token": "a1"}},
+            {"id": "c2", "context": "u1", "connector": "hr", "authorization": {
+                "status": "active", "access_token": "a2", "refresh_token": "r2", "expires_at": "now+1h"}}
+        ]
+    })
+    .to_string()
+}
