@@ -172,9 +172,9 @@ pub(super) fn disable(tx: &Transaction<'_>, external_id: &str, slug: &str) -> St
     best(tx, external_id, slug, Credentials::Omit)
 }
 
-/// Inserts a connection (and its authorization) unless its id exists; true when inserted.
-pub(super) fn insert_if_absent(tx: &Transaction<'_>, connection: &NewConnection) -> StoreResult<bool> {
-    let context_id = contexts::row_id(tx, &connection.context_external_id)?;
+/// Inserts a connection (and its authorization) into context row `context_id` unless its id
+/// exists; true when inserted.
+pub(super) fn insert_if_absent(tx: &Transaction<'_>, connection: &NewConnection, context_id: i64) -> StoreResult<bool> {
     let authorization = connection.authorization.as_ref();
     let health = derived_health(connection.enabled, authorization.map(|authorization| &authorization.status));
     let now = now_text();

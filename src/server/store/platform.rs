@@ -115,14 +115,21 @@ pub(super) fn import(tx: &Transaction<'_>, batch: &ImportBatch) -> StoreResult<I
             report.contexts_added += 1;
         }
     }
+    // Connections come grouped by context (a generated platform's always are): each context's
+    // row id is looked up once per group.
+    let mut context: Option<(&str, i64)> = None;
     for connection in &batch.connections {
-        if connections::insert_if_absent(tx, connection)? {
+        let external_id = connection.context_external_id.as_str();
+        let context_id = match context {
+            Some((known, id)) if known == external_id => id,
+            _ => contexts::row_id(tx, external_id)?,
+        };
+        context = Some((external_id, context_id));
+        if connections::insert_if_absent(tx, connection, context_id)? {
             report.connections_added += 1;
         }
     }
-    for grant in &batch.sandbox.grants {
-        sandbox::insert_grant_if_absent(tx, grant)?;
-    }
+    sandbox::insert_grants_if_absent(tx, &batch.sandbox.grants)?;
     let inserted = started.elapsed();
     if let Some(deferred) = deferred {
         bulk_import::finish(tx, deferred)?;
