@@ -73,6 +73,9 @@ pub struct ScanRequest {
     pub connectors: Vec<String>,
     /// Keep only connections of this health.
     pub health: Option<Health>,
+    /// Ask the server for only the connections whose access token expires within this (or has
+    /// expired). A server without the filter sends them all: the caller checks the expiry.
+    pub expiring_within: Option<std::time::Duration>,
     /// Per-context requests at once in the fan-out.
     pub concurrency: usize,
     /// Also list every context of the platform (unfiltered) and send it as
@@ -89,6 +92,7 @@ impl Default for ScanRequest {
             contexts: Vec::new(),
             connectors: Vec::new(),
             health: None,
+            expiring_within: None,
             concurrency: DEFAULT_CONCURRENCY,
             list_contexts: false,
             max_connections: DEFAULT_MAX_CONNECTIONS,
@@ -349,53 +353,53 @@ impl Scanner<'_> {
         self.events.send(ScanEvent::Mode(mode)).await
     }
 
-    /// Lists `GET /connections` (streamed, else paged), once per requested context (or once for all).
+    /// Lists `GET /connections` (streamed, else paged), once per requested context and
+    /// connector (or once for all), so each listing is narrowed by the server.
     async fn run_bulk(&mut self) -> Result<(), Stop> {
-        // Server-side filters narrow the transfer; the same filters are applied again locally,
-        // so a server that ignores a parameter still gives the right answer.
-        let connector = match self.request.connectors.as_slice() {
-            [one] => Some(one.clone()),
-            _ => None,
-        };
-        let contexts: Vec<Option<String>> = if self.request.contexts.is_empty() {
-            vec![None]
-        } else {
-            self.request.contexts.iter().cloned().map(Some).collect()
+        let each = |names: &[String]| -> Vec<Option<String>> {
+            if names.is_empty() { vec![None] } else { names.iter().cloned().map(Some).collect() }
         };
         let client = self.client;
-        for context in contexts {
-            let filter = &ConnectionFilter {
-                health: self.request.health,
-                connector: connector.clone(),
-                context,
-                ..Default::default()
-            };
-            // The stream, when the server offers it; else its first page, and then the others.
-            let mut first_page = match client.export_connections(filter, PAGE_SIZE).await {
-                Ok(ConnectionListing::Stream(batches)) => {
-                    self.run_stream(batches).await?;
-                    continue;
-                }
-                Ok(ConnectionListing::FirstPage(page)) => Some(page),
-                Err(error) if error.is_transient() => None,
-                Err(error) => return Err(error.into()),
-            };
-            let mut pages = pin!(client.pages(|cursor| {
-                let first_page = first_page.take();
-                async move {
-                    match first_page {
-                        Some(page) => Ok(page),
-                        None => client.list_connections(filter, cursor.as_deref(), Some(PAGE_SIZE)).await,
-                    }
-                }
-            }));
-            while let Some(page) = pages.try_next().await? {
-                if self.mode.is_none() {
-                    self.announce(ScanMode::Bulk).await?;
-                }
-                self.budget.take(page.connections.len())?;
-                self.deliver(page.connections).await?;
+        for context in each(&self.request.contexts) {
+            for connector in each(&self.request.connectors) {
+                let filter = ConnectionFilter {
+                    health: self.request.health,
+                    connector,
+                    context: context.clone(),
+                    expiring_within: self.request.expiring_within,
+                };
+                self.run_listing(client, &filter).await?;
             }
+        }
+        Ok(())
+    }
+
+    /// One filtered listing. Server-side filters narrow the transfer; the same filters are
+    /// applied again locally, so a server that ignores a parameter still gives the right answer
+    /// (and, listing per connector or context, never the same connection twice).
+    async fn run_listing(&mut self, client: &Client, filter: &ConnectionFilter) -> Result<(), Stop> {
+        // The stream, when the server offers it; else its first page, and then the others.
+        let mut first_page = match client.export_connections(filter, PAGE_SIZE).await {
+            Ok(ConnectionListing::Stream(batches)) => return self.run_stream(filter, batches).await,
+            Ok(ConnectionListing::FirstPage(page)) => Some(page),
+            Err(error) if error.is_transient() => None,
+            Err(error) => return Err(error.into()),
+        };
+        let mut pages = pin!(client.pages(|cursor| {
+            let first_page = first_page.take();
+            async move {
+                match first_page {
+                    Some(page) => Ok(page),
+                    None => client.list_connections(filter, cursor.as_deref(), Some(PAGE_SIZE)).await,
+                }
+            }
+        }));
+        while let Some(page) = pages.try_next().await? {
+            if self.mode.is_none() {
+                self.announce(ScanMode::Bulk).await?;
+            }
+            self.budget.take(page.connections.len())?;
+            self.deliver(listed_by(filter, page.connections)).await?;
         }
         Ok(())
     }
@@ -403,6 +407,7 @@ impl Scanner<'_> {
     /// Takes a streamed listing, batch by batch, within the row budget.
     async fn run_stream(
         &mut self,
+        filter: &ConnectionFilter,
         batches: impl Stream<Item = Result<Vec<Connection>, ClientError>>,
     ) -> Result<(), Stop> {
         if self.mode.is_none() {
@@ -411,7 +416,7 @@ impl Scanner<'_> {
         let mut batches = pin!(batches);
         while let Some(connections) = batches.try_next().await? {
             self.budget.take(connections.len())?;
-            self.deliver(connections).await?;
+            self.deliver(listed_by(filter, connections)).await?;
         }
         Ok(())
     }
@@ -463,6 +468,17 @@ impl Scanner<'_> {
         let progress = self.progress;
         self.events.send(ScanEvent::Page { connections, progress }).await
     }
+}
+
+/// The connections of a bulk listing that its own connector and context filters select.
+fn listed_by(filter: &ConnectionFilter, mut connections: Vec<Connection>) -> Vec<Connection> {
+    connections.retain(|connection| {
+        filter.connector.as_ref().is_none_or(|slug| *slug == connection.connector.slug)
+            && filter.context.as_ref().is_none_or(|external_id| {
+                connection.context.as_ref().is_some_and(|context| context.external_id == *external_id)
+            })
+    });
+    connections
 }
 
 /// Every page of one context's connections, each stamped with the context it belongs to (Xkit's

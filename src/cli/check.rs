@@ -3,10 +3,12 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write as _;
+use std::pin::pin;
 use std::time::Duration;
 
 use anstyle::AnsiColor;
-use anyhow::Result;
+use anyhow::{Context as _, Result};
+use futures::TryStreamExt as _;
 use serde::Serialize;
 
 use super::exit::{EXIT_ATTENTION, EXIT_OK, exit_codes_help};
@@ -15,8 +17,10 @@ use super::output::{self, Cell, ConnectionRow, Table};
 use super::progress::drive_scan;
 use super::recent::{self, RecentBreaks};
 use super::session::Session;
+use crate::client::{Client, ClientError};
 use crate::humanize::relative_time;
-use crate::model::{Connection, Health};
+use crate::model::{Connection, Health, PlatformStats};
+use crate::scan::{RowBudget, ScanRequest};
 
 pub const EXAMPLES: &str = concat!(
     "Examples:
@@ -54,6 +58,9 @@ pub struct CheckArgs {
 /// The most connections needing attention that `check` lists (worst first); the rest are
 /// only counted, so a huge or hostile platform costs counts, not rows.
 const MAX_LISTED: usize = 1000;
+
+/// Page size asked of the listing of contexts without connections.
+const CONTEXTS_PAGE: u32 = 500;
 
 /// `check --json`: a stable, documented shape.
 #[derive(Debug, Serialize)]
@@ -116,6 +123,31 @@ impl Tally {
         }
     }
 
+    fn add_all(&mut self, connections: Vec<Connection>) -> Result<()> {
+        for connection in connections {
+            self.add(connection);
+        }
+        Ok(())
+    }
+
+    /// Takes the counts of the healths that need no attention from the server's counters; the
+    /// connections needing attention are then listed and [`Tally::add`]ed one by one, so their
+    /// counts, the worst of them and `--since`'s ids come from the rows themselves.
+    fn count_from(&mut self, stats: &PlatformStats) {
+        for connector in stats.connectors.iter().filter(|connector| connector.health.total() > 0) {
+            let counts = self
+                .summary
+                .entry(connector.slug.clone())
+                .or_insert_with(|| COUNTED.iter().map(|health| (*health, 0)).collect());
+            for health in COUNTED.into_iter().filter(|health| !health.needs_attention()) {
+                let count = usize::try_from(connector.health.get(health)).unwrap_or(usize::MAX);
+                *counts.entry(health).or_default() += count;
+                *self.totals.entry(health).or_default() += count;
+                self.scanned += count;
+            }
+        }
+    }
+
     fn add(&mut self, connection: Connection) {
         self.received += 1;
         let expiry = expires_at(&connection);
@@ -165,15 +197,31 @@ impl Tally {
 
 pub async fn run(session: &Session, args: CheckArgs) -> Result<u8> {
     let target = session.open_target().await?;
-    let request = args.filters.request(None, &target);
+    let mut request = args.filters.request(None, &target);
+    request.expiring_within = args.expiring_within;
     let mut tally = Tally::new(args.expiring_within, args.since.is_some());
-    drive_scan(target.client.clone(), request, |page| {
-        for connection in page {
-            tally.add(connection);
+    // Narrowed checks read only what their filters select (the server filters the listing);
+    // a whole-platform check asks for the server's counters, where offered, and lists only the
+    // connections needing attention, so its cost follows them and not the platform.
+    let platform_wide =
+        args.filters.contexts.is_empty() && args.filters.connectors.is_empty() && args.expiring_within.is_none();
+    let stats = if platform_wide { offered_stats(&target.client).await? } else { None };
+    let contexts = match stats {
+        Some(stats) => {
+            tally.count_from(&stats);
+            for health in COUNTED.into_iter().filter(|health| health.needs_attention()) {
+                let request = ScanRequest { health: Some(health), ..request.clone() };
+                drive_scan(target.client.clone(), request, |page| tally.add_all(page)).await?;
+            }
+            let budget = RowBudget::new(&target.client, request.max_connections, "contexts");
+            let empty = contexts_without_connections(&target.client, &budget).await?;
+            usize::try_from(stats.contexts.saturating_sub(empty)).unwrap_or(usize::MAX)
         }
-        Ok(())
-    })
-    .await?;
+        None => {
+            drive_scan(target.client.clone(), request, |page| tally.add_all(page)).await?;
+            tally.contexts.len()
+        }
+    };
     if args.expiring_within.is_some() && tally.received > 0 && !tally.saw_expiry {
         eprintln!("xkit-dash: note: the server reports no expiry for these connections");
     }
@@ -192,7 +240,7 @@ pub async fn run(session: &Session, args: CheckArgs) -> Result<u8> {
     let report = CheckReport {
         target: target.client.base_url().to_string(),
         scanned: tally.scanned,
-        contexts: tally.contexts.len(),
+        contexts,
         healthy: tally.flagged_total == 0,
         expiring_within_seconds: args.expiring_within.map(|within| within.as_secs()),
         totals: tally.totals,
@@ -212,6 +260,34 @@ pub async fn run(session: &Session, args: CheckArgs) -> Result<u8> {
     }
     out.flush()?;
     Ok(if report.healthy { EXIT_OK } else { EXIT_ATTENTION })
+}
+
+/// The server's counters, or `None` from a server without them: a real Xkit answers 404, and
+/// a server that answers something else than totals does not offer them either. Any other
+/// failure (keys, availability) would fail the scan alike, so it ends the check.
+async fn offered_stats(client: &Client) -> Result<Option<PlatformStats>> {
+    match client.stats().await {
+        Ok(stats) => Ok(Some(stats)),
+        Err(error @ (ClientError::NotFound(_) | ClientError::InvalidResponse(_))) => {
+            tracing::debug!(%error, "no platform totals (GET /stats); scanning every connection");
+            Ok(None)
+        }
+        Err(error) => Err(error).context("cannot read the platform's totals (GET /stats)"),
+    }
+}
+
+/// How many contexts have no connection: the server lists them by their health
+/// (`not_installed`), so this costs what they number, not what the platform does.
+async fn contexts_without_connections(client: &Client, budget: &RowBudget) -> Result<u64> {
+    let mut pages = pin!(client.pages(|cursor| async move {
+        client.list_contexts_of_health(Health::NotInstalled, cursor.as_deref(), Some(CONTEXTS_PAGE)).await
+    }));
+    let mut empty = 0;
+    while let Some(page) = pages.try_next().await? {
+        budget.take(page.contexts.len())?;
+        empty += page.contexts.iter().filter(|context| context.connection_count == Some(0)).count() as u64;
+    }
+    Ok(empty)
 }
 
 fn expires_at(connection: &Connection) -> Option<chrono::DateTime<chrono::Utc>> {

@@ -22,8 +22,8 @@ pub use pages::CursorPage;
 
 use crate::model::{
     Connection, ConnectionEnvelope, ConnectionsPage, ConnectorsPage, Context, ContextEnvelope, ContextsPage,
-    CreateContextRequest, CreateContextResponse, EventsPage, EventsQuery, Platform, PlatformEnvelope, PlatformStats,
-    RepairLink, StatsHistory,
+    CreateContextRequest, CreateContextResponse, EventsPage, EventsQuery, Health, Platform, PlatformEnvelope,
+    PlatformStats, RepairLink, StatsHistory,
 };
 
 /// The largest response body the client accepts; a broken server cannot exhaust memory.
@@ -189,6 +189,19 @@ impl Client {
     /// server's counters. A server without it answers [`ClientError::NotFound`].
     pub async fn stats(&self) -> Result<PlatformStats, ClientError> {
         self.send(Method::GET, &["stats"], &[], None::<&()>).await
+    }
+
+    /// `GET /contexts?status=` (extension on servers with `/stats`): one page of the contexts
+    /// whose most severe connection has `health` (`NotInstalled`: contexts without any).
+    pub async fn list_contexts_of_health(
+        &self,
+        health: Health,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<ContextsPage, ClientError> {
+        let mut query = page_query(cursor, limit);
+        query.push(("status", health.word().replace(' ', "_")));
+        self.send(Method::GET, &["contexts"], &query, None::<&()>).await
     }
 
     /// `GET /contexts/:external_id` (extension).

@@ -5,6 +5,7 @@
 mod support;
 
 mod browser_access;
+mod check_stats;
 mod cli_commands;
 mod client_api;
 mod connect_popup;

@@ -495,3 +495,54 @@ async fn the_webhooks_commands_manage_endpoints_of_a_running_server() {
     assert_eq!(exit_code(&test_removed), 2);
     drop(server);
 }
+
+/// A bulk import (10,000 connections or more: `serve --demo-scale`, large seed files) is one
+/// change with one event, `platform.imported` with its counts: one webhook, one entry in the
+/// history, and no `connection.created`, `context.created` or `connection.error` per row (nor
+/// an error spike in the 24-hour history for the connections imported in error).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_import_is_one_platform_imported_event_and_one_webhook() {
+    const CONNECTIONS: usize = 10_000;
+    let platform = TestPlatform::empty().await;
+    let receiver = Receiver::start(|_| Reply::Status(204)).await;
+    add(&platform, &receiver.url, None).await;
+    let (_, before) = platform.get("/events?limit=1000").await;
+    let cursor = before["next_cursor"].as_str().unwrap().to_owned();
+
+    // Written by another store on the same database, as `serve --demo-scale` on a data directory does.
+    let report = xkit_dash::server::scale::seed(platform.dir.path(), CONNECTIONS).await.unwrap();
+    assert_eq!(report.connections_added, CONNECTIONS);
+
+    let (status, body) = platform.get(&format!("/events?after={cursor}&limit=1000")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let types: Vec<&str> =
+        body["events"].as_array().unwrap().iter().map(|e| e["event_type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["platform.imported"], "{body}");
+    let payload = &body["events"][0]["payload"];
+    assert_eq!(payload["connections_added"], CONNECTIONS);
+    assert_eq!(payload["contexts_added"], xkit_dash::server::scale::context_count(CONNECTIONS));
+
+    // The endpoint's own `webhook.created`, then the import.
+    let received = receiver.wait_for(2, Duration::from_secs(10)).await;
+    let types: Vec<Value> = received.iter().map(|request| request.json()["event_type"].clone()).collect();
+    assert_eq!(types, ["webhook.created", "platform.imported"]);
+    assert_eq!(received[1].json()["payload"]["connections_added"], CONNECTIONS);
+    // The worker drains its queue within a second: nothing else was queued.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(receiver.received().len(), 2, "one webhook for the whole import");
+
+    let (status, history) = platform.get("/stats/history?since=1h&bucket=1h").await;
+    assert_eq!(status, StatusCode::OK, "{history}");
+    let errors: u64 =
+        history["buckets"].as_array().unwrap().iter().map(|bucket| bucket["errors"].as_u64().unwrap_or(0)).sum();
+    assert_eq!(errors, 0, "imported states are not breakages: {history}");
+    let (_, stats) = platform.get("/stats").await;
+    assert_eq!(stats["connections"], CONNECTIONS, "the counters still count every imported row");
+
+    // Seeding again adds nothing, so it is no change and has no event.
+    let report = xkit_dash::server::scale::seed(platform.dir.path(), CONNECTIONS).await.unwrap();
+    assert_eq!((report.contexts_added, report.connections_added), (0, 0));
+    let (_, body) = platform.get(&format!("/events?after={cursor}&limit=1000")).await;
+    assert_eq!(body["events"].as_array().unwrap().len(), 1, "{body}");
+    platform.server.shutdown().await;
+}

@@ -172,9 +172,9 @@ pub(super) fn disable(tx: &Transaction<'_>, external_id: &str, slug: &str) -> St
     best(tx, external_id, slug, Credentials::Omit)
 }
 
-/// Inserts a connection (and its authorization) unless its id exists; true when inserted.
-pub(super) fn insert_if_absent(tx: &Transaction<'_>, connection: &NewConnection) -> StoreResult<bool> {
-    let context_id = contexts::row_id(tx, &connection.context_external_id)?;
+/// Inserts a connection (and its authorization) into context row `context_id` unless its id
+/// exists; true when inserted.
+pub(super) fn insert_if_absent(tx: &Transaction<'_>, connection: &NewConnection, context_id: i64) -> StoreResult<bool> {
     let authorization = connection.authorization.as_ref();
     let health = derived_health(connection.enabled, authorization.map(|authorization| &authorization.status));
     let now = now_text();
@@ -199,8 +199,8 @@ pub(super) fn insert_if_absent(tx: &Transaction<'_>, connection: &NewConnection)
         tx.prepare_cached(
             "INSERT INTO authorizations (connection_seq, status, display_label, error_code, error_message,
                  access_token, refresh_token, authorize_url, state, expires_at, last_refreshed_at, refresh_error,
-                 updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                 updated_at, status_changed_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)",
         )?
         .execute(params![
             seq,

@@ -12,6 +12,7 @@ use rusqlite::{Connection as Db, Transaction, params_from_iter, types::Value};
 use super::actor;
 use super::cursor::{self, Listing};
 use super::error::StoreResult;
+use super::records::ImportReport;
 use super::sql::timestamp_text;
 use crate::model::{Event, EventsPage, RefreshCount};
 
@@ -55,6 +56,39 @@ pub(super) fn admin_event(event_type: &str, context: &str, payload: &str) -> Str
     )
 }
 
+/// The flag "a bulk import is being written in this transaction", set by [`quiet_rows`]: the
+/// writer's per-row triggers (a `connection.created`, `connection.error` or `context.created`
+/// event, a status change to announce) are conditioned on [`ROWS_NOTED`], and the import writes
+/// one `platform.imported` event instead ([`imported`]). A million `connection.created` events
+/// (and webhooks) on seeding help nobody, and they were most of its time.
+pub(super) const FLAG_TABLE: &str =
+    "CREATE TEMP TABLE IF NOT EXISTS bulk_import_running (id INTEGER PRIMARY KEY CHECK (id = 1));";
+
+/// True outside a bulk import: a per-row trigger's condition.
+pub(super) const ROWS_NOTED: &str = "NOT EXISTS (SELECT 1 FROM temp.bulk_import_running)";
+
+/// Stops the per-row events and notes until [`imported`], in this transaction only (a rollback
+/// takes the flag with it).
+pub(super) fn quiet_rows(tx: &Transaction<'_>) -> StoreResult<()> {
+    tx.prepare_cached("INSERT OR IGNORE INTO temp.bulk_import_running (id) VALUES (1)")?.execute([])?;
+    Ok(())
+}
+
+/// Ends [`quiet_rows`] and writes the import's one event, `platform.imported`, with what it
+/// added (none when it added nothing, as seeding again does).
+pub(super) fn imported(tx: &Transaction<'_>, report: &ImportReport) -> StoreResult<()> {
+    tx.prepare_cached("DELETE FROM temp.bulk_import_running")?.execute([])?;
+    if report.contexts_added == 0 && report.connections_added == 0 {
+        return Ok(());
+    }
+    let payload = format!(
+        "json_object('connectors', {}, 'contexts_added', {}, 'connections_added', {})",
+        report.connectors, report.contexts_added, report.connections_added
+    );
+    tx.execute_batch(&admin_event("platform.imported", "NULL", &payload))?;
+    Ok(())
+}
+
 /// The last of a connection's error and recovery events: an `error` one means it is in error.
 const IN_ERROR: &str = "(SELECT e.event_type FROM events e WHERE e.connection_id =
         (SELECT id FROM connections WHERE seq = NEW.connection_seq)
@@ -64,6 +98,11 @@ const IN_ERROR: &str = "(SELECT e.event_type FROM events e WHERE e.connection_id
 /// Installs the triggers on the writer connection; they live as long as it.
 pub(super) fn watch(writer: &Db) -> rusqlite::Result<()> {
     writer.execute_batch(actor::TABLE)?;
+    writer.execute_batch(FLAG_TABLE)?;
+    // Not for each row of a bulk import (see `quiet_rows`).
+    let connection_inserted = format!("AFTER INSERT ON main.connections WHEN {ROWS_NOTED}");
+    let inserted_in_error = format!("AFTER INSERT ON main.authorizations WHEN NEW.status = 'error' AND {ROWS_NOTED}");
+    let context_inserted = format!("AFTER INSERT ON main.contexts WHEN {ROWS_NOTED}");
     let by_new_seq = "c.seq = NEW.seq";
     let by_authorization = "c.seq = NEW.connection_seq";
     let deleted = format!(
@@ -74,11 +113,7 @@ pub(super) fn watch(writer: &Db) -> rusqlite::Result<()> {
          FROM (SELECT (SELECT external_id FROM contexts WHERE id = OLD.context_id) AS external_id) x;"
     );
     let triggers = [
-        (
-            "connection_created",
-            "AFTER INSERT ON main.connections",
-            connection_event("'connection.created'", by_new_seq, ""),
-        ),
+        ("connection_created", connection_inserted.as_str(), connection_event("'connection.created'", by_new_seq, "")),
         (
             "connection_enabled_changed",
             "AFTER UPDATE OF enabled ON main.connections WHEN OLD.enabled IS NOT NEW.enabled",
@@ -101,7 +136,7 @@ pub(super) fn watch(writer: &Db) -> rusqlite::Result<()> {
         (
             // Imported, or created, in error.
             "connection_failed_on_insert",
-            "AFTER INSERT ON main.authorizations WHEN NEW.status = 'error'",
+            inserted_in_error.as_str(),
             connection_event(
                 "'connection.error'",
                 by_authorization,
@@ -129,7 +164,7 @@ pub(super) fn watch(writer: &Db) -> rusqlite::Result<()> {
         ),
         (
             "context_created",
-            "AFTER INSERT ON main.contexts",
+            context_inserted.as_str(),
             admin_event(
                 "context.created",
                 "NEW.external_id",

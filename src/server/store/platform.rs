@@ -6,7 +6,7 @@ use secrecy::ExposeSecret;
 use super::error::{StoreError, StoreResult};
 use super::records::{ApiKeyInfo, ImportBatch, ImportReport, StoredApiKey};
 use super::sql::{now_text, parse_timestamp};
-use super::{bulk_import, connections, contexts, counters, sandbox};
+use super::{bulk_import, connections, contexts, counters, events, sandbox};
 use crate::model::Platform;
 
 /// Until a seed names it, a fresh platform is called this (the slug binds context tokens).
@@ -103,6 +103,7 @@ pub(super) fn import(tx: &Transaction<'_>, batch: &ImportBatch) -> StoreResult<I
     let bulk = batch.connections.len() >= counters::BULK_IMPORT;
     if bulk {
         counters::pause(tx)?;
+        events::quiet_rows(tx)?;
     }
     let deferred = if bulk && bulk_import::worth_deferring(tx, batch.connections.len())? {
         Some(bulk_import::start(tx)?)
@@ -114,20 +115,28 @@ pub(super) fn import(tx: &Transaction<'_>, batch: &ImportBatch) -> StoreResult<I
             report.contexts_added += 1;
         }
     }
+    // Connections come grouped by context (a generated platform's always are): each context's
+    // row id is looked up once per group.
+    let mut context: Option<(&str, i64)> = None;
     for connection in &batch.connections {
-        if connections::insert_if_absent(tx, connection)? {
+        let external_id = connection.context_external_id.as_str();
+        let context_id = match context {
+            Some((known, id)) if known == external_id => id,
+            _ => contexts::row_id(tx, external_id)?,
+        };
+        context = Some((external_id, context_id));
+        if connections::insert_if_absent(tx, connection, context_id)? {
             report.connections_added += 1;
         }
     }
-    for grant in &batch.sandbox.grants {
-        sandbox::insert_grant_if_absent(tx, grant)?;
-    }
+    sandbox::insert_grants_if_absent(tx, &batch.sandbox.grants)?;
     let inserted = started.elapsed();
     if let Some(deferred) = deferred {
         bulk_import::finish(tx, deferred)?;
     }
     let indexed = started.elapsed();
     if bulk {
+        events::imported(tx, &report)?;
         counters::resume_and_recount(tx)?;
         tracing::debug!(?inserted, ?indexed, counted = ?started.elapsed(), "bulk import written");
     }

@@ -5,6 +5,8 @@
 //! code or a consumed refresh token revokes the whole grant (RFC 6749 §4.1.2, RFC 9700 §4.14).
 //! Secrets are stored as SHA-256 hashes only.
 
+use std::collections::HashMap;
+
 use super::error::StoreResult;
 use super::sql::{now_text, parse_timestamp, timestamp_text};
 use crate::server::secret::{pkce_s256, secret_hash as sha256};
@@ -112,20 +114,30 @@ pub(super) fn upsert_client(tx: &Transaction<'_>, client: &SandboxClientConfig) 
     Ok(())
 }
 
-/// Adds a seeded grant unless its refresh token is already known; true when added.
-pub(super) fn insert_grant_if_absent(tx: &Transaction<'_>, grant: &SandboxGrantSeed) -> StoreResult<bool> {
-    let hash = sha256(grant.refresh_token.expose_secret());
-    let known: bool = tx
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM sandbox_refresh_tokens WHERE token_sha256 = ?1)")?
-        .query_row([&hash[..]], |row| row.get(0))?;
-    if known {
-        return Ok(false);
+/// Adds the seeded grants whose refresh token is not known yet; how many. Each client is read
+/// once (a generated platform has hundreds of thousands of grants and a handful of clients).
+pub(super) fn insert_grants_if_absent(tx: &Transaction<'_>, grants: &[SandboxGrantSeed]) -> StoreResult<usize> {
+    let mut clients: HashMap<String, SandboxClient> = HashMap::new();
+    let mut added = 0;
+    for grant in grants {
+        let hash = sha256(grant.refresh_token.expose_secret());
+        let known: bool = tx
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM sandbox_refresh_tokens WHERE token_sha256 = ?1)")?
+            .query_row([&hash[..]], |row| row.get(0))?;
+        if known {
+            continue;
+        }
+        if !clients.contains_key(&grant.client_id) {
+            let client = client(tx, &grant.client_id)?
+                .ok_or_else(|| super::StoreError::Invalid(format!("no sandbox client {:?}", grant.client_id)))?;
+            clients.insert(grant.client_id.clone(), client);
+        }
+        let client = &clients[&grant.client_id];
+        let grant_id = create_grant(tx, &grant.client_id, &grant.subject, &grant.scope)?;
+        insert_refresh_token(tx, &hash, grant_id, client)?;
+        added += 1;
     }
-    let client = client(tx, &grant.client_id)?
-        .ok_or_else(|| super::StoreError::Invalid(format!("no sandbox client {:?}", grant.client_id)))?;
-    let grant_id = create_grant(tx, &grant.client_id, &grant.subject, &grant.scope)?;
-    insert_refresh_token(tx, &hash, grant_id, &client)?;
-    Ok(true)
+    Ok(added)
 }
 
 pub(super) fn client(db: &Db, client_id: &str) -> StoreResult<Option<SandboxClient>> {

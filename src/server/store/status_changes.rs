@@ -10,6 +10,7 @@
 use rusqlite::{Connection as Db, Transaction};
 
 use super::error::StoreResult;
+use super::events;
 use crate::model::AuthorizationStatus;
 
 /// Changes kept for a subscriber that falls behind; one that lags further re-reads the status.
@@ -26,14 +27,18 @@ pub struct AuthorizationStatusRecord {
 
 /// Installs the notes (table and triggers) on the writer connection; they live as long as it.
 pub(super) fn watch(writer: &Db) -> rusqlite::Result<()> {
-    writer.execute_batch(
+    writer.execute_batch(events::FLAG_TABLE)?;
+    // A bulk import's rows are not announced one by one (see `events::quiet_rows`).
+    writer.execute_batch(&format!(
         "CREATE TEMP TABLE IF NOT EXISTS changed_authorizations (id INTEGER NOT NULL);
          CREATE TEMP TRIGGER IF NOT EXISTS authorization_added AFTER INSERT ON main.authorizations
+         WHEN {rows_noted}
          BEGIN INSERT INTO changed_authorizations (id) VALUES (NEW.id); END;
          CREATE TEMP TRIGGER IF NOT EXISTS authorization_status_changed
          AFTER UPDATE OF status ON main.authorizations WHEN OLD.status IS NOT NEW.status
          BEGIN INSERT INTO changed_authorizations (id) VALUES (NEW.id); END;",
-    )
+        rows_noted = events::ROWS_NOTED
+    ))
 }
 
 /// The statuses the transaction changed, as they are now; clears the notes.

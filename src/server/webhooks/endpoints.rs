@@ -24,6 +24,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "connection.refresh_failed",
     "connection.deleted",
     "context.created",
+    "platform.imported",
     "key.created",
     "key.revoked",
     "origin.added",

@@ -98,6 +98,8 @@ fn load_stats(state: &mut State) -> Option<Effect> {
 fn apply_events(state: &mut State, events: &[Event]) -> Vec<Effect> {
     let mut refetch = BTreeSet::new();
     let mut changed = false;
+    // A bulk import is one `platform.imported` event, not one per row: only a scan shows it.
+    let imported = events.iter().any(|event| event.event_type == "platform.imported");
     for event in events {
         let Some(id) = event.connection.as_deref() else { continue };
         let patched = patch(&mut state.data, event, id);
@@ -119,7 +121,7 @@ fn apply_events(state: &mut State, events: &[Event]) -> Vec<Effect> {
         }
         state.rebuild_views();
     }
-    let mut effects: Vec<Effect> = if refetch.len() > MAX_REFETCHES {
+    let mut effects: Vec<Effect> = if imported || refetch.len() > MAX_REFETCHES {
         // So many changes at once (an import, a bulk repair) are cheaper to read in one scan.
         if state.scan.is_none() {
             scan::start_scan(state)
@@ -307,6 +309,20 @@ mod tests {
         crate::tui::fixtures::finish_all(&mut state, Ok(()));
         assert!(matches!(effects[..], [Effect::StartScan { .. }]));
         assert!(!state.live.rescan_wanted);
+    }
+
+    #[test]
+    fn a_bulk_import_is_read_by_one_scan() {
+        let imported = Event {
+            id: "e-import".into(),
+            event_type: "platform.imported".into(),
+            occurred_at: "2026-03-14T09:20:00Z".into(),
+            payload: json!({"contexts_added": 2000, "connections_added": 10000}),
+            ..Event::default()
+        };
+        let mut state = loaded_state(SIZE);
+        let effects = live(&mut state, vec![imported]);
+        assert!(effects.iter().any(|effect| matches!(effect, Effect::StartScan { .. })), "{effects:?}");
     }
 
     #[test]

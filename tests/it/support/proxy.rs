@@ -88,8 +88,8 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         shared.refused.fetch_add(1, Ordering::SeqCst);
         return (StatusCode::NOT_FOUND, axum::Json(json!({"error": "not found"}))).into_response();
     }
-    // Xkit kept no event history.
-    if path.starts_with("/api/platform/events") {
+    // Xkit kept no event history, and no counters.
+    if path.starts_with("/api/platform/events") || path.starts_with("/api/platform/stats") {
         return (StatusCode::NOT_FOUND, axum::Json(json!({"error": "not found"}))).into_response();
     }
     let mut query = request.uri().query().unwrap_or_default().to_owned();
