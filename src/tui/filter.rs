@@ -5,7 +5,9 @@
 //! On the contexts and connectors lists a `status:` or `connector:` term keeps the rows that
 //! own at least one matching connection, so `status:error` narrows every pane to failures.
 
-use crate::model::{Connection, Connector, Context, Health};
+use std::str::FromStr as _;
+
+use crate::model::{Connection, Connector, Context, ContextQuery, Health};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Term {
@@ -49,6 +51,23 @@ impl Filter {
 
     pub fn is_empty(&self) -> bool {
         self.terms.is_empty()
+    }
+
+    /// The query a remote-backed contexts list asks the server: a `status:` term becomes
+    /// `status=`, a `connector:` term `connector=`, the other words `search=` (the last of
+    /// each field wins). An error names a status the server does not know.
+    pub fn context_query(&self) -> Result<ContextQuery, String> {
+        let mut query = ContextQuery::default();
+        let mut words = Vec::new();
+        for term in &self.terms {
+            match term {
+                Term::Status(raw, _) => query.health = Some(Health::from_str(raw)?),
+                Term::Connector(slug) => query.connector = Some(slug.clone()),
+                Term::Text(word) | Term::Context(word) => words.push(word.as_str()),
+            }
+        }
+        query.search = (!words.is_empty()).then(|| words.join(" "));
+        Ok(query)
     }
 
     pub fn matches_connection(&self, connection: &Connection) -> bool {

@@ -16,6 +16,7 @@ pub mod action;
 pub mod columns;
 pub mod command;
 pub mod data;
+mod fetcher;
 pub mod filter;
 #[cfg(test)]
 mod fixtures;
@@ -26,7 +27,9 @@ pub mod keymap;
 pub mod live;
 mod loader;
 pub mod mint;
+pub mod paged;
 pub mod plugins;
+pub mod remote;
 mod runtime;
 pub mod session;
 pub mod sort;

@@ -12,17 +12,18 @@ use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use tui_input::Input;
 
-use crate::model::{Connection, Connector, Context, Event};
+use crate::model::{Connection, Connector, Context, ContextOrder, ContextQuery, Event};
 
 use super::action::Stream;
-use super::columns::{Column, List, Sort, columns};
+use super::columns::{Column, List, Sort, SortColumn, columns};
 use super::command::CommandLine;
-use super::data::Data;
+use super::data::{Data, HealthCounts};
 use super::filter::Filter;
 use super::keymap::{KeyMode, Keymap};
 use super::live::{self, FollowMode, Live};
 use super::mint::{MintForm, MintedToken};
 use super::plugins::Plugins;
+use super::remote::Remote;
 use super::sort::sort_index;
 use super::theme::Theme;
 
@@ -166,25 +167,38 @@ pub struct ListView {
     pub index: Vec<usize>,
     pub selected: usize,
     pub offset: usize,
+    /// A virtual list of this many rows (a server-paged one): row `n` is item `n`, and
+    /// `index` is empty.
+    pub virtual_rows: Option<usize>,
 }
 
 impl ListView {
     /// The data position of the selected row.
     pub fn selected_item(&self) -> Option<usize> {
-        self.index.get(self.selected).copied()
+        match self.virtual_rows {
+            Some(rows) => (self.selected < rows).then_some(self.selected),
+            None => self.index.get(self.selected).copied(),
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.index.len()
+        self.virtual_rows.unwrap_or(self.index.len())
     }
 
     pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
+        self.len() == 0
+    }
+
+    /// Makes it a virtual list of `len` rows, keeping the selection's position (clamped).
+    pub fn set_virtual(&mut self, len: usize, rows: usize) {
+        self.index = Vec::new();
+        self.virtual_rows = Some(len);
+        self.select(self.selected, rows);
     }
 
     /// Moves the selection to `position` (clamped) and scrolls it into a window of `rows`.
     pub fn select(&mut self, position: usize, rows: usize) {
-        self.selected = position.min(self.index.len().saturating_sub(1));
+        self.selected = position.min(self.len().saturating_sub(1));
         self.scroll_into_view(rows);
     }
 
@@ -199,13 +213,14 @@ impl ListView {
         } else if self.selected >= self.offset + rows {
             self.offset = self.selected + 1 - rows;
         }
-        self.offset = self.offset.min(self.index.len().saturating_sub(rows));
+        self.offset = self.offset.min(self.len().saturating_sub(rows));
     }
 
     /// Replaces the index, keeping `keep` (a data position) selected when it is still listed.
     pub fn replace(&mut self, index: Vec<usize>, keep: Option<usize>, rows: usize) {
         let position = keep.and_then(|item| index.iter().position(|&candidate| candidate == item));
         self.index = index;
+        self.virtual_rows = None;
         match position {
             Some(position) => self.select(position, rows),
             None => {
@@ -216,11 +231,15 @@ impl ListView {
     }
 
     /// The rows to draw for a window of `rows` lines, and the selection within them.
-    pub fn window(&self, rows: usize) -> (&[usize], Option<usize>) {
-        let start = self.offset.min(self.index.len());
-        let end = (start + rows).min(self.index.len());
+    pub fn window(&self, rows: usize) -> (Vec<usize>, Option<usize>) {
+        let start = self.offset.min(self.len());
+        let end = (start + rows).min(self.len());
         let selected = (self.selected >= start && self.selected < end).then(|| self.selected - start);
-        (&self.index[start..end], selected)
+        let items = match self.virtual_rows {
+            Some(_) => (start..end).collect(),
+            None => self.index[start..end].to_vec(),
+        };
+        (items, selected)
     }
 }
 
@@ -362,6 +381,9 @@ pub struct State {
     pub failures: u32,
     /// True once the server answered 404 to the bulk connections listing.
     pub fallback: bool,
+    /// The panes read what they show from the server (a large platform on a server with the
+    /// extensions); `None`: everything is loaded.
+    pub remote: Option<Box<Remote>>,
     pub spinner: usize,
     /// Connections whose forced refresh is in flight, by id.
     pub refreshing: HashSet<String>,
@@ -434,7 +456,11 @@ impl State {
     }
 
     pub fn selected_context(&self) -> Option<&Context> {
-        self.contexts.view.selected_item().and_then(|position| self.data.contexts.get(position))
+        let position = self.contexts.view.selected_item()?;
+        match &self.remote {
+            Some(remote) => remote.contexts.loaded(position),
+            None => self.data.contexts.get(position),
+        }
     }
 
     pub fn selected_connector(&self) -> Option<&Connector> {
@@ -442,7 +468,24 @@ impl State {
     }
 
     pub fn selected_connection(&self) -> Option<&Connection> {
-        self.connections.view.selected_item().and_then(|position| self.data.connections.get(position))
+        let position = self.connections.view.selected_item()?;
+        match &self.remote {
+            Some(remote) if self.scope == Scope::Triage => remote.triage.loaded(position),
+            _ => self.data.connections.get(position),
+        }
+    }
+
+    /// Connections per health across the platform: the server's counters in remote mode.
+    pub fn totals(&self) -> HealthCounts {
+        self.remote.as_ref().map_or(self.data.totals, |remote| remote.totals())
+    }
+
+    /// A connector's connections per health.
+    pub fn connector_counts(&self, slug: &str) -> HealthCounts {
+        match &self.remote {
+            Some(remote) => remote.connector_counts(slug),
+            None => self.data.connector_counts(slug),
+        }
     }
 
     /// The selections by identity, to find them again after the data is replaced.
@@ -531,6 +574,20 @@ impl State {
 
     fn rebuild_contexts_keeping(&mut self, keep: Option<&str>) {
         let filter = Filter::parse(&self.contexts.filter);
+        if let Some(remote) = &mut self.remote {
+            // The server filters and sorts; the list is virtual, its rows read as it scrolls.
+            match remote_query(&filter, self.contexts.sort) {
+                Ok(query) => {
+                    if remote.set_query(query) {
+                        self.contexts.view.selected = 0;
+                        self.contexts.view.offset = 0;
+                    }
+                }
+                Err(error) => self.flash = Some(Flash { text: error, error: true }),
+            }
+            self.contexts.view.set_virtual(remote.contexts.len(), self.contexts.rows);
+            return;
+        }
         let keep = keep.and_then(|id| self.data.context_position(id));
         let data = &self.data;
         let index: Vec<usize> = if filter.is_empty() {
@@ -587,7 +644,16 @@ impl State {
             }
         };
         let keep = if scope == self.scope { keep.and_then(|id| self.data.connection_position(id)) } else { None };
+        let rescoped = scope != self.scope;
         self.scope = scope;
+        if let Some(remote) = self.remote.as_ref().filter(|_| self.scope == Scope::Triage) {
+            if rescoped {
+                self.connections.view.selected = 0;
+                self.connections.view.offset = 0;
+            }
+            self.connections.view.set_virtual(remote.triage.len(), self.connections.rows);
+            return;
+        }
         let data = &self.data;
         let base: &[usize] = match &self.scope {
             Scope::Nothing => &[],
@@ -601,6 +667,23 @@ impl State {
         let list = List::Connections { show_context: self.shows_context() };
         install_index(&mut self.connections, &self.data, list, index, keep);
     }
+}
+
+/// The contexts query of a remote-backed list: the filter's terms, and the sort when the
+/// server offers it (health, id, connection count).
+fn remote_query(filter: &Filter, sort: Option<Sort>) -> Result<ContextQuery, String> {
+    let mut query = filter.context_query()?;
+    if let Some(sort) = sort {
+        query.sort = match sort.column {
+            SortColumn::Health => ContextOrder::Health,
+            SortColumn::Connections => ContextOrder::Connections,
+            SortColumn::ExternalId => ContextOrder::ExternalId,
+            other => return Err(format!("the server does not sort contexts by {}", other.name())),
+        };
+        // The server's health order puts errors last ascending, as the column's does.
+        query.descending = sort.descending;
+    }
+    Ok(query)
 }
 
 /// Installs a rebuilt filtered index (in data order), sorted by the pane's sort, keeping the
@@ -621,6 +704,7 @@ fn install_index(pane: &mut ListPane, data: &Data, list: List, mut index: Vec<us
 fn replace_sorted(view: &mut ListView, index: Vec<usize>, keep: Option<usize>, rows: usize) {
     let position = keep.and_then(|item| index.binary_search(&item).ok());
     view.index = index;
+    view.virtual_rows = None;
     match position {
         Some(position) => view.select(position, rows),
         None => {

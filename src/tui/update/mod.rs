@@ -16,6 +16,7 @@ mod plugin;
 mod popup;
 pub mod profiles;
 mod refresh;
+mod remote;
 mod repair;
 mod scan;
 mod sort;
@@ -25,6 +26,13 @@ use super::state::{Pane, State};
 use super::ui::layout::list_rows;
 
 pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
+    let mut effects = handle(state, action);
+    // Remote-backed panes read what the views now show, whatever moved them.
+    effects.extend(remote::follow_screen(state));
+    effects
+}
+
+fn handle(state: &mut State, action: Action) -> Vec<Effect> {
     state.needs_redraw = true;
     match action {
         Action::Start => scan::start_scan(state),

@@ -1,0 +1,159 @@
+//! The remote-backed source of the panes' data, for a large platform on a server with the
+//! extensions (`GET /stats`, the filtered and sorted `GET /contexts`, the bulk listing's
+//! status filter): totals and connector counts from the server's counters, the contexts and
+//! triage lists as [`PagedList`]s read as the window moves, and the connections of the last
+//! few selected contexts (held in [`crate::tui::data::Data`], like a full scan's, so the
+//! connections pane, the detail pane and the events follower work on them unchanged).
+//!
+//! Against a plain Xkit (no `GET /stats`) or a small platform, the dashboard loads everything
+//! instead (`loader.rs`) and none of this is used.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::client::ClientError;
+use crate::model::{Connection, Context, ContextQuery, Health, HealthTotals, PlatformStats};
+
+use super::data::HealthCounts;
+use super::paged::{PageRequest, PagedList};
+
+/// Platforms with fewer connections than this are loaded whole: it takes well under a second,
+/// and every local filter and sort keeps working.
+pub const REMOTE_FROM_CONNECTIONS: u64 = 10_000;
+/// The contexts whose connections are kept, the selected one included.
+pub const OPEN_CONTEXTS: usize = 4;
+/// Events re-read the totals at most this often.
+pub const TOTALS_EVERY: Duration = Duration::from_secs(1);
+
+/// The healths triage lists, in this order (the bulk listing filters by one at a time).
+pub const TRIAGE: [Health; 2] = [Health::Error, Health::Unknown];
+
+/// What the dashboard asks of the server in remote mode.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RemoteRequest {
+    /// `GET /stats`, after `delay` (events re-read them at most every [`TOTALS_EVERY`]).
+    Totals { delay: Duration },
+    /// A page of `GET /contexts` for this query.
+    Contexts { query: ContextQuery, page: PageRequest },
+    /// A page of the triage list (the bulk listing, by each of [`TRIAGE`] in turn).
+    Triage { page: PageRequest },
+    /// The connections of one context.
+    ContextConnections { context: String },
+}
+
+/// What the server answered (through the open target's own channel).
+#[derive(Debug, Clone)]
+pub enum RemoteEvent {
+    /// Boxed: large next to the other answers.
+    Totals(Result<Box<PlatformStats>, ClientError>),
+    ContextsPage {
+        page: PageRequest,
+        result: Result<(Vec<Context>, Option<String>), String>,
+    },
+    TriagePage {
+        page: PageRequest,
+        result: Result<(Vec<Connection>, Option<String>), String>,
+    },
+    ContextConnections {
+        context: String,
+        result: Result<Vec<Connection>, String>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Remote {
+    pub stats: PlatformStats,
+    /// The contexts query the filter and sort make.
+    pub query: ContextQuery,
+    pub contexts: PagedList<Context>,
+    pub triage: PagedList<Connection>,
+    /// Contexts whose connections are in the loaded data, oldest first.
+    pub opened: VecDeque<String>,
+    /// The context whose connections are being read.
+    pub opening: Option<String>,
+    pub totals_reading: bool,
+    /// Something changed while the totals were read: read them again after.
+    pub totals_dirty: bool,
+    pub totals_read_at: Option<DateTime<Utc>>,
+    /// Counts the queries, so a page of an older one is dropped.
+    queries: u64,
+}
+
+impl Remote {
+    pub fn new(stats: PlatformStats) -> Self {
+        let contexts = PagedList::new(1, Some(stats.contexts as usize));
+        let triage = PagedList::new(1, Some(triage_total(&stats.health)));
+        Self {
+            stats,
+            query: ContextQuery::default(),
+            contexts,
+            triage,
+            opened: VecDeque::new(),
+            opening: None,
+            totals_reading: false,
+            totals_dirty: false,
+            totals_read_at: None,
+            queries: 1,
+        }
+    }
+
+    /// Starts the contexts list over when the query changed; false when it is the same.
+    pub fn set_query(&mut self, query: ContextQuery) -> bool {
+        if query == self.query {
+            return false;
+        }
+        self.queries += 1;
+        self.contexts = PagedList::new(self.queries, self.contexts_total(&query));
+        self.query = query;
+        true
+    }
+
+    /// The row count of a contexts query when the counters give it: all contexts, unfiltered.
+    fn contexts_total(&self, query: &ContextQuery) -> Option<usize> {
+        let filtered = query.health.is_some() || query.connector.is_some() || query.search.is_some();
+        (!filtered).then_some(self.stats.contexts as usize)
+    }
+
+    /// New totals: counts follow, held pages are read again (shown meanwhile).
+    pub fn set_stats(&mut self, stats: PlatformStats) {
+        self.contexts.set_total(self.contexts_total(&self.query));
+        self.triage.set_total(Some(triage_total(&stats.health)));
+        self.stats = stats;
+        self.contexts.refresh();
+        self.triage.refresh();
+    }
+
+    pub fn totals(&self) -> HealthCounts {
+        counts(&self.stats.health)
+    }
+
+    pub fn connector_counts(&self, slug: &str) -> HealthCounts {
+        self.stats
+            .connectors
+            .iter()
+            .find(|connector| connector.slug == slug)
+            .map_or_else(HealthCounts::default, |c| counts(&c.health))
+    }
+
+    /// Notes that `context`'s connections are loaded; returns the contexts to forget.
+    pub fn open(&mut self, context: &str) -> Vec<String> {
+        self.opened.retain(|open| open != context);
+        self.opened.push_back(context.to_owned());
+        let excess = self.opened.len().saturating_sub(OPEN_CONTEXTS);
+        self.opened.drain(..excess).collect()
+    }
+}
+
+fn triage_total(health: &HealthTotals) -> usize {
+    TRIAGE.iter().map(|&health_word| health.get(health_word) as usize).sum()
+}
+
+fn counts(totals: &HealthTotals) -> HealthCounts {
+    let mut counts = HealthCounts::default();
+    for health in Health::ALL {
+        counts.0[health.rank()] = totals.get(health) as usize;
+    }
+    counts
+}
