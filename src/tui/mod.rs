@@ -24,6 +24,7 @@ mod follower;
 mod history;
 pub mod key;
 pub mod keymap;
+pub mod list_view;
 pub mod live;
 mod loader;
 pub mod mint;
