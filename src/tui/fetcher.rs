@@ -5,7 +5,7 @@ use crate::client::{Client, ConnectionFilter};
 use crate::model::Connection;
 
 use super::paged::PageRequest;
-use super::remote::{RemoteEvent, RemoteRequest, TRIAGE};
+use super::remote::{Listed, RemoteEvent, RemoteRequest, TRIAGE};
 
 /// Pages of one context's connections read at most (a context has one per connector).
 const MAX_CONTEXT_PAGES: usize = 10;
@@ -26,9 +26,18 @@ pub async fn read(client: Client, request: RemoteRequest) -> RemoteEvent {
                 .map_err(|error| error.to_string());
             RemoteEvent::ContextsPage { page, result }
         }
-        RemoteRequest::Triage { page } => {
+        RemoteRequest::Listing { listed: Listed::Triage, page } => {
             let result = triage_page(&client, &page).await.map_err(|error| error.to_string());
-            RemoteEvent::TriagePage { page, result }
+            RemoteEvent::ListingPage { page, result }
+        }
+        RemoteRequest::Listing { listed: Listed::Connector(slug), page } => {
+            let filter = ConnectionFilter { connector: Some(slug), ..ConnectionFilter::default() };
+            let result = client
+                .list_connections(&filter, page.cursor.as_deref(), Some(page.limit as u32))
+                .await
+                .map(|answer| (answer.connections, answer.next_cursor))
+                .map_err(|error| error.to_string());
+            RemoteEvent::ListingPage { page, result }
         }
         RemoteRequest::ContextConnections { context } => {
             let result = context_connections(&client, &context).await.map_err(|error| error.to_string());

@@ -37,8 +37,9 @@ pub enum RemoteRequest {
     Totals { delay: Duration },
     /// A page of `GET /contexts` for this query.
     Contexts { query: ContextQuery, page: PageRequest },
-    /// A page of the triage list (the bulk listing, by each of [`TRIAGE`] in turn).
-    Triage { page: PageRequest },
+    /// A page of the connections listing: triage (the bulk listing by each of [`TRIAGE`] in
+    /// turn) or one connector's.
+    Listing { listed: Listed, page: PageRequest },
     /// The connections of one context.
     ContextConnections { context: String },
 }
@@ -52,7 +53,7 @@ pub enum RemoteEvent {
         page: PageRequest,
         result: Result<(Vec<Context>, Option<String>), String>,
     },
-    TriagePage {
+    ListingPage {
         page: PageRequest,
         result: Result<(Vec<Connection>, Option<String>), String>,
     },
@@ -62,13 +63,23 @@ pub enum RemoteEvent {
     },
 }
 
+/// What the paged connections listing holds (the connections pane's scopes that span
+/// contexts; one context's connections are read whole instead).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listed {
+    Triage,
+    Connector(String),
+}
+
 #[derive(Debug, Clone)]
 pub struct Remote {
     pub stats: PlatformStats,
     /// The contexts query the filter and sort make.
     pub query: ContextQuery,
     pub contexts: PagedList<Context>,
-    pub triage: PagedList<Connection>,
+    /// The connections pane in triage or on a connector: paged like the contexts.
+    pub listing: PagedList<Connection>,
+    pub listed: Listed,
     /// Contexts whose connections are in the loaded data, oldest first.
     pub opened: VecDeque<String>,
     /// The context whose connections are being read.
@@ -84,12 +95,13 @@ pub struct Remote {
 impl Remote {
     pub fn new(stats: PlatformStats) -> Self {
         let contexts = PagedList::new(1, Some(stats.contexts as usize));
-        let triage = PagedList::new(1, Some(triage_total(&stats.health)));
+        let listing = PagedList::new(1, Some(triage_total(&stats.health)));
         Self {
             stats,
             query: ContextQuery::default(),
             contexts,
-            triage,
+            listing,
+            listed: Listed::Triage,
             opened: VecDeque::new(),
             opening: None,
             totals_reading: false,
@@ -119,10 +131,31 @@ impl Remote {
     /// New totals: counts follow, held pages are read again (shown meanwhile).
     pub fn set_stats(&mut self, stats: PlatformStats) {
         self.contexts.set_total(self.contexts_total(&self.query));
-        self.triage.set_total(Some(triage_total(&stats.health)));
         self.stats = stats;
+        self.listing.set_total(Some(self.listed_total(&self.listed)));
         self.contexts.refresh();
-        self.triage.refresh();
+        self.listing.refresh();
+    }
+
+    /// Makes the listing hold `listed`, starting it over when it held something else.
+    pub fn list(&mut self, listed: Listed) {
+        if listed != self.listed {
+            self.queries += 1;
+            self.listing = PagedList::new(self.queries, Some(self.listed_total(&listed)));
+            self.listed = listed;
+        }
+    }
+
+    fn listed_total(&self, listed: &Listed) -> usize {
+        match listed {
+            Listed::Triage => triage_total(&self.stats.health),
+            Listed::Connector(slug) => self
+                .stats
+                .connectors
+                .iter()
+                .find(|connector| connector.slug == *slug)
+                .map_or(0, |c| c.connections as usize),
+        }
     }
 
     pub fn totals(&self) -> HealthCounts {

@@ -23,7 +23,7 @@ use super::keymap::{KeyMode, Keymap};
 use super::live::{self, FollowMode, Live};
 use super::mint::{MintForm, MintedToken};
 use super::plugins::Plugins;
-use super::remote::Remote;
+use super::remote::{Listed, Remote};
 use super::sort::sort_index;
 use super::theme::Theme;
 
@@ -389,7 +389,7 @@ impl State {
     pub fn selected_connection(&self) -> Option<&Connection> {
         let position = self.connections.view.selected_item()?;
         match &self.remote {
-            Some(remote) if self.scope == Scope::Triage => remote.triage.loaded(position),
+            Some(remote) if listed(&self.scope).is_some() => remote.listing.loaded(position),
             _ => self.data.connections.get(position),
         }
     }
@@ -565,12 +565,14 @@ impl State {
         let keep = if scope == self.scope { keep.and_then(|id| self.data.connection_position(id)) } else { None };
         let rescoped = scope != self.scope;
         self.scope = scope;
-        if let Some(remote) = self.remote.as_ref().filter(|_| self.scope == Scope::Triage) {
+        if let (Some(remote), Some(listed)) = (self.remote.as_mut(), listed(&self.scope)) {
+            // Across contexts: a virtual list of the server's pages.
+            remote.list(listed);
             if rescoped {
                 self.connections.view.selected = 0;
                 self.connections.view.offset = 0;
             }
-            self.connections.view.set_virtual(remote.triage.len(), self.connections.rows);
+            self.connections.view.set_virtual(remote.listing.len(), self.connections.rows);
             return;
         }
         let data = &self.data;
@@ -585,6 +587,16 @@ impl State {
             base.iter().copied().filter(|&position| filter.matches_connection(&data.connections[position])).collect();
         let list = List::Connections { show_context: self.shows_context() };
         install_index(&mut self.connections, &self.data, list, index, keep);
+    }
+}
+
+/// What a remote-backed connections pane pages through for `scope`: the scopes across contexts
+/// (one context's connections are read whole).
+fn listed(scope: &Scope) -> Option<Listed> {
+    match scope {
+        Scope::Triage => Some(Listed::Triage),
+        Scope::Connector(slug) => Some(Listed::Connector(slug.clone())),
+        Scope::Nothing | Scope::Context(_) => None,
     }
 }
 

@@ -18,12 +18,12 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
         Scope::Connector(slug) => {
             (format!("Connections to {}", clean(slug)), data.connections_of_connector(slug).len())
         }
-        Scope::Triage => match &state.remote {
-            Some(remote) => ("TRIAGE: needs attention".to_owned(), remote.triage.len()),
-            None => ("TRIAGE: needs attention".to_owned(), data.needing_attention().len()),
-        },
+        Scope::Triage => ("TRIAGE: needs attention".to_owned(), data.needing_attention().len()),
     };
-    let triage_rows = state.remote.as_ref().filter(|_| state.scope == Scope::Triage).map(|remote| &remote.triage);
+    // Remote-backed, the scopes across contexts page through the server's listing.
+    let paged = state.remote.as_ref().filter(|_| matches!(state.scope, Scope::Triage | Scope::Connector(_)));
+    let total = paged.map_or(total, |remote| remote.listing.len());
+    let paged_rows = paged.map(|remote| &remote.listing);
     let name =
         if state.triage { Span::styled(name, state.theme.badge()) } else { Span::styled(name, state.theme.title()) };
     let show_context = state.shows_context();
@@ -36,10 +36,10 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
     };
     let columns = state.columns(Pane::Connections);
     let now = state.now();
-    let has_data = triage_rows.is_some() || !data.connections.is_empty();
+    let has_data = paged_rows.is_some() || !data.connections.is_empty();
     let list = ListFrame { name, total, columns, has_data, empty_hint };
     draw_list(frame, area, state, Pane::Connections, list, |item| {
-        let connection = match triage_rows.map(|rows| rows.row(item)) {
+        let connection = match paged_rows.map(|rows| rows.row(item)) {
             None => &data.connections[item],
             Some(Row::Loaded(connection)) => connection,
             Some(Row::Loading) => {

@@ -30,10 +30,10 @@ pub(super) fn follow_screen(state: &mut State) -> Vec<Effect> {
         effects.push(Effect::Remote(RemoteRequest::Contexts { query: remote.query.clone(), page }));
     }
     match &state.scope {
-        Scope::Triage => {
-            remote.triage.show(state.connections.view.offset, state.connections.rows);
-            if let Some(page) = remote.triage.next_request() {
-                effects.push(Effect::Remote(RemoteRequest::Triage { page }));
+        Scope::Triage | Scope::Connector(_) => {
+            remote.listing.show(state.connections.view.offset, state.connections.rows);
+            if let Some(page) = remote.listing.next_request() {
+                effects.push(Effect::Remote(RemoteRequest::Listing { listed: remote.listed.clone(), page }));
             }
         }
         Scope::Context(context) if remote.opening.is_none() && !remote.opened.contains(context) => {
@@ -120,11 +120,11 @@ pub(super) fn on_event(state: &mut State, event: RemoteEvent) -> Vec<Effect> {
             state.rebuild_contexts();
             state.rebuild_connections();
         }
-        RemoteEvent::TriagePage { page, result } => {
+        RemoteEvent::ListingPage { page, result } => {
             let taken = match result {
-                Ok((rows, next)) => remote.triage.arrive(&page, rows, next),
+                Ok((rows, next)) => remote.listing.arrive(&page, rows, next),
                 Err(error) => {
-                    let taken = remote.triage.fail(&page, error.clone());
+                    let taken = remote.listing.fail(&page, error.clone());
                     if taken {
                         state.connections.load.error = Some((now, error));
                     }
@@ -175,4 +175,126 @@ fn keep_connections_of(state: &mut State, keep: impl Fn(&str) -> bool) {
         .filter(|connection| connection.context.as_ref().is_some_and(|context| keep(&context.external_id)))
         .collect();
     state.data = Data::from_parts(data.contexts, data.connectors, connections);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ConnectorTotals, Context, ContextOrder, ContextQuery, Health, HealthTotals};
+    use crate::tui::action::{Action, LoadEvent};
+    use crate::tui::fixtures::{self, SIZE, new_state, press, scan};
+    use crate::tui::live::FollowEvent;
+    use crate::tui::paged::PageRequest;
+
+    const CONTEXTS: u64 = 250;
+
+    fn stats() -> PlatformStats {
+        let health = HealthTotals { active: 900, pending: 40, unknown: 10, error: 30, disabled: 20 };
+        let slack = ConnectorTotals { slug: "slack".into(), connections: 1000, health: health.clone() };
+        PlatformStats { contexts: CONTEXTS, connections: 1000, health, connectors: vec![slack] }
+    }
+
+    fn contexts(first: usize, count: usize) -> Vec<Context> {
+        (first..first + count).map(|n| fixtures::context(&format!("org_{n:04}"), "Generated")).collect()
+    }
+
+    /// A remote-backed state; the effects of entering remote mode.
+    fn remote_state() -> (State, Vec<Effect>) {
+        let mut state = new_state(SIZE);
+        update(&mut state, Action::Start);
+        let effects = scan(&mut state, LoadEvent::Remote(Box::new(stats())));
+        (state, effects)
+    }
+
+    fn update(state: &mut State, action: Action) -> Vec<Effect> {
+        crate::tui::update::update(state, action)
+    }
+
+    fn answer(state: &mut State, event: RemoteEvent) -> Vec<Effect> {
+        update(state, Action::Follow(FollowEvent::Remote(event)))
+    }
+
+    fn contexts_reads(effects: &[Effect]) -> Vec<(ContextQuery, PageRequest)> {
+        effects
+            .iter()
+            .filter_map(|effect| match effect {
+                Effect::Remote(RemoteRequest::Contexts { query, page }) => Some((query.clone(), page.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_page_fills_its_placeholders_in_place_and_the_selection_stays() {
+        let (mut state, effects) = remote_state();
+        let reads = contexts_reads(&effects);
+        assert_eq!(reads.len(), 1, "{effects:?}");
+        let (query, page) = reads[0].clone();
+        assert_eq!((query, page.page, page.cursor.clone(), page.backward), (ContextQuery::default(), 0, None, false));
+        assert_eq!(state.contexts.view.len(), CONTEXTS as usize, "the count comes from the totals");
+        assert!(state.selected_context().is_none(), "a placeholder until the page arrives");
+        press(&mut state, "jjj");
+        let effects =
+            answer(&mut state, RemoteEvent::ContextsPage { page, result: Ok((contexts(0, 100), Some("c100".into()))) });
+        assert_eq!(state.contexts.view.selected, 3, "no jump when the page arrives");
+        assert_eq!(state.selected_context().unwrap().external_id, "org_0003");
+        // The next page is read ahead, and the selected context's connections are asked for.
+        let next = contexts_reads(&effects);
+        assert_eq!(next.len(), 1);
+        assert_eq!((next[0].1.page, next[0].1.cursor.as_deref()), (1, Some("c100")));
+        assert!(effects.contains(&Effect::Remote(RemoteRequest::ContextConnections { context: "org_0003".into() })));
+        assert_eq!(state.totals().get(Health::Error), 30);
+        assert_eq!(state.connector_counts("slack").get(Health::Active), 900);
+    }
+
+    #[test]
+    fn the_end_is_one_backward_read() {
+        let (mut state, effects) = remote_state();
+        let (_, first) = contexts_reads(&effects)[0].clone();
+        let effects = update(&mut state, fixtures::key('G'));
+        assert_eq!(state.contexts.view.selected, CONTEXTS as usize - 1);
+        assert!(contexts_reads(&effects).is_empty(), "one read at a time: the end is asked for after the first");
+        let effects = answer(
+            &mut state,
+            RemoteEvent::ContextsPage { page: first, result: Ok((contexts(0, 100), Some("c".into()))) },
+        );
+        let reads = contexts_reads(&effects);
+        let (_, page) = reads.last().expect("a read for the end").clone();
+        assert_eq!((page.page, page.backward, page.cursor, page.limit), (2, true, None, 50));
+    }
+
+    #[test]
+    fn filters_and_sorts_become_the_servers_query() {
+        let (mut state, _) = remote_state();
+        update(&mut state, fixtures::key('/'));
+        press(&mut state, "status:error connector:slack acme");
+        let effects = update(&mut state, fixtures::code(crossterm::event::KeyCode::Enter));
+        let expected = ContextQuery {
+            health: Some(Health::Error),
+            connector: Some("slack".into()),
+            search: Some("acme".into()),
+            ..ContextQuery::default()
+        };
+        assert_eq!(state.remote.as_ref().unwrap().query, expected);
+        assert!(effects.is_empty() || contexts_reads(&effects).iter().all(|(query, _)| *query == expected));
+        assert_eq!(state.contexts.view.len(), 0, "a filtered count is not in the totals: it grows as pages arrive");
+        update(&mut state, fixtures::key('s'));
+        let query = &state.remote.as_ref().unwrap().query;
+        assert_eq!((query.sort, query.descending), (ContextOrder::Health, true), "worst first");
+        update(&mut state, fixtures::key('/'));
+        press(&mut state, "x status:nonsense");
+        assert!(state.flash.as_ref().is_some_and(|flash| flash.error), "an unknown status is said");
+    }
+
+    #[test]
+    fn triage_pages_the_unhealthy_set_counted_by_the_server() {
+        let (mut state, _) = remote_state();
+        let effects = update(&mut state, fixtures::key('t'));
+        assert_eq!(state.connections.view.len(), 40, "errors and unknowns from the totals");
+        let listing = effects.iter().find_map(|effect| match effect {
+            Effect::Remote(RemoteRequest::Listing { listed, page }) => Some((listed.clone(), page.page)),
+            _ => None,
+        });
+        assert_eq!(listing, Some((crate::tui::remote::Listed::Triage, 0)));
+    }
 }
