@@ -190,7 +190,7 @@ mod tests {
 
     fn stats() -> PlatformStats {
         let health = HealthTotals { active: 900, pending: 40, unknown: 10, error: 30, disabled: 20 };
-        let slack = ConnectorTotals { slug: "slack".into(), connections: 1000, health: health.clone() };
+        let slack = ConnectorTotals { slug: "slack".into(), connections: 1000, health };
         PlatformStats { contexts: CONTEXTS, connections: 1000, health, connectors: vec![slack] }
     }
 
