@@ -116,6 +116,9 @@ pub(super) fn on_event(state: &mut State, event: RemoteEvent) -> Vec<Effect> {
                 return Vec::new();
             }
             state.contexts.load.loaded_at = Some(now);
+            if remote.contexts.error.is_none() {
+                state.contexts.load.error = None;
+            }
             // Rows fill their placeholders in place: the selection keeps its position.
             state.rebuild_contexts();
             state.rebuild_connections();
@@ -134,6 +137,9 @@ pub(super) fn on_event(state: &mut State, event: RemoteEvent) -> Vec<Effect> {
             if !taken {
                 state.needs_redraw = false;
                 return Vec::new();
+            }
+            if remote.listing.error.is_none() {
+                state.connections.load.error = None;
             }
             state.rebuild_connections();
         }
