@@ -5,7 +5,7 @@ use crate::client::{Client, ConnectionFilter};
 use crate::model::Connection;
 
 use super::paged::PageRequest;
-use super::remote::{Listed, RemoteEvent, RemoteRequest, TRIAGE};
+use super::remote::{Listed, RemoteEvent, RemoteRequest};
 
 /// Pages of one context's connections read at most (a context has one per connector).
 const MAX_CONTEXT_PAGES: usize = 10;
@@ -26,17 +26,8 @@ pub async fn read(client: Client, request: RemoteRequest) -> RemoteEvent {
                 .map_err(|error| error.to_string());
             RemoteEvent::ContextsPage { page, result }
         }
-        RemoteRequest::Listing { listed: Listed::Triage, page } => {
-            let result = triage_page(&client, &page).await.map_err(|error| error.to_string());
-            RemoteEvent::ListingPage { page, result }
-        }
-        RemoteRequest::Listing { listed: Listed::Connector(slug), page } => {
-            let filter = ConnectionFilter { connector: Some(slug), ..ConnectionFilter::default() };
-            let result = client
-                .list_connections(&filter, page.cursor.as_deref(), Some(page.limit as u32))
-                .await
-                .map(|answer| (answer.connections, answer.next_cursor))
-                .map_err(|error| error.to_string());
+        RemoteRequest::Listing { listed, page } => {
+            let result = listing_page(&client, &listed, &page).await.map_err(|error| error.to_string());
             RemoteEvent::ListingPage { page, result }
         }
         RemoteRequest::ContextConnections { context } => {
@@ -46,24 +37,27 @@ pub async fn read(client: Client, request: RemoteRequest) -> RemoteEvent {
     }
 }
 
-/// One page of triage: the bulk listing filtered by each health of [`TRIAGE`] in turn, a
-/// page filled across the boundary so that row `n` is always on page `n / PAGE`. The cursor
-/// is `<health index>:<the listing's cursor>`.
-async fn triage_page(
+/// One page of the listing: the bulk listing filtered by each of its healths in turn (triage:
+/// error, then unknown), a page filled across the boundary so that row `n` is always on page
+/// `n / PAGE`. The cursor is `<health index>:<the listing's cursor>`.
+async fn listing_page(
     client: &Client,
+    listed: &Listed,
     page: &PageRequest,
 ) -> Result<(Vec<Connection>, Option<String>), crate::client::ClientError> {
+    let healths = listed.healths();
     let (mut health, mut cursor) = match page.cursor.as_deref().and_then(|cursor| cursor.split_once(':')) {
         Some((health, cursor)) => {
-            (health.parse().unwrap_or(TRIAGE.len()), Some(cursor.to_owned()).filter(|c| !c.is_empty()))
+            (health.parse().unwrap_or(healths.len()), Some(cursor.to_owned()).filter(|c| !c.is_empty()))
         }
         None => (0, None),
     };
     let mut rows = Vec::with_capacity(page.limit);
     // Each read ends a health or fills the page: bounded by the healths.
-    for _ in 0..=TRIAGE.len() * 2 {
-        let Some(&status) = TRIAGE.get(health) else { break };
-        let filter = ConnectionFilter { health: Some(status), ..ConnectionFilter::default() };
+    for _ in 0..=healths.len() * 2 {
+        let Some(&status) = healths.get(health) else { break };
+        let filter =
+            ConnectionFilter { health: status, connector: listed.connector.clone(), ..ConnectionFilter::default() };
         let wanted = (page.limit - rows.len()) as u32;
         let answer = client.list_connections(&filter, cursor.as_deref(), Some(wanted)).await?;
         rows.extend(answer.connections);
@@ -78,7 +72,7 @@ async fn triage_page(
             break;
         }
     }
-    let next = (health < TRIAGE.len()).then(|| format!("{health}:{}", cursor.unwrap_or_default()));
+    let next = (health < healths.len()).then(|| format!("{health}:{}", cursor.unwrap_or_default()));
     Ok((rows, next))
 }
 

@@ -53,6 +53,24 @@ impl Filter {
         self.terms.is_empty()
     }
 
+    /// The bulk listing's filters a remote-backed connections listing asks the server: the
+    /// `status:` and `connector:` terms (the last of each wins); true when other words were
+    /// left out (the listing has no search).
+    pub fn connection_terms(&self) -> (Option<Health>, Option<String>, bool) {
+        let (mut health, mut connector, mut left_out) = (None, None, false);
+        for term in &self.terms {
+            match term {
+                Term::Status(raw, _) => match Health::from_str(raw) {
+                    Ok(parsed) => health = Some(parsed),
+                    Err(_) => left_out = true,
+                },
+                Term::Connector(slug) => connector = Some(slug.clone()),
+                Term::Text(_) | Term::Context(_) => left_out = true,
+            }
+        }
+        (health, connector, left_out)
+    }
+
     /// The query a remote-backed contexts list asks the server: a `status:` term becomes
     /// `status=`, a `connector:` term `connector=`, the other words `search=` (the last of
     /// each field wins). An error names a status the server does not know.

@@ -63,12 +63,27 @@ pub enum RemoteEvent {
     },
 }
 
-/// What the paged connections listing holds (the connections pane's scopes that span
-/// contexts; one context's connections are read whole instead).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Listed {
-    Triage,
-    Connector(String),
+/// What the paged connections listing holds: a connections pane's scope that spans contexts
+/// (triage, one connector; one context's connections are read whole instead), narrowed by the
+/// pane's `status:` and `connector:` terms: the bulk listing's own filters.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Listed {
+    /// Only the healths of [`TRIAGE`].
+    pub triage: bool,
+    pub health: Option<Health>,
+    pub connector: Option<String>,
+}
+
+impl Listed {
+    /// The healths read, one listing after the other (`None`: any).
+    pub fn healths(&self) -> Vec<Option<Health>> {
+        match (self.triage, self.health) {
+            (false, health) => vec![health],
+            (true, None) => TRIAGE.map(Some).to_vec(),
+            (true, Some(health)) if TRIAGE.contains(&health) => vec![Some(health)],
+            (true, Some(_)) => Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -95,13 +110,13 @@ pub struct Remote {
 impl Remote {
     pub fn new(stats: PlatformStats) -> Self {
         let contexts = PagedList::new(1, Some(stats.contexts as usize));
-        let listing = PagedList::new(1, Some(triage_total(&stats.health)));
+        let listing = PagedList::new(1, Some(TRIAGE.iter().map(|&health| stats.health.get(health) as usize).sum()));
         Self {
             stats,
             query: ContextQuery::default(),
             contexts,
             listing,
-            listed: Listed::Triage,
+            listed: Listed { triage: true, ..Listed::default() },
             opened: VecDeque::new(),
             opening: None,
             totals_reading: false,
@@ -146,16 +161,19 @@ impl Remote {
         }
     }
 
+    /// Counted by the server's totals, per connector and health.
     fn listed_total(&self, listed: &Listed) -> usize {
-        match listed {
-            Listed::Triage => triage_total(&self.stats.health),
-            Listed::Connector(slug) => self
+        let totals = match &listed.connector {
+            None => self.stats.health,
+            Some(slug) => self
                 .stats
                 .connectors
                 .iter()
                 .find(|connector| connector.slug == *slug)
-                .map_or(0, |c| c.connections as usize),
-        }
+                .map_or_else(HealthTotals::default, |connector| connector.health),
+        };
+        let count = |health: Option<Health>| health.map_or(totals.total(), |health| totals.get(health));
+        listed.healths().into_iter().map(count).sum::<u64>() as usize
     }
 
     pub fn totals(&self) -> HealthCounts {
@@ -177,10 +195,6 @@ impl Remote {
         let excess = self.opened.len().saturating_sub(OPEN_CONTEXTS);
         self.opened.drain(..excess).collect()
     }
-}
-
-fn triage_total(health: &HealthTotals) -> usize {
-    TRIAGE.iter().map(|&health_word| health.get(health_word) as usize).sum()
 }
 
 fn counts(totals: &HealthTotals) -> HealthCounts {

@@ -389,7 +389,9 @@ impl State {
     pub fn selected_connection(&self) -> Option<&Connection> {
         let position = self.connections.view.selected_item()?;
         match &self.remote {
-            Some(remote) if listed(&self.scope).is_some() => remote.listing.loaded(position),
+            Some(remote) if matches!(self.scope, Scope::Triage | Scope::Connector(_)) => {
+                remote.listing.loaded(position)
+            }
             _ => self.data.connections.get(position),
         }
     }
@@ -565,7 +567,13 @@ impl State {
         let keep = if scope == self.scope { keep.and_then(|id| self.data.connection_position(id)) } else { None };
         let rescoped = scope != self.scope;
         self.scope = scope;
-        if let (Some(remote), Some(listed)) = (self.remote.as_mut(), listed(&self.scope)) {
+        if let (Some(remote), Some((listed, left_out))) =
+            (self.remote.as_mut(), listed(&self.scope, &self.connections.filter))
+        {
+            if left_out {
+                let text = "on a large platform, triage and a connector's list filter by status: and connector: only";
+                self.flash = Some(Flash { text: text.into(), error: true });
+            }
             // Across contexts: a virtual list of the server's pages.
             remote.list(listed);
             if rescoped {
@@ -590,14 +598,18 @@ impl State {
     }
 }
 
-/// What a remote-backed connections pane pages through for `scope`: the scopes across contexts
-/// (one context's connections are read whole).
-fn listed(scope: &Scope) -> Option<Listed> {
-    match scope {
-        Scope::Triage => Some(Listed::Triage),
-        Scope::Connector(slug) => Some(Listed::Connector(slug.clone())),
-        Scope::Nothing | Scope::Context(_) => None,
-    }
+/// What a remote-backed connections pane pages through for `scope` and its `filter`: the
+/// scopes across contexts (one context's connections are read whole), and whether filter
+/// words were left out.
+fn listed(scope: &Scope, filter: &str) -> Option<(Listed, bool)> {
+    let (health, connector, left_out) = Filter::parse(filter).connection_terms();
+    let listed = match scope {
+        Scope::Triage => Listed { triage: true, health, connector },
+        // The scope's connector wins over a `connector:` term.
+        Scope::Connector(slug) => Listed { triage: false, health, connector: Some(slug.clone()) },
+        Scope::Nothing | Scope::Context(_) => return None,
+    };
+    Some((listed, left_out))
 }
 
 /// The contexts query of a remote-backed list: the filter's terms, and the sort when the

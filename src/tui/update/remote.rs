@@ -301,6 +301,13 @@ mod tests {
             Effect::Remote(RemoteRequest::Listing { listed, page }) => Some((listed.clone(), page.page)),
             _ => None,
         });
-        assert_eq!(listing, Some((crate::tui::remote::Listed::Triage, 0)));
+        let triage = crate::tui::remote::Listed { triage: true, ..Default::default() };
+        assert_eq!(listing, Some((triage, 0)));
+        // Its status and connector terms are the bulk listing's filters, counted by the totals.
+        update(&mut state, fixtures::key('/'));
+        press(&mut state, "status:unknown connector:slack");
+        assert_eq!(state.connections.view.len(), 10, "slack's unknown connections");
+        let listed = &state.remote.as_ref().unwrap().listed;
+        assert_eq!((listed.health, listed.connector.as_deref()), (Some(Health::Unknown), Some("slack")));
     }
 }
