@@ -14,9 +14,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::client::ClientError;
-use crate::model::{Connection, Context, ContextQuery, Health, HealthTotals, PlatformStats};
+use crate::model::{Connection, Context, ContextOrder, ContextQuery, Health, HealthTotals, PlatformStats};
 
+use super::columns::{Sort, SortColumn};
 use super::data::HealthCounts;
+use super::filter::Filter;
 use super::paged::{PageRequest, PagedList};
 
 /// Platforms with fewer connections than this are loaded whole: it takes well under a second,
@@ -203,4 +205,21 @@ fn counts(totals: &HealthTotals) -> HealthCounts {
         counts.0[health.rank()] = totals.get(health) as usize;
     }
     counts
+}
+
+/// The contexts query of a remote-backed list: the filter's terms, and the sort when the
+/// server offers it (health, id, connection count).
+pub fn context_query(filter: &Filter, sort: Option<Sort>) -> Result<ContextQuery, String> {
+    let mut query = filter.context_query()?;
+    if let Some(sort) = sort {
+        query.sort = match sort.column {
+            SortColumn::Health => ContextOrder::Health,
+            SortColumn::Connections => ContextOrder::Connections,
+            SortColumn::ExternalId => ContextOrder::ExternalId,
+            other => return Err(format!("the server does not sort contexts by {}", other.name())),
+        };
+        // The server's health order puts errors last ascending, as the column's does.
+        query.descending = sort.descending;
+    }
+    Ok(query)
 }

@@ -12,10 +12,10 @@ use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use tui_input::Input;
 
-use crate::model::{Connection, Connector, Context, ContextOrder, ContextQuery, Event};
+use crate::model::{Connection, Connector, Context, Event};
 
 use super::action::Stream;
-use super::columns::{Column, List, Sort, SortColumn, columns};
+use super::columns::{Column, List, Sort, columns};
 use super::command::CommandLine;
 use super::data::{Data, HealthCounts};
 use super::filter::Filter;
@@ -23,7 +23,7 @@ use super::keymap::{KeyMode, Keymap};
 use super::live::{self, FollowMode, Live};
 use super::mint::{MintForm, MintedToken};
 use super::plugins::Plugins;
-use super::remote::{Listed, Remote};
+use super::remote::{self, Listed, Remote};
 use super::sort::sort_index;
 use super::theme::Theme;
 
@@ -497,7 +497,7 @@ impl State {
         let filter = Filter::parse(&self.contexts.filter);
         if let Some(remote) = &mut self.remote {
             // The server filters and sorts; the list is virtual, its rows read as it scrolls.
-            match remote_query(&filter, self.contexts.sort) {
+            match remote::context_query(&filter, self.contexts.sort) {
                 Ok(query) => {
                     if remote.set_query(query) {
                         self.contexts.view.selected = 0;
@@ -610,23 +610,6 @@ fn listed(scope: &Scope, filter: &str) -> Option<(Listed, bool)> {
         Scope::Nothing | Scope::Context(_) => return None,
     };
     Some((listed, left_out))
-}
-
-/// The contexts query of a remote-backed list: the filter's terms, and the sort when the
-/// server offers it (health, id, connection count).
-fn remote_query(filter: &Filter, sort: Option<Sort>) -> Result<ContextQuery, String> {
-    let mut query = filter.context_query()?;
-    if let Some(sort) = sort {
-        query.sort = match sort.column {
-            SortColumn::Health => ContextOrder::Health,
-            SortColumn::Connections => ContextOrder::Connections,
-            SortColumn::ExternalId => ContextOrder::ExternalId,
-            other => return Err(format!("the server does not sort contexts by {}", other.name())),
-        };
-        // The server's health order puts errors last ascending, as the column's does.
-        query.descending = sort.descending;
-    }
-    Ok(query)
 }
 
 /// Installs a rebuilt filtered index (in data order), sorted by the pane's sort, keeping the
