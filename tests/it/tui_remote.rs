@@ -29,12 +29,14 @@ struct Upstream {
     base: String,
     http: reqwest::Client,
     seen: Arc<Mutex<Vec<String>>>,
+    /// Answer 404 to `GET /stats`, like a plain Xkit.
+    without_stats: bool,
 }
 
 impl Recorder {
-    async fn start(upstream: String) -> Self {
+    async fn start(upstream: String, without_stats: bool) -> Self {
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let state = Upstream { base: upstream, http: reqwest::Client::new(), seen: seen.clone() };
+        let state = Upstream { base: upstream, http: reqwest::Client::new(), seen: seen.clone(), without_stats };
         let app = axum::Router::new().fallback(forward).with_state(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -53,6 +55,9 @@ async fn forward(State(upstream): State<Upstream>, request: Request) -> Response
     let accept = request.headers().get("accept").and_then(|value| value.to_str().ok()).unwrap_or_default().to_owned();
     let ndjson = if accept.contains("ndjson") { " (ndjson)" } else { "" };
     upstream.seen.lock().unwrap().push(format!("{path_and_query}{ndjson}"));
+    if upstream.without_stats && request.uri().path() == "/api/platform/stats" {
+        return (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"error": "not found"}))).into_response();
+    }
     let mut outgoing = upstream.http.request(request.method().clone(), format!("{}{path_and_query}", upstream.base));
     for (name, value) in request.headers() {
         if name != "host" {
@@ -77,7 +82,8 @@ fn a_large_platform_shows_totals_pages_filters_and_triage_without_loading_everyt
     let dir = tempfile::tempdir().unwrap();
     runtime.block_on(scale::seed(dir.path(), CONNECTIONS)).expect("seeding");
     let platform = runtime.block_on(TestPlatform::in_dir(dir, |config| config));
-    let recorder = runtime.block_on(Recorder::start(platform.server.base_url().trim_end_matches('/').to_owned()));
+    let recorder =
+        runtime.block_on(Recorder::start(platform.server.base_url().trim_end_matches('/').to_owned(), false));
     let client = platform.client();
     let stats = runtime.block_on(client.stats()).unwrap();
     let first = runtime.block_on(client.query_contexts(&ContextQuery::default(), None, Some(1))).unwrap();
@@ -160,6 +166,36 @@ fn a_large_platform_shows_totals_pages_filters_and_triage_without_loading_everyt
         recorder.requests("/api/platform/contexts")
     );
 
+    dash.press("q");
+    assert!(dash.wait_exit());
+    runtime.block_on(platform.server.shutdown());
+}
+
+#[test]
+fn a_large_platform_on_a_server_without_totals_is_loaded_whole_as_before() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    runtime.block_on(scale::seed(dir.path(), CONNECTIONS)).expect("seeding");
+    let platform = runtime.block_on(TestPlatform::in_dir(dir, |config| config));
+    let recorder = runtime.block_on(Recorder::start(platform.server.base_url().trim_end_matches('/').to_owned(), true));
+    let env = [
+        ("XKIT_API_URL", recorder.url.clone()),
+        ("XKIT_PUBLISHABLE_KEY", platform.keys.publishable_key.clone()),
+        ("XKIT_SECRET_KEY", platform.secret().to_owned()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(name, value)| (*name, value.as_str())).collect();
+    let mut dash = Dashboard::start(&env, &[]);
+    // Every connection is loaded and counted by the dashboard itself.
+    dash.wait_for("the whole platform", |text| {
+        text.contains(&format!("{CONNECTIONS} connections")) && text.contains("loaded ")
+    });
+    assert_eq!(recorder.requests("/api/platform/stats").len(), 1, "asked once");
+    let bulk = recorder.requests("/api/platform/connections");
+    assert!(bulk.iter().any(|request| !request.contains("status=")), "the full scan: {bulk:#?}");
+    assert!(
+        recorder.requests("/api/platform/contexts").iter().all(|request| !request.contains("order=desc")),
+        "no paging from the end"
+    );
     dash.press("q");
     assert!(dash.wait_exit());
     runtime.block_on(platform.server.shutdown());
