@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Times the dashboard (the real binary in a pseudo-terminal, 140x40) against a running server.
 
-Usage: scripts/time-dashboard.py BINARY API_URL PUBLISHABLE_KEY SECRET_KEY
+Usage: scripts/time-dashboard.py BINARY API_URL PUBLISHABLE_KEY SECRET_KEY [LAST_CONTEXT_ID]
 
+DASHBOARD_ARGS adds arguments (e.g. `--max-connections 2000000` for a full scan of 1M).
 Prints, in milliseconds from the start of the process: the header totals and the first
 context drawn, and the header's "loaded"; then, from the key press, the next context's connections (`j`) and triage's
 first rows (`t`); and the process's peak RSS (VmHWM). Every wait is bounded (60 s). The
-screen is not emulated: the figures are the first time the expected text is written.
+screen is emulated with pyte (`pip install pyte`): a figure is the first time the screen
+shows the expected text, checked after each read from the terminal.
 """
 
 import fcntl
@@ -19,6 +21,8 @@ import sys
 import tempfile
 import termios
 import time
+
+import pyte
 
 DEADLINE = 60.0
 
@@ -45,46 +49,56 @@ def main():
 
     started = time.monotonic()
     child = subprocess.Popen(
-        [binary], stdin=slave, stdout=slave, stderr=slave, env=env, preexec_fn=controlling_terminal
+        [binary, *os.environ.get("DASHBOARD_ARGS", "").split()], stdin=slave, stdout=slave, stderr=slave, env=env, preexec_fn=controlling_terminal
     )
     os.close(slave)
-    output = bytearray()
+    screen = pyte.Screen(140, 40)
+    stream = pyte.ByteStream(screen)
 
-    def wait(pattern, since):
-        """Reads until `pattern` appears in what was written after byte `since`."""
+    def text():
+        return "\n".join(screen.display)
+
+    def wait(pattern, right_pane=False):
+        """Reads until the screen (or its right-hand panes) shows `pattern`."""
         regex = re.compile(pattern)
         while time.monotonic() - started < DEADLINE * 3:
-            if regex.search(output, since):
+            shown = "\n".join(line[56:] for line in screen.display) if right_pane else text()
+            if regex.search(shown):
                 return time.monotonic()
             ready, _, _ = select.select([master], [], [], 0.01)
             if ready:
                 try:
-                    output.extend(os.read(master, 65536))
+                    stream.feed(os.read(master, 65536))
                 except OSError:
                     break
-        sys.exit(f"timed out waiting for {pattern!r}")
+        sys.exit(f"timed out waiting for {pattern!r}; the screen shows:\n{text()}")
 
-    totals = wait(rb"\d+ contexts \xc2\xb7", 0)
-    first = wait(rb"org_\d{6}", 0)
+    totals = wait(r"[1-9]\d* contexts ·")
+    first = wait(r"org_\d{6}")
     print(f"header totals: {(totals - started) * 1000:.0f} ms")
     print(f"first context drawn: {(first - started) * 1000:.0f} ms")
-    loaded = wait(rb"loaded \d\d:\d\d", 0)
+    loaded = wait(r"│ loaded \d\d:\d\d")
     print(f"header says loaded (the scan, or remote: the connectors, ended): {(loaded - started) * 1000:.0f} ms")
     # The first context's connections are read as it is selected at start; give the screen a
     # moment to settle, then time the next one's.
     time.sleep(1.0)
-    mark = len(output)
     pressed = time.monotonic()
     os.write(master, b"j")
-    shown = wait(rb"Connections of org_\d{6} [1-9]", mark)
+    shown = wait(r"Connections of org_\d{5}1 [1-9]")
     print(f"next context's connections: {(shown - pressed) * 1000:.0f} ms")
     time.sleep(0.5)
-    mark = len(output)
     pressed = time.monotonic()
     os.write(master, b"t")
-    wait(rb"TRIAGE: needs attention", mark)
-    rows = wait(rb"\xe2\x9c\x97 error", mark)
+    rows = wait(r"TRIAGE: needs attention [1-9](.|\n)*✗ error", right_pane=True)
     print(f"triage first rows: {(rows - pressed) * 1000:.0f} ms")
+    if len(sys.argv) > 5:
+        # Back to the contexts, then `G`: the last context (its id is the fifth argument).
+        os.write(master, b"t")
+        time.sleep(0.5)
+        pressed = time.monotonic()
+        os.write(master, b"G")
+        last = wait(re.escape(sys.argv[5]))
+        print(f"G to the last context: {(last - pressed) * 1000:.0f} ms")
     with open(f"/proc/{child.pid}/status") as status:
         peak = next(line for line in status if line.startswith("VmHWM"))
     print(f"peak RSS: {peak.split()[1]} kB")
