@@ -310,4 +310,70 @@ mod tests {
         let listed = &state.remote.as_ref().unwrap().listed;
         assert_eq!((listed.health, listed.connector.as_deref()), (Some(Health::Unknown), Some("slack")));
     }
+
+    #[test]
+    fn an_event_patches_the_open_context_and_reads_the_totals_and_the_pages_again() {
+        let (mut state, effects) = remote_state();
+        let (_, first) = contexts_reads(&effects)[0].clone();
+        let mut page = contexts(0, 99);
+        page.insert(0, fixtures::context("org_acme", "Acme Corporation"));
+        let effects =
+            answer(&mut state, RemoteEvent::ContextsPage { page: first, result: Ok((page, Some("c".into()))) });
+        let (_, prefetch) = contexts_reads(&effects)[0].clone();
+        answer(
+            &mut state,
+            RemoteEvent::ContextsPage { page: prefetch, result: Ok((contexts(100, 100), Some("d".into()))) },
+        );
+        let acme: Vec<_> = fixtures::connections()
+            .into_iter()
+            .filter(|c| c.context.as_ref().unwrap().external_id == "org_acme")
+            .collect();
+        answer(&mut state, RemoteEvent::ContextConnections { context: "org_acme".into(), result: Ok(acme) });
+        assert_eq!(state.connections.view.len(), 3, "the open context's connections");
+        let broke = crate::model::Event {
+            id: "e1".into(),
+            event_type: "connection.error".into(),
+            occurred_at: "2026-03-14T09:20:00Z".into(),
+            context: Some("org_acme".into()),
+            connector: Some("slack".into()),
+            connection: Some("c-acme-slack".into()),
+            ..Default::default()
+        };
+        let other = crate::model::Event {
+            id: "e2".into(),
+            context: Some("org_0042".into()),
+            connection: Some("x".into()),
+            ..broke.clone()
+        };
+        let effects =
+            update(&mut state, Action::Follow(FollowEvent::Events { events: vec![broke, other], apply: true }));
+        let slack = state.data.connection_position("c-acme-slack").map(|p| &state.data.connections[p]);
+        assert_eq!(Health::of(slack), Health::Error, "patched in place");
+        assert!(
+            !effects.iter().any(|e| matches!(e, Effect::RefetchConnections { context, .. } if context == "org_0042")),
+            "a context not held is not read: {effects:?}"
+        );
+        let totals = effects.iter().filter(|e| matches!(e, Effect::Remote(RemoteRequest::Totals { .. }))).count();
+        assert_eq!(totals, 1, "{effects:?}");
+        // More events while the totals are read: one more read after, not one per event.
+        let again = update(
+            &mut state,
+            Action::Follow(FollowEvent::Events {
+                events: vec![crate::model::Event { id: "e3".into(), ..Default::default() }],
+                apply: true,
+            }),
+        );
+        assert!(!again.iter().any(|e| matches!(e, Effect::Remote(RemoteRequest::Totals { .. }))));
+        let mut stats = stats();
+        stats.health.error += 1;
+        let effects = answer(&mut state, RemoteEvent::Totals(Ok(Box::new(stats))));
+        assert_eq!(state.totals().get(Health::Error), 31);
+        assert!(
+            effects
+                .iter()
+                .any(|e| matches!(e, Effect::Remote(RemoteRequest::Totals { delay }) if *delay <= TOTALS_EVERY))
+        );
+        let reread = contexts_reads(&effects);
+        assert_eq!(reread.first().map(|(_, page)| page.page), Some(0), "the page on screen is read again: {effects:?}");
+    }
 }
