@@ -21,6 +21,8 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
     }
     first.push(Span::raw(" │ "));
     match &state.scan {
+        // Remote-backed, the scan only lists the connectors: the counts are the server's.
+        Some(_) if state.remote.is_some() => first.push(Span::raw(format!("{} loading connectors", spinner(state)))),
         Some(scan) => first.push(Span::raw(format!(
             "{} scanning: {} contexts, {} connections",
             spinner(state),

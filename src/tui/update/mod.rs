@@ -3,7 +3,8 @@
 //! concern: `scan` (loading), `keys` (the keymap of each mode), `browse` (list commands),
 //! `command` (the `:` line), `sort`, `mouse`, `mint` (the token form), `popup` (token and URL
 //! popups), `profiles` (switching targets), `plugin` (running `[[plugins]]`), `refresh` (forced refresh of one
-//! connection), `repair` (repair pages), `follow` (events applied as they arrive).
+//! connection), `repair` (repair pages), `follow` (events applied as they arrive), `remote` (the
+//! remote-backed panes of a large platform: after every action, the reads the screen needs).
 
 mod browse;
 mod command;
