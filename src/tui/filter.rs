@@ -106,6 +106,16 @@ impl Filter {
         })
     }
 
+    /// A connector whose counts per health stand for its connections (remote-backed panes):
+    /// `status:` keeps it when it has connections of that health; `context:` keeps it.
+    pub fn matches_connector_counted(&self, connector: &Connector, count: impl Fn(Health) -> usize) -> bool {
+        self.terms.iter().all(|term| match term {
+            Term::Text(needle) | Term::Connector(needle) => connector_matches(connector, needle),
+            Term::Status(raw, _) => Health::from_str(raw).is_ok_and(|health| count(health) > 0),
+            Term::Context(_) => true,
+        })
+    }
+
     /// `connections` are every loaded connection to this connector.
     pub fn matches_connector<'a>(
         &self,

@@ -8,7 +8,7 @@
 //! Against a plain Xkit (no `GET /stats`) or a small platform, the dashboard loads everything
 //! instead (`loader.rs`) and none of this is used.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -182,12 +182,9 @@ impl Remote {
         counts(&self.stats.health)
     }
 
-    pub fn connector_counts(&self, slug: &str) -> HealthCounts {
-        self.stats
-            .connectors
-            .iter()
-            .find(|connector| connector.slug == slug)
-            .map_or_else(HealthCounts::default, |c| counts(&c.health))
+    /// Each connector's counts, for [`crate::tui::data::Data::set_server_counts`].
+    pub fn connector_counts(&self) -> HashMap<String, HealthCounts> {
+        self.stats.connectors.iter().map(|connector| (connector.slug.clone(), counts(&connector.health))).collect()
     }
 
     /// Notes that `context`'s connections are loaded; returns the contexts to forget.

@@ -401,14 +401,6 @@ impl State {
         self.remote.as_ref().map_or(self.data.totals, |remote| remote.totals())
     }
 
-    /// A connector's connections per health.
-    pub fn connector_counts(&self, slug: &str) -> HealthCounts {
-        match &self.remote {
-            Some(remote) => remote.connector_counts(slug),
-            None => self.data.connector_counts(slug),
-        }
-    }
-
     /// The selections by identity, to find them again after the data is replaced.
     pub fn selection(&self) -> Selection {
         Selection {
@@ -538,6 +530,10 @@ impl State {
             .filter(|&position| {
                 let connector = &data.connectors[position];
                 let owned = data.connections_of_connector(&connector.slug).iter().map(|&c| &data.connections[c]);
+                if data.counted_by_server() {
+                    let counts = data.connector_counts(&connector.slug);
+                    return filter.matches_connector_counted(connector, |health| counts.get(health));
+                }
                 filter.matches_connector(connector, owned)
             })
             .collect();

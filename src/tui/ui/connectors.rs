@@ -18,7 +18,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
     };
     draw_list(frame, area, state, Pane::Connectors, list, |item| {
         let connector = &data.connectors[item];
-        let counts = state.connector_counts(&connector.slug);
+        let counts = data.connector_counts(&connector.slug);
         let mut cells = vec![Cell::from(clean(&connector.name))];
         cells.extend(COUNTED.map(|health| {
             let count = counts.get(health);

@@ -16,7 +16,9 @@ use crate::tui::state::{Scope, State};
 /// The platform is large and the server keeps totals: the panes read what they show.
 pub(super) fn enter(state: &mut State, stats: PlatformStats) {
     tracing::info!(contexts = stats.contexts, connections = stats.connections, "remote-backed panes");
-    state.remote = Some(Box::new(Remote::new(stats)));
+    let remote = Remote::new(stats);
+    state.data.set_server_counts(remote.connector_counts());
+    state.remote = Some(Box::new(remote));
     state.rebuild_views();
 }
 
@@ -91,7 +93,10 @@ pub(super) fn on_event(state: &mut State, event: RemoteEvent) -> Vec<Effect> {
             remote.totals_read_at = Some(now);
             let again = std::mem::take(&mut remote.totals_dirty);
             match result {
-                Ok(stats) => remote.set_stats(*stats),
+                Ok(stats) => {
+                    remote.set_stats(*stats);
+                    state.data.set_server_counts(remote.connector_counts());
+                }
                 Err(error) => state.set_flash(format!("cannot read the totals: {error}"), true),
             }
             state.rebuild_contexts();
@@ -181,6 +186,9 @@ fn keep_connections_of(state: &mut State, keep: impl Fn(&str) -> bool) {
         .filter(|connection| connection.context.as_ref().is_some_and(|context| keep(&context.external_id)))
         .collect();
     state.data = Data::from_parts(data.contexts, data.connectors, connections);
+    if let Some(remote) = &state.remote {
+        state.data.set_server_counts(remote.connector_counts());
+    }
 }
 
 #[cfg(test)]
@@ -250,7 +258,13 @@ mod tests {
         assert_eq!((next[0].1.page, next[0].1.cursor.as_deref()), (1, Some("c100")));
         assert!(effects.contains(&Effect::Remote(RemoteRequest::ContextConnections { context: "org_0003".into() })));
         assert_eq!(state.totals().get(Health::Error), 30);
-        assert_eq!(state.connector_counts("slack").get(Health::Active), 900);
+        assert_eq!(state.data.connector_counts("slack").get(Health::Active), 900);
+        // The connectors' `status:` filter and count sorts go by the server's counts too.
+        state.data.add_connectors(vec![fixtures::connector("slack", "Slack"), fixtures::connector("jira", "Jira")]);
+        state.focus = crate::tui::state::Pane::Connectors;
+        update(&mut state, fixtures::key('/'));
+        press(&mut state, "status:error");
+        assert_eq!(state.connectors.view.len(), 1, "only slack has errors on the server");
     }
 
     #[test]
