@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use url::Url;
 
-pub use crate::model::ConnectionFilter;
+pub use crate::model::{ConnectionFilter, ContextOrder, ContextQuery};
 pub use error::ClientError;
 pub use pages::CursorPage;
 
@@ -183,6 +183,33 @@ impl Client {
             query.push(("search", search.to_owned()));
         }
         self.send(Method::GET, &["contexts"], &query, None::<&()>).await
+    }
+
+    /// `GET /contexts` (extension) filtered and sorted by the server: one page, continued by
+    /// `cursor` in the same query's sort and order.
+    pub async fn query_contexts(
+        &self,
+        query: &ContextQuery,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<ContextsPage, ClientError> {
+        let mut params = page_query(cursor, limit);
+        if let Some(health) = query.health {
+            params.push(("status", health.word().replace(' ', "_")));
+        }
+        if let Some(connector) = &query.connector {
+            params.push(("connector", connector.clone()));
+        }
+        if let Some(search) = query.search.as_deref().filter(|search| !search.is_empty()) {
+            params.push(("search", search.to_owned()));
+        }
+        if query.sort != ContextOrder::ExternalId {
+            params.push(("sort", query.sort.name().to_owned()));
+        }
+        if query.descending {
+            params.push(("order", "desc".to_owned()));
+        }
+        self.send(Method::GET, &["contexts"], &params, None::<&()>).await
     }
 
     /// `GET /stats` (extension): the platform's totals per health and per connector, from the

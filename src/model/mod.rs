@@ -19,8 +19,8 @@ pub use context::Context;
 pub use event::{ConnectorStats, Event, EventsPage, EventsQuery, RefreshCount, StatsBucket, StatsCounts, StatsHistory};
 pub use health::Health;
 pub use pages::{
-    ApiErrorBody, ConnectionEnvelope, ConnectionFilter, ConnectionsPage, ConnectorsPage, ContextEnvelope, ContextsPage,
-    CreateContextRequest, CreateContextResponse, PlatformEnvelope, RepairLink,
+    ApiErrorBody, ConnectionEnvelope, ConnectionFilter, ConnectionsPage, ConnectorsPage, ContextEnvelope, ContextOrder,
+    ContextQuery, ContextsPage, CreateContextRequest, CreateContextResponse, PlatformEnvelope, RepairLink,
 };
 pub use stats::{ConnectorTotals, HealthTotals, PlatformStats};
 pub use webhook::{Webhook, WebhookDelivery};

@@ -21,6 +21,39 @@ pub struct ConnectionFilter {
     pub expiring_within: Option<std::time::Duration>,
 }
 
+/// The orders of the `GET /contexts` extension (`sort=`), ties going by `external_id`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ContextOrder {
+    #[default]
+    ExternalId,
+    /// By the most severe connection.
+    Health,
+    /// By `connection_count`.
+    Connections,
+}
+
+impl ContextOrder {
+    /// The `sort=` value.
+    pub fn name(self) -> &'static str {
+        match self {
+            ContextOrder::ExternalId => "external_id",
+            ContextOrder::Health => "health",
+            ContextOrder::Connections => "connections",
+        }
+    }
+}
+
+/// The filters and sort of the `GET /contexts` extension (query parameters `status`,
+/// `connector`, `search`, `sort`, `order`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContextQuery {
+    pub health: Option<Health>,
+    pub connector: Option<String>,
+    pub search: Option<String>,
+    pub sort: ContextOrder,
+    pub descending: bool,
+}
+
 /// `POST /api/platform/context` body (seeds 000, 001).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CreateContextRequest {

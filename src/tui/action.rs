@@ -6,12 +6,13 @@ use std::time::Duration;
 use crossterm::event::{KeyEvent, MouseEvent};
 
 use crate::client::ClientError;
-use crate::model::{Connection, Connector, Context};
+use crate::model::{Connection, Connector, Context, PlatformStats};
 
 use super::keymap::Keymap;
 use super::live::FollowEvent;
 use super::mint::MintedToken;
 use super::plugins::Plugins;
+use super::remote::RemoteRequest;
 
 #[derive(Debug, Clone)]
 pub enum Action {
@@ -101,6 +102,10 @@ pub enum Stream {
 pub enum LoadEvent {
     /// The hosted catalog base, derived from the platform record.
     Catalog(Result<String, String>),
+    /// The server keeps totals and the platform is large: the panes read what they show
+    /// (boxed: large next to the other events). The contexts and connections streams end
+    /// without rows.
+    Remote(Box<PlatformStats>),
     ContextsPage(Vec<Context>),
     ConnectorsPage(Vec<Connector>),
     /// Connections with `context` set (by the server in bulk mode, by the worker otherwise).
@@ -154,6 +159,8 @@ pub enum Effect {
     },
     /// Read the 24-hour history for the chart.
     LoadStats,
+    /// A read for the remote-backed panes (answered with `FollowEvent::Remote`).
+    Remote(RemoteRequest),
     /// Keep these `:` commands (oldest first) in the state directory's history file.
     SaveCommandHistory(Vec<String>),
     Quit,

@@ -38,6 +38,9 @@ pub struct Data {
     attention: Vec<usize>,
     pub totals: HealthCounts,
     connector_counts: HashMap<String, HealthCounts>,
+    /// Per-connector counts from the server's counters (remote-backed panes, where only a few
+    /// contexts' connections are loaded): they stand for the loaded connections' own.
+    server_counts: Option<HashMap<String, HealthCounts>>,
 }
 
 impl Data {
@@ -192,7 +195,18 @@ impl Data {
     }
 
     pub fn connector_counts(&self, slug: &str) -> HealthCounts {
-        self.connector_counts.get(slug).copied().unwrap_or_default()
+        let counts = self.server_counts.as_ref().unwrap_or(&self.connector_counts);
+        counts.get(slug).copied().unwrap_or_default()
+    }
+
+    /// Takes each connector's counts from the server's counters from now on.
+    pub fn set_server_counts(&mut self, counts: HashMap<String, HealthCounts>) {
+        self.server_counts = Some(counts);
+    }
+
+    /// Whether connector counts come from the server (see [`Data::set_server_counts`]).
+    pub fn counted_by_server(&self) -> bool {
+        self.server_counts.is_some()
     }
 
     /// The least healthy connection of a context, for the contexts list.

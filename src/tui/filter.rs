@@ -5,7 +5,9 @@
 //! On the contexts and connectors lists a `status:` or `connector:` term keeps the rows that
 //! own at least one matching connection, so `status:error` narrows every pane to failures.
 
-use crate::model::{Connection, Connector, Context, Health};
+use std::str::FromStr as _;
+
+use crate::model::{Connection, Connector, Context, ContextQuery, Health};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Term {
@@ -51,6 +53,41 @@ impl Filter {
         self.terms.is_empty()
     }
 
+    /// The bulk listing's filters a remote-backed connections listing asks the server: the
+    /// `status:` and `connector:` terms (the last of each wins); true when other words were
+    /// left out (the listing has no search).
+    pub fn connection_terms(&self) -> (Option<Health>, Option<String>, bool) {
+        let (mut health, mut connector, mut left_out) = (None, None, false);
+        for term in &self.terms {
+            match term {
+                Term::Status(raw, _) => match Health::from_str(raw) {
+                    Ok(parsed) => health = Some(parsed),
+                    Err(_) => left_out = true,
+                },
+                Term::Connector(slug) => connector = Some(slug.clone()),
+                Term::Text(_) | Term::Context(_) => left_out = true,
+            }
+        }
+        (health, connector, left_out)
+    }
+
+    /// The query a remote-backed contexts list asks the server: a `status:` term becomes
+    /// `status=`, a `connector:` term `connector=`, the other words `search=` (the last of
+    /// each field wins). An error names a status the server does not know.
+    pub fn context_query(&self) -> Result<ContextQuery, String> {
+        let mut query = ContextQuery::default();
+        let mut words = Vec::new();
+        for term in &self.terms {
+            match term {
+                Term::Status(raw, _) => query.health = Some(Health::from_str(raw)?),
+                Term::Connector(slug) => query.connector = Some(slug.clone()),
+                Term::Text(word) | Term::Context(word) => words.push(word.as_str()),
+            }
+        }
+        query.search = (!words.is_empty()).then(|| words.join(" "));
+        Ok(query)
+    }
+
     pub fn matches_connection(&self, connection: &Connection) -> bool {
         self.terms.iter().all(|term| connection_term(term, connection))
     }
@@ -66,6 +103,16 @@ impl Filter {
             Term::Status(..) | Term::Connector(_) => {
                 connections.clone().any(|connection| connection_term(term, connection))
             }
+        })
+    }
+
+    /// A connector whose counts per health stand for its connections (remote-backed panes):
+    /// `status:` keeps it when it has connections of that health; `context:` keeps it.
+    pub fn matches_connector_counted(&self, connector: &Connector, count: impl Fn(Health) -> usize) -> bool {
+        self.terms.iter().all(|term| match term {
+            Term::Text(needle) | Term::Connector(needle) => connector_matches(connector, needle),
+            Term::Status(raw, _) => Health::from_str(raw).is_ok_and(|health| count(health) > 0),
+            Term::Context(_) => true,
         })
     }
 

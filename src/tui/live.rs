@@ -11,6 +11,8 @@ use chrono::{DateTime, Utc};
 use crate::client::ClientError;
 use crate::model::{Connection, Event, StatsHistory};
 
+use super::remote::RemoteEvent;
+
 /// The most events kept for the Events view; older ones are dropped.
 pub const MAX_EVENTS: usize = 2_000;
 
@@ -69,6 +71,8 @@ pub enum FollowEvent {
     Refetched { context: String, connector: String, result: Result<Vec<Connection>, String> },
     /// `GET /stats/history` answered (boxed: large next to the other reports).
     Stats(Result<Box<StatsHistory>, ClientError>),
+    /// A read of the remote-backed panes answered.
+    Remote(RemoteEvent),
 }
 
 /// One filter word: `type:`, `connector:`, `context:` or `connection:` narrow that field;

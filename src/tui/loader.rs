@@ -9,6 +9,7 @@ use futures::TryStreamExt as _;
 use tokio::sync::mpsc;
 
 use super::action::{Action, LoadEvent, Stream};
+use super::remote::REMOTE_FROM_CONNECTIONS;
 use crate::client::Client;
 use crate::scan::{self, RowBudget, ScanMode, ScanRequest};
 
@@ -43,9 +44,36 @@ impl Reporter {
     }
 }
 
-/// Runs one scan to completion.
-pub async fn run(client: Client, generation: u64, catalog: bool, limits: ScanLimits, tx: mpsc::Sender<Action>) {
+/// Runs one scan to completion. `probe` (a target's first scan) asks for the server's totals
+/// first: a large platform on a server that keeps them is not scanned, its panes read what
+/// they show (`remote.rs`); only its connectors and catalog are loaded here.
+pub async fn run(
+    client: Client,
+    generation: u64,
+    catalog: bool,
+    probe: bool,
+    limits: ScanLimits,
+    tx: mpsc::Sender<Action>,
+) {
     let reporter = Reporter { tx, generation };
+    if probe {
+        match client.stats().await {
+            Ok(stats) if stats.connections >= REMOTE_FROM_CONNECTIONS => {
+                if !reporter.send(LoadEvent::Remote(Box::new(stats))).await {
+                    return;
+                }
+                tokio::join!(
+                    load_catalog(&client, &reporter, catalog),
+                    load_connectors(&client, &reporter, limits.max_connections),
+                );
+                reporter.finished(Stream::Contexts, Ok(())).await;
+                reporter.finished(Stream::Connections, Ok(())).await;
+                return;
+            }
+            Ok(_) => tracing::info!("a small platform: loading it whole"),
+            Err(error) => tracing::info!(%error, "no totals from the server: loading everything"),
+        }
+    }
     tokio::join!(
         load_catalog(&client, &reporter, catalog),
         load_connectors(&client, &reporter, limits.max_connections),
@@ -149,7 +177,7 @@ mod tests {
     async fn report_of(client: Client) -> Report {
         let (tx, mut rx) = mpsc::channel(16);
         let limits = ScanLimits { concurrency: 4, max_connections: scan::DEFAULT_MAX_CONNECTIONS };
-        tokio::spawn(run(client, 7, true, limits, tx));
+        tokio::spawn(run(client, 7, true, true, limits, tx));
         let mut report = Report::default();
         while let Some(action) = rx.recv().await {
             let Action::Scan { generation: 7, event } = action else { panic!("untagged: {action:?}") };
@@ -158,6 +186,7 @@ mod tests {
                     report.catalog.push(result);
                     continue;
                 }
+                LoadEvent::Remote(_) => panic!("the demo is small: it is loaded whole"),
                 LoadEvent::Finished { stream, result } => {
                     report.outcomes.entry(stream).or_default().push(result);
                     continue;

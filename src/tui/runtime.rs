@@ -31,7 +31,7 @@ use super::mint::MintedToken;
 use super::session::{Opened, Opener};
 use super::state::State;
 use super::update::update;
-use super::{follower, loader, ui};
+use super::{fetcher, follower, loader, ui};
 use crate::client::{Client, ConnectionFilter};
 use crate::target::OpenTarget;
 
@@ -139,6 +139,8 @@ struct Runtime {
     opened_tx: mpsc::Sender<(u64, String, Result<Opened>)>,
     opened_rx: mpsc::Receiver<(u64, String, Result<Opened>)>,
     refresh_at: Option<Instant>,
+    /// Whether the open target was asked for its totals (`GET /stats`) yet: once per target.
+    probed: bool,
     history_file: PathBuf,
     mouse: bool,
 }
@@ -165,6 +167,7 @@ impl Runtime {
             opened_tx,
             opened_rx,
             refresh_at: None,
+            probed: false,
             history_file,
             mouse,
         }
@@ -182,6 +185,7 @@ impl Runtime {
         (self.follow_tx, self.follow_rx) = mpsc::channel(FOLLOW_QUEUE);
         self.workers.abort_all();
         self.refresh_at = None;
+        self.probed = false;
         let target = self.target.take()?;
         tracing::info!(target = %target.label(), "target closed");
         let embedded = target.embedded?;
@@ -324,7 +328,8 @@ impl Runtime {
                     self.follower = Some(tokio::spawn(follower::run(target.client.clone(), self.follow_tx.clone())));
                 }
                 tracing::info!(generation, "scan started");
-                let task = loader::run(target.client.clone(), generation, catalog, self.limits, self.tx.clone());
+                let probe = !std::mem::replace(&mut self.probed, true);
+                let task = loader::run(target.client.clone(), generation, catalog, probe, self.limits, self.tx.clone());
                 self.scan = Some(tokio::spawn(task));
             }
             Effect::SwitchProfile { profile } => {
@@ -422,6 +427,13 @@ impl Runtime {
                         .map(|page| page.connections)
                         .map_err(|error| error.to_string());
                     let _ = tx.send(FollowEvent::Refetched { context, connector, result }).await;
+                });
+            }
+            Effect::Remote(request) => {
+                let Some(client) = self.client() else { return Ok(Flow::Continue) };
+                let tx = self.follow_tx.clone();
+                self.workers.spawn(async move {
+                    let _ = tx.send(FollowEvent::Remote(fetcher::read(client, request).await)).await;
                 });
             }
             Effect::LoadStats => {

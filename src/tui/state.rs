@@ -17,14 +17,17 @@ use crate::model::{Connection, Connector, Context, Event};
 use super::action::Stream;
 use super::columns::{Column, List, Sort, columns};
 use super::command::CommandLine;
-use super::data::Data;
+use super::data::{Data, HealthCounts};
 use super::filter::Filter;
 use super::keymap::{KeyMode, Keymap};
 use super::live::{self, FollowMode, Live};
 use super::mint::{MintForm, MintedToken};
 use super::plugins::Plugins;
+use super::remote::{self, Listed, Remote};
 use super::sort::sort_index;
 use super::theme::Theme;
+
+pub use super::list_view::ListView;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Pane {
@@ -157,71 +160,6 @@ pub struct PaneLoad {
     pub loaded_at: Option<DateTime<Utc>>,
     /// The last failure and since when the pane has been failing.
     pub error: Option<(DateTime<Utc>, String)>,
-}
-
-/// A windowed list: the filtered index into the data, the selection and the scroll offset.
-/// Only `index[offset..offset + rows]` is ever turned into widgets.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ListView {
-    pub index: Vec<usize>,
-    pub selected: usize,
-    pub offset: usize,
-}
-
-impl ListView {
-    /// The data position of the selected row.
-    pub fn selected_item(&self) -> Option<usize> {
-        self.index.get(self.selected).copied()
-    }
-
-    pub fn len(&self) -> usize {
-        self.index.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
-    }
-
-    /// Moves the selection to `position` (clamped) and scrolls it into a window of `rows`.
-    pub fn select(&mut self, position: usize, rows: usize) {
-        self.selected = position.min(self.index.len().saturating_sub(1));
-        self.scroll_into_view(rows);
-    }
-
-    pub fn move_by(&mut self, delta: isize, rows: usize) {
-        self.select(self.selected.saturating_add_signed(delta), rows);
-    }
-
-    pub fn scroll_into_view(&mut self, rows: usize) {
-        let rows = rows.max(1);
-        if self.selected < self.offset {
-            self.offset = self.selected;
-        } else if self.selected >= self.offset + rows {
-            self.offset = self.selected + 1 - rows;
-        }
-        self.offset = self.offset.min(self.index.len().saturating_sub(rows));
-    }
-
-    /// Replaces the index, keeping `keep` (a data position) selected when it is still listed.
-    pub fn replace(&mut self, index: Vec<usize>, keep: Option<usize>, rows: usize) {
-        let position = keep.and_then(|item| index.iter().position(|&candidate| candidate == item));
-        self.index = index;
-        match position {
-            Some(position) => self.select(position, rows),
-            None => {
-                self.offset = 0;
-                self.select(0, rows);
-            }
-        }
-    }
-
-    /// The rows to draw for a window of `rows` lines, and the selection within them.
-    pub fn window(&self, rows: usize) -> (&[usize], Option<usize>) {
-        let start = self.offset.min(self.index.len());
-        let end = (start + rows).min(self.index.len());
-        let selected = (self.selected >= start && self.selected < end).then(|| self.selected - start);
-        (&self.index[start..end], selected)
-    }
 }
 
 /// The Events view: the recent events, filtered, newest first, with a selection. Its `/`
@@ -362,6 +300,9 @@ pub struct State {
     pub failures: u32,
     /// True once the server answered 404 to the bulk connections listing.
     pub fallback: bool,
+    /// The panes read what they show from the server (a large platform on a server with the
+    /// extensions); `None`: everything is loaded.
+    pub remote: Option<Box<Remote>>,
     pub spinner: usize,
     /// Connections whose forced refresh is in flight, by id.
     pub refreshing: HashSet<String>,
@@ -434,7 +375,11 @@ impl State {
     }
 
     pub fn selected_context(&self) -> Option<&Context> {
-        self.contexts.view.selected_item().and_then(|position| self.data.contexts.get(position))
+        let position = self.contexts.view.selected_item()?;
+        match &self.remote {
+            Some(remote) => remote.contexts.loaded(position),
+            None => self.data.contexts.get(position),
+        }
     }
 
     pub fn selected_connector(&self) -> Option<&Connector> {
@@ -442,7 +387,18 @@ impl State {
     }
 
     pub fn selected_connection(&self) -> Option<&Connection> {
-        self.connections.view.selected_item().and_then(|position| self.data.connections.get(position))
+        let position = self.connections.view.selected_item()?;
+        match &self.remote {
+            Some(remote) if matches!(self.scope, Scope::Triage | Scope::Connector(_)) => {
+                remote.listing.loaded(position)
+            }
+            _ => self.data.connections.get(position),
+        }
+    }
+
+    /// Connections per health across the platform: the server's counters in remote mode.
+    pub fn totals(&self) -> HealthCounts {
+        self.remote.as_ref().map_or(self.data.totals, |remote| remote.totals())
     }
 
     /// The selections by identity, to find them again after the data is replaced.
@@ -531,6 +487,20 @@ impl State {
 
     fn rebuild_contexts_keeping(&mut self, keep: Option<&str>) {
         let filter = Filter::parse(&self.contexts.filter);
+        if let Some(remote) = &mut self.remote {
+            // The server filters and sorts; the list is virtual, its rows read as it scrolls.
+            match remote::context_query(&filter, self.contexts.sort) {
+                Ok(query) => {
+                    if remote.set_query(query) {
+                        self.contexts.view.selected = 0;
+                        self.contexts.view.offset = 0;
+                    }
+                }
+                Err(error) => self.flash = Some(Flash { text: error, error: true }),
+            }
+            self.contexts.view.set_virtual(remote.contexts.len(), self.contexts.rows);
+            return;
+        }
         let keep = keep.and_then(|id| self.data.context_position(id));
         let data = &self.data;
         let index: Vec<usize> = if filter.is_empty() {
@@ -560,6 +530,10 @@ impl State {
             .filter(|&position| {
                 let connector = &data.connectors[position];
                 let owned = data.connections_of_connector(&connector.slug).iter().map(|&c| &data.connections[c]);
+                if data.counted_by_server() {
+                    let counts = data.connector_counts(&connector.slug);
+                    return filter.matches_connector_counted(connector, |health| counts.get(health));
+                }
                 filter.matches_connector(connector, owned)
             })
             .collect();
@@ -587,7 +561,24 @@ impl State {
             }
         };
         let keep = if scope == self.scope { keep.and_then(|id| self.data.connection_position(id)) } else { None };
+        let rescoped = scope != self.scope;
         self.scope = scope;
+        if let (Some(remote), Some((listed, left_out))) =
+            (self.remote.as_mut(), listed(&self.scope, &self.connections.filter))
+        {
+            if left_out {
+                let text = "on a large platform, triage and a connector's list filter by status: and connector: only";
+                self.flash = Some(Flash { text: text.into(), error: true });
+            }
+            // Across contexts: a virtual list of the server's pages.
+            remote.list(listed);
+            if rescoped {
+                self.connections.view.selected = 0;
+                self.connections.view.offset = 0;
+            }
+            self.connections.view.set_virtual(remote.listing.len(), self.connections.rows);
+            return;
+        }
         let data = &self.data;
         let base: &[usize] = match &self.scope {
             Scope::Nothing => &[],
@@ -601,6 +592,20 @@ impl State {
         let list = List::Connections { show_context: self.shows_context() };
         install_index(&mut self.connections, &self.data, list, index, keep);
     }
+}
+
+/// What a remote-backed connections pane pages through for `scope` and its `filter`: the
+/// scopes across contexts (one context's connections are read whole), and whether filter
+/// words were left out.
+fn listed(scope: &Scope, filter: &str) -> Option<(Listed, bool)> {
+    let (health, connector, left_out) = Filter::parse(filter).connection_terms();
+    let listed = match scope {
+        Scope::Triage => Listed { triage: true, health, connector },
+        // The scope's connector wins over a `connector:` term.
+        Scope::Connector(slug) => Listed { triage: false, health, connector: Some(slug.clone()) },
+        Scope::Nothing | Scope::Context(_) => return None,
+    };
+    Some((listed, left_out))
 }
 
 /// Installs a rebuilt filtered index (in data order), sorted by the pane's sort, keeping the
@@ -621,6 +626,7 @@ fn install_index(pane: &mut ListPane, data: &Data, list: List, mut index: Vec<us
 fn replace_sorted(view: &mut ListView, index: Vec<usize>, keep: Option<usize>, rows: usize) {
     let position = keep.and_then(|item| index.binary_search(&item).ok());
     view.index = index;
+    view.virtual_rows = None;
     match position {
         Some(position) => view.select(position, rows),
         None => {

@@ -30,6 +30,7 @@ mod tui_e2e;
 mod tui_live;
 mod tui_power;
 mod tui_profiles;
+mod tui_remote;
 mod webhooks;
 mod xkitjs;
 mod xkitjs_connect;

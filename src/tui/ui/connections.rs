@@ -3,9 +3,11 @@ use ratatui::layout::Rect;
 use ratatui::text::Span;
 use ratatui::widgets::Cell;
 
+use super::contexts::PLACEHOLDER;
 use super::widgets::{ListFrame, clean, draw_list, health_span};
 use crate::humanize::age;
 use crate::model::{Connection, Health};
+use crate::tui::paged::Row;
 use crate::tui::state::{Pane, Scope, State};
 
 pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
@@ -18,6 +20,10 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
         }
         Scope::Triage => ("TRIAGE: needs attention".to_owned(), data.needing_attention().len()),
     };
+    // Remote-backed, the scopes across contexts page through the server's listing.
+    let paged = state.remote.as_ref().filter(|_| matches!(state.scope, Scope::Triage | Scope::Connector(_)));
+    let total = paged.map_or(total, |remote| remote.listing.len());
+    let paged_rows = paged.map(|remote| &remote.listing);
     let name =
         if state.triage { Span::styled(name, state.theme.badge()) } else { Span::styled(name, state.theme.title()) };
     let show_context = state.shows_context();
@@ -30,9 +36,20 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
     };
     let columns = state.columns(Pane::Connections);
     let now = state.now();
-    let list = ListFrame { name, total, columns, has_data: !data.connections.is_empty(), empty_hint };
+    let has_data = paged_rows.is_some() || !data.connections.is_empty();
+    let list = ListFrame { name, total, columns, has_data, empty_hint };
     draw_list(frame, area, state, Pane::Connections, list, |item| {
-        let connection = &data.connections[item];
+        let connection = match paged_rows.map(|rows| rows.row(item)) {
+            None => &data.connections[item],
+            Some(Row::Loaded(connection)) => connection,
+            Some(Row::Loading) => {
+                return vec![
+                    Cell::from(Span::styled("…", state.theme.muted())),
+                    Cell::from(""),
+                    Cell::from(Span::styled(PLACEHOLDER, state.theme.muted())),
+                ];
+            }
+        };
         let mut cells = vec![
             Cell::from(health_span(state, Health::of(Some(connection)))),
             Cell::from(Span::styled(since(connection, now), state.theme.muted())),

@@ -5,9 +5,17 @@ use ratatui::widgets::Cell;
 
 use super::widgets::{ListFrame, clean, draw_list, health_span};
 use crate::model::Health;
+use crate::tui::paged::Row;
+use crate::tui::remote::Remote;
 use crate::tui::state::{Pane, State};
 
+/// What a row shows while its page is read.
+pub const PLACEHOLDER: &str = "loading…";
+
 pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
+    if let Some(remote) = &state.remote {
+        return draw_remote(frame, area, state, remote);
+    }
     let data = &state.data;
     let list = ListFrame {
         name: Span::styled("Contexts", state.theme.title()),
@@ -28,5 +36,39 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
             Cell::from(clean(context.external_name.as_deref().unwrap_or(""))),
             Cell::from(format!("{owned:>5}")),
         ]
+    });
+}
+
+/// The virtual list: the rows the server sent for the window, a placeholder for a row whose
+/// page is on its way. Health and count come with each context (the server keeps them).
+fn draw_remote(frame: &mut Frame, area: Rect, state: &State, remote: &Remote) {
+    let list = ListFrame {
+        name: Span::styled("Contexts", state.theme.title()),
+        total: remote.stats.contexts as usize,
+        columns: state.columns(Pane::Contexts),
+        has_data: true,
+        empty_hint: if state.contexts.filter.is_empty() {
+            "no contexts"
+        } else {
+            "no context matches the filter (esc clears)"
+        },
+    };
+    draw_list(frame, area, state, Pane::Contexts, list, |item| match remote.contexts.row(item) {
+        Row::Loaded(context) => {
+            let health = match (context.connection_count, context.health) {
+                (Some(0), _) | (_, None) => Cell::from(Health::NotInstalled.symbol()),
+                (_, Some(health)) => Cell::from(health_span(state, health)),
+            };
+            vec![
+                health,
+                Cell::from(clean(&context.external_id)),
+                Cell::from(clean(context.external_name.as_deref().unwrap_or(""))),
+                Cell::from(format!("{:>5}", context.connection_count.unwrap_or(0))),
+            ]
+        }
+        Row::Loading => vec![
+            Cell::from(Span::styled("…", state.theme.muted())),
+            Cell::from(Span::styled(PLACEHOLDER, state.theme.muted())),
+        ],
     });
 }

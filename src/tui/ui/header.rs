@@ -21,6 +21,8 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
     }
     first.push(Span::raw(" │ "));
     match &state.scan {
+        // Remote-backed, the scan only lists the connectors: the counts are the server's.
+        Some(_) if state.remote.is_some() => first.push(Span::raw(format!("{} loading connectors", spinner(state)))),
         Some(scan) => first.push(Span::raw(format!(
             "{} scanning: {} contexts, {} connections",
             spinner(state),
@@ -43,20 +45,21 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
         first.push(mode);
     }
     let data = &state.data;
+    let totals = state.totals();
     let mut second = Vec::new();
     for health in TOTALS {
-        let count = data.totals.get(health);
+        let count = totals.get(health);
         let style = if count == 0 { theme.muted() } else { theme.health(health) };
         second.push(Span::styled(format!("{} {count} {}", health.symbol(), health.word()), style));
         second.push(Span::raw("  "));
     }
+    let (contexts, connections) = match &state.remote {
+        // Counted by the server: only a window of them is loaded.
+        Some(remote) => (remote.stats.contexts as usize, remote.stats.connections as usize),
+        None => (data.contexts.len(), data.connections.len()),
+    };
     second.push(Span::styled(
-        format!(
-            "│ {} contexts · {} connectors · {} connections",
-            data.contexts.len(),
-            data.connectors.len(),
-            data.connections.len()
-        ),
+        format!("│ {contexts} contexts · {} connectors · {connections} connections", data.connectors.len()),
         theme.muted(),
     ));
     if state.fallback {

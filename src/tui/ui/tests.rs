@@ -418,3 +418,35 @@ fn the_header_says_live_or_polling() {
     update(&mut state, Action::Follow(FollowEvent::Unsupported));
     insta::assert_snapshot!("header_polling_100x8", render(&state).backend());
 }
+
+/// Remote-backed (a large platform): totals from the server's counters, the first page of
+/// contexts loaded and the rows past it drawn as placeholders while their page is read.
+#[test]
+fn remote_backed_placeholder_rows() {
+    use crate::model::{HealthTotals, PlatformStats};
+    use crate::tui::action::Effect;
+    use crate::tui::live::FollowEvent;
+    use crate::tui::remote::{RemoteEvent, RemoteRequest};
+
+    let mut state = new_state((120, 40));
+    update(&mut state, Action::Start);
+    let health = HealthTotals { active: 180_000, pending: 8_000, unknown: 2_000, error: 6_000, disabled: 4_000 };
+    let stats = PlatformStats { contexts: 40_000, connections: 200_000, health, connectors: Vec::new() };
+    let generation = state.generation;
+    let effects = update(&mut state, Action::Scan { generation, event: LoadEvent::Remote(Box::new(stats)) });
+    let Some(Effect::Remote(RemoteRequest::Contexts { page, .. })) = effects.into_iter().next() else {
+        panic!("the first page is read")
+    };
+    let rows = (0..100).map(|n| crate::tui::fixtures::context(&format!("org_{n:05}"), "Generated")).collect();
+    let event = RemoteEvent::ContextsPage { page, result: Ok((rows, Some("next".into()))) };
+    update(&mut state, Action::Follow(FollowEvent::Remote(event)));
+    crate::tui::fixtures::finish_all(&mut state, Ok(()));
+    // Past the end of the first page: the next one is on its way.
+    for _ in 0..105 {
+        update(&mut state, key('j'));
+    }
+    for pane in state.list_panes_mut() {
+        pane.load.loaded_at = Some(at());
+    }
+    insta::assert_snapshot!("remote_placeholders_120x40", render(&state).backend());
+}

@@ -88,6 +88,11 @@ fn execute(state: &mut State, parsed: Parsed) -> Vec<Effect> {
         Parsed::Connections => state.focus = Pane::Connections,
         Parsed::Triage if state.triage => state.focus = Pane::Connections,
         Parsed::Triage => return browse::on_command(state, Command::Triage),
+        Parsed::Context(id) if state.remote.is_some() => {
+            // Remote-backed: the server's search finds it among all contexts.
+            state.focus = Pane::Contexts;
+            browse::set_filter(state, id);
+        }
         Parsed::Context(id) => match state.data.context_position(&id) {
             Some(position) => jump(state, Pane::Contexts, position),
             None => state.set_flash(format!("no context {}", crate::sanitize::for_terminal(&id)), true),

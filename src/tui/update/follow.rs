@@ -41,6 +41,7 @@ pub(super) fn on_follow(state: &mut State, event: FollowEvent) -> Vec<Effect> {
             super::events::refresh_view(state);
             if apply && !events.is_empty() {
                 effects.extend(apply_events(state, &events));
+                effects.extend(super::remote::on_change(state));
             }
             if events.is_empty() {
                 // A long-poll that ended with nothing new changes nothing on screen.
@@ -50,6 +51,7 @@ pub(super) fn on_follow(state: &mut State, event: FollowEvent) -> Vec<Effect> {
         }
         FollowEvent::Refetched { result, .. } => on_refetched(state, result),
         FollowEvent::Stats(result) => on_stats(state, result),
+        FollowEvent::Remote(event) => super::remote::on_event(state, event),
     }
 }
 
@@ -107,9 +109,13 @@ fn apply_events(state: &mut State, events: &[Event]) -> Vec<Effect> {
             patch(staging, event, id);
         }
         changed |= patched;
+        // Remote-backed: only the open contexts' connections are held; the rest is re-read
+        // with the totals.
+        let held = |context: &String| state.remote.as_ref().is_none_or(|remote| remote.opened.contains(context));
         if !patched
             && event.event_type != "connection.deleted"
             && let (Some(context), Some(connector)) = (&event.context, &event.connector)
+            && held(context)
         {
             refetch.insert((context.clone(), connector.clone()));
         }

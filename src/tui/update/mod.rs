@@ -3,7 +3,8 @@
 //! concern: `scan` (loading), `keys` (the keymap of each mode), `browse` (list commands),
 //! `command` (the `:` line), `sort`, `mouse`, `mint` (the token form), `popup` (token and URL
 //! popups), `profiles` (switching targets), `plugin` (running `[[plugins]]`), `refresh` (forced refresh of one
-//! connection), `repair` (repair pages), `follow` (events applied as they arrive).
+//! connection), `repair` (repair pages), `follow` (events applied as they arrive), `remote` (the
+//! remote-backed panes of a large platform: after every action, the reads the screen needs).
 
 mod browse;
 mod command;
@@ -16,6 +17,7 @@ mod plugin;
 mod popup;
 pub mod profiles;
 mod refresh;
+mod remote;
 mod repair;
 mod scan;
 mod sort;
@@ -25,6 +27,13 @@ use super::state::{Pane, State};
 use super::ui::layout::list_rows;
 
 pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
+    let mut effects = handle(state, action);
+    // Remote-backed panes read what the views now show, whatever moved them.
+    effects.extend(remote::follow_screen(state));
+    effects
+}
+
+fn handle(state: &mut State, action: Action) -> Vec<Effect> {
     state.needs_redraw = true;
     match action {
         Action::Start => scan::start_scan(state),

@@ -16,6 +16,9 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(5);
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
 pub(super) fn start_scan(state: &mut State) -> Vec<Effect> {
+    if state.remote.is_some() {
+        return super::remote::refresh(state);
+    }
     state.generation += 1;
     let loaded_before = state.list_panes().iter().any(|pane| pane.load.loaded_at.is_some());
     state.scan = Some(RunningScan {
@@ -39,6 +42,7 @@ pub(super) fn on_scan_event(state: &mut State, event: LoadEvent) -> Vec<Effect> 
             state.catalog_error = None;
         }
         LoadEvent::Catalog(Err(error)) => state.catalog_error = Some(error),
+        LoadEvent::Remote(stats) => super::remote::enter(state, *stats),
         LoadEvent::ContextsPage(contexts) => {
             scan.contexts_seen += contexts.len();
             sink.add_contexts(contexts);
