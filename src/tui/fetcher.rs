@@ -76,11 +76,15 @@ async fn listing_page(
     Ok((rows, next))
 }
 
+/// Every connection of `context`, the disabled ones too (as the full scan shows them): the bulk
+/// listing narrowed to the context, which `GET /contexts/{id}/connections` is not (it lists the
+/// enabled ones only, as Xkit did).
 async fn context_connections(client: &Client, context: &str) -> Result<Vec<Connection>, crate::client::ClientError> {
+    let filter = ConnectionFilter { context: Some(context.to_owned()), ..ConnectionFilter::default() };
     let mut connections = Vec::new();
     let mut cursor = None;
     for _ in 0..MAX_CONTEXT_PAGES {
-        let page = client.context_connections(context, cursor.as_deref()).await?;
+        let page = client.list_connections(&filter, cursor.as_deref(), None).await?;
         connections.extend(page.connections);
         cursor = page.next_cursor;
         if cursor.is_none() {

@@ -111,10 +111,13 @@ fn a_large_platform_shows_totals_pages_filters_and_triage_without_loading_everyt
         text.contains(&totals) && text.contains(&connections) && text.contains(&error_total) && text.contains(&first_id)
     });
     assert!(screen.contains(&format!("Contexts {}", stats.contexts)), "{screen}");
-    // The selected (first) context's connections are read on their own.
-    dash.wait_for_text(&format!("Connections of {first_id}"));
-    let wanted = format!("/api/platform/contexts/{first_id}/connections");
-    dash.wait_for("the first context's connections", |_| !recorder.requests(&wanted).is_empty());
+    // The selected (first) context's connections are read on their own, the disabled ones too.
+    let count = first.contexts[0].connection_count.expect("the server counts a context's connections");
+    dash.wait_for_text(&format!("Connections of {first_id} {count}"));
+    let wanted = format!("context={first_id}");
+    dash.wait_for("the first context's connections", |_| {
+        recorder.requests("/api/platform/connections").iter().any(|request| request.contains(&wanted))
+    });
 
     // `G` reaches the last context in one backward read.
     dash.press("G");
