@@ -21,8 +21,9 @@ use super::data::HealthCounts;
 use super::filter::Filter;
 use super::paged::{PageRequest, PagedList};
 
-/// Platforms with fewer connections than this are loaded whole: it takes well under a second,
-/// and every local filter and sort keeps working.
+/// Platforms with fewer connections than this are loaded whole unless the profile's
+/// `remote_threshold` says otherwise: it takes well under a second, and every local filter and
+/// sort keeps working.
 pub const REMOTE_FROM_CONNECTIONS: u64 = 10_000;
 /// The contexts whose connections are kept, the selected one included.
 pub const OPEN_CONTEXTS: usize = 4;
