@@ -20,6 +20,7 @@
 //! max_connections = 500000                  # scans stop past this many (default 100000)
 //! refresh = "30s"
 //! live_rescan = "5m"                        # rescans while events are followed (default 5m)
+//! remote_threshold = 50000                  # from this many connections, panes read pages (default 10000)
 //!
 //! [keys]                                    # the dashboard's browsing keys
 //! quit = ["q", "ctrl-q"]
@@ -250,6 +251,9 @@ pub struct Profile {
     /// How often the dashboard rescans while it follows the server's events (default 5m).
     #[serde(default, deserialize_with = "humantime_opt")]
     pub live_rescan: Option<Duration>,
+    /// From this many connections, on a server that keeps totals, the dashboard's panes read
+    /// the pages they show instead of loading the platform (default 10000; 0: always).
+    pub remote_threshold: Option<u64>,
 }
 
 impl fmt::Debug for Profile {
@@ -266,6 +270,7 @@ impl fmt::Debug for Profile {
             .field("max_connections", &self.max_connections)
             .field("refresh", &self.refresh)
             .field("live_rescan", &self.live_rescan)
+            .field("remote_threshold", &self.remote_threshold)
             .finish()
     }
 }
@@ -339,6 +344,14 @@ impl Config {
             }
             if profile.max_connections == Some(0) {
                 return Err((key("max_connections"), "must be at least 1".into()));
+            }
+            // A platform between the two would be loaded whole and stop at max_connections.
+            if let (Some(threshold), Some(max)) = (profile.remote_threshold, profile.max_connections)
+                && threshold > max as u64
+            {
+                let message =
+                    format!("must not exceed max_connections ({max}): a larger platform cannot be loaded whole");
+                return Err((key("remote_threshold"), message));
             }
             if let Some(url) = &profile.api_url {
                 crate::client::platform_base(url).map_err(|error| (key("api_url"), error.to_string()))?;
@@ -524,6 +537,7 @@ read_only = true
 concurrency = 4
 refresh = "1m 30s"
 live_rescan = "10m"
+remote_threshold = 0
 [keys]
 quit = ["q", "ctrl-c"]
 open_repair = []
@@ -535,6 +549,7 @@ open_repair = []
         assert_eq!(profile.refresh, Some(Duration::from_secs(90)));
         assert_eq!(profile.live_rescan, Some(Duration::from_secs(600)));
         assert_eq!(profile.concurrency, Some(4));
+        assert_eq!(profile.remote_threshold, Some(0), "0: always remote-backed");
         assert!(profile.read_only);
         assert_eq!(config.keys["open_repair"], KeyOverride::Keys(Vec::new()));
         assert_eq!(split_command(profile.secret_command.as_deref().unwrap()).unwrap(), ["pass", "show", "xkit prod"]);
@@ -563,6 +578,19 @@ open_repair = []
         assert!(message.contains("line 3") && message.contains("profiles.prod.concurrency"), "{message}");
         let message = parse("[profiles.a]\nrefresh = \"soon\"\n").unwrap_err().to_string();
         assert!(message.contains("line 2") && message.contains("profiles.a.refresh"), "{message}");
+    }
+
+    #[test]
+    fn an_invalid_remote_threshold_names_the_key() {
+        let message = parse("[profiles.big]\nremote_threshold = -1\n").unwrap_err().to_string();
+        assert!(message.contains("line 2") && message.contains("profiles.big.remote_threshold"), "{message}");
+        let message = parse("[profiles.big]\nremote_threshold = \"10k\"\n").unwrap_err().to_string();
+        assert!(message.contains("profiles.big.remote_threshold"), "{message}");
+        let message =
+            parse("[profiles.big]\nmax_connections = 5000\nremote_threshold = 20000\n").unwrap_err().to_string();
+        assert!(message.contains("profiles.big.remote_threshold") && message.contains("5000"), "{message}");
+        let config = parse("[profiles.big]\nmax_connections = 50000\nremote_threshold = 20000\n").unwrap();
+        assert_eq!(config.profiles["big"].remote_threshold, Some(20_000));
     }
 
     #[test]

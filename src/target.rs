@@ -44,6 +44,8 @@ pub struct OpenTarget {
     pub refresh: Option<Duration>,
     /// The profile's `live_rescan` interval, when set.
     pub live_rescan: Option<Duration>,
+    /// The profile's `remote_threshold`, when set.
+    pub remote_threshold: Option<u64>,
     /// Keeps the embedded server alive as long as the target is open.
     pub embedded: Option<EmbeddedPlatform>,
     /// Base of the catalog's repair pages: configured, or looked up once on first use.
@@ -210,6 +212,7 @@ async fn open_resolved(
         max_connections: defaults.and_then(|profile| profile.max_connections),
         refresh: defaults.and_then(|profile| profile.refresh),
         live_rescan: defaults.and_then(|profile| profile.live_rescan),
+        remote_threshold: defaults.and_then(|profile| profile.remote_threshold),
         embedded: None,
         catalog,
         origin,
@@ -244,6 +247,7 @@ async fn open_embedded(args: &TargetArgs, paths: &Paths, options: &ClientOptions
         max_connections: None,
         refresh: None,
         live_rescan: None,
+        remote_threshold: None,
         embedded: Some(embedded),
         catalog,
     })

@@ -30,6 +30,10 @@ pub async fn read(client: Client, request: RemoteRequest) -> RemoteEvent {
             let result = listing_page(&client, &listed, &page).await.map_err(|error| error.to_string());
             RemoteEvent::ListingPage { page, result }
         }
+        RemoteRequest::Settle { keystroke, after } => {
+            tokio::time::sleep(after).await;
+            RemoteEvent::Settled { keystroke }
+        }
         RemoteRequest::ContextConnections { context } => {
             let result = context_connections(&client, &context).await.map_err(|error| error.to_string());
             RemoteEvent::ContextConnections { context, result }

@@ -9,7 +9,6 @@ use futures::TryStreamExt as _;
 use tokio::sync::mpsc;
 
 use super::action::{Action, LoadEvent, Stream};
-use super::remote::REMOTE_FROM_CONNECTIONS;
 use crate::client::Client;
 use crate::scan::{self, RowBudget, ScanMode, ScanRequest};
 
@@ -23,6 +22,8 @@ pub struct ScanLimits {
     pub concurrency: usize,
     /// The most connections kept, and separately the most contexts and connectors.
     pub max_connections: usize,
+    /// From this many connections, a server that keeps totals is not scanned (0: never).
+    pub remote_threshold: u64,
 }
 
 struct Reporter {
@@ -58,7 +59,7 @@ pub async fn run(
     let reporter = Reporter { tx, generation };
     if probe {
         match client.stats().await {
-            Ok(stats) if stats.connections >= REMOTE_FROM_CONNECTIONS => {
+            Ok(stats) if stats.connections >= limits.remote_threshold => {
                 if !reporter.send(LoadEvent::Remote(Box::new(stats))).await {
                     return;
                 }
@@ -172,11 +173,18 @@ mod tests {
         rows: HashMap<Stream, usize>,
         outcomes: HashMap<Stream, Vec<Result<(), String>>>,
         catalog: Vec<Result<String, String>>,
+        /// The totals, when the scan went remote-backed.
+        remote: Option<u64>,
     }
 
-    async fn report_of(client: Client) -> Report {
+    const LIMITS: ScanLimits = ScanLimits {
+        concurrency: 4,
+        max_connections: scan::DEFAULT_MAX_CONNECTIONS,
+        remote_threshold: crate::tui::remote::REMOTE_FROM_CONNECTIONS,
+    };
+
+    async fn report_of(client: Client, limits: ScanLimits) -> Report {
         let (tx, mut rx) = mpsc::channel(16);
-        let limits = ScanLimits { concurrency: 4, max_connections: scan::DEFAULT_MAX_CONNECTIONS };
         tokio::spawn(run(client, 7, true, true, limits, tx));
         let mut report = Report::default();
         while let Some(action) = rx.recv().await {
@@ -186,7 +194,10 @@ mod tests {
                     report.catalog.push(result);
                     continue;
                 }
-                LoadEvent::Remote(_) => panic!("the demo is small: it is loaded whole"),
+                LoadEvent::Remote(stats) => {
+                    report.remote = Some(stats.connections);
+                    continue;
+                }
                 LoadEvent::Finished { stream, result } => {
                     report.outcomes.entry(stream).or_default().push(result);
                     continue;
@@ -204,8 +215,8 @@ mod tests {
         report
     }
 
-    #[tokio::test]
-    async fn every_stream_ends_once_with_what_the_server_has() {
+    /// The bundled demo server (small) and a client of it; the server lives as long as the dir.
+    async fn demo() -> (tempfile::TempDir, crate::server::RunningServer, Client) {
         let dir = tempfile::tempdir().unwrap();
         let server = start(ServerConfig { demo: true, ..ServerConfig::new(dir.path()) }).await.unwrap();
         let keys = create_key_pair(dir.path()).unwrap();
@@ -215,11 +226,18 @@ mod tests {
             secret_key: keys.secret_key.clone(),
         };
         let client = Client::new(&target, &ClientOptions::default()).unwrap();
+        (dir, server, client)
+    }
+
+    #[tokio::test]
+    async fn every_stream_ends_once_with_what_the_server_has() {
+        let (_dir, _server, client) = demo().await;
         let contexts = client.list_contexts(None, None, Some(1000)).await.unwrap().contexts.len();
         let connectors = client.list_connectors(None, Some(1000)).await.unwrap().connectors.len();
         let connections = scan::collect(client.clone(), ScanRequest::default()).await.unwrap().len();
 
-        let report = report_of(client).await;
+        let report = report_of(client, LIMITS).await;
+        assert_eq!(report.remote, None, "the demo is small: it is loaded whole");
         assert_eq!(report.rows[&Stream::Contexts], contexts);
         assert_eq!(report.rows[&Stream::Connectors], connectors);
         assert_eq!(report.rows[&Stream::Connections], connections);
@@ -237,7 +255,7 @@ mod tests {
             publishable_key: "pk".into(),
             secret_key: "sk".into(),
         };
-        let report = report_of(Client::new(&target, &ClientOptions::default()).unwrap()).await;
+        let report = report_of(Client::new(&target, &ClientOptions::default()).unwrap(), LIMITS).await;
         for stream in [Stream::Contexts, Stream::Connectors, Stream::Connections] {
             let outcomes = &report.outcomes[&stream];
             assert!(
@@ -246,5 +264,17 @@ mod tests {
             );
         }
         assert!(matches!(report.catalog[..], [Err(_)]));
+    }
+
+    #[tokio::test]
+    async fn a_remote_threshold_of_zero_reads_pages_even_of_a_small_platform() {
+        let (_dir, _server, client) = demo().await;
+        let connections = client.stats().await.unwrap().connections;
+        assert!(connections < LIMITS.remote_threshold, "the demo is under the default threshold");
+        let report = report_of(client, ScanLimits { remote_threshold: 0, ..LIMITS }).await;
+        assert_eq!(report.remote, Some(connections), "0: remote-backed whenever the server has /stats");
+        assert_eq!(report.rows.get(&Stream::Contexts), None, "the contexts are not scanned");
+        assert_eq!(report.rows.get(&Stream::Connections), None, "nor the connections");
+        assert!(report.rows[&Stream::Connectors] > 0, "the connectors are loaded as always");
     }
 }

@@ -85,6 +85,15 @@ impl<T> PagedList<T> {
         known * PAGE
     }
 
+    /// The rows known to exist: all of them once counted; else the pages before the last one
+    /// known, which are full (each said there was a next).
+    pub fn at_least(&self) -> usize {
+        if self.is_counted() {
+            return self.len();
+        }
+        self.len().saturating_sub(PAGE)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -329,10 +338,12 @@ mod tests {
         settle(&mut list, 250);
         assert_eq!(list.len(), 300, "two pages read, a third known to exist");
         assert!(!list.is_counted());
+        assert_eq!(list.at_least(), 200, "the two full pages read: the third may hold a single row");
         list.show(280, 20);
         settle(&mut list, 250);
         assert_eq!(list.len(), 250);
         assert!(list.is_counted());
+        assert_eq!(list.at_least(), 250);
     }
 
     #[test]

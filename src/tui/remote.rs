@@ -21,13 +21,18 @@ use super::data::HealthCounts;
 use super::filter::Filter;
 use super::paged::{PageRequest, PagedList};
 
-/// Platforms with fewer connections than this are loaded whole: it takes well under a second,
-/// and every local filter and sort keeps working.
+/// Platforms with fewer connections than this are loaded whole unless the profile's
+/// `remote_threshold` says otherwise: it takes well under a second, and every local filter and
+/// sort keeps working.
 pub const REMOTE_FROM_CONNECTIONS: u64 = 10_000;
 /// The contexts whose connections are kept, the selected one included.
 pub const OPEN_CONTEXTS: usize = 4;
 /// Events re-read the totals at most this often.
 pub const TOTALS_EVERY: Duration = Duration::from_secs(1);
+
+/// A contexts query being typed goes out this long after the last keystroke (or as soon as the
+/// read in flight answers), so typing a word costs one request, not one per letter.
+pub const SETTLE: Duration = Duration::from_millis(150);
 
 /// The healths triage lists, in this order (the bulk listing filters by one at a time).
 pub const TRIAGE: [Health; 2] = [Health::Error, Health::Unknown];
@@ -44,6 +49,8 @@ pub enum RemoteRequest {
     Listing { listed: Listed, page: PageRequest },
     /// The connections of one context.
     ContextConnections { context: String },
+    /// Answers [`RemoteEvent::Settled`] after `after`: the debounce of a typed query.
+    Settle { keystroke: u64, after: Duration },
 }
 
 /// What the server answered (through the open target's own channel).
@@ -63,6 +70,24 @@ pub enum RemoteEvent {
         context: String,
         result: Result<Vec<Connection>, String>,
     },
+    /// [`SETTLE`] passed since this keystroke.
+    Settled {
+        keystroke: u64,
+    },
+}
+
+/// A contexts query typed in the filter and not asked yet: the list shows the previous
+/// query's rows meanwhile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Typed {
+    pub query: ContextQuery,
+    /// Which keystroke made it: only that keystroke's timer lets it go.
+    pub keystroke: u64,
+    /// Its timer was asked for.
+    pub timed: bool,
+    /// Its timer fired, or the read in flight when it was typed answered: it goes out as soon
+    /// as no read of the list is in flight.
+    pub due: bool,
 }
 
 /// What the paged connections listing holds: a connections pane's scope that spans contexts
@@ -91,8 +116,11 @@ impl Listed {
 #[derive(Debug, Clone)]
 pub struct Remote {
     pub stats: PlatformStats,
-    /// The contexts query the filter and sort make.
+    /// The contexts query the list holds.
     pub query: ContextQuery,
+    /// The query being typed, when it differs from [`Remote::query`].
+    pub typed: Option<Typed>,
+    keystrokes: u64,
     pub contexts: PagedList<Context>,
     /// The connections pane in triage or on a connector: paged like the contexts.
     pub listing: PagedList<Connection>,
@@ -116,6 +144,8 @@ impl Remote {
         Self {
             stats,
             query: ContextQuery::default(),
+            typed: None,
+            keystrokes: 0,
             contexts,
             listing,
             listed: Listed { triage: true, ..Listed::default() },
@@ -126,6 +156,25 @@ impl Remote {
             totals_read_at: None,
             queries: 1,
         }
+    }
+
+    /// The filter and sort now make `query`. A deliberate change (a sort, a command, the
+    /// filter kept or cleared) starts the list over at once: true. While `typing`, the query
+    /// waits in [`Remote::typed`] for the typing to settle (`update/remote.rs`).
+    pub fn ask(&mut self, query: ContextQuery, typing: bool) -> bool {
+        if query == self.query {
+            self.typed = None;
+            return false;
+        }
+        if !typing {
+            self.typed = None;
+            return self.set_query(query);
+        }
+        if self.typed.as_ref().is_none_or(|typed| typed.query != query) {
+            self.keystrokes += 1;
+            self.typed = Some(Typed { query, keystroke: self.keystrokes, timed: false, due: false });
+        }
+        false
     }
 
     /// Starts the contexts list over when the query changed; false when it is the same.

@@ -10,6 +10,7 @@ use super::action::Session;
 use super::keymap::Keymap;
 use super::loader::ScanLimits;
 use super::plugins::Plugins;
+use super::remote::REMOTE_FROM_CONNECTIONS;
 use super::state::DEFAULT_LIVE_RESCAN;
 use super::theme::Skin;
 use crate::client::ClientOptions;
@@ -112,7 +113,8 @@ impl Opener {
             live_rescan: target.live_rescan.unwrap_or(DEFAULT_LIVE_RESCAN),
             catalog_url: target.known_catalog_url().map(str::to_owned),
         };
-        Ok(Opened { target, limits: ScanLimits { concurrency, max_connections }, session })
+        let remote_threshold = target.remote_threshold.unwrap_or(REMOTE_FROM_CONNECTIONS);
+        Ok(Opened { target, limits: ScanLimits { concurrency, max_connections, remote_threshold }, session })
     }
 }
 

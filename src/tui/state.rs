@@ -491,7 +491,8 @@ impl State {
             // The server filters and sorts; the list is virtual, its rows read as it scrolls.
             match remote::context_query(&filter, self.contexts.sort) {
                 Ok(query) => {
-                    if remote.set_query(query) {
+                    // Keystrokes in the filter line wait for the typing to settle.
+                    if remote.ask(query, matches!(self.mode, Mode::Filter(_))) {
                         self.contexts.view.selected = 0;
                         self.contexts.view.offset = 0;
                     }

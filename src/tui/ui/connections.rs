@@ -37,7 +37,8 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
     let columns = state.columns(Pane::Connections);
     let now = state.now();
     let has_data = paged_rows.is_some() || !data.connections.is_empty();
-    let list = ListFrame { name, total, columns, has_data, empty_hint };
+    // The listing's count is always the server's: never more than the view.
+    let list = ListFrame { name, total, at_least: None, columns, has_data, empty_hint };
     draw_list(frame, area, state, Pane::Connections, list, |item| {
         let connection = match paged_rows.map(|rows| rows.row(item)) {
             None => &data.connections[item],

@@ -12,6 +12,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
     let list = ListFrame {
         name: Span::styled("Connectors", state.theme.title()),
         total: data.connectors.len(),
+        at_least: None,
         columns: state.columns(Pane::Connectors),
         has_data: !data.connectors.is_empty(),
         empty_hint: if data.connectors.is_empty() { "no connectors" } else { "no connector matches the filter" },

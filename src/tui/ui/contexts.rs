@@ -20,6 +20,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
     let list = ListFrame {
         name: Span::styled("Contexts", state.theme.title()),
         total: data.contexts.len(),
+        at_least: None,
         columns: state.columns(Pane::Contexts),
         has_data: !data.contexts.is_empty(),
         empty_hint: if data.contexts.is_empty() { "no contexts" } else { "no context matches the filter (esc clears)" },
@@ -42,15 +43,19 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
 /// The virtual list: the rows the server sent for the window, a placeholder for a row whose
 /// page is on its way. Health and count come with each context (the server keeps them).
 fn draw_remote(frame: &mut Frame, area: Rect, state: &State, remote: &Remote) {
+    // A filtered list is not counted by the totals: until it is read to its end, more rows
+    // than those known may match, and an empty one may just not have its first page yet.
+    let counted = remote.contexts.is_counted();
     let list = ListFrame {
         name: Span::styled("Contexts", state.theme.title()),
         total: remote.stats.contexts as usize,
+        at_least: (!counted).then(|| remote.contexts.at_least()),
         columns: state.columns(Pane::Contexts),
         has_data: true,
-        empty_hint: if state.contexts.filter.is_empty() {
-            "no contexts"
-        } else {
-            "no context matches the filter (esc clears)"
+        empty_hint: match (counted, state.contexts.filter.is_empty()) {
+            (false, _) => PLACEHOLDER,
+            (true, true) => "no contexts",
+            (true, false) => "no context matches the filter (esc clears)",
         },
     };
     draw_list(frame, area, state, Pane::Contexts, list, |item| match remote.contexts.row(item) {

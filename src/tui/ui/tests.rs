@@ -450,3 +450,42 @@ fn remote_backed_placeholder_rows() {
     }
     insta::assert_snapshot!("remote_placeholders_120x40", render(&state).backend());
 }
+
+/// Remote-backed, a filtered contexts list is not counted by the totals: while more pages
+/// exist its count says `N+` (the rows known), not a number that grows as it is scrolled.
+#[test]
+fn remote_backed_filtered_count_is_a_lower_bound() {
+    use crate::model::{HealthTotals, PlatformStats};
+    use crate::tui::action::Effect;
+    use crate::tui::live::FollowEvent;
+    use crate::tui::remote::{RemoteEvent, RemoteRequest};
+
+    let mut state = new_state((100, 16));
+    update(&mut state, Action::Start);
+    let health = HealthTotals { active: 180_000, pending: 8_000, unknown: 2_000, error: 6_000, disabled: 4_000 };
+    let stats = PlatformStats { contexts: 40_000, connections: 200_000, health, connectors: Vec::new() };
+    let generation = state.generation;
+    update(&mut state, Action::Scan { generation, event: LoadEvent::Remote(Box::new(stats)) });
+    update(&mut state, key('/'));
+    press(&mut state, "acme");
+    let effects = update(&mut state, code(KeyCode::Enter));
+    let Some(page) = effects.into_iter().find_map(|effect| match effect {
+        Effect::Remote(RemoteRequest::Contexts { query, page }) if query.search.as_deref() == Some("acme") => {
+            Some(page)
+        }
+        _ => None,
+    }) else {
+        panic!("the filter is asked for")
+    };
+    let rows = (0..100).map(|n| crate::tui::fixtures::context(&format!("org_acme_{n:03}"), "Acme")).collect();
+    let event = RemoteEvent::ContextsPage { page, result: Ok((rows, Some("next".into()))) };
+    update(&mut state, Action::Follow(FollowEvent::Remote(event)));
+    crate::tui::fixtures::finish_all(&mut state, Ok(()));
+    for pane in state.list_panes_mut() {
+        pane.load.loaded_at = Some(at());
+    }
+    let backend = render(&state);
+    insta::assert_snapshot!("remote_filtered_count_100x16", backend.backend());
+    let screen = format!("{}", backend.backend());
+    assert!(screen.contains("Contexts 100+/40000 /acme"), "{screen}");
+}

@@ -58,10 +58,16 @@ pub fn pane_block<'a>(state: &State, title: Vec<Span<'a>>, status: String, focus
         .title(Line::from(title))
 }
 
-/// The common title: `Name 12/340 /filter`.
-fn list_title<'a>(state: &State, name: Span<'a>, view: &ListView, total: usize, filter: &str) -> Vec<Span<'a>> {
+/// The common title: `Name 12/340 /filter`, or `Name 300+/340000 /filter` while more rows than
+/// those known may exist.
+fn list_title<'a>(state: &State, name: Span<'a>, view: &ListView, list: &ListFrame, filter: &str) -> Vec<Span<'a>> {
     let mut spans = vec![name];
-    let count = if view.len() == total { format!(" {total}") } else { format!(" {}/{total}", view.len()) };
+    let total = list.total;
+    let count = match (view.len(), list.at_least) {
+        (_, Some(known)) => format!(" {known}+/{total}"),
+        (shown, None) if shown == total => format!(" {total}"),
+        (shown, None) => format!(" {shown}/{total}"),
+    };
     spans.push(Span::raw(count));
     if !filter.is_empty() {
         spans.push(Span::styled(format!(" /{}", filter), state.theme.key()));
@@ -79,6 +85,9 @@ pub fn health_span(state: &State, health: Health) -> Span<'static> {
 pub struct ListFrame<'a> {
     pub name: Span<'a>,
     pub total: usize,
+    /// Set when not every row is known (a filtered remote-backed list not read to its end):
+    /// the rows known to exist, the count shown as `N+`.
+    pub at_least: Option<usize>,
     pub columns: Vec<Column>,
     pub has_data: bool,
     pub empty_hint: &'a str,
@@ -97,7 +106,7 @@ pub fn draw_list<'a>(
 ) {
     let focused = state.focus == pane;
     let ListPane { view, filter, load, sort, .. } = state.list_pane(pane);
-    let title = list_title(state, list.name, view, list.total, filter);
+    let title = list_title(state, list.name.clone(), view, &list, filter);
     let status = load_text(load, list.has_data, spinner(state));
     let block = pane_block(state, title, status, focused, load.error.is_some());
     let (window, selected) = view.window(table_rows(area));

@@ -10,8 +10,8 @@ use chrono::Utc;
 use crate::model::{ContextRef, PlatformStats};
 use crate::tui::action::Effect;
 use crate::tui::data::Data;
-use crate::tui::remote::{Remote, RemoteEvent, RemoteRequest, TOTALS_EVERY};
-use crate::tui::state::{Scope, State};
+use crate::tui::remote::{Remote, RemoteEvent, RemoteRequest, SETTLE, TOTALS_EVERY};
+use crate::tui::state::{Mode, Pane, Scope, State};
 
 /// The platform is large and the server keeps totals: the panes read what they show.
 pub(super) fn enter(state: &mut State, stats: PlatformStats) {
@@ -25,10 +25,13 @@ pub(super) fn enter(state: &mut State, stats: PlatformStats) {
 /// After every action: the pages, totals and connections the screen needs and does not have.
 /// One read per list at a time, so a fast scroll asks only for where it stops.
 pub(super) fn follow_screen(state: &mut State) -> Vec<Effect> {
+    let mut effects = settle_typed(state);
     let Some(remote) = state.remote.as_mut() else { return Vec::new() };
-    let mut effects = Vec::new();
     remote.contexts.show(state.contexts.view.offset, state.contexts.rows);
-    if let Some(page) = remote.contexts.next_request() {
+    // While a query is typed, the previous one's rows stay on screen: no more reads of them.
+    if remote.typed.is_none()
+        && let Some(page) = remote.contexts.next_request()
+    {
         effects.push(Effect::Remote(RemoteRequest::Contexts { query: remote.query.clone(), page }));
     }
     match &state.scope {
@@ -46,6 +49,30 @@ pub(super) fn follow_screen(state: &mut State) -> Vec<Effect> {
         _ => {}
     }
     effects
+}
+
+/// A query typed in the contexts' filter goes out once it is due (its timer fired, or the read
+/// in flight answered) and no read of the list is in flight, or at once when the filter line
+/// closed; else its timer is asked for. So at most one contexts read is in flight while typing,
+/// and the last query typed is the last one asked.
+fn settle_typed(state: &mut State) -> Vec<Effect> {
+    let typing = matches!(state.mode, Mode::Filter(_));
+    let Some(remote) = state.remote.as_mut() else { return Vec::new() };
+    let Some(typed) = remote.typed.as_mut() else { return Vec::new() };
+    if !typing || (typed.due && !remote.contexts.is_reading()) {
+        let query = typed.query.clone();
+        remote.typed = None;
+        remote.set_query(query);
+        state.contexts.view.selected = 0;
+        state.contexts.view.offset = 0;
+        state.rebuild_pane(Pane::Contexts);
+        return Vec::new();
+    }
+    if typed.timed {
+        return Vec::new();
+    }
+    typed.timed = true;
+    vec![Effect::Remote(RemoteRequest::Settle { keystroke: typed.keystroke, after: SETTLE })]
 }
 
 /// `r` and the refresh timer: totals again (which read the held pages again), and the open
@@ -120,6 +147,10 @@ pub(super) fn on_event(state: &mut State, event: RemoteEvent) -> Vec<Effect> {
                 state.needs_redraw = false;
                 return Vec::new();
             }
+            // The read in flight answered: a query typed meanwhile goes out now.
+            if let Some(typed) = &mut remote.typed {
+                typed.due = true;
+            }
             state.contexts.load.loaded_at = Some(now);
             if remote.contexts.error.is_none() {
                 state.contexts.load.error = None;
@@ -148,6 +179,11 @@ pub(super) fn on_event(state: &mut State, event: RemoteEvent) -> Vec<Effect> {
             }
             state.rebuild_connections();
         }
+        RemoteEvent::Settled { keystroke } => match &mut remote.typed {
+            Some(typed) if typed.keystroke == keystroke => typed.due = true,
+            // A later keystroke has its own timer.
+            _ => state.needs_redraw = false,
+        },
         RemoteEvent::ContextConnections { context, result } => {
             remote.opening = None;
             let forgotten = remote.open(&context);
@@ -265,6 +301,116 @@ mod tests {
         update(&mut state, fixtures::key('/'));
         press(&mut state, "status:error");
         assert_eq!(state.connectors.view.len(), 1, "only slack has errors on the server");
+    }
+
+    /// Types `text` key by key, returning every effect.
+    fn type_keys(state: &mut State, text: &str) -> Vec<Effect> {
+        text.chars().flat_map(|character| update(state, fixtures::key(character))).collect()
+    }
+
+    fn settle_timers(effects: &[Effect]) -> Vec<u64> {
+        effects
+            .iter()
+            .filter_map(|effect| match effect {
+                Effect::Remote(RemoteRequest::Settle { keystroke, after }) => {
+                    assert_eq!(*after, SETTLE);
+                    Some(*keystroke)
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn searching(text: &str) -> ContextQuery {
+        ContextQuery { search: Some(text.into()), ..ContextQuery::default() }
+    }
+
+    #[test]
+    fn a_typed_filter_is_asked_once_the_typing_settles_and_the_old_rows_stay_meanwhile() {
+        let (mut state, effects) = remote_state();
+        let (_, first) = contexts_reads(&effects)[0].clone();
+        let effects = answer(
+            &mut state,
+            RemoteEvent::ContextsPage { page: first, result: Ok((contexts(0, 100), Some("c".into()))) },
+        );
+        let (_, prefetch) = contexts_reads(&effects)[0].clone();
+        answer(
+            &mut state,
+            RemoteEvent::ContextsPage { page: prefetch, result: Ok((contexts(100, 100), Some("d".into()))) },
+        );
+        update(&mut state, fixtures::key('/'));
+        let typing = type_keys(&mut state, "acme");
+        assert!(contexts_reads(&typing).is_empty(), "no read per keystroke: {typing:?}");
+        let timers = settle_timers(&typing);
+        assert_eq!(timers.len(), 4, "one timer per keystroke: {typing:?}");
+        assert_eq!(state.remote.as_ref().unwrap().query, ContextQuery::default(), "not asked yet");
+        assert_eq!(state.contexts.view.len(), CONTEXTS as usize, "the previous result stays on screen");
+        assert_eq!(state.selected_context().unwrap().external_id, "org_0000");
+        // An earlier keystroke's timer lets nothing go; the last one's sends the whole word.
+        let early = answer(&mut state, RemoteEvent::Settled { keystroke: timers[1] });
+        assert!(contexts_reads(&early).is_empty(), "{early:?}");
+        let settled = answer(&mut state, RemoteEvent::Settled { keystroke: timers[3] });
+        let reads = contexts_reads(&settled);
+        assert_eq!(reads.len(), 1, "{settled:?}");
+        assert_eq!((reads[0].0.clone(), reads[0].1.page), (searching("acme"), 0));
+        assert_eq!(state.remote.as_ref().unwrap().query, searching("acme"));
+        assert!(state.selected_context().is_none(), "the new query's rows are on their way");
+        // Typing back to the query asked asks nothing more.
+        let back = type_keys(&mut state, "x");
+        let back = [back, update(&mut state, fixtures::code(crossterm::event::KeyCode::Backspace))].concat();
+        let after_backspace = settle_timers(&back);
+        let again = answer(&mut state, RemoteEvent::Settled { keystroke: after_backspace[0] });
+        assert!(contexts_reads(&again).is_empty(), "{again:?}");
+        assert!(state.remote.as_ref().unwrap().typed.is_none());
+    }
+
+    #[test]
+    fn keystrokes_during_a_read_go_out_when_it_answers_and_the_last_query_typed_is_the_one_shown() {
+        let (mut state, effects) = remote_state();
+        let (_, first) = contexts_reads(&effects)[0].clone();
+        update(&mut state, fixtures::key('/'));
+        let typing = type_keys(&mut state, "ac");
+        assert!(contexts_reads(&typing).is_empty(), "{typing:?}");
+        // Its timer fires while the first page is still on its way: it waits, one read at a time.
+        let timers = settle_timers(&typing);
+        let waited = answer(&mut state, RemoteEvent::Settled { keystroke: *timers.last().unwrap() });
+        assert!(contexts_reads(&waited).is_empty(), "{waited:?}");
+        // The first page answers: "ac" goes out at once, without waiting for another timer.
+        let answered =
+            answer(&mut state, RemoteEvent::ContextsPage { page: first, result: Ok((contexts(0, 100), None)) });
+        let reads = contexts_reads(&answered);
+        assert_eq!(reads.len(), 1, "{answered:?}");
+        let (query, ac_page) = reads[0].clone();
+        assert_eq!(query, searching("ac"));
+        // More keystrokes while "ac" is read; then its answer, then the final query's.
+        let typing = type_keys(&mut state, "me");
+        assert!(contexts_reads(&typing).is_empty(), "{typing:?}");
+        let ac_rows = vec![fixtures::context("org_acorn", "Acorn")];
+        let answered = answer(
+            &mut state,
+            RemoteEvent::ContextsPage { page: ac_page.clone(), result: Ok((ac_rows.clone(), None)) },
+        );
+        let reads = contexts_reads(&answered);
+        assert_eq!(reads.len(), 1, "{answered:?}");
+        let (query, acme_page) = reads[0].clone();
+        assert_eq!(query, searching("acme"));
+        let acme_rows = vec![fixtures::context("org_acme", "Acme Corporation")];
+        answer(&mut state, RemoteEvent::ContextsPage { page: acme_page, result: Ok((acme_rows, None)) });
+        // A late duplicate of the older query's answer changes nothing.
+        answer(&mut state, RemoteEvent::ContextsPage { page: ac_page, result: Ok((ac_rows, None)) });
+        assert_eq!(state.contexts.view.len(), 1);
+        assert_eq!(state.selected_context().unwrap().external_id, "org_acme", "never an older query's rows");
+    }
+
+    #[test]
+    fn keeping_the_filter_asks_at_once() {
+        let (mut state, _) = remote_state();
+        update(&mut state, fixtures::key('/'));
+        type_keys(&mut state, "acme");
+        let kept = update(&mut state, fixtures::code(crossterm::event::KeyCode::Enter));
+        assert_eq!(state.remote.as_ref().unwrap().query, searching("acme"), "enter does not wait for the timer");
+        let reads = contexts_reads(&kept);
+        assert_eq!(reads.iter().map(|(query, _)| query.clone()).collect::<Vec<_>>(), [searching("acme")]);
     }
 
     #[test]
