@@ -101,27 +101,40 @@ pub(super) fn list(db: &Db, filter: &ConnectionFilter, page: &PageRequest) -> St
     Ok(seq_page(rows, page.limit))
 }
 
-/// Every connection `filter` selects, in listing order, handed to `deliver` `chunk` at a time
-/// from one statement (one read transaction: a consistent snapshot), so memory holds one chunk
-/// whatever the result's size. Stops early, without error, when `deliver` returns false.
+/// Appends one connection's line (the route's wire shape, its newline included) to a chunk.
+pub type LineEncoder = fn(&Connection, &mut Vec<u8>) -> serde_json::Result<()>;
+
+/// Every connection `filter` selects, in listing order, encoded by `encode` and handed to
+/// `deliver` `chunk` rows at a time from one statement (one read transaction: a consistent
+/// snapshot), so memory holds one chunk of lines whatever the result's size. Stops early,
+/// without error, when `deliver` returns false.
 pub(super) fn export(
     db: &Db,
     filter: &ConnectionFilter,
     chunk: usize,
-    mut deliver: impl FnMut(Vec<Connection>) -> bool,
+    encode: LineEncoder,
+    mut deliver: impl FnMut(Vec<u8>) -> bool,
 ) -> StoreResult<()> {
     let (sql, values) = filtered(filter, 0);
     let mut statement = db.prepare(&sql)?;
     let mut rows = statement.query(params_from_iter(values))?;
-    let mut batch = Vec::with_capacity(chunk);
+    let mut lines = Vec::new();
+    let mut in_chunk = 0;
     while let Some(row) = rows.next()? {
-        batch.push(connection_from_row(row, Credentials::Omit, true)?.1);
-        if batch.len() == chunk && !deliver(std::mem::replace(&mut batch, Vec::with_capacity(chunk))) {
-            return Ok(());
+        let (_, connection) = connection_from_row(row, Credentials::Omit, true)?;
+        encode(&connection, &mut lines).map_err(anyhow::Error::from)?;
+        in_chunk += 1;
+        if in_chunk == chunk {
+            // The next chunk is about as long as this one: one allocation each.
+            let capacity = lines.len() + lines.len() / 8;
+            if !deliver(std::mem::replace(&mut lines, Vec::with_capacity(capacity))) {
+                return Ok(());
+            }
+            in_chunk = 0;
         }
     }
-    if !batch.is_empty() {
-        deliver(batch);
+    if !lines.is_empty() {
+        deliver(lines);
     }
     Ok(())
 }
