@@ -51,7 +51,9 @@ pub(super) fn start(
     let (sender, receiver) = mpsc::channel(READ_AHEAD);
     let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
+        let mut chunks = 0;
         let delivered = connections::export(&db, &filter, chunk, encode, |lines| {
+            chunks += 1;
             // Fails when the response was dropped (the client went away) or stalled too long.
             runtime.block_on(sender.send_timeout(Ok(lines), STALLED_EXPORT)).is_ok()
         });
@@ -59,7 +61,10 @@ pub(super) fn start(
             let _ = sender.blocking_send(Err(error));
         }
         drop((db, sender, permit));
-        release_freed_memory();
+        // A short export (one context's connections) grew nothing worth a trim of every arena.
+        if chunks > READ_AHEAD {
+            release_freed_memory();
+        }
     });
     Export { receiver }
 }
