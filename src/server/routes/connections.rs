@@ -84,7 +84,7 @@ async fn list_connections(
 ) -> Result<Response, ApiError> {
     let filter = query.filter()?;
     if accepts_ndjson(&headers) {
-        return Ok(ndjson(state.store.export_connections(filter, EXPORT_CHUNK)?));
+        return Ok(ndjson(state.store.export_connections(filter, EXPORT_CHUNK, listed_line)?));
     }
     let page = state.store.list_connections(filter, page_request(query.limit, query.cursor)?).await?;
     let connections = page.items.iter().map(ListedConnection::from).collect();
@@ -99,28 +99,25 @@ fn accepts_ndjson(headers: &HeaderMap) -> bool {
     })
 }
 
-/// One line per connection, as the pages list them, written as the export's chunks arrive.
-/// A failure mid-way ends the body without its last chunk, so the client sees a broken
-/// transfer rather than a short listing.
+/// One line per connection, as the pages list them, written as the export's chunks arrive
+/// (encoded by [`listed_line`] on the export's own thread). A failure mid-way ends the body
+/// without its last chunk, so the client sees a broken transfer rather than a short listing.
 fn ndjson(export: Export) -> Response {
     let lines = futures::stream::unfold(export, |mut export| async move {
-        let chunk = export.next_chunk().await?;
-        let lines = chunk.map_err(|error| {
+        let chunk = export.next_chunk().await?.map(Bytes::from).map_err(|error| {
             tracing::error!(error = %error, "the connections export failed");
             std::io::Error::other("the export failed")
         });
-        let bytes = lines.and_then(|connections| {
-            let mut lines = Vec::with_capacity(connections.len() * 512);
-            for connection in &connections {
-                serde_json::to_writer(&mut lines, &ListedConnection::from(connection))
-                    .map_err(std::io::Error::other)?;
-                lines.push(b'\n');
-            }
-            Ok(Bytes::from(lines))
-        });
-        Some((bytes, export))
+        Some((chunk, export))
     });
     ([(header::CONTENT_TYPE, NDJSON)], Body::from_stream(lines)).into_response()
+}
+
+/// A connection's line of the NDJSON export: the page's item, then a newline.
+fn listed_line(connection: &Connection, lines: &mut Vec<u8>) -> serde_json::Result<()> {
+    serde_json::to_writer(&mut *lines, &ListedConnection::from(connection))?;
+    lines.push(b'\n');
+    Ok(())
 }
 
 /// A page of the bulk listing. Its connections name their connector by `name` and `slug` only:

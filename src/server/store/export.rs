@@ -1,7 +1,8 @@
 //! The bulk listing as one stream (`GET /connections` with `Accept: application/x-ndjson`):
-//! read from the database in chunks on a read connection of the stream's own, handed to the
-//! response through a small channel, so memory on the server holds a couple of chunks whatever
-//! the platform's size.
+//! read from the database in chunks on a read connection of the stream's own, each row encoded
+//! as its line on that same blocking thread, the chunk's bytes handed to the response through a
+//! small channel, so memory on the server holds a couple of chunks whatever the platform's size,
+//! and the runtime's threads only write bytes.
 //!
 //! A stream never borrows the pool's readers (pages and single reads stay as fast during an
 //! export). At most [`MAX_EXPORTS`] run at once; a client that stops reading stalls its own
@@ -13,8 +14,9 @@ use rusqlite::Connection as Db;
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 use super::connections;
+pub use super::connections::LineEncoder;
 use super::error::StoreResult;
-use crate::model::{Connection, ConnectionFilter};
+use crate::model::ConnectionFilter;
 
 /// Exports running at once; one more is refused (503) rather than queued behind them.
 pub const MAX_EXPORTS: usize = 4;
@@ -25,31 +27,56 @@ pub const STALLED_EXPORT: Duration = Duration::from_secs(30);
 /// Chunks read ahead of the client.
 const READ_AHEAD: usize = 2;
 
-/// A running export: its chunks, in listing order. The stream's end is `None` after the last
-/// chunk; a failure is its last item.
+/// A running export: its chunks of encoded lines, in listing order. The stream's end is `None`
+/// after the last chunk; a failure is its last item.
 pub struct Export {
-    receiver: mpsc::Receiver<StoreResult<Vec<Connection>>>,
+    receiver: mpsc::Receiver<StoreResult<Vec<u8>>>,
 }
 
 impl Export {
-    pub async fn next_chunk(&mut self) -> Option<StoreResult<Vec<Connection>>> {
+    pub async fn next_chunk(&mut self) -> Option<StoreResult<Vec<u8>>> {
         self.receiver.recv().await
     }
 }
 
-/// Starts reading on `db`, holding `permit` until the export ends. Call within a tokio runtime.
-pub(super) fn start(db: Db, permit: OwnedSemaphorePermit, filter: ConnectionFilter, chunk: usize) -> Export {
+/// Starts reading on `db`, `chunk` rows at a time encoded by `encode`, holding `permit` until
+/// the export ends. Call within a tokio runtime.
+pub(super) fn start(
+    db: Db,
+    permit: OwnedSemaphorePermit,
+    filter: ConnectionFilter,
+    chunk: usize,
+    encode: LineEncoder,
+) -> Export {
     let (sender, receiver) = mpsc::channel(READ_AHEAD);
     let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        let delivered = connections::export(&db, &filter, chunk, |batch| {
+        let mut chunks = 0;
+        let delivered = connections::export(&db, &filter, chunk, encode, |lines| {
+            chunks += 1;
             // Fails when the response was dropped (the client went away) or stalled too long.
-            runtime.block_on(sender.send_timeout(Ok(batch), STALLED_EXPORT)).is_ok()
+            runtime.block_on(sender.send_timeout(Ok(lines), STALLED_EXPORT)).is_ok()
         });
         if let Err(error) = delivered {
             let _ = sender.blocking_send(Err(error));
         }
+        drop((db, sender, permit));
+        // A short export (one context's connections) grew nothing worth a trim of every arena.
+        if chunks > READ_AHEAD {
+            release_freed_memory();
+        }
     });
     Export { receiver }
+}
+
+/// Hands the heap's free pages back to the system. An export's chunks and its connection's page
+/// cache are allocated and freed on whichever threads ran it, and glibc keeps an arena per
+/// thread that never shrinks on its own: without this a server that has served exports (or any
+/// burst) keeps their peak as its resident size.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists; it takes no pointer of ours.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }

@@ -362,15 +362,21 @@ impl Store {
         self.read(move |db| connections::list(db, &filter, &page)).await
     }
 
-    /// Starts streaming every connection `filter` selects, without credentials, `chunk` at a
-    /// time from a read connection of its own (see [`export`]); `Busy` when
+    /// Starts streaming every connection `filter` selects, without credentials, as lines
+    /// `encode` writes, `chunk` rows at a time from a read connection of its own (see
+    /// [`export`]); `Busy` when
     /// [`export::MAX_EXPORTS`] already run. Call within a tokio runtime.
-    pub fn export_connections(&self, filter: ConnectionFilter, chunk: usize) -> StoreResult<export::Export> {
+    pub fn export_connections(
+        &self,
+        filter: ConnectionFilter,
+        chunk: usize,
+        encode: export::LineEncoder,
+    ) -> StoreResult<export::Export> {
         let permit = self.inner.export_permits.clone().try_acquire_owned().map_err(|_| {
             StoreError::Busy(format!("{} exports are running; try again when one ends", export::MAX_EXPORTS))
         })?;
         let db = open_connection(&self.inner.path, true)?;
-        Ok(export::start(db, permit, filter, chunk))
+        Ok(export::start(db, permit, filter, chunk, encode))
     }
 
     /// Soft-removes a context's connections to a connector and returns the (now disabled) one.
