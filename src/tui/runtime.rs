@@ -33,6 +33,7 @@ use super::state::State;
 use super::update::update;
 use super::{fetcher, follower, loader, ui};
 use crate::client::{Client, ConnectionFilter};
+use crate::target::DEMO_PROFILE;
 use crate::target::OpenTarget;
 
 /// At most ~60 frames a second.
@@ -97,10 +98,10 @@ pub async fn run(mut state: State, opener: Opener, opened: Opened, options: Runt
     let (mut terminal, restore) = enter_terminal(options.mouse)?;
     let mut runtime = Runtime::new(opener, opened, options);
     let result = runtime.event_loop(&mut terminal, &mut state).await;
-    let closing = runtime.close_target();
+    runtime.close_target();
     // The terminal is the user's again before the embedded server's shutdown is waited for.
     drop(restore);
-    if let Some(closing) = closing {
+    if let Some(closing) = runtime.demo_closing.take() {
         let _ = closing.await;
     }
     result
@@ -135,6 +136,9 @@ struct Runtime {
     workers: JoinSet<()>,
     /// The profile switch in progress, and its number (a newer switch overtakes older ones).
     opening: Option<JoinHandle<()>>,
+    /// The embedded demo's shutdown once it was closed: waited for before the demo opens again
+    /// on its data, and before the dashboard exits.
+    demo_closing: Option<JoinHandle<()>>,
     switches: u64,
     opened_tx: mpsc::Sender<(u64, String, Result<Opened>)>,
     opened_rx: mpsc::Receiver<(u64, String, Result<Opened>)>,
@@ -163,6 +167,7 @@ impl Runtime {
             follow_rx,
             workers: JoinSet::new(),
             opening: None,
+            demo_closing: None,
             switches: 0,
             opened_tx,
             opened_rx,
@@ -174,8 +179,9 @@ impl Runtime {
     }
 
     /// Stops everything that talks to the open target, then closes it: after this, no request
-    /// reaches it. The embedded demo server, if it was one, is shut down on the returned task.
-    fn close_target(&mut self) -> Option<JoinHandle<()>> {
+    /// reaches it. The embedded demo server, if it was one, is shut down on a task kept in
+    /// `demo_closing`.
+    fn close_target(&mut self) {
         if let Some(scan) = self.scan.take() {
             scan.abort();
         }
@@ -186,10 +192,11 @@ impl Runtime {
         self.workers.abort_all();
         self.refresh_at = None;
         self.probed = false;
-        let target = self.target.take()?;
+        let Some(target) = self.target.take() else { return };
         tracing::info!(target = %target.label(), "target closed");
-        let embedded = target.embedded?;
-        Some(tokio::spawn(embedded.server.shutdown()))
+        if let Some(embedded) = target.embedded {
+            self.demo_closing = Some(tokio::spawn(embedded.server.shutdown()));
+        }
     }
 
     async fn event_loop(&mut self, terminal: &mut Term, state: &mut State) -> Result<()> {
@@ -334,14 +341,16 @@ impl Runtime {
             }
             Effect::SwitchProfile { profile } => {
                 tracing::info!(%profile, "switching profile");
-                let closing = self.close_target();
+                self.close_target();
                 if let Some(opening) = self.opening.take() {
                     opening.abort();
                 }
                 self.switches += 1;
                 let (switch, opener, opened_tx) = (self.switches, self.opener.clone(), self.opened_tx.clone());
+                // The demo's server must be gone before the demo is opened again on its data;
+                // any other profile opens at once while it shuts down.
+                let closing = if profile == DEMO_PROFILE { self.demo_closing.take() } else { None };
                 self.opening = Some(tokio::spawn(async move {
-                    // The demo's server is gone before the demo may be opened again on its data.
                     if let Some(closing) = closing {
                         let _ = closing.await;
                     }
