@@ -293,8 +293,6 @@ async fn the_cli_prints_events_as_ndjson_and_follows_new_ones() {
 /// `connection.repaired`, by the catalog, and nothing for the steps of the flow in between.
 #[tokio::test]
 async fn a_repair_through_the_catalog_is_one_repaired_event() {
-    use crate::support::oauth::{browser, location, page_post};
-
     let platform = TestPlatform::demo().await;
     let (_, failed) = platform.get("/connections?status=error&connector=slack&limit=1").await;
     let failed = &failed["connections"][0];
@@ -302,20 +300,7 @@ async fn a_repair_through_the_catalog_is_one_repaired_event() {
     let (errors, cursor) = events_after(&platform, "", &format!("connection={id}")).await;
     assert_eq!(kinds(&errors), [("connection.created", id), ("connection.error", id)], "imported in error");
 
-    let (_, created) = platform.create_context(json!({ "external_id": context })).await;
-    let token = created["access_token"].as_str().unwrap();
-    let browser = browser();
-    let started = page_post(&browser, platform.url("/connectors/slack/authorize"))
-        .form(&[("token", token), ("connection_id", id)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(started.status(), StatusCode::SEE_OTHER);
-    let mut form: Vec<(String, String)> = location(&started).unwrap().query_pairs().into_owned().collect();
-    form.extend([("subject".into(), "repairer".into()), ("decision".into(), "approve".into())]);
-    let approved = page_post(&browser, platform.url("/sandbox/oauth/authorize")).form(&form).send().await.unwrap();
-    let done = browser.get(location(&approved).unwrap()).send().await.unwrap();
-    assert_eq!(done.status(), StatusCode::OK);
+    platform.repair_through_the_catalog(context, "slack", id, "repairer").await;
 
     let (repaired, _) = events_after(&platform, &cursor, &format!("connection={id}")).await;
     assert_eq!(kinds(&repaired), [("connection.repaired", id)]);

@@ -11,7 +11,7 @@ use xkit_dash::server::ServerConfig;
 use xkit_dash::server::scheduler::SchedulerSettings;
 
 use crate::support::hostile::{Answer, HostileServer};
-use crate::support::oauth::{browser, location, page_post};
+use crate::support::oauth::{browser, page_post};
 use crate::support::server::{TestPlatform, send};
 
 /// A scheduler that ticks often enough for a test.
@@ -83,20 +83,7 @@ async fn a_revoked_sandbox_grant_becomes_an_error_without_a_read_and_a_catalog_r
     assert!(listed["connections"].as_array().unwrap().iter().any(|listed| listed["id"] == id), "listed in error");
 
     // The repair, as a user does it from the catalog's page.
-    let (_, created) = platform.create_context(json!({ "external_id": context })).await;
-    let token = created["access_token"].as_str().unwrap();
-    let browser = browser();
-    let started = page_post(&browser, platform.url("/connectors/zendesk/authorize"))
-        .form(&[("token", token), ("connection_id", id)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(started.status(), StatusCode::SEE_OTHER);
-    let mut form: Vec<(String, String)> = location(&started).unwrap().query_pairs().into_owned().collect();
-    form.extend([("subject".into(), context.into()), ("decision".into(), "approve".into())]);
-    let approved = page_post(&browser, platform.url("/sandbox/oauth/authorize")).form(&form).send().await.unwrap();
-    let done = browser.get(location(&approved).unwrap()).send().await.unwrap();
-    assert_eq!(done.status(), StatusCode::OK);
+    platform.repair_through_the_catalog(context, "zendesk", id, context).await;
     let after_error = format!("connection={id}&type=connection.repaired");
     let repaired = wait_for_events(&platform, &cursor, &after_error, Duration::from_secs(5)).await;
     assert_eq!(repaired[0]["actor"], "catalog");

@@ -129,8 +129,6 @@ async fn status_changed_at_moves_with_the_status_only() {
 /// a recovery of its connector, and its `status_changed_at` moves.
 #[tokio::test]
 async fn a_repair_through_the_catalog_counts_as_a_recovery() {
-    use crate::support::oauth::{browser, location, page_post};
-
     let platform = TestPlatform::demo().await;
     let (_, failed) = platform.get("/connections?status=error&connector=slack&limit=1").await;
     let failed = &failed["connections"][0];
@@ -151,18 +149,7 @@ async fn a_repair_through_the_catalog_counts_as_a_recovery() {
     let (all_before, slack_before) = recoveries(&before);
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
 
-    let (_, created) = platform.create_context(json!({ "external_id": context })).await;
-    let token = created["access_token"].as_str().unwrap();
-    let browser = browser();
-    let started = page_post(&browser, platform.url("/connectors/slack/authorize"))
-        .form(&[("token", token), ("connection_id", id)])
-        .send()
-        .await
-        .unwrap();
-    let mut form: Vec<(String, String)> = location(&started).unwrap().query_pairs().into_owned().collect();
-    form.extend([("subject".into(), "repairer".into()), ("decision".into(), "approve".into())]);
-    let approved = page_post(&browser, platform.url("/sandbox/oauth/authorize")).form(&form).send().await.unwrap();
-    assert_eq!(browser.get(location(&approved).unwrap()).send().await.unwrap().status(), StatusCode::OK);
+    platform.repair_through_the_catalog(context, "slack", id, "repairer").await;
 
     let (_, after) = platform.get("/stats/history?since=1h").await;
     assert_eq!(recoveries(&after), (all_before + 1, slack_before + 1), "{after}");

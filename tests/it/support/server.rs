@@ -98,6 +98,28 @@ impl TestPlatform {
         self.post("/context", serde_json::json!({ "context": context })).await
     }
 
+    /// Reconnects `connection_id` of `context` as a user does from the catalog's page: a
+    /// context token, the catalog's authorize form, the demo sandbox's consent as `subject`,
+    /// and the callback, which must answer 200.
+    pub async fn repair_through_the_catalog(&self, context: &str, connector: &str, connection_id: &str, subject: &str) {
+        use super::oauth::{browser, location, page_post};
+
+        let (_, created) = self.create_context(serde_json::json!({ "external_id": context })).await;
+        let token = created["access_token"].as_str().unwrap();
+        let browser = browser();
+        let started = page_post(&browser, self.url(&format!("/connectors/{connector}/authorize")))
+            .form(&[("token", token), ("connection_id", connection_id)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(started.status(), StatusCode::SEE_OTHER);
+        let mut form: Vec<(String, String)> = location(&started).unwrap().query_pairs().into_owned().collect();
+        form.extend([("subject".into(), subject.into()), ("decision".into(), "approve".into())]);
+        let approved = page_post(&browser, self.url("/sandbox/oauth/authorize")).form(&form).send().await.unwrap();
+        let done = browser.get(location(&approved).unwrap()).send().await.unwrap();
+        assert_eq!(done.status(), StatusCode::OK);
+    }
+
     /// Every item of a paged list, following `next_cursor` (bounded).
     pub async fn all_pages(&self, path_and_query: &str, key: &str, limit: usize) -> Vec<Value> {
         let separator = if path_and_query.contains('?') { '&' } else { '?' };
