@@ -11,6 +11,7 @@ use xkit_dash::client::ContextQuery;
 use xkit_dash::model::{ConnectionFilter, Health};
 use xkit_dash::server::scale;
 
+use crate::support::proxy::pass_through;
 use crate::support::server::TestPlatform;
 use crate::tui_e2e::Dashboard;
 
@@ -58,22 +59,7 @@ async fn forward(State(upstream): State<Upstream>, request: Request) -> Response
     if upstream.without_stats && request.uri().path() == "/api/platform/stats" {
         return (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"error": "not found"}))).into_response();
     }
-    let mut outgoing = upstream.http.request(request.method().clone(), format!("{}{path_and_query}", upstream.base));
-    for (name, value) in request.headers() {
-        if name != "host" {
-            outgoing = outgoing.header(name, value);
-        }
-    }
-    let body = axum::body::to_bytes(request.into_body(), 1 << 20).await.unwrap();
-    let answer = outgoing.body(body).send().await.unwrap();
-    let status = StatusCode::from_u16(answer.status().as_u16()).unwrap();
-    let content_type = answer.headers().get("content-type").cloned();
-    let bytes = answer.bytes().await.unwrap();
-    let mut response = (status, bytes).into_response();
-    if let Some(content_type) = content_type {
-        response.headers_mut().insert("content-type", content_type);
-    }
-    response
+    pass_through(&upstream.http, format!("{}{path_and_query}", upstream.base), request).await
 }
 
 #[test]

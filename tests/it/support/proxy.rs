@@ -123,7 +123,18 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         shared.max_in_flight.fetch_max(now, Ordering::SeqCst);
     }
-    let mut outgoing = shared.http.request(request.method().clone(), format!("{}{path}?{query}", shared.upstream));
+    let response = pass_through(&shared.http, format!("{}{path}?{query}", shared.upstream), request).await;
+    if per_context {
+        shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+        shared.answered.send_modify(|answered| *answered += 1);
+    }
+    response
+}
+
+/// Sends `request` on to `url` (its method, headers but `Host`, and body) and answers with the
+/// upstream's status, content type and body.
+pub async fn pass_through(http: &reqwest::Client, url: String, request: Request) -> Response {
+    let mut outgoing = http.request(request.method().clone(), url);
     for (name, value) in request.headers() {
         if name != "host" {
             outgoing = outgoing.header(name, value);
@@ -132,10 +143,11 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     let body = axum::body::to_bytes(request.into_body(), 1 << 20).await.unwrap();
     let answer = outgoing.body(body).send().await.unwrap();
     let status = StatusCode::from_u16(answer.status().as_u16()).unwrap();
+    let content_type = answer.headers().get("content-type").cloned();
     let bytes = answer.bytes().await.unwrap();
-    if per_context {
-        shared.in_flight.fetch_sub(1, Ordering::SeqCst);
-        shared.answered.send_modify(|answered| *answered += 1);
+    let mut response = (status, bytes).into_response();
+    if let Some(content_type) = content_type {
+        response.headers_mut().insert("content-type", content_type);
     }
-    (status, bytes).into_response()
+    response
 }
