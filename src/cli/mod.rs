@@ -141,8 +141,8 @@ pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         None => tui::run(cli.target, cli.dashboard).await.map(|()| EXIT_OK),
         Some(Command::Serve(args)) => server::run_serve(*args).await.map(|()| EXIT_OK),
-        Some(Command::Keys(command)) => server::run_keys(command).map(|()| EXIT_OK),
-        Some(Command::Origins(command)) => server::run_origins(command).map(|()| EXIT_OK),
+        Some(Command::Keys(command)) => server::run_keys(command).await.map(|()| EXIT_OK),
+        Some(Command::Origins(command)) => server::run_origins(command).await.map(|()| EXIT_OK),
         Some(Command::Webhooks(command)) => server::run_webhooks(command).await.map(|()| EXIT_OK),
         Some(Command::Migrate(args)) => server::run_migrate(args).map(|()| EXIT_OK),
         Some(Command::Completions { shell }) => {

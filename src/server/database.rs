@@ -46,3 +46,22 @@ pub(super) fn existing_store(data_dir: &Path) -> Result<Store> {
     );
     open_store(data_dir, 1)
 }
+
+/// Runs `future` to completion on a runtime of its own, on a thread of its own, so that a
+/// blocking caller gets its answer whether or not it runs inside a tokio runtime already
+/// (where blocking on another runtime would panic).
+pub(super) fn block_on_own_thread<F>(future: F) -> Result<F::Output>
+where
+    F: std::future::Future + Send,
+    F::Output: Send,
+{
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                Ok(runtime.block_on(future))
+            })
+            .join()
+            .map_err(|_| anyhow::anyhow!("the store's thread panicked"))?
+    })
+}

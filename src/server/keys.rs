@@ -8,7 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::secret::{random_token, secret_hash};
-use super::store::{Store, StoreError};
+use super::store::{Store, StoreError, actor};
 use super::{database, private_file};
 
 const PUBLISHABLE_PREFIX: &str = "xkpk_";
@@ -42,33 +42,36 @@ impl KeyPair {
 }
 
 /// Creates a key pair for the platform whose data lives in `data_dir` and stores its hash.
+/// Blocking, and callable from anywhere (tests and benchmarks call it inside a runtime).
 pub fn create_key_pair(data_dir: &Path) -> Result<KeyPair> {
     let store = database::open_store(data_dir, 1)?;
-    add_new_pair(&store)
+    database::block_on_own_thread(actor::acting_as(actor::CLI.to_owned(), add_new_pair(&store)))?
 }
 
-pub(super) fn add_new_pair(store: &Store) -> Result<KeyPair> {
+/// Creates a key pair on `store` (events name the task's actor: `cli` for `keys create`).
+pub(super) async fn add_new_pair(store: &Store) -> Result<KeyPair> {
     let pair = KeyPair::generate();
     store
-        .add_api_key_blocking(&pair.publishable_key, secret_hash(pair.secret_key.expose_secret()))
+        .add_api_key(pair.publishable_key.clone(), secret_hash(pair.secret_key.expose_secret()))
+        .await
         .context("cannot store the new key pair")?;
     Ok(pair)
 }
 
 /// The key pair the embedded platform uses, created on first use and kept in a 0600 file.
-pub(super) fn embedded_pair(data_dir: &Path, store: &Store) -> Result<KeyPair> {
+pub(super) async fn embedded_pair(data_dir: &Path, store: &Store) -> Result<KeyPair> {
     let path = data_dir.join("embedded-keys.json");
     if path.exists() {
         let bytes = private_file::read(&path)?;
         let pair: KeyPair =
             serde_json::from_slice(&bytes).with_context(|| format!("{} is not a key pair file", path.display()))?;
         // Re-register the pair if the database was reset while the key file stayed.
-        match store.add_api_key_blocking(&pair.publishable_key, secret_hash(pair.secret_key.expose_secret())) {
+        match store.add_api_key(pair.publishable_key.clone(), secret_hash(pair.secret_key.expose_secret())).await {
             Ok(()) | Err(StoreError::Conflict(_)) => return Ok(pair),
             Err(error) => return Err(error.into()),
         }
     }
-    let pair = add_new_pair(store)?;
+    let pair = add_new_pair(store).await?;
     private_file::write_new(&path, &serde_json::to_vec_pretty(&pair)?)?;
     Ok(pair)
 }

@@ -341,9 +341,14 @@ async fn launch(config: ServerConfig) -> Result<(RunningServer, Store)> {
     }
 
     let platform = store.platform().await?;
-    let data_dir = config.data_dir.clone();
-    let tokens =
-        tokio::task::spawn_blocking(move || TokenSigner::load(&data_dir, &platform.slug, config.token_ttl)).await??;
+    let tokens = match store.shared_signing_key(tokens::new_key()).await? {
+        Some(key) => TokenSigner::with_key(&key, &platform.slug, config.token_ttl)?,
+        None => {
+            let data_dir = config.data_dir.clone();
+            tokio::task::spawn_blocking(move || TokenSigner::load(&data_dir, &platform.slug, config.token_ttl))
+                .await??
+        }
+    };
 
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
@@ -420,8 +425,7 @@ fn server_urls(addr: SocketAddr, tls: bool, public_url: Option<url::Url>) -> Res
 pub async fn start_embedded(data_dir: &Path) -> Result<EmbeddedPlatform> {
     let config = ServerConfig { demo: true, scheduler: Some(Default::default()), ..ServerConfig::new(data_dir) };
     let (server, store) = launch(config).await?;
-    let dir = data_dir.to_owned();
-    let pair = tokio::task::spawn_blocking(move || keys::embedded_pair(&dir, &store)).await??;
+    let pair = store::actor::acting_as(store::actor::CLI.to_owned(), keys::embedded_pair(data_dir, &store)).await?;
     Ok(EmbeddedPlatform { server, publishable_key: pair.publishable_key, secret_key: pair.secret_key })
 }
 
@@ -510,11 +514,15 @@ async fn shutdown_signal() {
     }
 }
 
-pub fn run_keys(command: KeysCommand) -> Result<()> {
+pub async fn run_keys(command: KeysCommand) -> Result<()> {
+    store::actor::acting_as(store::actor::CLI.to_owned(), keys_command(command)).await
+}
+
+async fn keys_command(command: KeysCommand) -> Result<()> {
     match command {
         KeysCommand::Create { data_dir, json } => {
             let data_dir = data_dir_or_default(data_dir)?;
-            let pair = create_key_pair(&data_dir)?;
+            let pair = keys::add_new_pair(&open_store(&data_dir, 1)?).await?;
             // The user asked for the pair: this is the one time the secret is shown.
             if json {
                 println!("{}", serde_json::to_string(&pair)?);
@@ -526,7 +534,7 @@ pub fn run_keys(command: KeysCommand) -> Result<()> {
             Ok(())
         }
         KeysCommand::List { data_dir, json } => {
-            let keys = existing_store(&data_dir_or_default(data_dir)?)?.api_keys_blocking()?;
+            let keys = existing_store(&data_dir_or_default(data_dir)?)?.api_keys().await?;
             let time = |at: Option<chrono::DateTime<chrono::Utc>>, none: &str| {
                 at.map_or_else(|| none.to_owned(), |at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
             };
@@ -552,7 +560,8 @@ pub fn run_keys(command: KeysCommand) -> Result<()> {
         KeysCommand::Revoke { publishable_key, data_dir } => {
             let data_dir = data_dir_or_default(data_dir)?;
             existing_store(&data_dir)?
-                .revoke_api_key_blocking(&publishable_key)
+                .revoke_api_key(publishable_key.clone())
+                .await
                 .with_context(|| format!("cannot revoke the key in {}", data_dir.display()))?;
             println!("revoked {publishable_key}");
             Ok(())
@@ -560,9 +569,9 @@ pub fn run_keys(command: KeysCommand) -> Result<()> {
     }
 }
 
-pub fn run_origins(command: OriginsCommand) -> Result<()> {
+pub async fn run_origins(command: OriginsCommand) -> Result<()> {
     let data_dir = data_dir_or_default(command.data_dir().map(Path::to_owned))?;
-    origins::run(&command, &data_dir)
+    store::actor::acting_as(store::actor::CLI.to_owned(), origins::run(&command, &data_dir)).await
 }
 
 pub fn run_migrate(args: migrate::MigrateArgs) -> Result<()> {

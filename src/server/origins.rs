@@ -45,19 +45,19 @@ impl OriginsCommand {
 }
 
 /// Runs `command` on the store in `data_dir`.
-pub fn run(command: &OriginsCommand, data_dir: &Path) -> Result<()> {
+pub async fn run(command: &OriginsCommand, data_dir: &Path) -> Result<()> {
     let store = existing_store(data_dir)?;
     match command {
         OriginsCommand::Add { origin, .. } => {
             let origin = validate::web_origin(origin).map_err(anyhow::Error::msg)?;
-            if store.add_web_origin_blocking(&origin)? {
+            if store.add_web_origin(origin.clone()).await? {
                 println!("added {origin}");
             } else {
                 println!("{origin} was already allowed");
             }
         }
         OriginsCommand::List { .. } => {
-            let origins = store.web_origins_blocking()?;
+            let origins = store.web_origins().await?;
             if origins.is_empty() {
                 eprintln!("no web origins; allow one with: xkit-dash origins add https://app.example.com");
             }
@@ -69,7 +69,8 @@ pub fn run(command: &OriginsCommand, data_dir: &Path) -> Result<()> {
             // Removing takes the origin as it was added, a trailing slash or letter case aside.
             let origin = validate::web_origin(origin).unwrap_or_else(|_| origin.clone());
             store
-                .remove_web_origin_blocking(&origin)
+                .remove_web_origin(origin.clone())
+                .await
                 .with_context(|| format!("cannot remove the origin in {}", data_dir.display()))?;
             println!("removed {origin}");
         }

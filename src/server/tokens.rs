@@ -1,5 +1,6 @@
-//! Context tokens: HS256 JWTs signed with a random key kept in the data directory (mode 0600),
-//! carrying the context's `external_id` and bound to the platform by `iss` and `aud`.
+//! Context tokens: HS256 JWTs signed with a random key kept in the data directory (mode 0600)
+//! on SQLite, in the database on PostgreSQL (so that every node signs with the same), carrying
+//! the context's `external_id` and bound to the platform by `iss` and `aud`.
 
 use std::path::Path;
 use std::time::Duration;
@@ -8,6 +9,7 @@ use anyhow::{Context as _, Result};
 use chrono::Utc;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore as _;
+use secrecy::{ExposeSecret as _, SecretSlice};
 use serde::{Deserialize, Serialize};
 
 use super::private_file;
@@ -15,6 +17,13 @@ use super::private_file;
 /// The signing key's file in the data directory.
 pub(super) const KEY_FILE: &str = "context-token.key";
 const KEY_BYTES: usize = 64;
+
+/// A new random signing key.
+pub(super) fn new_key() -> SecretSlice<u8> {
+    let mut key = vec![0u8; KEY_BYTES];
+    rand::rng().fill_bytes(&mut key);
+    SecretSlice::from(key)
+}
 
 /// The claims of a context token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,15 +50,19 @@ impl TokenSigner {
     pub fn load(data_dir: &Path, platform_slug: &str, ttl: Duration) -> Result<Self> {
         let path = data_dir.join(KEY_FILE);
         if !path.exists() {
-            let mut key = vec![0u8; KEY_BYTES];
-            rand::rng().fill_bytes(&mut key);
-            private_file::write_new(&path, &key)?;
+            private_file::write_new(&path, new_key().expose_secret())?;
         }
-        let key = private_file::read(&path)?;
-        anyhow::ensure!(key.len() >= 32, "{} is too short to be a signing key", path.display());
+        let key = SecretSlice::from(private_file::read(&path)?);
+        Self::with_key(&key, platform_slug, ttl).with_context(|| format!("{} is not a signing key", path.display()))
+    }
+
+    /// A signer with `key` (a database-held key: every node of a platform signs with the same).
+    pub fn with_key(key: &SecretSlice<u8>, platform_slug: &str, ttl: Duration) -> Result<Self> {
+        let key = key.expose_secret();
+        anyhow::ensure!(key.len() >= 32, "a signing key needs at least 32 bytes, this one has {}", key.len());
         Ok(Self {
-            encoding: EncodingKey::from_secret(&key),
-            decoding: DecodingKey::from_secret(&key),
+            encoding: EncodingKey::from_secret(key),
+            decoding: DecodingKey::from_secret(key),
             issuer: format!("xkit-dash:{platform_slug}"),
             audience: platform_slug.to_owned(),
             ttl,

@@ -48,10 +48,10 @@ pub(super) fn finish(tx: &Transaction<'_>, deferred: Deferred) -> StoreResult<()
 
 #[cfg(test)]
 mod tests {
-    use super::super::Store;
+    use super::super::{PlatformStore as _, SqliteStore};
 
-    fn indexes(store: &Store) -> Vec<(String, String)> {
-        let db = store.inner.writer.lock().unwrap();
+    fn indexes(store: &SqliteStore) -> Vec<(String, String)> {
+        let db = store.writer();
         db.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name")
             .unwrap()
             .query_map([], |row| Ok((row.get(0).unwrap(), row.get(1).unwrap())))
@@ -65,7 +65,7 @@ mod tests {
     #[tokio::test]
     async fn a_large_import_leaves_every_index_as_it_was() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("platform.sqlite3"), 1).unwrap();
+        let store = SqliteStore::open(&dir.path().join("platform.sqlite3"), 1).unwrap();
         let before = indexes(&store);
         assert!(before.iter().any(|(name, _)| name == "connections_by_health"));
         let connections = super::super::counters::BULK_IMPORT;

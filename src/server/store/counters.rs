@@ -157,7 +157,10 @@ mod tests {
     use rand::{Rng, SeedableRng};
     use secrecy::SecretString;
 
-    use super::super::{ContextQuery, IssuedTokens, NewFlow, PageRequest, ProviderFailure, Store};
+    use super::super::{
+        AuthorizationStore as _, ConnectionStore as _, ContextQuery, IssuedTokens, NewFlow, PageRequest,
+        PlatformStore as _, ProviderFailure, SqliteStore,
+    };
     use crate::model::{ConnectionFilter, Health, PlatformStats};
     use crate::server::seed;
 
@@ -184,12 +187,12 @@ mod tests {
             .to_string()
     }
 
-    async fn import(store: &Store, document: &str) {
+    async fn import(store: &SqliteStore, document: &str) {
         store.import(seed::parse(document, "test seed").unwrap()).await.unwrap();
     }
 
     /// What the counters must say, recomputed from every listed connection with `Health::of`.
-    async fn recount(store: &Store) -> (PlatformStats, BTreeMap<String, (Option<Health>, u64)>) {
+    async fn recount(store: &SqliteStore) -> (PlatformStats, BTreeMap<String, (Option<Health>, u64)>) {
         let page = PageRequest { limit: 100_000, cursor: None };
         let connections = store.list_connections(ConnectionFilter::default(), page.clone()).await.unwrap().items;
         let contexts = store.list_contexts(ContextQuery::default(), page).await.unwrap().items;
@@ -228,7 +231,7 @@ mod tests {
         }
     }
 
-    async fn assert_counters_equal_a_recount(store: &Store, when: &str) {
+    async fn assert_counters_equal_a_recount(store: &SqliteStore, when: &str) {
         let (expected, per_context) = recount(store).await;
         assert_eq!(store.stats().await.unwrap(), expected, "stats {when}");
         let page = PageRequest { limit: 100_000, cursor: None };
@@ -248,7 +251,7 @@ mod tests {
     #[tokio::test]
     async fn every_enabled_and_status_combination_is_counted_as_the_model_classifies_it() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("platform.sqlite3"), 1).unwrap();
+        let store = SqliteStore::open(&dir.path().join("platform.sqlite3"), 1).unwrap();
         let mut expected = crate::model::HealthTotals::default();
         for (index, status) in STATUSES.into_iter().enumerate() {
             for enabled in [true, false] {
@@ -275,7 +278,7 @@ mod tests {
     async fn counters_equal_a_recount_after_random_changes_and_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("platform.sqlite3");
-        let store = Store::open(&path, 1).unwrap();
+        let store = SqliteStore::open(&path, 1).unwrap();
         let mut random = StdRng::seed_from_u64(13);
         for step in 0..150 {
             let page = PageRequest { limit: 100_000, cursor: None };
@@ -351,7 +354,7 @@ mod tests {
             }
         }
         drop(store);
-        let store = Store::open(&path, 1).unwrap();
+        let store = SqliteStore::open(&path, 1).unwrap();
         assert_counters_equal_a_recount(&store, "after reopening").await;
     }
 
@@ -359,7 +362,7 @@ mod tests {
     #[tokio::test]
     async fn a_bulk_import_recounts_once_with_the_same_result() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("platform.sqlite3"), 1).unwrap();
+        let store = SqliteStore::open(&dir.path().join("platform.sqlite3"), 1).unwrap();
         let batch = crate::server::scale::batch(super::BULK_IMPORT).unwrap();
         store.import(batch).await.unwrap();
         assert_counters_equal_a_recount(&store, "after a bulk import").await;
@@ -371,7 +374,7 @@ mod tests {
     async fn a_database_older_than_the_counters_is_counted_when_it_opens() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("platform.sqlite3");
-        let store = Store::open(&path, 1).unwrap();
+        let store = SqliteStore::open(&path, 1).unwrap();
         import(
             &store,
             &seed_of("old", &[("c1".into(), "crm", true, Some("error")), ("c2".into(), "mail", true, Some("active"))]),
@@ -388,7 +391,7 @@ mod tests {
         )
         .unwrap();
         drop(db);
-        let store = Store::open(&path, 1).unwrap();
+        let store = SqliteStore::open(&path, 1).unwrap();
         assert_counters_equal_a_recount(&store, "after the upgrade").await;
         assert_eq!(store.stats().await.unwrap().health.error, 1);
     }

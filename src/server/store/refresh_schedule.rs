@@ -1,46 +1,15 @@
 //! What the proactive refresh scheduler (`server::scheduler`) should refresh now, found through
 //! two partial indexes on `authorizations` (see `schema.rs`), so a tick reads the due rows and
 //! not the whole platform; and the refresh claims that keep two processes on one database from
-//! refreshing the same connection at once. (Methods of [`Store`] kept beside their SQL.)
+//! refreshing the same connection at once.
 
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection as Db, params};
-use secrecy::SecretString;
 
-use super::Store;
-use super::authorizations;
 use super::error::StoreResult;
 use super::sql::timestamp_text;
-
-impl Store {
-    /// Connections due for a proactive refresh: expiring within `margin` of `now`, or not
-    /// refreshed since `idle_before`; most urgent first, at most `limit`.
-    pub async fn due_for_refresh(
-        &self,
-        now: DateTime<Utc>,
-        margin: chrono::Duration,
-        idle_before: DateTime<Utc>,
-        limit: usize,
-    ) -> StoreResult<Vec<String>> {
-        self.read(move |db| due(db, now, margin, idle_before, limit)).await
-    }
-
-    /// Claims the next refresh of connection `id` until `until`, if its refresh token and
-    /// expiry are still `used` and `expires_at`; false while another process's claim runs or
-    /// after someone refreshed it. Saving the refresh's result (tokens, error, transient
-    /// failure) ends the claim.
-    pub async fn claim_refresh(
-        &self,
-        id: String,
-        used: SecretString,
-        expires_at: Option<DateTime<Utc>>,
-        until: DateTime<Utc>,
-    ) -> StoreResult<bool> {
-        self.write(move |tx| authorizations::claim_refresh(tx, &id, &used, expires_at, until)).await
-    }
-}
 
 /// The rows a refresh can work on, read through `index` (one of the two partial indexes): active,
 /// holding a refresh token, of an enabled connection whose connector has a token endpoint. The
@@ -101,6 +70,7 @@ pub(super) fn due(
 
 #[cfg(test)]
 mod tests {
+    use super::super::SqliteStore;
     use super::*;
 
     /// A tick stays cheap on a large platform: both queries walk their partial index (the due
@@ -108,8 +78,8 @@ mod tests {
     #[test]
     fn the_due_queries_read_their_partial_indexes() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("platform.sqlite3"), 1).unwrap();
-        let db = store.inner.writer.lock().unwrap();
+        let store = SqliteStore::open(&dir.path().join("platform.sqlite3"), 1).unwrap();
+        let db = store.writer();
         let queries = [
             (expiring_sql(), "authorizations_refresh_by_expiry", params!["2026-01-01T00:00:00Z", 0, 10].to_vec()),
             (idle_sql(), "authorizations_refresh_by_age", params!["2026-01-01T00:00:00Z", 10].to_vec()),

@@ -1,22 +1,23 @@
-//! [`Store`]'s sandbox provider methods (statements and grant rules in `sandbox`).
+//! SQLite's sandbox provider methods (statements and grant rules in `store/sandbox.rs`).
 
+use async_trait::async_trait;
 use secrecy::{ExposeSecret as _, SecretString};
 
-use super::Store;
-use super::error::StoreResult;
-use super::sandbox::{self, NewCode, SandboxClient, SandboxGrantView, SandboxIssued, SandboxRefusal};
-impl Store {
-    pub async fn sandbox_client(&self, client_id: String) -> StoreResult<Option<SandboxClient>> {
+use super::SqliteStore;
+use crate::server::store::error::StoreResult;
+use crate::server::store::interface::SandboxStore;
+use crate::server::store::sandbox::{self, NewCode, SandboxClient, SandboxGrantView, SandboxIssued, SandboxRefusal};
+#[async_trait]
+impl SandboxStore for SqliteStore {
+    async fn sandbox_client(&self, client_id: String) -> StoreResult<Option<SandboxClient>> {
         self.read(move |db| sandbox::client(db, &client_id)).await
     }
 
-    pub async fn sandbox_add_code(&self, code: NewCode) -> StoreResult<()> {
+    async fn sandbox_add_code(&self, code: NewCode) -> StoreResult<()> {
         self.write(move |tx| sandbox::add_code(tx, &code)).await
     }
 
-    /// `grant_type=authorization_code`: on success a grant exists whose refresh token is
-    /// `new_refresh_token`.
-    pub async fn sandbox_exchange_code(
+    async fn sandbox_exchange_code(
         &self,
         client_id: String,
         code: SecretString,
@@ -37,8 +38,7 @@ impl Store {
         .await
     }
 
-    /// `grant_type=refresh_token` with rotation and reuse detection.
-    pub async fn sandbox_refresh(
+    async fn sandbox_refresh(
         &self,
         client_id: String,
         refresh_token: SecretString,
@@ -47,15 +47,15 @@ impl Store {
         self.write(move |tx| sandbox::refresh(tx, &client_id, refresh_token.expose_secret(), &new_refresh_token)).await
     }
 
-    pub async fn sandbox_revoke_token(&self, client_id: String, token: SecretString) -> StoreResult<bool> {
+    async fn sandbox_revoke_token(&self, client_id: String, token: SecretString) -> StoreResult<bool> {
         self.write(move |tx| sandbox::revoke_by_refresh_token(tx, &client_id, token.expose_secret())).await
     }
 
-    pub async fn sandbox_revoke_grant(&self, grant_id: i64) -> StoreResult<bool> {
+    async fn sandbox_revoke_grant(&self, grant_id: i64) -> StoreResult<bool> {
         self.write(move |tx| sandbox::revoke_grant(tx, grant_id, "revoked on the sandbox admin page")).await
     }
 
-    pub async fn sandbox_grants(&self, limit: usize) -> StoreResult<Vec<SandboxGrantView>> {
+    async fn sandbox_grants(&self, limit: usize) -> StoreResult<Vec<SandboxGrantView>> {
         self.read(move |db| sandbox::list_grants(db, limit)).await
     }
 }
