@@ -22,6 +22,7 @@ mod events;
 pub mod export;
 pub mod migrations;
 mod platform;
+pub mod postgres;
 mod records;
 mod refresh_schedule;
 mod sandbox;
