@@ -14,11 +14,13 @@ pub struct ApiError {
     /// What went wrong inside, for the log only: it may carry SQL or paths (never request
     /// secrets), which the client is not told.
     cause: Option<anyhow::Error>,
+    /// Seconds after which the client may try again (`Retry-After`).
+    retry_after: Option<u32>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status, message: message.into(), cause: None }
+        Self { status, message: message.into(), cause: None, retry_after: None }
     }
 
     /// A 500 saying only `message`; `cause` is logged when the answer is sent.
@@ -50,6 +52,9 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(message) => Self::new(StatusCode::CONFLICT, message),
             StoreError::Invalid(message) => Self::bad_request(message),
             StoreError::Busy(message) => Self::new(StatusCode::SERVICE_UNAVAILABLE, message),
+            error @ StoreError::Unavailable(_) => {
+                Self { retry_after: Some(1), ..Self::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string()) }
+            }
             StoreError::Internal(error) => Self::internal("internal server error", error),
         }
     }
@@ -80,6 +85,9 @@ impl IntoResponse for ApiError {
             tracing::error!(status = self.status.as_u16(), error = format!("{cause:#}"), "{}", self.message);
         }
         let mut response = (self.status, Json(ApiErrorBody { error: self.message })).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

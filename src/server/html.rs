@@ -109,6 +109,9 @@ impl From<StoreError> for HtmlError {
             StoreError::Conflict(text) => Self::new(StatusCode::CONFLICT, "Conflict", text),
             StoreError::Invalid(text) => Self::new(StatusCode::BAD_REQUEST, "Bad request", text),
             StoreError::Busy(text) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "Busy", text),
+            error @ StoreError::Unavailable(_) => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "Unavailable", format!("{error}. Try again in a moment."))
+            }
             StoreError::Internal(error) => {
                 Self::internal("Server error", "The server could not answer. Try again later.", error)
             }

@@ -12,6 +12,9 @@ pub enum StoreError {
     /// A bounded resource is in use; try again later.
     #[error("{0}")]
     Busy(String),
+    /// The database cannot be reached now (PostgreSQL down, restarting, or too slow): retry.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }

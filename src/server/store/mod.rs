@@ -21,6 +21,7 @@ pub mod export;
 mod interface;
 pub mod migrations;
 mod platform;
+pub mod postgres;
 mod records;
 mod refresh_schedule;
 mod sandbox;

@@ -10,8 +10,8 @@ use super::{bulk_import, connections, contexts, counters, events, sandbox};
 use crate::model::Platform;
 
 /// Until a seed names it, a fresh platform is called this (the slug binds context tokens).
-const DEFAULT_NAME: &str = "Local platform";
-const DEFAULT_SLUG: &str = "local";
+pub(super) const DEFAULT_NAME: &str = "Local platform";
+pub(super) const DEFAULT_SLUG: &str = "local";
 
 pub(super) fn ensure_default_platform(db: &Db) -> rusqlite::Result<()> {
     db.execute(

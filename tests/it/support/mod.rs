@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod hostile;
 pub mod oauth;
+pub mod postgres;
 pub mod proxy;
 pub mod server;
 pub mod xkitjs;

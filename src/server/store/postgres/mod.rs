@@ -1,0 +1,215 @@
+//! The store on PostgreSQL: several server nodes on one database.
+//!
+//! A pool of connections (deadpool: each connection caches its prepared statements, with
+//! `prepare_cached`), the schema's migrations run at connect (`migrations.rs`), and one listener
+//! connection per process (`listener.rs`) that turns every node's committed events and status
+//! changes into the same `watch` and `broadcast` channels the SQLite store feeds. What SQLite's
+//! writer does with TEMP triggers, the schema does with triggers (`schema.rs`, `triggers.rs`).
+//!
+//! No query hangs: the pool waits at most [`POOL_WAIT`] for a connection, a connection is made
+//! within [`CONNECT_TIMEOUT`], and every statement stops after [`STATEMENT_TIMEOUT`]; the database
+//! unreachable is `StoreError::Unavailable` (503, `Retry-After: 1`) until it is back, with no
+//! restart of the node.
+
+mod error;
+mod listener;
+pub mod migrations;
+pub mod schema;
+pub mod triggers;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Transaction};
+use futures::future::BoxFuture;
+use tokio::sync::{broadcast, watch};
+use tokio_postgres::NoTls;
+use tokio_util::task::AbortOnDropHandle;
+
+use super::error::StoreResult;
+use super::platform::{DEFAULT_NAME, DEFAULT_SLUG};
+use super::status_changes::{ANNOUNCED_CHANGES, AuthorizationStatusRecord};
+
+/// How long a request waits for a free pooled connection.
+pub const POOL_WAIT: Duration = Duration::from_secs(2);
+/// How long making a connection may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one statement may run.
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The store's handle on a PostgreSQL database; cheap to clone.
+#[derive(Clone)]
+pub struct PgStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool,
+    /// The newest committed event's seq, on any node.
+    newest_event: watch::Sender<i64>,
+    /// Authorization status changes committed on any node.
+    status_changes: broadcast::Sender<AuthorizationStatusRecord>,
+    /// The LISTEN connection's task, stopped with the store.
+    _listener: AbortOnDropHandle<()>,
+}
+
+impl PgStore {
+    /// Connects to the database at `url` with up to `pool_size` pooled connections, migrates
+    /// it, makes the default platform row, and starts listening for notifications.
+    pub async fn connect(url: &str, pool_size: usize) -> anyhow::Result<PgStore> {
+        let config = connection_config(url)?;
+        let (mut client, connection) =
+            config.connect(NoTls).await.with_context(|| format!("cannot connect to {}", redacted(url)))?;
+        let driver = AbortOnDropHandle::new(tokio::spawn(connection));
+        migrations::migrate(&mut client).await.with_context(|| redacted(url))?;
+        // As SQLite's `platform::ensure_default_platform`.
+        client
+            .execute(
+                "INSERT INTO platform (id, name, slug) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING",
+                &[&DEFAULT_NAME, &DEFAULT_SLUG],
+            )
+            .await?;
+        let newest: i64 = client.query_one("SELECT COALESCE(MAX(seq), 0) FROM events", &[]).await?.get(0);
+        drop(client);
+        drop(driver);
+
+        let manager =
+            Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager)
+            .max_size(pool_size.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(POOL_WAIT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .recycle_timeout(Some(CONNECT_TIMEOUT))
+            .build()
+            .context("cannot make the PostgreSQL connection pool")?;
+        let newest_event = watch::channel(newest).0;
+        let status_changes = broadcast::channel(ANNOUNCED_CHANGES).0;
+        let subscribers =
+            listener::Subscribers { newest_event: newest_event.clone(), status_changes: status_changes.clone() };
+        let listener = AbortOnDropHandle::new(tokio::spawn(listener::run(config, subscribers)));
+        Ok(PgStore { inner: Arc::new(Inner { pool, newest_event, status_changes, _listener: listener }) })
+    }
+
+    /// A pooled connection, for reads (statements through `prepare_cached`).
+    pub async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
+        Ok(self.inner.pool.get().await?)
+    }
+
+    /// Runs `write` in one transaction whose events are `actor`'s, and commits it: the
+    /// triggers write the change's events, counters, outbox rows and notifications with it.
+    ///
+    /// ```ignore
+    /// let renamed = store
+    ///     .write(actor::current().as_deref(), |tx| {
+    ///         Box::pin(async move {
+    ///             let statement = tx.prepare_cached("UPDATE contexts SET external_name = $2 WHERE external_id = $1").await?;
+    ///             Ok(tx.execute(&statement, &[&"ctx-1", &"Renamed"]).await?)
+    ///         })
+    ///     })
+    ///     .await?;
+    /// ```
+    pub async fn write<R, F>(&self, actor: Option<&str>, write: F) -> StoreResult<R>
+    where
+        F: for<'t> FnOnce(&'t Transaction<'t>) -> BoxFuture<'t, StoreResult<R>>,
+    {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        tx.execute("SELECT set_config('xkit.actor', $1, true)", &[&actor.unwrap_or_default()]).await?;
+        let written = write(&tx).await?;
+        tx.commit().await?;
+        Ok(written)
+    }
+
+    /// The newest committed event's seq, on any node: long-polls wait for it to grow.
+    pub fn subscribe_events(&self) -> watch::Receiver<i64> {
+        self.inner.newest_event.subscribe()
+    }
+
+    pub fn newest_event_seq(&self) -> i64 {
+        *self.inner.newest_event.borrow()
+    }
+
+    /// Authorization status changes as they commit, on any node.
+    pub fn subscribe_status_changes(&self) -> broadcast::Receiver<AuthorizationStatusRecord> {
+        self.inner.status_changes.subscribe()
+    }
+}
+
+/// The schema status of the database at `url`, read without writing: `migrate --status`.
+pub async fn schema_status(url: &str) -> anyhow::Result<super::SchemaStatus> {
+    let (client, connection) =
+        connection_config(url)?.connect(NoTls).await.with_context(|| format!("cannot connect to {}", redacted(url)))?;
+    let _driver = AbortOnDropHandle::new(tokio::spawn(connection));
+    migrations::status(&client).await
+}
+
+/// The connection settings of `url` with the store's timeouts, and times in UTC.
+fn connection_config(url: &str) -> anyhow::Result<tokio_postgres::Config> {
+    // The parser's message never holds the URL; it is named only redacted.
+    let mut config: tokio_postgres::Config =
+        url.parse().map_err(|error| anyhow::anyhow!("invalid database URL {}: {error}", redacted(url)))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    let options = format!(
+        "{} -c statement_timeout={} -c TimeZone=UTC",
+        config.get_options().unwrap_or_default(),
+        STATEMENT_TIMEOUT.as_millis()
+    );
+    config.options(options.trim_start());
+    config.keepalives_idle(Duration::from_secs(30));
+    if config.get_application_name().is_none() {
+        config.application_name("xkit-dash");
+    }
+    Ok(config)
+}
+
+/// `url` with its password hidden, for logs and error messages: both the URL form
+/// (`postgres://user:secret@host/db`, `?password=`) and the key-value form (`password=secret`).
+pub fn redacted(url: &str) -> String {
+    const HIDDEN: &str = "********";
+    if let Ok(mut parsed) = url::Url::parse(url) {
+        if parsed.password().is_some() {
+            let _ = parsed.set_password(Some(HIDDEN));
+        }
+        let query: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(key, value)| {
+                let value = if key.eq_ignore_ascii_case("password") { HIDDEN.to_owned() } else { value.into_owned() };
+                (key.into_owned(), value)
+            })
+            .collect();
+        if !query.is_empty() {
+            parsed.query_pairs_mut().clear().extend_pairs(query);
+        }
+        return parsed.to_string();
+    }
+    url.split_whitespace()
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if key.trim().eq_ignore_ascii_case("password") => format!("{key}={HIDDEN}"),
+            _ => pair.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn redacted_hides_the_password_of_every_url_form() {
+        assert_eq!(redacted("postgres://app:s3cret@db:5432/xkit"), "postgres://app:********@db:5432/xkit");
+        assert_eq!(
+            redacted("postgresql://db/xkit?user=app&password=s3cret&sslmode=disable"),
+            "postgresql://db/xkit?user=app&password=********&sslmode=disable"
+        );
+        assert_eq!(
+            redacted("host=db user=app password=s3cret dbname=xkit"),
+            "host=db user=app password=******** dbname=xkit"
+        );
+        assert_eq!(redacted("postgres://app@db/xkit"), "postgres://app@db/xkit");
+    }
+}

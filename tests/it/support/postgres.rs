@@ -1,0 +1,231 @@
+//! A real PostgreSQL for the tests: one throwaway cluster per test process, made on first use
+//! with `initdb` and `pg_ctl` (on PATH or in `/usr/lib/postgresql/*/bin`) in a temporary
+//! directory, listening on 127.0.0.1 on a free port (its socket in that directory), trust
+//! authentication, `fsync=off` (commits still reach the operating system before they are
+//! acknowledged, so a stopped server loses nothing: the fault tests count on it). As root, the server runs as the `postgres` user. Every cluster
+//! started here is stopped (`pg_ctl stop -m immediate`) when the test process exits, and its
+//! output goes to a log file, so a leftover one holds no pipe of the test run.
+//!
+//! `XKIT_TEST_DATABASE_URL` (a server URL: `postgres://user@host:port/db`) replaces the shared
+//! cluster. A test that stops the database (the fault tests) takes a [`PrivateCluster`] of its
+//! own, so that the other tests running meanwhile keep theirs.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+/// The clusters to stop when the process exits: `(bin dir, data dir)`.
+static RUNNING: Mutex<Vec<(PathBuf, PathBuf)>> = Mutex::new(Vec::new());
+
+/// A cluster this process started; stopped when dropped (and at exit in any case).
+pub struct PrivateCluster {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl PrivateCluster {
+    /// Makes and starts a new cluster on a free loopback port.
+    pub fn start() -> Result<PrivateCluster, String> {
+        let bin = postgres_bin_dir().ok_or("initdb not found on PATH nor in /usr/lib/postgresql/*/bin")?;
+        let dir = tempfile::Builder::new().prefix("xkit-pg-").tempdir().map_err(|error| error.to_string())?;
+        if running_as_root() {
+            chown_to_postgres(dir.path())?;
+        }
+        let port =
+            TcpListener::bind("127.0.0.1:0").and_then(|socket| socket.local_addr()).map_err(|e| e.to_string())?.port();
+        let cluster = PrivateCluster { bin, dir, port };
+        let data = cluster.data_dir();
+        run(
+            cluster
+                .tool("initdb")
+                .args(["--auth=trust", "--username=postgres", "--encoding=UTF8", "--locale=C", "--no-sync", "-D"])
+                .arg(&data),
+            "initdb",
+        )?;
+        cluster.start_server()?;
+        RUNNING.lock().unwrap().push((cluster.bin.clone(), data));
+        ensure_stopped_at_exit();
+        Ok(cluster)
+    }
+
+    /// The URL of its `postgres` database.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Stops the server at once (as a crash or a restart would), keeping its data and port.
+    pub fn stop(&self) -> Result<(), String> {
+        run(self.tool("pg_ctl").args(["stop", "-m", "immediate", "-w", "-D"]).arg(self.data_dir()), "pg_ctl stop")
+    }
+
+    /// Starts it again on the same port.
+    pub fn start_server(&self) -> Result<(), String> {
+        let options = format!(
+            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off -c full_page_writes=off -c max_connections=300",
+            self.port,
+            self.dir.path().display()
+        );
+        let log = self.dir.path().join("postgres.log");
+        let started = run(
+            self.tool("pg_ctl")
+                .args(["start", "-w", "-t", "60", "-D"])
+                .arg(self.data_dir())
+                .arg("-l")
+                .arg(&log)
+                .args(["-o", &options]),
+            "pg_ctl start",
+        );
+        started.map_err(|error| format!("{error}\n{}", std::fs::read_to_string(&log).unwrap_or_default()))
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// A command of the cluster's binaries, as the `postgres` user when we are root.
+    fn tool(&self, name: &str) -> Command {
+        tool_command(&self.bin, name)
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        let data = self.data_dir();
+        let _ = self.stop();
+        RUNNING.lock().unwrap().retain(|(_, running)| *running != data);
+    }
+}
+
+/// The server URL of the process's shared database server: `XKIT_TEST_DATABASE_URL`, or the
+/// throwaway cluster, started on first use.
+pub fn server_url() -> String {
+    static SHARED: OnceLock<Result<PrivateCluster, String>> = OnceLock::new();
+    if let Ok(url) = std::env::var("XKIT_TEST_DATABASE_URL") {
+        return url;
+    }
+    match SHARED.get_or_init(PrivateCluster::start) {
+        Ok(cluster) => cluster.url(),
+        Err(error) => panic!("cannot start the test PostgreSQL cluster: {error}"),
+    }
+}
+
+/// A new, empty database of its own on the shared server; its URL.
+pub async fn fresh_database() -> String {
+    fresh_database_on(&server_url()).await
+}
+
+/// A new, empty database on the server of `server_url`; its URL.
+pub async fn fresh_database_on(server_url: &str) -> String {
+    static MADE: AtomicUsize = AtomicUsize::new(0);
+    let name = format!("xkit_test_{}_{}", std::process::id(), MADE.fetch_add(1, Ordering::Relaxed));
+    let (client, connection) =
+        tokio_postgres::connect(server_url, tokio_postgres::NoTls).await.expect("connect to the test server");
+    let driver = tokio::spawn(connection);
+    // Left by an earlier run of the same process id on a server that outlives it.
+    client.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).await.expect("drop database");
+    client.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create database");
+    drop(client);
+    let _ = driver.await;
+    let mut url = url::Url::parse(server_url).expect("a server URL");
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
+
+/// A client of the database at `url`, for the tests' own SQL.
+pub async fn sql_client(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("connect");
+    tokio::spawn(connection);
+    client
+}
+
+fn run(command: &mut Command, what: &str) -> Result<(), String> {
+    let output = command.stdin(Stdio::null()).output().map_err(|error| format!("{what}: {error}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} failed ({}): {}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
+
+fn tool_command(bin: &Path, name: &str) -> Command {
+    let program = bin.join(name);
+    let mut command = if running_as_root() {
+        let mut command = Command::new("runuser");
+        command.args(["-u", "postgres", "--"]).arg(program);
+        command
+    } else {
+        Command::new(program)
+    };
+    // A directory every user may enter (the `postgres` user may not enter the caller's).
+    command.current_dir("/");
+    command
+}
+
+/// Where `initdb` and `pg_ctl` are: beside `initdb` on PATH, else the newest Debian version.
+fn postgres_bin_dir() -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path).find(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file())
+    });
+    // A symlink on PATH (Debian's wrappers) is followed to the real directory.
+    let on_path = on_path.map(|dir| {
+        std::fs::canonicalize(dir.join("initdb"))
+            .ok()
+            .and_then(|real| real.parent().map(Path::to_path_buf))
+            .unwrap_or(dir)
+    });
+    on_path.or_else(|| {
+        let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(|entry| {
+                let path = entry.ok()?.path();
+                let version = path.file_name()?.to_str()?.parse().ok()?;
+                path.join("bin/initdb").is_file().then(|| (version, path.join("bin")))
+            })
+            .collect();
+        versions.sort();
+        versions.pop().map(|(_, bin)| bin)
+    })
+}
+
+fn running_as_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn chown_to_postgres(dir: &Path) -> Result<(), String> {
+    let output = Command::new("chown").arg("postgres:").arg(dir).output().map_err(|error| error.to_string())?;
+    if output.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&output.stderr).into_owned()) }
+}
+
+/// Registers, once, the exit hook that stops every cluster still running.
+fn ensure_stopped_at_exit() {
+    static REGISTERED: OnceLock<()> = OnceLock::new();
+    REGISTERED.get_or_init(|| {
+        // SAFETY: registers a plain `extern "C"` function with no arguments.
+        unsafe { libc::atexit(stop_every_cluster) };
+    });
+}
+
+extern "C" fn stop_every_cluster() {
+    let running = std::mem::take(&mut *RUNNING.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+    for (bin, data) in running {
+        let _ = tool_command(&bin, "pg_ctl")
+            .args(["stop", "-m", "immediate", "-w", "-D"])
+            .arg(&data)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        if let Some(dir) = data.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
