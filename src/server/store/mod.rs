@@ -71,6 +71,12 @@ impl Store {
     pub fn open(path: &Path, readers: usize) -> anyhow::Result<Store> {
         Ok(Store(Arc::new(SqliteStore::open(path, readers)?)))
     }
+
+    /// Connects to the PostgreSQL database at `url` (migrating it if needed) with up to
+    /// `pool_size` pooled connections.
+    pub async fn connect_postgres(url: &str, pool_size: usize) -> anyhow::Result<Store> {
+        Ok(Store(Arc::new(postgres::PgStore::connect(url, pool_size).await?)))
+    }
 }
 
 impl Deref for Store {
