@@ -34,6 +34,13 @@ pub struct Export {
 }
 
 impl Export {
+    /// An export fed through the returned sender, with the same read-ahead: how a backend
+    /// that reads without a blocking connection (PostgreSQL, `postgres/export.rs`) makes one.
+    pub(super) fn channel() -> (mpsc::Sender<StoreResult<Vec<u8>>>, Export) {
+        let (sender, receiver) = mpsc::channel(READ_AHEAD);
+        (sender, Export { receiver })
+    }
+
     pub async fn next_chunk(&mut self) -> Option<StoreResult<Vec<u8>>> {
         self.receiver.recv().await
     }
@@ -48,7 +55,7 @@ pub(super) fn start(
     chunk: usize,
     encode: LineEncoder,
 ) -> Export {
-    let (sender, receiver) = mpsc::channel(READ_AHEAD);
+    let (sender, export) = Export::channel();
     let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         let mut chunks = 0;
@@ -66,7 +73,7 @@ pub(super) fn start(
             release_freed_memory();
         }
     });
-    Export { receiver }
+    export
 }
 
 /// Hands the heap's free pages back to the system. An export's chunks and its connection's page

@@ -11,13 +11,18 @@
 //! unreachable is `StoreError::Unavailable` (503, `Retry-After: 1`) until it is back, with no
 //! restart of the node.
 
+mod authorization_writes;
 mod authorizations;
+mod connection_reads;
 mod connections;
 mod error;
 mod events;
+mod export;
+mod flows;
 mod listener;
 pub mod migrations;
 mod platform;
+mod refreshes;
 mod sandbox;
 pub mod schema;
 pub mod triggers;
@@ -29,7 +34,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Transaction};
 use futures::future::BoxFuture;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{Semaphore, broadcast, watch};
 use tokio_postgres::NoTls;
 use tokio_util::task::AbortOnDropHandle;
 
@@ -58,6 +63,8 @@ struct Inner {
     status_changes: broadcast::Sender<AuthorizationStatusRecord>,
     /// The LISTEN connection's task, stopped with the store.
     _listener: AbortOnDropHandle<()>,
+    /// Exports running (`export.rs`), at most `export::MAX_EXPORTS`.
+    export_permits: Arc<Semaphore>,
 }
 
 impl PgStore {
@@ -95,7 +102,10 @@ impl PgStore {
         let subscribers =
             listener::Subscribers { newest_event: newest_event.clone(), status_changes: status_changes.clone() };
         let listener = AbortOnDropHandle::new(tokio::spawn(listener::run(config, subscribers)));
-        Ok(PgStore { inner: Arc::new(Inner { pool, newest_event, status_changes, _listener: listener }) })
+        let export_permits = Arc::new(Semaphore::new(super::export::MAX_EXPORTS));
+        Ok(PgStore {
+            inner: Arc::new(Inner { pool, newest_event, status_changes, _listener: listener, export_permits }),
+        })
     }
 
     /// A pooled connection, for reads (statements through `prepare_cached`).
