@@ -56,11 +56,14 @@ pub(super) async fn context_row_id(db: &impl GenericClient, external_id: &str) -
         .ok_or_else(|| StoreError::NotFound(format!("no context with external_id {external_id:?}")))
 }
 
+/// Connectors by slug in byte order, SQLite's (`COLLATE "C"`: a database made with another
+/// locale would order `Zendesk` and `asana` otherwise); a handful of rows, sorted per request.
 pub(super) async fn list_connectors(db: &impl GenericClient, page: &PageRequest) -> StoreResult<Page<Connector>> {
     let after = page.cursor.as_deref().map(|cursor| cursor::decode(Listing::Connectors, cursor)).transpose()?;
     let statement = db
         .prepare_cached(&format!(
-            "SELECT {CONNECTOR_COLUMNS} FROM connectors WHERE ($1::text IS NULL OR slug > $1) ORDER BY slug LIMIT $2"
+            "SELECT {CONNECTOR_COLUMNS} FROM connectors WHERE ($1::text IS NULL OR slug COLLATE \"C\" > $1)
+             ORDER BY slug COLLATE \"C\" LIMIT $2"
         ))
         .await?;
     let rows = db.query(&statement, &[&after, &limit_of(page.limit + 1)]).await?;

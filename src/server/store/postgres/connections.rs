@@ -83,6 +83,15 @@ impl ConnectionStore for PgStore {
 /// (SQLite: `connections::disable`).
 async fn disable(tx: &Transaction<'_>, external_id: &str, slug: &str) -> StoreResult<Connection> {
     let context_id = reads::context_row_id(tx, external_id).await?;
+    // Every row first, in seq order, before the first event takes the events lock: the lock
+    // order of `authorization_writes.rs` for a statement that changes several connections.
+    let statement = tx
+        .prepare_cached(
+            "SELECT seq FROM connections WHERE context_id = $1 AND connector_slug = $2 ORDER BY seq
+             FOR NO KEY UPDATE",
+        )
+        .await?;
+    tx.query(&statement, &[&context_id, &slug]).await?;
     let statement = tx
         .prepare_cached(
             "UPDATE connections SET enabled = FALSE, health = $3, updated_at = $4

@@ -105,8 +105,8 @@ pub(super) async fn record_refresh_error(
 }
 
 /// Claims the next refresh of connection `id` until `until`, if its refresh token and expiry
-/// are still `used` and `expires_at`: the cross-node single flight (see SQLite's
-/// `authorizations::claim_refresh` for why).
+/// are still `used` and `expires_at` (compared to the second, as SQLite does): the cross-node
+/// single flight (see SQLite's `authorizations::claim_refresh` for why).
 ///
 /// Chosen: `INSERT ... ON CONFLICT DO UPDATE ... WHERE until <= now`. Two nodes inserting the
 /// same connection's claim at once meet on the primary key: the second waits for the first to
@@ -127,7 +127,8 @@ pub(super) async fn claim_refresh(
         .prepare_cached(
             "WITH current AS (
                  SELECT a.connection_seq FROM connections c JOIN authorizations a ON a.connection_seq = c.seq
-                 WHERE c.id = $1 AND a.refresh_token = $4 AND a.expires_at IS NOT DISTINCT FROM $5
+                 WHERE c.id = $1 AND a.refresh_token = $4
+                     AND date_trunc('second', a.expires_at) IS NOT DISTINCT FROM date_trunc('second', $5::timestamptz)
                  FOR SHARE OF a
              )
              INSERT INTO refresh_claims (connection_seq, until) SELECT connection_seq, $2 FROM current
