@@ -591,6 +591,39 @@ async fn twenty_concurrent_claims_over_two_nodes_give_exactly_one() {
     assert_eq!(claimed.count(), 1);
 }
 
+/// A claim racing with the save of the refresh it would repeat: while one node saves the
+/// rotated tokens (ending its claim), the other node's claims with the token it had read are
+/// all refused, before, during and after the commit: a refresh token is never used twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_racing_with_the_save_never_reuses_the_old_refresh_token() {
+    let (first, second) = two_nodes().await;
+    let (id, state) = refreshable(&first).await;
+    let mut used = state.refresh_token.unwrap();
+    let mut expires_at = state.expires_at;
+    let until = Utc::now() + chrono::Duration::minutes(1);
+    for round in 0..20 {
+        assert!(first.claim_refresh(id.clone(), used.clone(), expires_at, until).await.unwrap(), "round {round}");
+        let late = {
+            let (second, id, used) = (second.clone(), id.clone(), used.clone());
+            tokio::spawn(async move {
+                let mut claimed = 0;
+                for _ in 0..15 {
+                    claimed +=
+                        usize::from(second.claim_refresh(id.clone(), used.clone(), expires_at, until).await.unwrap());
+                }
+                claimed
+            })
+        };
+        let rotated = format!("rt-{round}");
+        let issued =
+            IssuedTokens { expires_at: Utc::now() + chrono::Duration::hours(1), ..tokens("at", Some(&rotated)) };
+        assert!(first.save_refreshed_tokens(id.clone(), used.clone(), issued).await.unwrap(), "round {round}");
+        assert_eq!(late.await.unwrap(), 0, "round {round}: a claim with the replaced refresh token");
+        let state = first.refresh_state(id.clone()).await.unwrap();
+        (used, expires_at) = (state.refresh_token.unwrap(), state.expires_at);
+    }
+}
+
 /// Issue 14, item 5: a node that claimed a refresh and died leaves a claim that ends with its
 /// lease: until then the other node is refused, then it takes the claim over.
 #[tokio::test]
