@@ -624,6 +624,31 @@ async fn a_claim_racing_with_the_save_never_reuses_the_old_refresh_token() {
     }
 }
 
+/// Every kind of write to one connection at once, split over two nodes (a flow begun, the
+/// previous one taken and completed, a transient refresh failure, a removal of the context's
+/// connections to the connector): each answers, none is failed as a deadlock, because they all
+/// lock the connection's rows first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_to_one_connection_on_two_nodes_at_once_queue_without_deadlock() {
+    let (first, second) = two_nodes().await;
+    let (context, slug, id) = demo_connections(&first).await.into_iter().find(|(_, s, _)| s == "github").unwrap();
+    first.begin_authorization(context.clone(), slug.clone(), Some(id.clone()), flow("mix-0"), None).await.unwrap();
+    for round in 1..25 {
+        let (previous, next) = (format!("mix-{}", round - 1), format!("mix-{round}"));
+        let begin = first.begin_authorization(context.clone(), slug.clone(), Some(id.clone()), flow(&next), None);
+        let complete = async {
+            second.take_flow(previous.clone()).await?;
+            second.complete_authorization(id.clone(), previous.clone(), tokens("at", Some("rt"))).await
+        };
+        let failed = second.record_refresh_error(id.clone(), "timed out".into(), Utc::now());
+        let removed = first.disable_connection(context.clone(), slug.clone());
+        let (begin, complete, failed, removed) = tokio::join!(begin, complete, failed, removed);
+        let errors: Vec<String> =
+            [begin.err(), complete.err(), failed.err(), removed.err()].iter().flatten().map(error_text).collect();
+        assert!(errors.is_empty(), "round {round}: {errors:?}");
+    }
+}
+
 /// Issue 14, item 5: a node that claimed a refresh and died leaves a claim that ends with its
 /// lease: until then the other node is refused, then it takes the claim over.
 #[tokio::test]
