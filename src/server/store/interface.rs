@@ -116,7 +116,7 @@ pub trait ConnectionStore: Send + Sync {
     async fn list_connections(&self, filter: ConnectionFilter, page: PageRequest) -> StoreResult<Page<Connection>>;
     /// Starts streaming every connection `filter` selects, without credentials, as lines
     /// `encode` writes, `chunk` rows at a time from a read connection of its own (see
-    /// [`export`]); `Busy` when
+    /// [`export`]; PostgreSQL: one keyset query per chunk, `postgres/export.rs`); `Busy` when
     /// [`export::MAX_EXPORTS`] already run. Call within a tokio runtime.
     fn export_connections(
         &self,
