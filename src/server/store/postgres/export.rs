@@ -1,5 +1,6 @@
 //! The NDJSON export on PostgreSQL (SQLite's: `store/export.rs`): the same chunks of encoded
-//! lines, at most [`MAX_EXPORTS`] at once, ended by a reader stalled for [`STALLED_EXPORT`].
+//! lines, at most [`MAX_EXPORTS`](crate::server::store::export::MAX_EXPORTS) at once, ended by a
+//! reader stalled for [`STALLED_EXPORT`].
 //!
 //! Chosen: keyset-paged chunk queries (`c.seq > last ORDER BY c.seq LIMIT chunk`), each on a
 //! pooled connection taken for that query only, rather than one transaction and cursor held for
@@ -16,9 +17,6 @@ use super::connection_reads::{Columns, ConnectionQuery};
 use crate::model::ConnectionFilter;
 use crate::server::store::error::StoreResult;
 use crate::server::store::export::{Export, LineEncoder, STALLED_EXPORT};
-
-#[cfg(doc)]
-use crate::server::store::export::MAX_EXPORTS;
 
 /// Starts the export's task, which holds `permit` until it ends. Call within a tokio runtime.
 pub(super) fn start(

@@ -17,6 +17,7 @@ use super::authorization_writes::{lock_connection_seq, store_health, update_auth
 use super::connection_reads::{connector, connector_oauth, context_row_id, now, to_second};
 use crate::server::store::authorizations::{Claim, IssuedTokens, NewFlow, RepairGrant, ReturningFlow};
 use crate::server::store::error::{StoreError, StoreResult};
+use crate::server::store::sql::derived_health;
 
 /// Starts a catalog authorization (SQLite: `authorizations::begin_authorization`, the same
 /// steps): the connection becomes `awaiting_callback` with the flow's `state`, older flows of it
@@ -95,7 +96,7 @@ async fn claim_connection(
              VALUES ($1, $2, $3, TRUE, $4, $5, $5) ON CONFLICT (id) DO NOTHING RETURNING seq",
         )
         .await?;
-    let health = crate::server::store::sql::derived_health(true, None).rank() as i64;
+    let health = derived_health(true, None).rank() as i64;
     if let Some(row) = tx.query_opt(&statement, &[&new_id, &context_id, &slug, &health, &now()]).await? {
         return Ok((row.get(0), new_id));
     }
