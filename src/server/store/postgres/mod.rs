@@ -15,6 +15,7 @@ mod error;
 mod listener;
 pub mod migrations;
 pub mod schema;
+pub mod settings;
 pub mod triggers;
 
 use std::sync::Arc;
@@ -116,7 +117,7 @@ impl PgStore {
     {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        tx.execute("SELECT set_config('xkit.actor', $1, true)", &[&actor.unwrap_or_default()]).await?;
+        settings::act_as(&tx, actor).await?;
         let written = write(&tx).await?;
         tx.commit().await?;
         Ok(written)
