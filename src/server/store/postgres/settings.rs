@@ -3,7 +3,7 @@
 
 use deadpool_postgres::Transaction;
 
-use crate::server::store::StoreResult;
+use super::super::error::StoreResult;
 
 async fn set(tx: &Transaction<'_>, setting: &str, value: &str) -> StoreResult<()> {
     let statement = tx.prepare_cached("SELECT set_config($1, $2, true)").await?;

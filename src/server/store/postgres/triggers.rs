@@ -3,7 +3,7 @@
 //! `status_changed_at` triggers of `store/schema.rs`), ported one by one; see `schema.rs` for
 //! the settings that stand for SQLite's TEMP tables.
 
-use crate::server::store::counters::severity_sql;
+use super::super::counters::severity_sql;
 
 /// The advisory lock (transaction scope) every transaction writing events or changing the
 /// counters holds until it ends: events commit in seq order, and writers changing the shared
