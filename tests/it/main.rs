@@ -16,6 +16,7 @@ mod html_routes;
 mod migrations;
 mod oauth_flows;
 mod postgres_store;
+mod postgres_webhooks;
 mod scale_platform;
 mod scan_routes;
 mod scheduler;
