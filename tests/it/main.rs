@@ -15,6 +15,7 @@ mod hostile_servers;
 mod html_routes;
 mod migrations;
 mod oauth_flows;
+mod postgres_sandbox;
 mod postgres_store;
 mod postgres_webhooks;
 mod scale_platform;
