@@ -294,7 +294,8 @@ fn heads(db: &Db) -> StoreResult<Vec<(OutboxHead, i64)>> {
 }
 
 /// Which heads a claim at `now_ms` takes: the due ones of endpoints not `busy`, longest due
-/// first, at most `limit`; and how long until the first of the others comes due.
+/// first, at most `limit`; and how long until the first head not yet due comes due (due heads
+/// beyond the limit wait for room, which a finished delivery makes).
 fn plan_claim(
     heads: Vec<(OutboxHead, i64)>,
     busy: &[String],
@@ -307,10 +308,10 @@ fn plan_claim(
     let mut claimed = Vec::new();
     let mut next_due: Option<i64> = None;
     for (head, due) in heads {
-        if due <= now_ms && claimed.len() < limit {
-            claimed.push(head);
-        } else {
+        if due > now_ms {
             next_due = Some(next_due.map_or(due, |next| next.min(due)));
+        } else if claimed.len() < limit {
+            claimed.push(head);
         }
     }
     let next_due_in = next_due.map(|due| std::time::Duration::from_millis((due - now_ms).max(0) as u64));
@@ -451,6 +452,33 @@ mod tests {
             secret: "whsec_x".into(),
             events: events.map(|events| events.iter().map(|event| (*event).to_owned()).collect()),
         }
+    }
+
+    fn head(seq: i64, endpoint: &str) -> super::OutboxHead {
+        super::OutboxHead {
+            seq,
+            endpoint_id: endpoint.into(),
+            url: String::new(),
+            secret: String::new(),
+            event_id: String::new(),
+            event_type: String::new(),
+            body: String::new(),
+            attempts: 0,
+        }
+    }
+
+    /// A claim takes the longest-due heads of endpoints not busy up to its limit; the worker's
+    /// next wake-up is the first head not yet due (due heads beyond the limit wait for room,
+    /// which a finished delivery makes, so a full worker does not spin).
+    #[test]
+    fn a_claim_takes_due_heads_of_idle_endpoints_up_to_the_limit() {
+        let heads = vec![(head(4, "d"), 1_000), (head(1, "a"), 900), (head(2, "b"), 950), (head(3, "c"), 5_000)];
+        let (claimed, next) = super::plan_claim(heads.clone(), &["b".into()], 1, 1_000);
+        assert_eq!(claimed.iter().map(|head| head.seq).collect::<Vec<_>>(), [1]);
+        assert_eq!(next, Some(std::time::Duration::from_secs(4)), "c's, not d's (due, beyond the limit)");
+        let (claimed, next) = super::plan_claim(heads, &[], 10, 1_000);
+        assert_eq!(claimed.iter().map(|head| head.seq).collect::<Vec<_>>(), [1, 2, 4]);
+        assert_eq!(next, Some(std::time::Duration::from_secs(4)));
     }
 
     async fn pending(store: &Store) -> Vec<(String, u64)> {
