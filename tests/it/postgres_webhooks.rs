@@ -355,3 +355,33 @@ async fn a_claim_whose_lease_ran_out_is_claimed_again_by_another_node() {
     assert_eq!(next.deliveries.len(), 1, "{next:?}");
     assert!(next.deliveries[0].seq > first.seq);
 }
+
+/// An endpoint removed on one node while another node's writes queue deliveries for it (its
+/// own test, another endpoint's creation): every call succeeds or finds it gone, and no two
+/// transactions deadlock (the removal takes the events lock before the endpoint's row).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_an_endpoint_while_other_nodes_queue_deliveries_for_it_never_fails() {
+    let url = fresh_database().await;
+    let nodes = [Store::connect_postgres(&url, 4).await.unwrap(), Store::connect_postgres(&url, 4).await.unwrap()];
+    for round in 0..30 {
+        let doomed = format!("wh_doomed_{round:02}");
+        // It wants every event: the other node's writes queue rows that reference it.
+        nodes[0].add_webhook(endpoint(&doomed, None)).await.unwrap();
+        let (node_a, node_b, node_c) = (nodes[0].clone(), nodes[1].clone(), nodes[0].clone());
+        let (id_a, id_c) = (doomed.clone(), doomed.clone());
+        let removal = tokio::spawn(async move { node_a.remove_webhook(id_a).await.map(|_| ()) });
+        let creation =
+            tokio::spawn(
+                async move { node_b.add_webhook(endpoint(&format!("wh_new_{round:02}"), None)).await.map(|_| ()) },
+            );
+        let test = tokio::spawn(async move { node_c.queue_webhook_test(id_c).await.map(|_| ()) });
+        removal.await.unwrap().unwrap_or_else(|error| panic!("round {round}: removal: {error}"));
+        creation.await.unwrap().unwrap_or_else(|error| panic!("round {round}: creation: {error}"));
+        match test.await.unwrap() {
+            Ok(()) | Err(xkit_dash::server::store::StoreError::NotFound(_)) => {}
+            Err(error) => panic!("round {round}: test: {error}"),
+        }
+    }
+    let left = nodes[1].webhooks().await.unwrap();
+    assert!(left.iter().all(|webhook| webhook.id.starts_with("wh_new_")), "{left:?}");
+}

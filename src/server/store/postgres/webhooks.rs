@@ -104,7 +104,9 @@ impl WebhookStore for PgStore {
                          FROM webhook_endpoints WHERE id = $1 RETURNING id"
                     ))
                     .await?;
-                Ok(tx.query_one(&insert, &[&id]).await?.get(0))
+                // Removed by another node since `get`: as if it had been gone before.
+                let queued = tx.query_opt(&insert, &[&id]).await?;
+                queued.map(|row| row.get(0)).ok_or_else(|| StoreError::NotFound(format!("no webhook {id}")))
             })
         })
         .await
