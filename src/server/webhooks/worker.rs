@@ -70,7 +70,7 @@ async fn run(store: Store, client: reqwest::Client, settings: WebhookSettings, s
         let room = MAX_IN_FLIGHT.saturating_sub(busy.len());
         let claim =
             store.claim_webhook_deliveries(busy_endpoints, room, lease(&settings)).await.unwrap_or_else(|error| {
-                tracing::warn!(%error, "cannot read the webhook outbox");
+                tracing::warn!(%error, "cannot claim webhook deliveries");
                 OutboxClaim::default()
             });
         for head in claim.deliveries {
