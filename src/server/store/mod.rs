@@ -56,7 +56,7 @@ pub use sandbox::{
 };
 pub use stats::StatsWindow;
 pub use status_changes::AuthorizationStatusRecord;
-pub use webhook_outbox::{AttemptResult, EndpointAfter, NewWebhook, OutboxHead};
+pub use webhook_outbox::{AttemptResult, EndpointAfter, NewWebhook, OutboxClaim, OutboxHead};
 
 pub use sqlite::SqliteStore;
 
@@ -70,6 +70,12 @@ impl Store {
     /// read connections. Blocking: call it at startup or from a blocking context.
     pub fn open(path: &Path, readers: usize) -> anyhow::Result<Store> {
         Ok(Store(Arc::new(SqliteStore::open(path, readers)?)))
+    }
+
+    /// Connects to the PostgreSQL database at `url` (migrating it if needed) with up to
+    /// `pool_size` pooled connections.
+    pub async fn connect_postgres(url: &str, pool_size: usize) -> anyhow::Result<Store> {
+        Ok(Store(Arc::new(postgres::PgStore::connect(url, pool_size).await?)))
     }
 }
 

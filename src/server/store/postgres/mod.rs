@@ -11,12 +11,18 @@
 //! unreachable is `StoreError::Unavailable` (503, `Retry-After: 1`) until it is back, with no
 //! restart of the node.
 
+mod authorizations;
+mod connections;
 mod error;
+mod events;
 mod listener;
 pub mod migrations;
+mod platform;
+mod sandbox;
 pub mod schema;
 pub mod settings;
 pub mod triggers;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;

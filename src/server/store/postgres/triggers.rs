@@ -374,7 +374,7 @@ CREATE CONSTRAINT TRIGGER webhook_settle AFTER INSERT ON webhook_outbox DEFERRAB
 CREATE FUNCTION webhook_event(event_type TEXT, endpoint webhook_endpoints, extra JSONB) RETURNS VOID
 LANGUAGE sql VOLATILE AS $$
     SELECT xkit_admin_event(event_type, NULL,
-        jsonb_build_object('webhook', jsonb_build_object('id', endpoint.id, 'url', endpoint.url) || extra))
+        jsonb_build_object('webhook', jsonb_build_object('id', endpoint.id, 'url', endpoint.url)) || extra)
 $$;
 CREATE FUNCTION webhook_changed() RETURNS TRIGGER LANGUAGE plpgsql AS $$
 BEGIN
