@@ -123,6 +123,15 @@ mod tests {
         assert!(lines.is_empty(), "{lines:?}");
     }
 
+    /// The database unreachable is a 503 JSON answer the client may retry after a second.
+    #[test]
+    fn an_unavailable_database_is_a_503_with_retry_after() {
+        let response = ApiError::from(StoreError::Unavailable("connection refused".into())).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers().get(header::RETRY_AFTER).unwrap(), "1");
+        assert_eq!(body_text(response), r#"{"error":"the database is unavailable: connection refused"}"#);
+    }
+
     fn body_text(response: Response) -> String {
         let bytes = tokio::runtime::Builder::new_current_thread()
             .build()

@@ -222,7 +222,8 @@ async fn deliveries_are_signed_in_event_order_with_the_documented_body() {
 }
 
 /// The receiver holds the first delivery open; the server is killed (`kill -9`) meanwhile and
-/// started again: the same event arrives again, same id and body, signed.
+/// started again: the same event arrives again, same id and body, signed, once the killed
+/// worker's claim on it has run out (its lease: the 10 s request timeout and 2 s).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delivery_in_flight_when_the_server_is_killed_is_sent_again_after_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -254,7 +255,7 @@ async fn a_delivery_in_flight_when_the_server_is_killed_is_sent_again_after_rest
     server.kill();
 
     let restarted = ServeProcess::start(dir.path(), &[]);
-    let again = receiver.wait_for(2, Duration::from_secs(15)).await.remove(1);
+    let again = receiver.wait_for(2, Duration::from_secs(20)).await.remove(1);
     assert_eq!(again.header("xkit-event-id"), held.header("xkit-event-id"), "the same event");
     assert_eq!(again.body, held.body, "the same bytes");
     assert_signed(&held, &secret);

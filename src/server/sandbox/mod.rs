@@ -4,8 +4,8 @@
 //! grant (with optional S256 PKCE) through a consent page where any name can sign in, the
 //! refresh-token grant with rotation on every use, RFC 7009 revocation, lifetimes per client,
 //! and reuse detection (a used code or a consumed refresh token revokes its grant). Its state
-//! lives in the platform's SQLite database. Clients come from seed files (`sandbox.clients`);
-//! without clients it answers `invalid_client` to everything.
+//! lives in the platform's database (on PostgreSQL, shared by every node). Clients come from
+//! seed files (`sandbox.clients`); without clients it answers `invalid_client` to everything.
 //!
 //! `/sandbox` lists the grants and revokes them, which is how a demo connection is broken on
 //! purpose. Like the provider, it has no login: the sandbox only ever holds toy grants.

@@ -22,7 +22,7 @@ use super::records::{ApiKeyInfo, ConnectorOAuth, ImportBatch, ImportReport, Stor
 use super::sandbox::{NewCode, SandboxClient, SandboxGrantView, SandboxIssued, SandboxRefusal};
 use super::stats::StatsWindow;
 use super::status_changes::AuthorizationStatusRecord;
-use super::webhook_outbox::{AttemptResult, EndpointAfter, NewWebhook, OutboxHead};
+use super::webhook_outbox::{AttemptResult, EndpointAfter, NewWebhook, OutboxClaim};
 use crate::model::{
     Connection, ConnectionFilter, Connector, Context, EventsPage, Platform, PlatformStats, RefreshCount, StatsHistory,
     Webhook, WebhookDelivery,
@@ -283,9 +283,18 @@ pub trait WebhookStore: Send + Sync {
         event: Option<String>,
         limit: usize,
     ) -> StoreResult<Vec<WebhookDelivery>>;
-    /// The next delivery of every enabled endpoint.
-    async fn webhook_queue_heads(&self) -> StoreResult<Vec<OutboxHead>>;
-    /// Records a delivery attempt and its consequences (see `webhook_outbox::record_attempt`).
+    /// Claims the next delivery of every enabled endpoint not in `busy` that is due, at most
+    /// `limit`, for `lease`: no other worker (on any node) gets those rows until the lease ends
+    /// or the attempt is recorded; a worker that dies mid-delivery leaves them due again when the
+    /// lease ends. One delivery per endpoint at a time, in queue order.
+    async fn claim_webhook_deliveries(
+        &self,
+        busy: Vec<String>,
+        limit: usize,
+        lease: std::time::Duration,
+    ) -> StoreResult<OutboxClaim>;
+    /// Records a delivery attempt and its consequences, ending its claim (see
+    /// `webhook_outbox::record_attempt`).
     async fn record_webhook_attempt(
         &self,
         result: AttemptResult,

@@ -56,7 +56,7 @@ pub use sandbox::{
 };
 pub use stats::StatsWindow;
 pub use status_changes::AuthorizationStatusRecord;
-pub use webhook_outbox::{AttemptResult, EndpointAfter, NewWebhook, OutboxHead};
+pub use webhook_outbox::{AttemptResult, EndpointAfter, NewWebhook, OutboxClaim, OutboxHead};
 
 pub use sqlite::SqliteStore;
 

@@ -91,8 +91,111 @@ pub struct SandboxGrantView {
     pub revoked_reason: Option<String>,
 }
 
-fn invalid_grant(description: impl Into<String>) -> SandboxRefusal {
+pub(super) fn invalid_grant(description: impl Into<String>) -> SandboxRefusal {
     SandboxRefusal { error: "invalid_grant", description: description.into() }
+}
+
+/// Why a grant was revoked, as the admin page shows it.
+pub(super) const CODE_REPLAYED: &str = "authorization code replayed";
+pub(super) const REFRESH_TOKEN_REUSED: &str = "a rotated refresh token was presented again";
+pub(super) const REVOKED_BY_CLIENT: &str = "revoked by the client";
+pub(super) const REVOKED_BY_ADMIN: &str = "revoked on the sandbox admin page";
+
+/// An authorization code as stored, for [`check_code`].
+pub(super) struct StoredCode {
+    pub owner: String,
+    pub subject: String,
+    pub scope: String,
+    pub redirect_uri: String,
+    pub code_challenge: Option<String>,
+    /// `None` when unreadable (then expired).
+    pub expires_at: Option<DateTime<Utc>>,
+    pub used: bool,
+    /// The grant the code's first exchange made.
+    pub grant_id: Option<i64>,
+}
+
+/// What an exchange of a code must do; the rules both backends apply.
+pub(super) enum CodeCheck {
+    Refused(SandboxRefusal),
+    /// A used code presented again: revoke its grant (if any), then refuse with [`code_replayed`].
+    Replayed(Option<i64>),
+    Valid(StoredCode),
+}
+
+/// Checks the presented code (`None`: unknown) of `client_id`.
+pub(super) fn check_code(
+    code: Option<StoredCode>,
+    client_id: &str,
+    redirect_uri: Option<&str>,
+    code_verifier: Option<&str>,
+) -> CodeCheck {
+    let Some(code) = code else { return CodeCheck::Refused(invalid_grant("unknown authorization code")) };
+    if code.owner != client_id {
+        return CodeCheck::Refused(invalid_grant("the authorization code was issued to another client"));
+    }
+    if code.used {
+        return CodeCheck::Replayed(code.grant_id);
+    }
+    if code.expires_at.is_none_or(|at| at <= Utc::now()) {
+        return CodeCheck::Refused(invalid_grant("the authorization code has expired"));
+    }
+    if redirect_uri != Some(code.redirect_uri.as_str()) {
+        return CodeCheck::Refused(invalid_grant("redirect_uri does not match the authorization request"));
+    }
+    if let Some(challenge) = &code.code_challenge {
+        let matches = code_verifier.is_some_and(|verifier| pkce_s256(verifier) == *challenge);
+        if !matches {
+            return CodeCheck::Refused(invalid_grant("PKCE verification failed"));
+        }
+    }
+    CodeCheck::Valid(code)
+}
+
+pub(super) fn code_replayed() -> SandboxRefusal {
+    invalid_grant("the authorization code was already used; its grant is revoked")
+}
+
+/// A refresh token as stored, with its grant, for [`check_refresh_token`].
+pub(super) struct StoredRefreshToken {
+    pub grant_id: i64,
+    /// `None`: it does not expire.
+    pub expires_at: Option<DateTime<Utc>>,
+    pub consumed: bool,
+    pub owner: String,
+    pub scope: String,
+    pub revoked: bool,
+}
+
+/// What a refresh must do; the rules both backends apply.
+pub(super) enum RefreshCheck {
+    Refused(SandboxRefusal),
+    /// A consumed (rotated) token presented again: revoke its grant, then refuse with
+    /// [`refresh_token_reused`].
+    Reused(i64),
+    Valid(StoredRefreshToken),
+}
+
+/// Checks the presented refresh token (`None`: unknown) of `client_id`.
+pub(super) fn check_refresh_token(token: Option<StoredRefreshToken>, client_id: &str) -> RefreshCheck {
+    let Some(token) = token else { return RefreshCheck::Refused(invalid_grant("unknown refresh token")) };
+    if token.owner != client_id {
+        return RefreshCheck::Refused(invalid_grant("the refresh token was issued to another client"));
+    }
+    if token.revoked {
+        return RefreshCheck::Refused(invalid_grant("the grant has been revoked"));
+    }
+    if token.consumed {
+        return RefreshCheck::Reused(token.grant_id);
+    }
+    if token.expires_at.is_some_and(|at| at <= Utc::now()) {
+        return RefreshCheck::Refused(invalid_grant("the refresh token has expired"));
+    }
+    RefreshCheck::Valid(token)
+}
+
+pub(super) fn refresh_token_reused() -> SandboxRefusal {
+    invalid_grant("the refresh token was already used; its grant is revoked")
 }
 
 pub(super) fn upsert_client(tx: &Transaction<'_>, client: &SandboxClientConfig) -> StoreResult<()> {
@@ -187,48 +290,34 @@ pub(super) fn exchange_code(
     new_refresh_token: &SecretString,
 ) -> StoreResult<Result<SandboxIssued, SandboxRefusal>> {
     let hash = sha256(code);
-    let row = tx
+    let stored = tx
         .prepare_cached(
             "SELECT client_id, subject, scope, redirect_uri, code_challenge, expires_at, used_at, grant_id
              FROM sandbox_codes WHERE code_sha256 = ?1",
         )?
         .query_row([&hash[..]], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, String>(2)?,
-                row.get::<_, String>(3)?,
-                row.get::<_, Option<String>>(4)?,
-                row.get::<_, String>(5)?,
-                row.get::<_, Option<String>>(6)?,
-                row.get::<_, Option<i64>>(7)?,
-            ))
+            Ok(StoredCode {
+                owner: row.get(0)?,
+                subject: row.get(1)?,
+                scope: row.get(2)?,
+                redirect_uri: row.get(3)?,
+                code_challenge: row.get(4)?,
+                expires_at: parse_timestamp(row.get(5)?),
+                used: row.get::<_, Option<String>>(6)?.is_some(),
+                grant_id: row.get(7)?,
+            })
         })
         .optional()?;
-    let Some((owner, subject, scope, expected_redirect, challenge, expires_at, used_at, grant_id)) = row else {
-        return Ok(Err(invalid_grant("unknown authorization code")));
+    let StoredCode { subject, scope, .. } = match check_code(stored, client_id, redirect_uri, code_verifier) {
+        CodeCheck::Refused(refusal) => return Ok(Err(refusal)),
+        CodeCheck::Replayed(grant_id) => {
+            if let Some(grant_id) = grant_id {
+                revoke_grant(tx, grant_id, CODE_REPLAYED)?;
+            }
+            return Ok(Err(code_replayed()));
+        }
+        CodeCheck::Valid(code) => code,
     };
-    if owner != client_id {
-        return Ok(Err(invalid_grant("the authorization code was issued to another client")));
-    }
-    if used_at.is_some() {
-        if let Some(grant_id) = grant_id {
-            revoke_grant(tx, grant_id, "authorization code replayed")?;
-        }
-        return Ok(Err(invalid_grant("the authorization code was already used; its grant is revoked")));
-    }
-    if parse_timestamp(Some(expires_at)).is_none_or(|at| at <= Utc::now()) {
-        return Ok(Err(invalid_grant("the authorization code has expired")));
-    }
-    if redirect_uri != Some(expected_redirect.as_str()) {
-        return Ok(Err(invalid_grant("redirect_uri does not match the authorization request")));
-    }
-    if let Some(challenge) = challenge {
-        let matches = code_verifier.is_some_and(|verifier| pkce_s256(verifier) == challenge);
-        if !matches {
-            return Ok(Err(invalid_grant("PKCE verification failed")));
-        }
-    }
     let client = client(tx, client_id)?.ok_or_else(|| super::StoreError::NotFound("no such client".into()))?;
     let grant_id = create_grant(tx, client_id, &subject, &scope)?;
     tx.prepare_cached("UPDATE sandbox_codes SET used_at = ?1, grant_id = ?2 WHERE code_sha256 = ?3")?
@@ -246,38 +335,30 @@ pub(super) fn refresh(
     new_refresh_token: &SecretString,
 ) -> StoreResult<Result<SandboxIssued, SandboxRefusal>> {
     let hash = sha256(refresh_token);
-    let row = tx
+    let stored = tx
         .prepare_cached(
             "SELECT t.grant_id, t.expires_at, t.consumed_at, g.client_id, g.scope, g.revoked_at
              FROM sandbox_refresh_tokens t JOIN sandbox_grants g ON g.id = t.grant_id WHERE t.token_sha256 = ?1",
         )?
         .query_row([&hash[..]], |row| {
-            Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, Option<String>>(1)?,
-                row.get::<_, Option<String>>(2)?,
-                row.get::<_, String>(3)?,
-                row.get::<_, String>(4)?,
-                row.get::<_, Option<String>>(5)?,
-            ))
+            Ok(StoredRefreshToken {
+                grant_id: row.get(0)?,
+                expires_at: parse_timestamp(row.get(1)?),
+                consumed: row.get::<_, Option<String>>(2)?.is_some(),
+                owner: row.get(3)?,
+                scope: row.get(4)?,
+                revoked: row.get::<_, Option<String>>(5)?.is_some(),
+            })
         })
         .optional()?;
-    let Some((grant_id, expires_at, consumed_at, owner, scope, revoked_at)) = row else {
-        return Ok(Err(invalid_grant("unknown refresh token")));
+    let StoredRefreshToken { grant_id, scope, .. } = match check_refresh_token(stored, client_id) {
+        RefreshCheck::Refused(refusal) => return Ok(Err(refusal)),
+        RefreshCheck::Reused(grant_id) => {
+            revoke_grant(tx, grant_id, REFRESH_TOKEN_REUSED)?;
+            return Ok(Err(refresh_token_reused()));
+        }
+        RefreshCheck::Valid(token) => token,
     };
-    if owner != client_id {
-        return Ok(Err(invalid_grant("the refresh token was issued to another client")));
-    }
-    if revoked_at.is_some() {
-        return Ok(Err(invalid_grant("the grant has been revoked")));
-    }
-    if consumed_at.is_some() {
-        revoke_grant(tx, grant_id, "a rotated refresh token was presented again")?;
-        return Ok(Err(invalid_grant("the refresh token was already used; its grant is revoked")));
-    }
-    if parse_timestamp(expires_at).is_some_and(|at| at <= Utc::now()) {
-        return Ok(Err(invalid_grant("the refresh token has expired")));
-    }
     let client = client(tx, client_id)?.ok_or_else(|| super::StoreError::NotFound("no such client".into()))?;
     let now = now_text();
     tx.prepare_cached("UPDATE sandbox_refresh_tokens SET consumed_at = ?1 WHERE token_sha256 = ?2")?
@@ -297,7 +378,7 @@ pub(super) fn revoke_by_refresh_token(tx: &Transaction<'_>, client_id: &str, tok
         .query_row(params![&sha256(token)[..], client_id], |row| row.get(0))
         .optional()?;
     match grant_id {
-        Some(grant_id) => revoke_grant(tx, grant_id, "revoked by the client"),
+        Some(grant_id) => revoke_grant(tx, grant_id, REVOKED_BY_CLIENT),
         None => Ok(false),
     }
 }

@@ -11,10 +11,10 @@ use super::sql::{now_text, parse_timestamp};
 use crate::model::{Webhook, WebhookDelivery};
 
 /// Delivery attempts kept per endpoint; older ones are deleted as new ones are recorded.
-const KEPT_ATTEMPTS: i64 = 500;
+pub(super) const KEPT_ATTEMPTS: i64 = 500;
 
 /// The event type `webhooks test` queues, for one endpoint only.
-const TEST_EVENT: &str = "webhook.test";
+pub(super) const TEST_EVENT: &str = "webhook.test";
 
 /// The webhook's own events (`{"webhook": {"id", "url"}}`, never the secret).
 fn webhook_event(event_type: &str, row: &str, extra: &str) -> String {
@@ -104,7 +104,8 @@ impl std::fmt::Debug for NewWebhook {
     }
 }
 
-/// The head of one enabled endpoint's queue: the next delivery to attempt there.
+/// The head of one enabled endpoint's queue, claimed for delivery: the next delivery to
+/// attempt there.
 #[derive(Clone)]
 pub struct OutboxHead {
     pub seq: i64,
@@ -116,8 +117,6 @@ pub struct OutboxHead {
     pub body: String,
     /// Attempts made so far.
     pub attempts: u32,
-    /// Not before this unix time in milliseconds.
-    pub next_attempt_ms: i64,
 }
 
 impl std::fmt::Debug for OutboxHead {
@@ -131,6 +130,15 @@ impl std::fmt::Debug for OutboxHead {
     }
 }
 
+/// What a worker claimed: deliveries it alone may attempt until their lease ends, and how long
+/// until the next head of another endpoint comes due.
+#[derive(Debug, Default)]
+pub struct OutboxClaim {
+    pub deliveries: Vec<OutboxHead>,
+    /// `None`: no other endpoint has anything queued.
+    pub next_due_in: Option<std::time::Duration>,
+}
+
 /// What one attempt at an outbox row gave.
 #[derive(Debug, Clone)]
 pub struct AttemptResult {
@@ -141,8 +149,8 @@ pub struct AttemptResult {
     pub error: Option<String>,
     /// A 2xx answer.
     pub delivered: bool,
-    /// When to try again after a failure.
-    pub retry_at_ms: i64,
+    /// How long to wait before trying again after a failure (from when it is recorded).
+    pub retry_in: std::time::Duration,
 }
 
 /// What recording an attempt did to its endpoint.
@@ -260,8 +268,8 @@ pub(super) fn deliveries(
         .collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
-/// The head of every enabled endpoint's queue.
-pub(super) fn heads(db: &Db) -> StoreResult<Vec<OutboxHead>> {
+/// The head of every enabled endpoint's queue, with when it is due (unix milliseconds).
+fn heads(db: &Db) -> StoreResult<Vec<(OutboxHead, i64)>> {
     Ok(db
         .prepare_cached(
             "SELECT o.seq, o.endpoint_id, w.url, w.secret, o.event_id, o.event_type, o.body, o.attempts, o.next_attempt_ms
@@ -270,7 +278,7 @@ pub(super) fn heads(db: &Db) -> StoreResult<Vec<OutboxHead>> {
              WHERE w.enabled",
         )?
         .query_map([], |row| {
-            Ok(OutboxHead {
+            let head = OutboxHead {
                 seq: row.get(0)?,
                 endpoint_id: row.get(1)?,
                 url: row.get(2)?,
@@ -279,14 +287,65 @@ pub(super) fn heads(db: &Db) -> StoreResult<Vec<OutboxHead>> {
                 event_type: row.get(5)?,
                 body: row.get(6)?,
                 attempts: row.get(7)?,
-                next_attempt_ms: row.get(8)?,
-            })
+            };
+            Ok((head, row.get(8)?))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
+/// Which heads a claim at `now_ms` takes: the due ones of endpoints not `busy`, longest due
+/// first, at most `limit`; and how long until the first head not yet due comes due (due heads
+/// beyond the limit wait for room, which a finished delivery makes).
+fn plan_claim(
+    heads: Vec<(OutboxHead, i64)>,
+    busy: &[String],
+    limit: usize,
+    now_ms: i64,
+) -> (Vec<OutboxHead>, Option<std::time::Duration>) {
+    let mut heads: Vec<(OutboxHead, i64)> =
+        heads.into_iter().filter(|(head, _)| !busy.contains(&head.endpoint_id)).collect();
+    heads.sort_by_key(|(head, due)| (*due, head.seq));
+    let mut claimed = Vec::new();
+    let mut next_due: Option<i64> = None;
+    for (head, due) in heads {
+        if due > now_ms {
+            next_due = Some(next_due.map_or(due, |next| next.min(due)));
+        } else if claimed.len() < limit {
+            claimed.push(head);
+        }
+    }
+    let next_due_in = next_due.map(|due| std::time::Duration::from_millis((due - now_ms).max(0) as u64));
+    (claimed, next_due_in)
+}
+
+/// Whether a claim now would take anything: read first, so that an idle worker's polls never
+/// take the writer.
+pub(super) fn peek_claim(db: &Db, busy: &[String], limit: usize) -> StoreResult<OutboxClaim> {
+    let (deliveries, next_due_in) = plan_claim(heads(db)?, busy, limit, Utc::now().timestamp_millis());
+    Ok(OutboxClaim { deliveries, next_due_in })
+}
+
+/// Claims the due heads of the enabled endpoints not `busy` (at most `limit`) for `lease`: their
+/// next attempt moves to the lease's end, so no other worker takes them meanwhile and a worker
+/// that dies mid-delivery leaves them due again when it ends (at least once).
+pub(super) fn claim(
+    tx: &Transaction<'_>,
+    busy: &[String],
+    limit: usize,
+    lease: std::time::Duration,
+) -> StoreResult<OutboxClaim> {
+    let now_ms = Utc::now().timestamp_millis();
+    let (deliveries, next_due_in) = plan_claim(heads(tx)?, busy, limit, now_ms);
+    let lease_end = now_ms.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+    let mut leased = tx.prepare_cached("UPDATE webhook_outbox SET next_attempt_ms = ?2 WHERE seq = ?1")?;
+    for delivery in &deliveries {
+        leased.execute(params![delivery.seq, lease_end])?;
+    }
+    Ok(OutboxClaim { deliveries, next_due_in })
+}
+
 /// Records an attempt: a delivered row leaves the queue and clears the endpoint's failure; a
-/// failed one waits until `retry_at_ms`, and an endpoint failing for `disable_after` or longer
+/// failed one waits `retry_in` (ending its claim), and an endpoint failing for `disable_after` or longer
 /// is disabled (its queue dropped, a `webhook.disabled` event written).
 pub(super) fn record_attempt(
     tx: &Transaction<'_>,
@@ -325,8 +384,10 @@ pub(super) fn record_attempt(
         tx.prepare_cached("UPDATE webhook_endpoints SET failing_since = NULL WHERE id = ?1")?.execute([&endpoint])?;
         return Ok(EndpointAfter::Delivering);
     }
+    let retry_at_ms =
+        Utc::now().timestamp_millis().saturating_add(i64::try_from(result.retry_in.as_millis()).unwrap_or(i64::MAX));
     tx.prepare_cached("UPDATE webhook_outbox SET attempts = attempts + 1, next_attempt_ms = ?2 WHERE seq = ?1")?
-        .execute(params![result.outbox_seq, result.retry_at_ms])?;
+        .execute(params![result.outbox_seq, retry_at_ms])?;
     let failing_since: Option<String> = tx
         .prepare_cached(
             "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, ?2) WHERE id = ?1 RETURNING failing_since",
@@ -337,15 +398,19 @@ pub(super) fn record_attempt(
     if failing_for < disable_after {
         return Ok(EndpointAfter::Delivering);
     }
-    let reason = format!(
+    tx.prepare_cached("UPDATE webhook_endpoints SET enabled = 0, disabled_reason = ?2 WHERE id = ?1")?
+        .execute(params![endpoint, disabled_reason(failing_for, result)])?;
+    tx.prepare_cached("DELETE FROM webhook_outbox WHERE endpoint_id = ?1")?.execute([&endpoint])?;
+    Ok(EndpointAfter::Disabled)
+}
+
+/// Why an endpoint failing for `failing_for` is disabled after the attempt `result`.
+pub(super) fn disabled_reason(failing_for: chrono::Duration, result: &AttemptResult) -> String {
+    format!(
         "every delivery failed for {} (last: {})",
         humantime::format_duration(failing_for.to_std().unwrap_or_default()),
         result.status_code.map_or_else(|| result.error.clone().unwrap_or_default(), |code| format!("HTTP {code}"))
-    );
-    tx.prepare_cached("UPDATE webhook_endpoints SET enabled = 0, disabled_reason = ?2 WHERE id = ?1")?
-        .execute(params![endpoint, reason])?;
-    tx.prepare_cached("DELETE FROM webhook_outbox WHERE endpoint_id = ?1")?.execute([&endpoint])?;
-    Ok(EndpointAfter::Disabled)
+    )
 }
 
 /// Whether the server last started on this data directory accepts private webhook targets
@@ -389,6 +454,33 @@ mod tests {
         }
     }
 
+    fn head(seq: i64, endpoint: &str) -> super::OutboxHead {
+        super::OutboxHead {
+            seq,
+            endpoint_id: endpoint.into(),
+            url: String::new(),
+            secret: String::new(),
+            event_id: String::new(),
+            event_type: String::new(),
+            body: String::new(),
+            attempts: 0,
+        }
+    }
+
+    /// A claim takes the longest-due heads of endpoints not busy up to its limit; the worker's
+    /// next wake-up is the first head not yet due (due heads beyond the limit wait for room,
+    /// which a finished delivery makes, so a full worker does not spin).
+    #[test]
+    fn a_claim_takes_due_heads_of_idle_endpoints_up_to_the_limit() {
+        let heads = vec![(head(4, "d"), 1_000), (head(1, "a"), 900), (head(2, "b"), 950), (head(3, "c"), 5_000)];
+        let (claimed, next) = super::plan_claim(heads.clone(), &["b".into()], 1, 1_000);
+        assert_eq!(claimed.iter().map(|head| head.seq).collect::<Vec<_>>(), [1]);
+        assert_eq!(next, Some(std::time::Duration::from_secs(4)), "c's, not d's (due, beyond the limit)");
+        let (claimed, next) = super::plan_claim(heads, &[], 10, 1_000);
+        assert_eq!(claimed.iter().map(|head| head.seq).collect::<Vec<_>>(), [1, 2, 4]);
+        assert_eq!(next, Some(std::time::Duration::from_secs(4)));
+    }
+
     async fn pending(store: &Store) -> Vec<(String, u64)> {
         store.webhooks().await.unwrap().into_iter().map(|webhook| (webhook.id, webhook.pending)).collect()
     }
@@ -425,8 +517,8 @@ mod tests {
 
         store.queue_webhook_test("wh_a".into()).await.unwrap();
         assert_eq!(pending(&store).await, [("wh_a".into(), 2), ("wh_b".into(), 2)]);
-        let heads = store.webhook_queue_heads().await.unwrap();
-        let head = heads.iter().find(|head| head.endpoint_id == "wh_a").unwrap();
+        let claim = store.claim_webhook_deliveries(Vec::new(), 16, std::time::Duration::from_secs(30)).await.unwrap();
+        let head = claim.deliveries.iter().find(|head| head.endpoint_id == "wh_a").unwrap();
         let body: serde_json::Value = serde_json::from_str(&head.body).unwrap();
         assert_eq!(body["event_type"], "connection.enabled");
         assert_eq!(body["payload"]["connection"]["external_id"], "c1");

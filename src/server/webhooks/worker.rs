@@ -3,6 +3,10 @@
 //! Wakes on every committed event (this process's writes) and every second (another process's,
 //! such as `xkit-dash webhooks test`, and retries that come due). A row leaves the outbox only
 //! once a 2xx answer is recorded, so a crash mid-delivery sends it again: at least once.
+//!
+//! Several nodes on one database each run a worker: a delivery is claimed for a lease longer
+//! than a request may take ([`lease`]), so no other worker sends it meanwhile, and a worker
+//! killed mid-delivery leaves it due again when the lease ends.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,7 +20,7 @@ use tokio_util::task::TaskTracker;
 use super::settings::WebhookSettings;
 use super::signature::signature_header;
 use super::target::{CheckedResolver, check_literal_host, parse_url};
-use crate::server::store::{AttemptResult, EndpointAfter, OutboxHead, Store};
+use crate::server::store::{AttemptResult, EndpointAfter, OutboxClaim, OutboxHead, Store};
 
 /// How often the outbox is looked at without a wake-up.
 const POLL: Duration = Duration::from_secs(1);
@@ -27,6 +31,9 @@ const MAX_IN_FLIGHT: usize = 16;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// Longest error text recorded for an attempt.
 const MAX_ERROR_CHARS: usize = 300;
+/// What a claim's lease adds to the request timeout: the time between the claim and the request,
+/// and the recording of its outcome.
+const LEASE_SLACK: Duration = Duration::from_secs(2);
 
 /// Starts the worker on `tracker` (which the server's shutdown waits for) until `stop`.
 pub(crate) fn spawn_worker(store: Store, settings: WebhookSettings, stop: CancellationToken, tracker: &TaskTracker) {
@@ -59,25 +66,19 @@ async fn run(store: Store, client: reqwest::Client, settings: WebhookSettings, s
     // Which endpoint each running delivery is for: at most one per endpoint, in queue order.
     let mut busy: HashMap<tokio::task::Id, String> = HashMap::new();
     loop {
-        let heads = store.webhook_queue_heads().await.unwrap_or_else(|error| {
-            tracing::warn!(%error, "cannot read the webhook outbox");
-            Vec::new()
-        });
-        let now = unix_ms();
-        let mut next_due: Option<i64> = None;
-        for head in heads {
-            if busy.values().any(|endpoint| *endpoint == head.endpoint_id) {
-                continue;
-            }
-            if head.next_attempt_ms > now {
-                next_due = Some(next_due.map_or(head.next_attempt_ms, |due| due.min(head.next_attempt_ms)));
-            } else if busy.len() < MAX_IN_FLIGHT {
-                let endpoint = head.endpoint_id.clone();
-                let task = in_flight.spawn(deliver(store.clone(), client.clone(), settings, head));
-                busy.insert(task.id(), endpoint);
-            }
+        let busy_endpoints: Vec<String> = busy.values().cloned().collect();
+        let room = MAX_IN_FLIGHT.saturating_sub(busy.len());
+        let claim =
+            store.claim_webhook_deliveries(busy_endpoints, room, lease(&settings)).await.unwrap_or_else(|error| {
+                tracing::warn!(%error, "cannot claim webhook deliveries");
+                OutboxClaim::default()
+            });
+        for head in claim.deliveries {
+            let endpoint = head.endpoint_id.clone();
+            let task = in_flight.spawn(deliver(store.clone(), client.clone(), settings, head));
+            busy.insert(task.id(), endpoint);
         }
-        let pause = next_due.map_or(POLL, |due| Duration::from_millis((due - now).max(0) as u64).min(POLL));
+        let pause = claim.next_due_in.map_or(POLL, |due| due.min(POLL));
         tokio::select! {
             () = stop.cancelled() => break,
             Some(done) = in_flight.join_next_with_id() => {
@@ -108,9 +109,9 @@ async fn deliver(store: Store, client: reqwest::Client, settings: WebhookSetting
         Err(error) => (None, Some(error)),
     };
     let delivered = status_code.is_some_and(|status| (200..300).contains(&status));
-    let retry_at_ms = unix_ms() + backoff(&settings, head.attempts + 1).as_millis() as i64;
+    let retry_in = backoff(&settings, head.attempts + 1);
     let result =
-        AttemptResult { outbox_seq: head.seq, attempted_at, duration_ms, status_code, error, delivered, retry_at_ms };
+        AttemptResult { outbox_seq: head.seq, attempted_at, duration_ms, status_code, error, delivered, retry_in };
     if !delivered {
         tracing::info!(
             webhook = %head.endpoint_id,
@@ -174,8 +175,9 @@ fn backoff(settings: &WebhookSettings, failures: u32) -> Duration {
     capped.mul_f64(rand::rng().random_range(0.75..=1.0))
 }
 
-fn unix_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
+/// How long a claimed delivery is this worker's alone: longer than its request may take.
+fn lease(settings: &WebhookSettings) -> Duration {
+    settings.request_timeout + LEASE_SLACK
 }
 
 #[cfg(test)]

@@ -1,11 +1,12 @@
 //! PostgreSQL's failures as the store's one error type: the database unreachable (refused,
 //! closed, shutting down, the pool's wait or a statement timed out) is `Unavailable` (503, try
-//! again), a unique violation `Conflict`, anything else `Internal`.
+//! again), a unique violation `Conflict`, a deadlock or serialization failure `Busy` (503), anything
+//! else `Internal`.
 
 use deadpool_postgres::PoolError;
 use tokio_postgres::error::SqlState;
 
-use crate::server::store::StoreError;
+use super::super::error::StoreError;
 
 impl From<tokio_postgres::Error> for StoreError {
     fn from(error: tokio_postgres::Error) -> Self {
@@ -13,6 +14,9 @@ impl From<tokio_postgres::Error> for StoreError {
             if *code == SqlState::UNIQUE_VIOLATION {
                 let message = error.as_db_error().map_or_else(|| error.to_string(), |db| db.message().to_owned());
                 return StoreError::Conflict(message);
+            }
+            if *code == SqlState::T_R_DEADLOCK_DETECTED || *code == SqlState::T_R_SERIALIZATION_FAILURE {
+                return StoreError::Busy("the database was busy with a concurrent change; try again".into());
             }
             if unavailable_code(code) {
                 return StoreError::Unavailable(error.to_string());

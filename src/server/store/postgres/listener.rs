@@ -11,8 +11,8 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio_postgres::{AsyncMessage, Config, NoTls, Notification};
 use tokio_util::task::AbortOnDropHandle;
 
+use super::super::status_changes::AuthorizationStatusRecord;
 use crate::model::AuthorizationStatus;
-use crate::server::store::AuthorizationStatusRecord;
 
 pub(super) const EVENTS_CHANNEL: &str = "xkit_events";
 pub(super) const STATUS_CHANNEL: &str = "xkit_status";

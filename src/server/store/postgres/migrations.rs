@@ -9,8 +9,8 @@
 use anyhow::Context as _;
 use tokio_postgres::Client;
 
+use super::super::migrations::{NewerSchema, SchemaStatus};
 use super::schema::MIGRATIONS;
-use crate::server::store::migrations::{NewerSchema, SchemaStatus};
 
 /// The newest PostgreSQL schema version this binary knows (not SQLite's numbering).
 pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -25,6 +25,7 @@ mod platform;
 mod refreshes;
 mod sandbox;
 pub mod schema;
+pub mod settings;
 pub mod triggers;
 mod webhooks;
 
@@ -39,6 +40,7 @@ use tokio_postgres::NoTls;
 use tokio_util::task::AbortOnDropHandle;
 
 use super::error::StoreResult;
+use super::migrations::SchemaStatus;
 use super::platform::{DEFAULT_NAME, DEFAULT_SLUG};
 use super::status_changes::{ANNOUNCED_CHANGES, AuthorizationStatusRecord};
 
@@ -48,6 +50,8 @@ pub const POOL_WAIT: Duration = Duration::from_secs(2);
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long one statement may run.
 pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a transaction may wait idle between two statements.
+pub const IDLE_IN_TRANSACTION: Duration = Duration::from_secs(15);
 
 /// The store's handle on a PostgreSQL database; cheap to clone.
 #[derive(Clone)]
@@ -132,7 +136,7 @@ impl PgStore {
     {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        tx.execute("SELECT set_config('xkit.actor', $1, true)", &[&actor.unwrap_or_default()]).await?;
+        settings::act_as(&tx, actor).await?;
         let written = write(&tx).await?;
         tx.commit().await?;
         Ok(written)
@@ -154,7 +158,7 @@ impl PgStore {
 }
 
 /// The schema status of the database at `url`, read without writing: `migrate --status`.
-pub async fn schema_status(url: &str) -> anyhow::Result<super::SchemaStatus> {
+pub async fn schema_status(url: &str) -> anyhow::Result<SchemaStatus> {
     let (client, connection) =
         connection_config(url)?.connect(NoTls).await.with_context(|| format!("cannot connect to {}", redacted(url)))?;
     let _driver = AbortOnDropHandle::new(tokio::spawn(connection));
@@ -169,10 +173,12 @@ fn connection_config(url: &str) -> anyhow::Result<tokio_postgres::Config> {
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECT_TIMEOUT);
     }
+    // A transaction left open by a stuck node would hold the events lock: it is ended.
     let options = format!(
-        "{} -c statement_timeout={} -c TimeZone=UTC",
+        "{} -c statement_timeout={} -c idle_in_transaction_session_timeout={} -c TimeZone=UTC",
         config.get_options().unwrap_or_default(),
-        STATEMENT_TIMEOUT.as_millis()
+        STATEMENT_TIMEOUT.as_millis(),
+        IDLE_IN_TRANSACTION.as_millis()
     );
     config.options(options.trim_start());
     config.keepalives_idle(Duration::from_secs(30));

@@ -29,7 +29,9 @@
 //! statement-level trigger takes the advisory lock [`EVENTS_LOCK`](super::triggers::EVENTS_LOCK) before any row of an
 //! `INSERT INTO events` takes its seq (identity values are drawn after the statement's BEFORE
 //! triggers): writers that create events serialize until they commit. Outbox rows are only
-//! written by the event trigger, so under the same lock.
+//! written by the event trigger, so under the same lock; the counter triggers take it too, so
+//! writers never deadlock on the shared counter rows (a deadlock that remains, on rows both
+//! writers changed, is `StoreError::Busy`).
 //!
 //! Two SQLite steps done in Rust after the statements become deferred constraint triggers,
 //! run at commit: the webhook bodies' final connection status (`webhook_outbox::settle`) and the

@@ -3,9 +3,11 @@
 //! `status_changed_at` triggers of `store/schema.rs`), ported one by one; see `schema.rs` for
 //! the settings that stand for SQLite's TEMP tables.
 
-use crate::server::store::counters::severity_sql;
+use super::super::counters::severity_sql;
 
-/// The advisory lock (transaction scope) every transaction writing events holds until it ends.
+/// The advisory lock (transaction scope) every transaction writing events or changing the
+/// counters holds until it ends: events commit in seq order, and writers changing the shared
+/// counter rows queue for it instead of deadlocking on those rows in opposite orders.
 pub const EVENTS_LOCK: i64 = 0x786b_6974_0001;
 
 /// Every function and trigger, in the order they must be created.
@@ -136,7 +138,27 @@ fn counter_triggers() -> String {
             "UPDATE platform_counts SET contexts = contexts - 1 WHERE id = 1;".to_owned(),
         ),
     ];
-    triggers.into_iter().map(|(name, on, when, body)| row_trigger(name, on, &when, &body)).collect()
+    let rows: String = triggers
+        .into_iter()
+        .map(|(name, on, when, body)| {
+            row_trigger(name, on, &when, &format!("PERFORM pg_advisory_xact_lock({EVENTS_LOCK}); {body}"))
+        })
+        .collect();
+    // Every counter from the tables (SQLite: `counters::recount`): after a bulk import.
+    let recount = format!(
+        "CREATE FUNCTION xkit_recount() RETURNS VOID LANGUAGE sql VOLATILE AS $$
+             SELECT pg_advisory_xact_lock({EVENTS_LOCK});
+             DELETE FROM health_counts;
+             INSERT INTO health_counts (connector_slug, health, connections)
+                 SELECT connector_slug, health, count(*) FROM connections GROUP BY connector_slug, health;
+             INSERT INTO platform_counts (id, contexts) VALUES (1, (SELECT count(*) FROM contexts))
+                 ON CONFLICT (id) DO UPDATE SET contexts = excluded.contexts;
+             UPDATE contexts SET (connection_count, severity) =
+                 (SELECT count(*), COALESCE(max({severity}), 0) FROM connections c WHERE c.context_id = contexts.id);
+         $$;\n",
+        severity = severity_sql("c.health")
+    );
+    rows + &recount
 }
 
 /// A row trigger `name` firing `on` (`AFTER INSERT ON table`) when `when` holds, running `body`.
@@ -352,7 +374,7 @@ CREATE CONSTRAINT TRIGGER webhook_settle AFTER INSERT ON webhook_outbox DEFERRAB
 CREATE FUNCTION webhook_event(event_type TEXT, endpoint webhook_endpoints, extra JSONB) RETURNS VOID
 LANGUAGE sql VOLATILE AS $$
     SELECT xkit_admin_event(event_type, NULL,
-        jsonb_build_object('webhook', jsonb_build_object('id', endpoint.id, 'url', endpoint.url) || extra))
+        jsonb_build_object('webhook', jsonb_build_object('id', endpoint.id, 'url', endpoint.url)) || extra)
 $$;
 CREATE FUNCTION webhook_changed() RETURNS TRIGGER LANGUAGE plpgsql AS $$
 BEGIN

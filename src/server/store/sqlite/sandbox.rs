@@ -52,7 +52,7 @@ impl SandboxStore for SqliteStore {
     }
 
     async fn sandbox_revoke_grant(&self, grant_id: i64) -> StoreResult<bool> {
-        self.write(move |tx| sandbox::revoke_grant(tx, grant_id, "revoked on the sandbox admin page")).await
+        self.write(move |tx| sandbox::revoke_grant(tx, grant_id, sandbox::REVOKED_BY_ADMIN)).await
     }
 
     async fn sandbox_grants(&self, limit: usize) -> StoreResult<Vec<SandboxGrantView>> {

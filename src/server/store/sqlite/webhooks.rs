@@ -7,7 +7,7 @@ use super::SqliteStore;
 use crate::model::{Webhook, WebhookDelivery};
 use crate::server::store::error::StoreResult;
 use crate::server::store::interface::WebhookStore;
-use crate::server::store::webhook_outbox::{self, AttemptResult, EndpointAfter, NewWebhook, OutboxHead};
+use crate::server::store::webhook_outbox::{self, AttemptResult, EndpointAfter, NewWebhook, OutboxClaim};
 
 #[async_trait]
 impl WebhookStore for SqliteStore {
@@ -40,8 +40,22 @@ impl WebhookStore for SqliteStore {
         self.read(move |db| webhook_outbox::deliveries(db, webhook.as_deref(), event.as_deref(), limit)).await
     }
 
-    async fn webhook_queue_heads(&self) -> StoreResult<Vec<OutboxHead>> {
-        self.read(webhook_outbox::heads).await
+    async fn claim_webhook_deliveries(
+        &self,
+        busy: Vec<String>,
+        limit: usize,
+        lease: std::time::Duration,
+    ) -> StoreResult<OutboxClaim> {
+        let (busy, peeked) = self
+            .read(move |db| {
+                let peeked = webhook_outbox::peek_claim(db, &busy, limit)?;
+                Ok((busy, peeked))
+            })
+            .await?;
+        if peeked.deliveries.is_empty() {
+            return Ok(peeked);
+        }
+        self.write(move |tx| webhook_outbox::claim(tx, &busy, limit, lease)).await
     }
 
     async fn record_webhook_attempt(
