@@ -173,6 +173,9 @@ async fn an_origin_not_in_the_list_gets_no_cors_and_its_requests_do_not_run() {
 /// SQLite miss other processes' later writes, which no deployment does.)
 #[tokio::test]
 async fn origins_are_added_listed_and_removed_and_a_running_server_follows_at_once() {
+    if crate::support::sqlite_only("a `serve` child process on a data directory") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let server = ServeProcess::start(dir.path(), &[]);
     let origins = |args: &[&str]| {

@@ -4,6 +4,9 @@
 
 mod support;
 
+/// The backend of the server suites here; `tests/postgres` runs them on PostgreSQL.
+pub const BACKEND: support::Backend = support::Backend::Sqlite;
+
 mod browser_access;
 mod check_stats;
 mod cli_commands;

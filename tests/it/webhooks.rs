@@ -14,7 +14,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use xkit_dash::server::webhooks::WebhookSettings;
-use xkit_dash::server::{ServerConfig, create_key_pair, start};
+use xkit_dash::server::{ServerConfig, create_key_pair, create_key_pair_at, start};
 
 use crate::support::cli::{Home, exit_code, stderr, stdout};
 use crate::support::hostile::{Answer, HostileServer};
@@ -225,6 +225,9 @@ async fn deliveries_are_signed_in_event_order_with_the_documented_body() {
 /// started again: the same event arrives again, same id and body, signed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delivery_in_flight_when_the_server_is_killed_is_sent_again_after_restart() {
+    if crate::support::sqlite_only("a `serve` child process on a data directory") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let receiver = Receiver::start(|index| if index == 0 { Reply::Hold } else { Reply::Status(200) }).await;
     let server = ServeProcess::start(dir.path(), &[]);
@@ -369,17 +372,19 @@ async fn ssrf_targets_are_refused_when_added_and_when_delivered() {
     let by_name = receiver.url.replace("127.0.0.1", "localhost");
     let (literal, _) = add(&platform, &receiver.url, Some(&["context.created"])).await;
     let (named, _) = add(&platform, &by_name, Some(&["context.created"])).await;
-    let dir = platform.dir;
+    let same_platform = platform.config();
+    let platform_args = platform.platform_args();
+    let _dir = platform.dir;
     platform.server.shutdown().await;
 
-    // The same data directory served on every interface: private targets are refused.
+    // The same platform served on every interface: private targets are refused.
     let everywhere = |allow_private| ServerConfig {
         addr: SocketAddr::from(([0, 0, 0, 0], 0)),
         webhooks: WebhookSettings { allow_private, ..WebhookSettings::default() },
-        ..ServerConfig::new(dir.path())
+        ..same_platform.clone()
     };
     let server = start(everywhere(false)).await.unwrap();
-    let keys = create_key_pair(dir.path()).unwrap();
+    let keys = create_key_pair_at(&same_platform.location()).await.unwrap();
     let base = format!("http://127.0.0.1:{}/api/platform", server.addr.port());
     let http = reqwest::Client::new();
     let request = |method: Method, path: &str| {
@@ -423,16 +428,10 @@ async fn ssrf_targets_are_refused_when_added_and_when_delivered() {
 
     // The command line follows the rule of the server that last started there.
     let home = Home::new();
-    let output = home
-        .command(&["webhooks", "add", "http://10.0.0.7/hook", "--data-dir", dir.path().to_str().unwrap()])
-        .output()
-        .unwrap();
+    let output = home.command(&["webhooks", "add", "http://10.0.0.7/hook"]).args(&platform_args).output().unwrap();
     assert_eq!(exit_code(&output), 3, "{}", stderr(&output));
     assert!(stderr(&output).contains("private address"), "{}", stderr(&output));
-    let output = home
-        .command(&["webhooks", "add", "file:///etc/passwd", "--data-dir", dir.path().to_str().unwrap()])
-        .output()
-        .unwrap();
+    let output = home.command(&["webhooks", "add", "file:///etc/passwd"]).args(&platform_args).output().unwrap();
     assert_eq!(exit_code(&output), 3, "{}", stderr(&output));
     server.shutdown().await;
 
@@ -446,6 +445,9 @@ async fn ssrf_targets_are_refused_when_added_and_when_delivered() {
 /// list (never the secret), test (delivered, exit 0), deliveries, remove.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_webhooks_commands_manage_endpoints_of_a_running_server() {
+    if crate::support::sqlite_only("a `serve` child process on a data directory") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let receiver = Receiver::start(|_| Reply::Status(200)).await;
     let server = ServeProcess::start(dir.path(), &[]);
@@ -510,7 +512,7 @@ async fn a_bulk_import_is_one_platform_imported_event_and_one_webhook() {
     let cursor = before["next_cursor"].as_str().unwrap().to_owned();
 
     // Written by another store on the same database, as `serve --demo-scale` on a data directory does.
-    let report = xkit_dash::server::scale::seed(platform.dir.path(), CONNECTIONS).await.unwrap();
+    let report = xkit_dash::server::scale::seed_at(&platform.location(), CONNECTIONS).await.unwrap();
     assert_eq!(report.connections_added, CONNECTIONS);
 
     let (status, body) = platform.get(&format!("/events?after={cursor}&limit=1000")).await;
@@ -540,7 +542,7 @@ async fn a_bulk_import_is_one_platform_imported_event_and_one_webhook() {
     assert_eq!(stats["connections"], CONNECTIONS, "the counters still count every imported row");
 
     // Seeding again adds nothing, so it is no change and has no event.
-    let report = xkit_dash::server::scale::seed(platform.dir.path(), CONNECTIONS).await.unwrap();
+    let report = xkit_dash::server::scale::seed_at(&platform.location(), CONNECTIONS).await.unwrap();
     assert_eq!((report.contexts_added, report.connections_added), (0, 0));
     let (_, body) = platform.get(&format!("/events?after={cursor}&limit=1000")).await;
     assert_eq!(body["events"].as_array().unwrap().len(), 1, "{body}");

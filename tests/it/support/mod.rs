@@ -11,6 +11,25 @@ pub mod server;
 pub mod xkitjs;
 
 use base64::Engine as _;
+
+/// The store the server suites run on: each test target's `main.rs` names it in `BACKEND`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite in the platform's data directory (`tests/it`).
+    Sqlite,
+    /// A fresh PostgreSQL database per platform (`tests/postgres`).
+    Postgres,
+}
+
+/// True (and says why) when the running target is PostgreSQL's and the test needs what only a
+/// SQLite platform has (its database file, a `serve` child process on a data directory).
+pub fn sqlite_only(why: &str) -> bool {
+    let skip = crate::BACKEND != Backend::Sqlite;
+    if skip {
+        eprintln!("SQLite only: {why}");
+    }
+    skip
+}
 use serde_json::Value;
 
 /// The claims of a JWT (context tokens, access tokens), without checking its signature.
