@@ -66,8 +66,9 @@ const TABLES: &[&str] = &[
     "webhook_deliveries",
 ];
 
-/// SQLite's own tables, and the schema bookkeeping each backend keeps for itself.
-const NOT_COPIED: &[&str] = &["schema_migrations", "sqlite_sequence"];
+/// The schema bookkeeping each backend keeps for itself (SQLite's own `sqlite_*` tables, such
+/// as `sqlite_sequence` and `ANALYZE`'s statistics, are not copied either).
+const NOT_COPIED: &[&str] = &["schema_migrations"];
 
 /// Tables a new PostgreSQL database already has rows in (the default platform, the zero
 /// counters, a node's settings): they are replaced by the source's rows.
@@ -181,9 +182,9 @@ fn read_source(dir: &Path, target: &BTreeMap<String, Vec<(String, Type)>>) -> Re
     db.execute_batch("BEGIN")?;
     let mut names = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'")?;
     let names: Vec<String> = names.query_map([], |row| row.get(0))?.collect::<rusqlite::Result<_>>()?;
-    if let Some(unknown) =
-        names.iter().find(|name| !TABLES.contains(&name.as_str()) && !NOT_COPIED.contains(&name.as_str()))
-    {
+    let copied_or_skipped =
+        |name: &str| TABLES.contains(&name) || NOT_COPIED.contains(&name) || name.starts_with("sqlite_");
+    if let Some(unknown) = names.iter().find(|name| !copied_or_skipped(name)) {
         bail!("{} has a table this xkit-dash does not know how to copy: {unknown}", path.display());
     }
     let autoincrement = names.iter().any(|name| name == "sqlite_sequence");
@@ -287,7 +288,9 @@ async fn copy(
 ) -> Result<()> {
     let tx = client.transaction().await?;
     for table in TABLES.iter().chain(&["signing_keys"]) {
-        tx.batch_execute(&format!("ALTER TABLE {table} DISABLE TRIGGER USER")).await?;
+        tx.batch_execute(&format!("ALTER TABLE {table} DISABLE TRIGGER USER")).await.with_context(|| {
+            format!("cannot turn the triggers of {table} off for the copy (the role must own the tables it migrated)")
+        })?;
     }
     for table in TABLES.iter().filter(|table| !REPLACED.contains(table)).chain(&["signing_keys"]) {
         let holds: bool = tx.query_one(&format!("SELECT EXISTS (SELECT 1 FROM {table})"), &[]).await?.get(0);

@@ -59,7 +59,8 @@ async fn the_demo_platform_moves_from_sqlite_to_postgres_intact() {
     let home = Home::new();
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().to_str().unwrap().to_owned();
-    let sqlite = ServeProcess::start(dir.path(), &["--demo"]);
+    // No proactive refresh on either side: nothing may change but what the test does.
+    let sqlite = ServeProcess::start(dir.path(), &["--demo", "--no-scheduler"]);
     let (publishable_key, secret_key) = create_keys(&home, &["--data-dir", &data_dir]);
     let before = Served { server: sqlite, publishable_key, secret_key, http: reqwest::Client::new() };
     let (status, body) =
@@ -102,7 +103,7 @@ async fn the_demo_platform_moves_from_sqlite_to_postgres_intact() {
     assert!(!stdout(&output).contains("s3cret-pw") && !stderr(&output).contains("s3cret-pw"), "{report}");
 
     let node_dir = tempfile::tempdir().unwrap();
-    let postgres = ServeProcess::start(node_dir.path(), &["--database", &database]);
+    let postgres = ServeProcess::start(node_dir.path(), &["--database", &database, "--no-scheduler"]);
     let after = Served { server: postgres, publishable_key, secret_key, http };
     assert_eq!(after.observed().await, observed_before, "the same platform answers from PostgreSQL");
     let session = after.http.get(format!("{}/api/platform_user/session", after.server.base_url)).bearer_auth(&token);
