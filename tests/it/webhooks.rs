@@ -14,11 +14,11 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use xkit_dash::server::webhooks::WebhookSettings;
-use xkit_dash::server::{ServerConfig, create_key_pair, create_key_pair_at, start};
+use xkit_dash::server::{ServerConfig, create_key_pair_at, start};
 
 use crate::support::cli::{Home, exit_code, stderr, stdout};
 use crate::support::hostile::{Answer, HostileServer};
-use crate::support::server::{ServeProcess, TestPlatform, send, two_connections_one_with_a_provider};
+use crate::support::server::{ServedPlatform, TestPlatform, send, two_connections_one_with_a_provider};
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
@@ -225,23 +225,20 @@ async fn deliveries_are_signed_in_event_order_with_the_documented_body() {
 /// started again: the same event arrives again, same id and body, signed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delivery_in_flight_when_the_server_is_killed_is_sent_again_after_restart() {
-    if crate::support::sqlite_only("a `serve` child process on a data directory") {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
+    let platform = ServedPlatform::new().await;
     let receiver = Receiver::start(|index| if index == 0 { Reply::Hold } else { Reply::Status(200) }).await;
-    let server = ServeProcess::start(dir.path(), &[]);
+    let server = platform.serve(&[]);
     let home = Home::new();
-    let data_dir = dir.path().to_str().unwrap();
     let output = home
-        .command(&["webhooks", "add", &receiver.url, "--events", "context.created", "--data-dir", data_dir, "--json"])
+        .command(&["webhooks", "add", &receiver.url, "--events", "context.created", "--json"])
+        .args(platform.platform_args())
         .output()
         .unwrap();
     assert_eq!(exit_code(&output), 0, "{}", stderr(&output));
     let added: Value = serde_json::from_str(&stdout(&output)).unwrap();
     let secret = added["secret"].as_str().unwrap().to_owned();
 
-    let keys = create_key_pair(dir.path()).unwrap();
+    let keys = create_key_pair_at(&platform.location()).await.unwrap();
     let http = reqwest::Client::new();
     let created = http
         .post(format!("{}/api/platform/context", server.base_url))
@@ -256,7 +253,7 @@ async fn a_delivery_in_flight_when_the_server_is_killed_is_sent_again_after_rest
     assert_eq!(held.json()["event_type"], "context.created");
     server.kill();
 
-    let restarted = ServeProcess::start(dir.path(), &[]);
+    let restarted = platform.serve(&[]);
     let again = receiver.wait_for(2, Duration::from_secs(15)).await.remove(1);
     assert_eq!(again.header("xkit-event-id"), held.header("xkit-event-id"), "the same event");
     assert_eq!(again.body, held.body, "the same bytes");
@@ -266,7 +263,8 @@ async fn a_delivery_in_flight_when_the_server_is_killed_is_sent_again_after_rest
     // Delivered now: recorded, and not sent a third time.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let output = home.command(&["webhooks", "deliveries", "--data-dir", data_dir, "--json"]).output().unwrap();
+        let output =
+            home.command(&["webhooks", "deliveries", "--json"]).args(platform.platform_args()).output().unwrap();
         assert_eq!(exit_code(&output), 0, "{}", stderr(&output));
         if stdout(&output).contains("\"delivered\":true") {
             break;
@@ -445,19 +443,14 @@ async fn ssrf_targets_are_refused_when_added_and_when_delivered() {
 /// list (never the secret), test (delivered, exit 0), deliveries, remove.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_webhooks_commands_manage_endpoints_of_a_running_server() {
-    if crate::support::sqlite_only("a `serve` child process on a data directory") {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
+    let platform = ServedPlatform::new().await;
     let receiver = Receiver::start(|_| Reply::Status(200)).await;
-    let server = ServeProcess::start(dir.path(), &[]);
+    let server = platform.serve(&[]);
     let home = Home::new();
-    let data_dir = dir.path().to_str().unwrap();
     let run = |args: &[&str]| {
         let mut all = vec!["webhooks"];
         all.extend_from_slice(args);
-        all.extend_from_slice(&["--data-dir", data_dir]);
-        home.command(&all).output().unwrap()
+        home.command(&all).args(platform.platform_args()).output().unwrap()
     };
 
     let added = run(&["add", &receiver.url, "--events", "connection.error,connection.recovered"]);

@@ -7,9 +7,11 @@
 //! permissions and schema steps), `scale_platform` and `server_soak` (SQLite's bulk import and
 //! long soaks; the PostgreSQL benchmarks cover their ground), the `tui_*` suites (the dashboard,
 //! whose embedded demo stays SQLite), `hostile_servers` (the client, no store), `docs`, and
-//! `postgres_*` (which drive both backends themselves). Tests in the suites below that need a
-//! `serve` child process on a data directory or the SQLite file say so and return early
-//! (`support::sqlite_only`).
+//! `postgres_*` (which drive both backends themselves). In the suites below, a few tests are
+//! about something else than the platform's store and stay on SQLite here too: the transport's
+//! stalled connections (`server_connections`, a `serve` process on a data directory) and the
+//! store-level rollback test of `events` (a SQLite store opened directly); `serve` child
+//! processes otherwise run on the target's backend (`support::server::ServedPlatform`).
 
 // The suites here use a part of the shared support code; the rest serves `tests/it`.
 #[allow(dead_code)]

@@ -21,15 +21,6 @@ pub enum Backend {
     Postgres,
 }
 
-/// True (and says why) when the running target is PostgreSQL's and the test needs what only a
-/// SQLite platform has (its database file, a `serve` child process on a data directory).
-pub fn sqlite_only(why: &str) -> bool {
-    let skip = crate::BACKEND != Backend::Sqlite;
-    if skip {
-        eprintln!("SQLite only: {why}");
-    }
-    skip
-}
 use serde_json::Value;
 
 /// The claims of a JWT (context tokens, access tokens), without checking its signature.

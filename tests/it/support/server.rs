@@ -97,10 +97,7 @@ impl TestPlatform {
     /// The flags that name this platform to the data-directory commands (`keys`, `origins`,
     /// `webhooks`): `--data-dir DIR` or `--database URL`.
     pub fn platform_args(&self) -> Vec<String> {
-        match &self.database {
-            Some(url) => vec!["--database".into(), url.clone()],
-            None => vec!["--data-dir".into(), self.dir.path().to_str().expect("a UTF-8 path").to_owned()],
-        }
+        platform_args(self.dir.path(), self.database.as_deref())
     }
 
     /// The platform's context-token signing key: the data directory's key file on SQLite, the
@@ -211,6 +208,43 @@ impl TestPlatform {
             }
         }
         panic!("{path_and_query} did not end within 10,000 pages");
+    }
+}
+
+/// `--data-dir DIR`, or `--database URL` when the platform is on PostgreSQL.
+fn platform_args(data_dir: &std::path::Path, database: Option<&str>) -> Vec<String> {
+    match database {
+        Some(url) => vec!["--database".into(), url.to_owned()],
+        None => vec!["--data-dir".into(), data_dir.to_str().expect("a UTF-8 path").to_owned()],
+    }
+}
+
+/// The platform of `serve` child processes, on the test target's backend: a data directory
+/// and, on PostgreSQL, a fresh database of its own that every process started on it shares.
+pub struct ServedPlatform {
+    pub dir: TempDir,
+    pub database: Option<String>,
+}
+
+impl ServedPlatform {
+    pub async fn new() -> Self {
+        Self { dir: tempfile::tempdir().expect("temporary directory"), database: new_database().await }
+    }
+
+    /// `xkit-dash serve` on this platform, with `args`.
+    pub fn serve(&self, args: &[&str]) -> ServeProcess {
+        let mut all: Vec<&str> = self.database.iter().flat_map(|url| ["--database", url.as_str()]).collect();
+        all.extend_from_slice(args);
+        ServeProcess::start(self.dir.path(), &all)
+    }
+
+    /// The flags that name this platform to the data-directory commands.
+    pub fn platform_args(&self) -> Vec<String> {
+        platform_args(self.dir.path(), self.database.as_deref())
+    }
+
+    pub fn location(&self) -> PlatformLocation {
+        config_for(self.dir.path(), self.database.as_deref()).location()
     }
 }
 
