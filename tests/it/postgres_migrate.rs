@@ -162,30 +162,36 @@ async fn the_data_directory_commands_take_a_database() {
 }
 
 /// Two nodes started at once with `--demo` on one empty database both start, and the demo is
-/// imported once.
+/// imported once: the database ends as one node alone leaves it (same rows, same events).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_starting_at_once_on_an_empty_database_seed_it_once() {
-    let database = fresh_database().await;
-    let node = |dir: &std::path::Path| ServerConfig {
+    let node = |dir: &std::path::Path, database: &str| ServerConfig {
         demo: true,
-        database: Some(secrecy::SecretString::from(database.clone())),
+        database: Some(secrecy::SecretString::from(database.to_owned())),
         ..ServerConfig::new(dir)
     };
-    let (first_dir, second_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (first_dir, second_dir, alone_dir) =
+        (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (shared, single) = (fresh_database().await, fresh_database().await);
     let both = tokio::time::timeout(Duration::from_secs(60), async {
-        tokio::join!(start(node(first_dir.path())), start(node(second_dir.path())))
+        tokio::join!(start(node(first_dir.path(), &shared)), start(node(second_dir.path(), &shared)))
     });
     let (first, second) = both.await.expect("both nodes start within 60 s");
     let (first, second) = (first.expect("the first node starts"), second.expect("the second node starts"));
-    let client = sql_client(&database).await;
-    let imported: i64 = client
-        .query_one("SELECT COUNT(*) FROM events WHERE event_type IN ('context.created', 'platform.imported')", &[])
-        .await
-        .unwrap()
-        .get(0);
-    let contexts: i64 = client.query_one("SELECT COUNT(*) FROM contexts", &[]).await.unwrap().get(0);
-    assert!(contexts > 0, "the demo was imported");
-    assert!(imported <= contexts.max(1), "one import's events, not two: {imported} events for {contexts} contexts");
-    first.shutdown().await;
-    second.shutdown().await;
+    let alone = start(node(alone_dir.path(), &single)).await.expect("a node alone starts");
+    let counts = async |url: &str| {
+        let client = sql_client(url).await;
+        let mut counts = Vec::new();
+        for table in ["contexts", "connections", "authorizations", "sandbox_grants", "events"] {
+            let count: i64 = client.query_one(&format!("SELECT COUNT(*) FROM {table}"), &[]).await.unwrap().get(0);
+            counts.push((table, count));
+        }
+        counts
+    };
+    let seeded_once = counts(&single).await;
+    assert!(seeded_once[0].1 > 0, "the demo was imported: {seeded_once:?}");
+    assert_eq!(counts(&shared).await, seeded_once, "two nodes at once seed as one alone does");
+    for server in [first, second, alone] {
+        server.shutdown().await;
+    }
 }
