@@ -144,7 +144,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Some(Command::Keys(command)) => server::run_keys(command).await.map(|()| EXIT_OK),
         Some(Command::Origins(command)) => server::run_origins(command).await.map(|()| EXIT_OK),
         Some(Command::Webhooks(command)) => server::run_webhooks(command).await.map(|()| EXIT_OK),
-        Some(Command::Migrate(args)) => server::run_migrate(args).map(|()| EXIT_OK),
+        Some(Command::Migrate(args)) => server::run_migrate(args).await.map(|()| EXIT_OK),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(shell, &mut Cli::command(), "xkit-dash", &mut std::io::stdout());
             Ok(EXIT_OK)

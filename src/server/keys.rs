@@ -7,6 +7,7 @@ use anyhow::{Context as _, Result};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
+use super::database::PlatformArgs;
 use super::secret::{random_token, secret_hash};
 use super::store::{Store, StoreError, actor};
 use super::{database, private_file};
@@ -41,11 +42,102 @@ impl KeyPair {
     }
 }
 
+/// `xkit-dash keys ...`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum KeysCommand {
+    /// Create a publishable/secret key pair and print it once.
+    Create {
+        #[command(flatten)]
+        platform: PlatformArgs,
+        /// Print `{"publishable_key": ..., "secret_key": ...}` for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the key pairs: publishable key, when created, when last used (never a secret).
+    List {
+        #[command(flatten)]
+        platform: PlatformArgs,
+        /// One `{"publishable_key", "created_at", "last_used_at"}` object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key pair: a running server (every node on a shared database) refuses it within a second.
+    Revoke {
+        /// The publishable key of the pair (`keys list` shows them).
+        publishable_key: String,
+        #[command(flatten)]
+        platform: PlatformArgs,
+    },
+}
+
+pub async fn run(command: KeysCommand) -> Result<()> {
+    actor::acting_as(actor::CLI.to_owned(), keys_command(command)).await
+}
+
+async fn keys_command(command: KeysCommand) -> Result<()> {
+    match command {
+        KeysCommand::Create { platform, json } => {
+            let location = platform.location()?;
+            let pair = add_new_pair(&location.open(1).await?).await?;
+            // The user asked for the pair: this is the one time the secret is shown.
+            if json {
+                println!("{}", serde_json::to_string(&pair)?);
+            } else {
+                println!("publishable key: {}", pair.publishable_key);
+                println!("secret key:      {}", pair.secret_key.expose_secret());
+                eprintln!("The secret key is shown only once; only its hash is stored in {}.", location.describe());
+            }
+            Ok(())
+        }
+        KeysCommand::List { platform, json } => {
+            let keys = platform.location()?.existing().await?.api_keys().await?;
+            let time = |at: Option<chrono::DateTime<chrono::Utc>>, none: &str| {
+                at.map_or_else(|| none.to_owned(), |at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            };
+            if json {
+                for key in &keys {
+                    println!("{}", serde_json::to_string(key)?);
+                }
+            } else if keys.is_empty() {
+                eprintln!("no keys; create one with: xkit-dash keys create");
+            } else {
+                println!("{:<32}  {:<20}  LAST USED", "PUBLISHABLE KEY", "CREATED");
+                for key in &keys {
+                    println!(
+                        "{:<32}  {:<20}  {}",
+                        key.publishable_key,
+                        time(key.created_at, "?"),
+                        time(key.last_used_at, "never")
+                    );
+                }
+            }
+            Ok(())
+        }
+        KeysCommand::Revoke { publishable_key, platform } => {
+            let location = platform.location()?;
+            location
+                .existing()
+                .await?
+                .revoke_api_key(publishable_key.clone())
+                .await
+                .with_context(|| format!("cannot revoke the key in {}", location.describe()))?;
+            println!("revoked {publishable_key}");
+            Ok(())
+        }
+    }
+}
+
 /// Creates a key pair for the platform whose data lives in `data_dir` and stores its hash.
 /// Blocking, and callable from anywhere (tests and benchmarks call it inside a runtime).
 pub fn create_key_pair(data_dir: &Path) -> Result<KeyPair> {
     let store = database::open_store(data_dir, 1)?;
     database::block_on_own_thread(actor::acting_as(actor::CLI.to_owned(), add_new_pair(&store)))?
+}
+
+/// Creates a key pair for the platform at `location` (tests on either backend).
+pub async fn create_key_pair_at(location: &database::PlatformLocation) -> Result<KeyPair> {
+    let store = location.open(1).await?;
+    actor::acting_as(actor::CLI.to_owned(), add_new_pair(&store)).await
 }
 
 /// Creates a key pair on `store` (events name the task's actor: `cli` for `keys create`).

@@ -1,40 +1,53 @@
-//! `xkit-dash migrate`: a data directory's schema version, and bringing it to this binary's.
-//! (`serve` and the data-directory commands migrate too when they open the database; this
-//! command does it, or only shows what it would do, without starting anything.)
+//! `xkit-dash migrate`: a platform's schema version, and bringing it to this binary's, on a
+//! data directory (SQLite) or a PostgreSQL database; and `--from-sqlite`, which moves a data
+//! directory's platform into PostgreSQL (`migrate_postgres.rs`). (`serve` and the
+//! data-directory commands migrate too when they open the database; this command does it, or
+//! only shows what it would do, without starting anything.)
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Result;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::Serialize;
 
-use super::database::{database_path, existing_store};
-use super::store::NewerSchema;
+use super::database::{PlatformArgs, PlatformLocation, database_path, existing_store};
+use super::migrate_postgres;
 use super::store::migrations::{self, SchemaStatus};
+use super::store::{NewerSchema, Store, postgres};
 
 pub const EXAMPLES: &str = "\
 Examples:
   xkit-dash migrate --status --data-dir ./platform     the schema version and the pending steps
   xkit-dash migrate --status --json | jq .pending
   xkit-dash migrate --data-dir ./platform              run them now (a backup is taken first)
+  xkit-dash migrate --status --database postgres://xkit@db/xkit
+  xkit-dash migrate --from-sqlite ./platform --database postgres://xkit@db/xkit
+                                                       move a data directory's platform into PostgreSQL
 
 Exits with 3 if the database was written by a newer xkit-dash (nothing is changed).";
 
 /// `xkit-dash migrate`.
 #[derive(Debug, Clone, clap::Args)]
+#[command(group(clap::ArgGroup::new("reports").args(["status", "from_sqlite"]).multiple(true)))]
 pub struct MigrateArgs {
-    #[arg(long, value_name = "DIR")]
-    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub platform: PlatformArgs,
     /// Show the schema version and the steps still to run; change nothing.
     #[arg(long)]
     pub status: bool,
-    /// With --status: one JSON object (`database`, `version`, `latest`, `pending`).
-    #[arg(long, requires = "status")]
+    /// With --status: one JSON object (`database`, `version`, `latest`, `pending`); with
+    /// --from-sqlite: the copied rows per table.
+    #[arg(long, requires = "reports")]
     pub json: bool,
+    /// Copy the platform of this data directory (every table, its events and its signing key)
+    /// into --database, which must hold no platform yet; one transaction, counts verified.
+    #[arg(long, value_name = "DIR", requires = "database", conflicts_with = "status")]
+    pub from_sqlite: Option<PathBuf>,
 }
 
 #[derive(Serialize)]
 struct StatusJson<'a> {
-    database: &'a Path,
+    database: &'a str,
     version: i64,
     latest: i64,
     pending: Vec<PendingJson>,
@@ -46,15 +59,26 @@ struct PendingJson {
     name: &'static str,
 }
 
-/// Runs `args` on the database of `data_dir`.
-pub fn run(args: &MigrateArgs, data_dir: &Path) -> Result<()> {
-    let database = database_path(data_dir);
-    let before = migrations::status(&database)?;
+/// Runs `args`.
+pub async fn run(args: &MigrateArgs) -> Result<()> {
+    if let (Some(source), Some(url)) = (&args.from_sqlite, &args.platform.database) {
+        return migrate_postgres::run(source, url, args.json).await;
+    }
+    let location = args.platform.location()?;
+    let before = match &location {
+        PlatformLocation::DataDir(dir) => {
+            let database = database_path(dir);
+            tokio::task::spawn_blocking(move || migrations::status(&database)).await??
+        }
+        PlatformLocation::Postgres(url) => postgres::schema_status(url.expose_secret()).await?,
+    };
     if args.status {
-        print_status(&database, &before, args.json)?;
+        print_status(&location, &before, args.json)?;
     } else if before.version <= before.latest {
-        existing_store(data_dir)?;
-        print_migrated(&database, &before);
+        match &location {
+            PlatformLocation::DataDir(dir) => migrate_sqlite(dir.clone(), &before).await?,
+            PlatformLocation::Postgres(url) => migrate_postgres(url, &location, &before).await?,
+        }
     }
     if before.version > before.latest {
         return Err(NewerSchema { found: before.version, known: before.latest }.into());
@@ -62,14 +86,45 @@ pub fn run(args: &MigrateArgs, data_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn print_status(database: &Path, status: &SchemaStatus, json: bool) -> Result<()> {
+async fn migrate_sqlite(dir: PathBuf, before: &SchemaStatus) -> Result<()> {
+    let database = database_path(&dir);
+    tokio::task::spawn_blocking(move || existing_store(&dir)).await??;
+    if before.pending.is_empty() {
+        println!("{} is at schema {}: nothing to do", database.display(), before.version);
+        return Ok(());
+    }
+    println!("{} migrated from schema {} to {}", database.display(), before.version, before.latest);
+    if let Some(backup) = migrations::newest_backup(&database, before.version) {
+        println!("the database as it was is in {}", backup.display());
+    }
+    Ok(())
+}
+
+/// PostgreSQL: connecting runs the pending steps (each in a transaction of its own; take a
+/// `pg_dump` first to keep the database as it was).
+async fn migrate_postgres(url: &SecretString, location: &PlatformLocation, before: &SchemaStatus) -> Result<()> {
+    Store::connect_postgres(url.expose_secret(), 1).await?;
+    let database = location.describe();
+    if before.pending.is_empty() {
+        println!("{database} is at schema {}: nothing to do", before.version);
+    } else {
+        println!("{database} migrated from schema {} to {}", before.version, before.latest);
+    }
+    Ok(())
+}
+
+fn print_status(location: &PlatformLocation, status: &SchemaStatus, json: bool) -> Result<()> {
+    let database = match location {
+        PlatformLocation::DataDir(dir) => database_path(dir).display().to_string(),
+        PlatformLocation::Postgres(_) => location.describe(),
+    };
     if json {
         let pending = status.pending.iter().map(|&(version, name)| PendingJson { version, name }).collect();
-        let json = StatusJson { database, version: status.version, latest: status.latest, pending };
+        let json = StatusJson { database: &database, version: status.version, latest: status.latest, pending };
         println!("{}", serde_json::to_string(&json)?);
         return Ok(());
     }
-    println!("database: {}", database.display());
+    println!("database: {database}");
     match status.version {
         0 => println!("schema:   none yet (no platform here; `serve` creates it)"),
         version => println!("schema:   {version} (this xkit-dash knows up to {})", status.latest),
@@ -83,15 +138,4 @@ fn print_status(database: &Path, status: &SchemaStatus, json: bool) -> Result<()
         }
     }
     Ok(())
-}
-
-fn print_migrated(database: &Path, before: &SchemaStatus) {
-    if before.pending.is_empty() {
-        println!("{} is at schema {}: nothing to do", database.display(), before.version);
-        return;
-    }
-    println!("{} migrated from schema {} to {}", database.display(), before.version, before.latest);
-    if let Some(backup) = migrations::newest_backup(database, before.version) {
-        println!("the database as it was is in {}", backup.display());
-    }
 }

@@ -37,6 +37,7 @@ mod keys;
 #[cfg(test)]
 mod log_capture;
 pub mod migrate;
+mod migrate_postgres;
 mod oauth;
 mod origins;
 mod private_file;
@@ -66,19 +67,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use database::database_path;
-pub use keys::{KeyPair, create_key_pair};
+pub use database::{DATABASE_URL_ENV, PlatformArgs, PlatformLocation, database_path};
+pub use keys::{KeyPair, KeysCommand, create_key_pair, create_key_pair_at};
 pub use origins::OriginsCommand;
 pub use tls::TlsSource;
 pub use transport::ConnectionLimits;
 
-use crate::config::Paths;
-use database::{existing_store, open_store};
+use database::data_dir_or_default;
 use state::AppState;
 use store::Store;
 use tokens::TokenSigner;
@@ -87,6 +87,8 @@ use tokens::TokenSigner;
 pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 /// Default lifetime of a catalog repair link (Nango's connect links live 30 minutes too).
 pub const DEFAULT_REPAIR_LINK_TTL: Duration = Duration::from_secs(30 * 60);
+/// Pooled connections of a node to its PostgreSQL database (`serve --pool-size`).
+pub const DEFAULT_POOL_SIZE: usize = 16;
 /// How long [`RunningServer::shutdown`] lets open requests finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -96,14 +98,24 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
-    /// Directory for the SQLite database and signing keys (default: the data directory).
+    /// Directory for the SQLite database and signing keys (default: the data directory); with
+    /// --database, what stays per node (TLS files).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Seed an empty data directory with the bundled demo platform.
+    /// Keep the platform in this PostgreSQL database (`postgres://user:password@host/db`)
+    /// instead of the data directory: every node started on it serves the same platform.
+    #[arg(long, value_name = "URL", env = DATABASE_URL_ENV, hide_env_values = true,
+          value_parser = database::database_url)]
+    pub database: Option<SecretString>,
+    /// With --database: this node's pooled connections to it.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_POOL_SIZE, value_parser = positive_count,
+          requires = "database")]
+    pub pool_size: usize,
+    /// Seed an empty platform with the bundled demo platform.
     #[arg(long)]
     pub demo: bool,
     /// Load a seed file (the demo's JSON format): platform and connectors are updated,
-    /// contexts and connections are added when absent.
+    /// contexts and connections are added when absent (with --database: into an empty platform only).
     #[arg(long, value_name = "FILE")]
     pub seed: Option<PathBuf>,
     /// Add a generated platform of N connections (the demo's connectors and health mix, about
@@ -195,45 +207,22 @@ fn positive_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
-/// `xkit-dash keys ...`.
-#[derive(Debug, Clone, clap::Subcommand)]
-pub enum KeysCommand {
-    /// Create a publishable/secret key pair and print it once.
-    Create {
-        #[arg(long, value_name = "DIR")]
-        data_dir: Option<PathBuf>,
-        /// Print `{"publishable_key": ..., "secret_key": ...}` for scripts.
-        #[arg(long)]
-        json: bool,
-    },
-    /// List the key pairs: publishable key, when created, when last used (never a secret).
-    List {
-        #[arg(long, value_name = "DIR")]
-        data_dir: Option<PathBuf>,
-        /// One `{"publishable_key", "created_at", "last_used_at"}` object per line.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Revoke a key pair: a running server refuses it within a second.
-    Revoke {
-        /// The publishable key of the pair (`keys list` shows them).
-        publishable_key: String,
-        #[arg(long, value_name = "DIR")]
-        data_dir: Option<PathBuf>,
-    },
-}
-
 /// Everything [`start`] needs.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub addr: SocketAddr,
+    /// The SQLite platform, or with `database` what stays per node (TLS files).
     pub data_dir: PathBuf,
+    /// The platform's PostgreSQL database (its URL may hold a password); `None`: SQLite in
+    /// `data_dir`.
+    pub database: Option<SecretString>,
     /// Seed the bundled demo platform when the store is empty.
     pub demo: bool,
     /// A seed file to load at startup.
     pub seed: Option<PathBuf>,
     pub token_ttl: Duration,
-    /// Read connections in the SQLite pool (one writer comes on top).
+    /// SQLite: read connections in the pool (one writer comes on top); PostgreSQL: the pool's
+    /// size.
     pub read_connections: usize,
     /// Base of the links handed to browsers; `None`: `http://{addr}` (loopback for 0.0.0.0).
     pub public_url: Option<url::Url>,
@@ -259,6 +248,7 @@ impl ServerConfig {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: data_dir.into(),
+            database: None,
             demo: false,
             seed: None,
             token_ttl: DEFAULT_TOKEN_TTL,
@@ -271,6 +261,14 @@ impl ServerConfig {
             event_retention: event_retention::EventRetention::default(),
             webhooks: webhooks::WebhookSettings::default(),
             scheduler: None,
+        }
+    }
+
+    /// Where the platform lives: the database if one is given, else the data directory.
+    pub fn location(&self) -> PlatformLocation {
+        match &self.database {
+            Some(url) => PlatformLocation::Postgres(url.clone()),
+            None => PlatformLocation::DataDir(self.data_dir.clone()),
         }
     }
 }
@@ -324,21 +322,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
 }
 
 async fn launch(config: ServerConfig) -> Result<(RunningServer, Store)> {
-    let data_dir = config.data_dir.clone();
-    let readers = config.read_connections;
-    let store = tokio::task::spawn_blocking(move || open_store(&data_dir, readers)).await??;
-
-    if config.demo && store.is_empty().await? {
-        let report = store.import(seed::parse(seed::DEMO, "the bundled demo platform")?).await?;
-        tracing::info!(?report, "seeded the demo platform");
-    }
-    if let Some(path) = &config.seed {
-        let text = tokio::fs::read_to_string(path)
-            .await
-            .with_context(|| format!("cannot read the seed file {}", path.display()))?;
-        let report = store.import(seed::parse(&text, &path.display().to_string())?).await?;
-        tracing::info!(?report, path = %path.display(), "loaded the seed file");
-    }
+    let location = config.location();
+    let store = location.open(config.read_connections).await?;
+    location.seed(&store, config.demo, config.seed.as_deref()).await?;
 
     let platform = store.platform().await?;
     let tokens = match store.shared_signing_key(tokens::new_key()).await? {
@@ -394,7 +380,7 @@ async fn launch(config: ServerConfig) -> Result<(RunningServer, Store)> {
     let limits = ConnectionLimits { max_connections, ..config.limits };
     let (acceptor, tls_certificate) = tls.map(|tls| (tls.acceptor, tls.certificate_path)).unzip();
     let task = tokio::spawn(transport::serve(listener, app, limits, acceptor, stopped));
-    tracing::info!(%addr, data_dir = %config.data_dir.display(), "platform server listening");
+    tracing::info!(%addr, platform = %location.describe(), "platform server listening");
     Ok((RunningServer { addr, tls_certificate, stop, task, background }, store))
 }
 
@@ -439,9 +425,13 @@ pub async fn run_serve(args: ServeArgs) -> Result<()> {
 
     let tls = args.tls_source();
     let data_dir = data_dir_or_default(args.data_dir)?;
+    let location = match &args.database {
+        Some(url) => PlatformLocation::Postgres(url.clone()),
+        None => PlatformLocation::DataDir(data_dir.clone()),
+    };
     if let Some(connections) = args.demo_scale {
         let started = std::time::Instant::now();
-        let report = scale::seed(&data_dir, connections).await?;
+        let report = scale::seed_at(&location, connections).await?;
         eprintln!(
             "generated platform: {connections} connections over {} contexts ({} connections and {} contexts added in {:.2?})",
             scale::context_count(connections),
@@ -453,6 +443,12 @@ pub async fn run_serve(args: ServeArgs) -> Result<()> {
     let config = ServerConfig {
         tls,
         addr: args.addr,
+        read_connections: if args.database.is_some() {
+            args.pool_size
+        } else {
+            ServerConfig::new(&data_dir).read_connections
+        },
+        database: args.database,
         demo: args.demo,
         seed: args.seed,
         token_ttl: args.token_ttl,
@@ -478,14 +474,14 @@ pub async fn run_serve(args: ServeArgs) -> Result<()> {
         ..ServerConfig::new(&data_dir)
     };
     let server = start(config).await?;
-    eprintln!("xkit-dash platform listening on {} (data: {})", server.base_url(), data_dir.display());
+    eprintln!("xkit-dash platform listening on {} (data: {})", server.base_url(), location.describe());
     if let Some(certificate) = &server.tls_certificate {
         eprintln!("TLS certificate: {}", certificate.display());
     }
     eprintln!(
-        "API base: {}/api/platform; create keys with: xkit-dash keys create --data-dir {}",
+        "API base: {}/api/platform; create keys with: xkit-dash keys create {}",
         server.base_url(),
-        data_dir.display()
+        location.flag()
     );
     shutdown_signal().await;
     tracing::info!("shutting down");
@@ -515,79 +511,19 @@ async fn shutdown_signal() {
 }
 
 pub async fn run_keys(command: KeysCommand) -> Result<()> {
-    store::actor::acting_as(store::actor::CLI.to_owned(), keys_command(command)).await
-}
-
-async fn keys_command(command: KeysCommand) -> Result<()> {
-    match command {
-        KeysCommand::Create { data_dir, json } => {
-            let data_dir = data_dir_or_default(data_dir)?;
-            let pair = keys::add_new_pair(&open_store(&data_dir, 1)?).await?;
-            // The user asked for the pair: this is the one time the secret is shown.
-            if json {
-                println!("{}", serde_json::to_string(&pair)?);
-            } else {
-                println!("publishable key: {}", pair.publishable_key);
-                println!("secret key:      {}", pair.secret_key.expose_secret());
-                eprintln!("The secret key is shown only once; only its hash is stored in {}.", data_dir.display());
-            }
-            Ok(())
-        }
-        KeysCommand::List { data_dir, json } => {
-            let keys = existing_store(&data_dir_or_default(data_dir)?)?.api_keys().await?;
-            let time = |at: Option<chrono::DateTime<chrono::Utc>>, none: &str| {
-                at.map_or_else(|| none.to_owned(), |at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-            };
-            if json {
-                for key in &keys {
-                    println!("{}", serde_json::to_string(key)?);
-                }
-            } else if keys.is_empty() {
-                eprintln!("no keys; create one with: xkit-dash keys create");
-            } else {
-                println!("{:<32}  {:<20}  LAST USED", "PUBLISHABLE KEY", "CREATED");
-                for key in &keys {
-                    println!(
-                        "{:<32}  {:<20}  {}",
-                        key.publishable_key,
-                        time(key.created_at, "?"),
-                        time(key.last_used_at, "never")
-                    );
-                }
-            }
-            Ok(())
-        }
-        KeysCommand::Revoke { publishable_key, data_dir } => {
-            let data_dir = data_dir_or_default(data_dir)?;
-            existing_store(&data_dir)?
-                .revoke_api_key(publishable_key.clone())
-                .await
-                .with_context(|| format!("cannot revoke the key in {}", data_dir.display()))?;
-            println!("revoked {publishable_key}");
-            Ok(())
-        }
-    }
+    keys::run(command).await
 }
 
 pub async fn run_origins(command: OriginsCommand) -> Result<()> {
-    let data_dir = data_dir_or_default(command.data_dir().map(Path::to_owned))?;
-    store::actor::acting_as(store::actor::CLI.to_owned(), origins::run(&command, &data_dir)).await
+    let location = command.platform().location()?;
+    store::actor::acting_as(store::actor::CLI.to_owned(), origins::run(&command, &location)).await
 }
 
-pub fn run_migrate(args: migrate::MigrateArgs) -> Result<()> {
-    let data_dir = data_dir_or_default(args.data_dir.clone())?;
-    migrate::run(&args, &data_dir)
+pub async fn run_migrate(args: migrate::MigrateArgs) -> Result<()> {
+    migrate::run(&args).await
 }
 
 pub async fn run_webhooks(command: webhooks::WebhooksCommand) -> Result<()> {
-    let data_dir = data_dir_or_default(command.data_dir().map(Path::to_owned))?;
-    webhooks::run(command, &data_dir).await
-}
-
-/// `--data-dir`, else the bundled server's directory under the data directory.
-fn data_dir_or_default(data_dir: Option<PathBuf>) -> Result<PathBuf> {
-    match data_dir {
-        Some(dir) => Ok(dir),
-        None => Ok(Paths::discover()?.server_data_dir()),
-    }
+    let location = command.platform().location()?;
+    webhooks::run(command, &location).await
 }

@@ -2,11 +2,9 @@
 //! browser (xkit.js). A running server reads the list on every cross-origin request, so a
 //! change applies at once.
 
-use std::path::{Path, PathBuf};
-
 use anyhow::{Context as _, Result};
 
-use super::database::existing_store;
+use super::database::{PlatformArgs, PlatformLocation};
 use super::validate;
 
 /// `xkit-dash origins ...`.
@@ -18,35 +16,35 @@ pub enum OriginsCommand {
     Add {
         /// `scheme://host[:port]`, exactly as the browser sends it in `Origin`.
         origin: String,
-        #[arg(long, value_name = "DIR")]
-        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        platform: PlatformArgs,
     },
     /// List the allowed origins, one a line.
     #[command(after_help = "Examples:\n  xkit-dash origins list --data-dir ./platform")]
     List {
-        #[arg(long, value_name = "DIR")]
-        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        platform: PlatformArgs,
     },
     /// Stop allowing an origin.
     #[command(after_help = "Examples:\n  xkit-dash origins remove https://app.example.com")]
     Remove {
         origin: String,
-        #[arg(long, value_name = "DIR")]
-        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        platform: PlatformArgs,
     },
 }
 
 impl OriginsCommand {
-    pub fn data_dir(&self) -> Option<&Path> {
+    pub fn platform(&self) -> &PlatformArgs {
         match self {
-            Self::Add { data_dir, .. } | Self::List { data_dir } | Self::Remove { data_dir, .. } => data_dir.as_deref(),
+            Self::Add { platform, .. } | Self::List { platform } | Self::Remove { platform, .. } => platform,
         }
     }
 }
 
-/// Runs `command` on the store in `data_dir`.
-pub async fn run(command: &OriginsCommand, data_dir: &Path) -> Result<()> {
-    let store = existing_store(data_dir)?;
+/// Runs `command` on the platform at `location`.
+pub async fn run(command: &OriginsCommand, location: &PlatformLocation) -> Result<()> {
+    let store = location.existing().await?;
     match command {
         OriginsCommand::Add { origin, .. } => {
             let origin = validate::web_origin(origin).map_err(anyhow::Error::msg)?;
@@ -71,7 +69,7 @@ pub async fn run(command: &OriginsCommand, data_dir: &Path) -> Result<()> {
             store
                 .remove_web_origin(origin.clone())
                 .await
-                .with_context(|| format!("cannot remove the origin in {}", data_dir.display()))?;
+                .with_context(|| format!("cannot remove the origin in {}", location.describe()))?;
             println!("removed {origin}");
         }
     }

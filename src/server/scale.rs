@@ -16,6 +16,7 @@ use anyhow::Result;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::Value;
 
+use super::database::PlatformLocation;
 use super::seed;
 use super::store::{ImportBatch, ImportReport, NewConnection, SandboxGrantSeed, SandboxSeed};
 use crate::model::Context;
@@ -106,8 +107,12 @@ pub fn batch(connections: usize) -> Result<ImportBatch> {
 
 /// Seeds the platform in `data_dir` (creating it if needed) with [`batch`]`(connections)`.
 pub async fn seed(data_dir: &Path, connections: usize) -> Result<ImportReport> {
-    let dir = data_dir.to_owned();
-    let store = tokio::task::spawn_blocking(move || super::database::open_store(&dir, 1)).await??;
+    seed_at(&PlatformLocation::DataDir(data_dir.to_owned()), connections).await
+}
+
+/// Seeds the platform at `location` (creating it if needed) with [`batch`]`(connections)`.
+pub async fn seed_at(location: &PlatformLocation, connections: usize) -> Result<ImportReport> {
+    let store = location.open(1).await?;
     let batch = tokio::task::spawn_blocking(move || batch(connections)).await??;
     Ok(store.import(batch).await?)
 }

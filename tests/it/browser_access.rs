@@ -15,7 +15,7 @@ use xkit_dash::server::{ConnectionLimits, ServerConfig, TlsSource};
 
 use crate::support::jwt_claims;
 use crate::support::oauth::page_post;
-use crate::support::server::{ServeProcess, TestPlatform};
+use crate::support::server::{ServedPlatform, TestPlatform};
 
 const PAGE_ORIGIN: &str = "https://app.example.com";
 
@@ -173,15 +173,14 @@ async fn an_origin_not_in_the_list_gets_no_cors_and_its_requests_do_not_run() {
 /// SQLite miss other processes' later writes, which no deployment does.)
 #[tokio::test]
 async fn origins_are_added_listed_and_removed_and_a_running_server_follows_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = ServeProcess::start(dir.path(), &[]);
+    let platform = ServedPlatform::new().await;
+    let server = platform.serve(&[]);
     let origins = |args: &[&str]| {
         assert_cmd::Command::cargo_bin("xkit-dash")
             .unwrap()
             .arg("origins")
             .args(args)
-            .arg("--data-dir")
-            .arg(dir.path())
+            .args(platform.platform_args())
             .output()
             .unwrap()
     };

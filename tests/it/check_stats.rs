@@ -114,9 +114,7 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
 /// A generated platform of `connections` (the demo's mix of healths, disabled ones included)
 /// plus a context without any connection.
 async fn platform(connections: usize) -> TestPlatform {
-    let dir = tempfile::tempdir().unwrap();
-    scale::seed(dir.path(), connections).await.unwrap();
-    let platform = TestPlatform::in_dir(dir, |config| config).await;
+    let platform = TestPlatform::generated(connections).await;
     let (status, body) = platform.create_context(json!({"external_id": "zz-empty"})).await;
     assert!(status.is_success(), "{body}");
     platform

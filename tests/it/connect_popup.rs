@@ -24,10 +24,10 @@ async fn context_token(platform: &TestPlatform, external_id: &str) -> String {
     created["access_token"].as_str().unwrap().to_owned()
 }
 
-/// `xkit-dash origins add ORIGIN --data-dir DIR`, as an operator would, while the server runs.
+/// `xkit-dash origins add ORIGIN --data-dir DIR` (or `--database URL`), as an operator would,
+/// while the server runs.
 pub fn add_origin(platform: &TestPlatform, origin: &str) {
-    let data_dir = platform.dir.path().to_str().unwrap();
-    Home::new().command(&["origins", "add", origin, "--data-dir", data_dir]).assert().success();
+    Home::new().command(&["origins", "add", origin]).args(platform.platform_args()).assert().success();
 }
 
 /// The server's own origin: an opener origin allowed without being listed.

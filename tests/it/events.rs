@@ -374,12 +374,13 @@ async fn writes_of_another_process_wake_long_polls_and_name_the_cli() {
     let platform = TestPlatform::empty().await;
     let (_, cursor) = events_after(&platform, "", "").await;
     let home = Home::new();
-    let data_dir = platform.dir.path().to_str().unwrap().to_owned();
+    let platform_args = platform.platform_args();
     let waiting_path = format!("/events?after={cursor}&wait=20s");
     let waiting = platform.get(&waiting_path);
     let other_process = async {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let mut command = home.command(&["origins", "add", "https://app.example", "--data-dir", &data_dir]);
+        let mut command = home.command(&["origins", "add", "https://app.example"]);
+        command.args(&platform_args);
         let output = tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap();
         assert_eq!(exit_code(&output), 0, "{}", stderr(&output));
         Instant::now()
@@ -396,11 +397,12 @@ async fn writes_of_another_process_wake_long_polls_and_name_the_cli() {
 
     let cursor = body["next_cursor"].as_str().unwrap().to_owned();
     let keys = &platform.keys.publishable_key;
-    let mut revoke = home.command(&["keys", "revoke", keys, "--data-dir", &data_dir]);
+    let mut revoke = home.command(&["keys", "revoke", keys]);
+    revoke.args(platform.platform_args());
     let output = tokio::task::spawn_blocking(move || revoke.output().unwrap()).await.unwrap();
     assert_eq!(exit_code(&output), 0, "{}", stderr(&output));
     // The revoked key can no longer read the history: open the database as a reader would.
-    let store = Store::open(&xkit_dash::server::database_path(platform.dir.path()), 1).unwrap();
+    let store = platform.store().await;
     let page = store.events(EventFilter::default(), Some(cursor), 10).await.unwrap();
     let revoked: Vec<_> = page.events.iter().map(|event| (event.event_type.as_str(), event.actor.as_deref())).collect();
     assert_eq!(revoked, [("key.revoked", Some("cli"))]);

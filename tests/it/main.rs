@@ -4,6 +4,9 @@
 
 mod support;
 
+/// The backend of the server suites here; `tests/postgres` runs them on PostgreSQL.
+pub const BACKEND: support::Backend = support::Backend::Sqlite;
+
 mod browser_access;
 mod check_stats;
 mod cli_commands;
@@ -17,6 +20,7 @@ mod migrations;
 mod oauth_flows;
 mod postgres_connections;
 mod postgres_sandbox;
+mod postgres_migrate;
 mod postgres_store;
 mod postgres_webhooks;
 mod scale_platform;

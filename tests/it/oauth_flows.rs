@@ -41,7 +41,7 @@ fn active_connection(id: &str, grant: &Value, expires_at: &str) -> Value {
 
 async fn platform_with(provider: &OidcProvider, connections: Vec<Value>) -> TestPlatform {
     let platform = TestPlatform::empty().await;
-    load_seed(platform.dir.path(), &seed((&provider.authorize_url, &provider.token_url), connections)).await;
+    load_seed(&platform, &seed((&provider.authorize_url, &provider.token_url), connections)).await;
     platform
 }
 
@@ -70,7 +70,7 @@ async fn an_expired_token_refreshes_on_read_with_rotation() {
     assert!(refreshed["last_refreshed_at"].is_string() && refreshed.get("refresh_error").is_none(), "{refreshed}");
     assert_eq!(provider.token_requests().await, before + 1);
 
-    let stored = stored_refresh_token(platform.dir.path(), "c1").await.expect("a refresh token");
+    let stored = stored_refresh_token(&platform, "c1").await.expect("a refresh token");
     assert_ne!(stored, old_refresh, "the rotated refresh token replaced the old one");
     // A fresh token is not refreshed again on read; a forced refresh uses the stored token.
     let (_, again) = platform.get(&format!("/contexts/{CONTEXT}/connections/idp")).await;
@@ -141,7 +141,7 @@ async fn a_revoked_grant_turns_the_connection_to_error() {
     let errors = platform.all_pages("/connections?status=error", "connections", 100).await;
     assert_eq!(errors.len(), 1, "the stored health follows the status");
     assert!(platform.all_pages("/connections?status=active", "connections", 100).await.is_empty());
-    assert!(stored_refresh_token(platform.dir.path(), "c1").await.is_none());
+    assert!(stored_refresh_token(&platform, "c1").await.is_none());
 }
 
 /// The provider down: a refresh failure is transient. The connection stays active with its
@@ -168,7 +168,7 @@ async fn a_provider_outage_is_transient() {
         let error = kept["refresh_error"].as_str().unwrap_or_else(|| panic!("{id}: no refresh_error in {kept}"));
         assert!(error.contains("cannot connect"), "{error}");
         assert_eq!(
-            stored_refresh_token(platform.dir.path(), id).await.as_deref(),
+            stored_refresh_token(&platform, id).await.as_deref(),
             grant["refresh_token"].as_str(),
             "the refresh token is kept for when the provider is back"
         );
@@ -205,7 +205,7 @@ async fn a_rate_limited_token_endpoint_is_left_alone_for_its_retry_after() {
     let platform = TestPlatform::empty().await;
     let grant = json!({"access_token": "still-valid-token", "refresh_token": "rt-1"});
     load_seed(
-        platform.dir.path(),
+        &platform,
         &seed(("https://idp.invalid/authorize", &token_url), vec![active_connection("c1", &grant, "now+1m")]),
     )
     .await;
@@ -240,7 +240,7 @@ async fn a_broken_connection_is_repaired_through_the_catalog() {
     let provider = OidcProvider::start(&[&callback], 3600).await;
     let broken = json!({"id": "c1", "context": CONTEXT, "connector": "idp", "authorization": {
         "status": "error", "error_code": "invalid_grant", "error_message": "grant request is invalid"}});
-    load_seed(platform.dir.path(), &seed((&provider.authorize_url, &provider.token_url), vec![broken])).await;
+    load_seed(&platform, &seed((&provider.authorize_url, &provider.token_url), vec![broken])).await;
     let client = platform.client();
 
     let link = client.repair_link(CONTEXT, "idp").await.expect("a repair link");
@@ -278,7 +278,7 @@ async fn a_broken_connection_is_repaired_through_the_catalog() {
     assert_eq!(repaired["status"], "active", "{repaired}");
     assert!(repaired.get("error_code").is_none() && repaired.get("state").is_none(), "{repaired}");
     assert!(repaired["credential"].as_str().is_some_and(|token| !token.is_empty()));
-    assert!(stored_refresh_token(platform.dir.path(), "c1").await.is_some(), "offline access granted");
+    assert!(stored_refresh_token(&platform, "c1").await.is_some(), "offline access granted");
     let filter = xkit_dash::client::ConnectionFilter::default();
     let listed = client.list_connections(&filter, None, None).await.unwrap();
     let health: Vec<_> =
@@ -461,7 +461,7 @@ fn assert_invalid_grant(answer: &(StatusCode, Value)) {
 #[tokio::test]
 async fn the_sandbox_provider_enforces_its_grant_rules() {
     let platform = TestPlatform::empty().await;
-    load_seed(platform.dir.path(), SANDBOX_SEED).await;
+    load_seed(&platform, SANDBOX_SEED).await;
     let cb = ("redirect_uri", "http://127.0.0.1:9/cb");
 
     // The consent page, and the answers to requests that cannot be trusted.

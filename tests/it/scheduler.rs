@@ -197,7 +197,7 @@ async fn two_processes_on_one_database_refresh_a_connection_once() {
         Answer::Json(200, FRESH_TOKENS.into())
     });
     let platform = TestPlatform::seeded(&seed(&provider.url, &[("crm", "now-1m", "now-2h")])).await;
-    let other = xkit_dash::server::start(ServerConfig::new(platform.dir.path())).await.unwrap();
+    let other = xkit_dash::server::start(platform.config()).await.unwrap();
     let read = |base: String| {
         let request = platform
             .http

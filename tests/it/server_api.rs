@@ -500,7 +500,7 @@ async fn context_tokens_open_a_platform_user_session() {
     assert_eq!(login["context"]["external_id"], "tenant-7", "C1 answers a JSON object");
 
     // Tokens the platform did not mint, or no longer stands behind.
-    let key = std::fs::read(platform.dir.path().join("context-token.key")).unwrap();
+    let key = platform.signing_key().await;
     let mut claims = jwt_claims(&token);
     claims["exp"] = json!(chrono::Utc::now().timestamp() - 60);
     let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
@@ -509,10 +509,7 @@ async fn context_tokens_open_a_platform_user_session() {
     let ttl = xkit_dash::server::DEFAULT_TOKEN_TTL;
     let forged =
         xkit_dash::server::tokens::TokenSigner::load(other_dir.path(), "local", ttl).unwrap().mint("tenant-7").unwrap();
-    let wrong_platform = xkit_dash::server::tokens::TokenSigner::load(platform.dir.path(), "globex", ttl)
-        .unwrap()
-        .mint("tenant-7")
-        .unwrap();
+    let wrong_platform = platform.signer("globex", ttl).await.mint("tenant-7").unwrap();
     let (head, rest) = token.split_once('.').unwrap();
     let (_, signature) = rest.split_once('.').unwrap();
     let other_claims = json!({"sub": "root", "external_id": "root", "iss": claims["iss"], "aud": claims["aud"],
@@ -637,7 +634,7 @@ async fn context_tokens_are_refused_before_their_nbf() {
     let platform = TestPlatform::empty().await;
     let (_, created) = platform.create_context(json!({"external_id": "early-bird"})).await;
     let claims = jwt_claims(created["access_token"].as_str().unwrap());
-    let key = std::fs::read(platform.dir.path().join("context-token.key")).unwrap();
+    let key = platform.signing_key().await;
     let sign_with_nbf = |nbf: i64| {
         let mut claims = claims.clone();
         claims["nbf"] = json!(nbf);

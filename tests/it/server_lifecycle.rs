@@ -48,10 +48,10 @@ async fn the_demo_seeds_once() {
     assert!(contexts >= 60 && connections >= 300);
     platform.create_context(json!({"external_id": "added-later"})).await;
 
-    let TestPlatform { server, dir, keys, http } = platform;
+    let TestPlatform { server, dir, keys, http, .. } = platform;
     server.shutdown().await;
     let server = start(ServerConfig { demo: true, ..ServerConfig::new(dir.path()) }).await.unwrap();
-    let platform = TestPlatform { server, dir, keys, http };
+    let platform = TestPlatform { server, dir, database: None, keys, http };
     assert_eq!(platform.all_pages("/contexts", "contexts", 1000).await.len(), contexts + 1, "nothing duplicated");
     assert_eq!(platform.all_pages("/connections", "connections", 1000).await.len(), connections);
 }
@@ -80,7 +80,8 @@ async fn a_seed_file_loads_idempotently_and_a_bad_one_is_refused_whole() {
     server.shutdown().await;
     let server = start(config()).await.unwrap();
     let keys = xkit_dash::server::create_key_pair(&data).unwrap();
-    let platform = TestPlatform { server, dir: tempfile::tempdir().unwrap(), keys, http: reqwest::Client::new() };
+    let platform =
+        TestPlatform { server, dir: tempfile::tempdir().unwrap(), database: None, keys, http: reqwest::Client::new() };
     let (_, body) = platform.get("/contexts/team-1/connections/gitlab").await;
     assert_eq!(body["connection"]["authorization"]["credential"], "gl-token");
     assert_eq!(platform.all_pages("/connections", "connections", 100).await.len(), 1, "loading twice adds nothing");
@@ -108,8 +109,13 @@ async fn a_seed_file_loads_idempotently_and_a_bad_one_is_refused_whole() {
     assert!(error.contains("connections[0].connector: no connector \"gitlub\""), "{error}");
     let untouched = start(ServerConfig::new(dir.path().join("other"))).await.unwrap();
     let keys = xkit_dash::server::create_key_pair(&dir.path().join("other")).unwrap();
-    let other =
-        TestPlatform { server: untouched, dir: tempfile::tempdir().unwrap(), keys, http: reqwest::Client::new() };
+    let other = TestPlatform {
+        server: untouched,
+        dir: tempfile::tempdir().unwrap(),
+        database: None,
+        keys,
+        http: reqwest::Client::new(),
+    };
     let (_, contexts) = other.get("/contexts").await;
     assert_eq!(contexts["contexts"], json!([]), "nothing partial stored");
 }
@@ -229,7 +235,7 @@ async fn database_files_are_private_even_in_a_shared_directory() {
         assert_eq!(mode(path), 0o600, "{} is tightened at start", path.display());
     }
     let keys = xkit_dash::server::create_key_pair(dir.path()).unwrap();
-    let platform = TestPlatform { server, dir, keys, http: reqwest::Client::new() };
+    let platform = TestPlatform { server, dir, database: None, keys, http: reqwest::Client::new() };
     assert!(platform.all_pages("/contexts", "contexts", 1000).await.len() >= 60, "the demo survived the kill -9");
 }
 
@@ -370,7 +376,7 @@ async fn kill_9_under_write_load_loses_no_acknowledged_write() {
     }
     assert!(acknowledged.len() > 24, "the writers got going: {}", acknowledged.len());
     let server = start(ServerConfig::new(dir.path())).await.unwrap();
-    let platform = TestPlatform { server, dir, keys, http };
+    let platform = TestPlatform { server, dir, database: None, keys, http };
     let stored: std::collections::HashSet<String> = platform
         .all_pages("/contexts", "contexts", 1000)
         .await

@@ -9,7 +9,6 @@ use futures::StreamExt as _;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use xkit_dash::model::{Connection, Health};
-use xkit_dash::server::scale;
 
 use crate::support::cli::{Home, exit_code, stderr, stdout};
 use crate::support::server::{TestPlatform, assert_error};
@@ -18,9 +17,7 @@ const NDJSON: &str = "application/x-ndjson";
 
 /// A generated platform of `connections` (five per context, the demo's mix of healths).
 async fn generated(connections: usize) -> TestPlatform {
-    let dir = tempfile::tempdir().unwrap();
-    scale::seed(dir.path(), connections).await.unwrap();
-    TestPlatform::in_dir(dir, |config| config).await
+    TestPlatform::generated(connections).await
 }
 
 /// Every connection, through the paged bulk listing.

@@ -14,11 +14,11 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use xkit_dash::server::webhooks::WebhookSettings;
-use xkit_dash::server::{ServerConfig, create_key_pair, start};
+use xkit_dash::server::{ServerConfig, create_key_pair_at, start};
 
 use crate::support::cli::{Home, exit_code, stderr, stdout};
 use crate::support::hostile::{Answer, HostileServer};
-use crate::support::server::{ServeProcess, TestPlatform, send, two_connections_one_with_a_provider};
+use crate::support::server::{ServedPlatform, TestPlatform, send, two_connections_one_with_a_provider};
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
@@ -226,20 +226,20 @@ async fn deliveries_are_signed_in_event_order_with_the_documented_body() {
 /// worker's claim on it has run out (its lease: the 10 s request timeout and 2 s).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delivery_in_flight_when_the_server_is_killed_is_sent_again_after_restart() {
-    let dir = tempfile::tempdir().unwrap();
+    let platform = ServedPlatform::new().await;
     let receiver = Receiver::start(|index| if index == 0 { Reply::Hold } else { Reply::Status(200) }).await;
-    let server = ServeProcess::start(dir.path(), &[]);
+    let server = platform.serve(&[]);
     let home = Home::new();
-    let data_dir = dir.path().to_str().unwrap();
     let output = home
-        .command(&["webhooks", "add", &receiver.url, "--events", "context.created", "--data-dir", data_dir, "--json"])
+        .command(&["webhooks", "add", &receiver.url, "--events", "context.created", "--json"])
+        .args(platform.platform_args())
         .output()
         .unwrap();
     assert_eq!(exit_code(&output), 0, "{}", stderr(&output));
     let added: Value = serde_json::from_str(&stdout(&output)).unwrap();
     let secret = added["secret"].as_str().unwrap().to_owned();
 
-    let keys = create_key_pair(dir.path()).unwrap();
+    let keys = create_key_pair_at(&platform.location()).await.unwrap();
     let http = reqwest::Client::new();
     let created = http
         .post(format!("{}/api/platform/context", server.base_url))
@@ -254,7 +254,7 @@ async fn a_delivery_in_flight_when_the_server_is_killed_is_sent_again_after_rest
     assert_eq!(held.json()["event_type"], "context.created");
     server.kill();
 
-    let restarted = ServeProcess::start(dir.path(), &[]);
+    let restarted = platform.serve(&[]);
     let again = receiver.wait_for(2, Duration::from_secs(20)).await.remove(1);
     assert_eq!(again.header("xkit-event-id"), held.header("xkit-event-id"), "the same event");
     assert_eq!(again.body, held.body, "the same bytes");
@@ -264,7 +264,8 @@ async fn a_delivery_in_flight_when_the_server_is_killed_is_sent_again_after_rest
     // Delivered now: recorded, and not sent a third time.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let output = home.command(&["webhooks", "deliveries", "--data-dir", data_dir, "--json"]).output().unwrap();
+        let output =
+            home.command(&["webhooks", "deliveries", "--json"]).args(platform.platform_args()).output().unwrap();
         assert_eq!(exit_code(&output), 0, "{}", stderr(&output));
         if stdout(&output).contains("\"delivered\":true") {
             break;
@@ -370,17 +371,19 @@ async fn ssrf_targets_are_refused_when_added_and_when_delivered() {
     let by_name = receiver.url.replace("127.0.0.1", "localhost");
     let (literal, _) = add(&platform, &receiver.url, Some(&["context.created"])).await;
     let (named, _) = add(&platform, &by_name, Some(&["context.created"])).await;
-    let dir = platform.dir;
+    let same_platform = platform.config();
+    let platform_args = platform.platform_args();
+    let _dir = platform.dir;
     platform.server.shutdown().await;
 
-    // The same data directory served on every interface: private targets are refused.
+    // The same platform served on every interface: private targets are refused.
     let everywhere = |allow_private| ServerConfig {
         addr: SocketAddr::from(([0, 0, 0, 0], 0)),
         webhooks: WebhookSettings { allow_private, ..WebhookSettings::default() },
-        ..ServerConfig::new(dir.path())
+        ..same_platform.clone()
     };
     let server = start(everywhere(false)).await.unwrap();
-    let keys = create_key_pair(dir.path()).unwrap();
+    let keys = create_key_pair_at(&same_platform.location()).await.unwrap();
     let base = format!("http://127.0.0.1:{}/api/platform", server.addr.port());
     let http = reqwest::Client::new();
     let request = |method: Method, path: &str| {
@@ -424,16 +427,10 @@ async fn ssrf_targets_are_refused_when_added_and_when_delivered() {
 
     // The command line follows the rule of the server that last started there.
     let home = Home::new();
-    let output = home
-        .command(&["webhooks", "add", "http://10.0.0.7/hook", "--data-dir", dir.path().to_str().unwrap()])
-        .output()
-        .unwrap();
+    let output = home.command(&["webhooks", "add", "http://10.0.0.7/hook"]).args(&platform_args).output().unwrap();
     assert_eq!(exit_code(&output), 3, "{}", stderr(&output));
     assert!(stderr(&output).contains("private address"), "{}", stderr(&output));
-    let output = home
-        .command(&["webhooks", "add", "file:///etc/passwd", "--data-dir", dir.path().to_str().unwrap()])
-        .output()
-        .unwrap();
+    let output = home.command(&["webhooks", "add", "file:///etc/passwd"]).args(&platform_args).output().unwrap();
     assert_eq!(exit_code(&output), 3, "{}", stderr(&output));
     server.shutdown().await;
 
@@ -447,16 +444,14 @@ async fn ssrf_targets_are_refused_when_added_and_when_delivered() {
 /// list (never the secret), test (delivered, exit 0), deliveries, remove.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_webhooks_commands_manage_endpoints_of_a_running_server() {
-    let dir = tempfile::tempdir().unwrap();
+    let platform = ServedPlatform::new().await;
     let receiver = Receiver::start(|_| Reply::Status(200)).await;
-    let server = ServeProcess::start(dir.path(), &[]);
+    let server = platform.serve(&[]);
     let home = Home::new();
-    let data_dir = dir.path().to_str().unwrap();
     let run = |args: &[&str]| {
         let mut all = vec!["webhooks"];
         all.extend_from_slice(args);
-        all.extend_from_slice(&["--data-dir", data_dir]);
-        home.command(&all).output().unwrap()
+        home.command(&all).args(platform.platform_args()).output().unwrap()
     };
 
     let added = run(&["add", &receiver.url, "--events", "connection.error,connection.recovered"]);
@@ -511,7 +506,7 @@ async fn a_bulk_import_is_one_platform_imported_event_and_one_webhook() {
     let cursor = before["next_cursor"].as_str().unwrap().to_owned();
 
     // Written by another store on the same database, as `serve --demo-scale` on a data directory does.
-    let report = xkit_dash::server::scale::seed(platform.dir.path(), CONNECTIONS).await.unwrap();
+    let report = xkit_dash::server::scale::seed_at(&platform.location(), CONNECTIONS).await.unwrap();
     assert_eq!(report.connections_added, CONNECTIONS);
 
     let (status, body) = platform.get(&format!("/events?after={cursor}&limit=1000")).await;
@@ -541,7 +536,7 @@ async fn a_bulk_import_is_one_platform_imported_event_and_one_webhook() {
     assert_eq!(stats["connections"], CONNECTIONS, "the counters still count every imported row");
 
     // Seeding again adds nothing, so it is no change and has no event.
-    let report = xkit_dash::server::scale::seed(platform.dir.path(), CONNECTIONS).await.unwrap();
+    let report = xkit_dash::server::scale::seed_at(&platform.location(), CONNECTIONS).await.unwrap();
     assert_eq!((report.contexts_added, report.connections_added), (0, 0));
     let (_, body) = platform.get(&format!("/events?after={cursor}&limit=1000")).await;
     assert_eq!(body["events"].as_array().unwrap().len(), 1, "{body}");

@@ -2,7 +2,6 @@
 //! manage theirs. A running server's worker looks at the outbox every second, so an endpoint
 //! added or a test queued here is delivered by it without a restart.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
@@ -13,7 +12,7 @@ use super::settings::WebhookSettings;
 use crate::config::ConfigError;
 use crate::model::{Webhook, WebhookDelivery};
 use crate::sanitize::for_terminal_within;
-use crate::server::database::existing_store;
+use crate::server::database::{PlatformArgs, PlatformLocation};
 
 /// How long `webhooks test` waits for the server to make its first attempt.
 const TEST_WAIT: Duration = Duration::from_secs(30);
@@ -33,8 +32,8 @@ pub enum WebhooksCommand {
         /// Only these event types, comma-separated (default: every type).
         #[arg(long, value_name = "TYPES", value_delimiter = ',')]
         events: Option<Vec<String>>,
-        #[arg(long, value_name = "DIR")]
-        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        platform: PlatformArgs,
         /// Print `{"webhook": {...}, "secret": "whsec_..."}`.
         #[arg(long)]
         json: bool,
@@ -44,8 +43,8 @@ pub enum WebhooksCommand {
         after_help = "Examples:\n  xkit-dash webhooks list\n  xkit-dash webhooks list --json | jq -r 'select(.enabled | not) | .id'"
     )]
     List {
-        #[arg(long, value_name = "DIR")]
-        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        platform: PlatformArgs,
         /// One webhook object per line.
         #[arg(long)]
         json: bool,
@@ -54,23 +53,23 @@ pub enum WebhooksCommand {
     #[command(after_help = "Examples:\n  xkit-dash webhooks remove wh_Xj3k9aQ2mP0z")]
     Remove {
         id: String,
-        #[arg(long, value_name = "DIR")]
-        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        platform: PlatformArgs,
     },
     /// Enable an endpoint the server disabled (failing for too long).
     #[command(after_help = "Examples:\n  xkit-dash webhooks enable wh_Xj3k9aQ2mP0z")]
     Enable {
         id: String,
-        #[arg(long, value_name = "DIR")]
-        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        platform: PlatformArgs,
     },
     /// Send a `webhook.test` event to one endpoint (through the running server) and report the
     /// first attempt: exit 0 on a 2xx answer, 2 otherwise.
     #[command(after_help = "Examples:\n  xkit-dash webhooks test wh_Xj3k9aQ2mP0z")]
     Test {
         id: String,
-        #[arg(long, value_name = "DIR")]
-        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        platform: PlatformArgs,
         /// Print the attempt as JSON.
         #[arg(long)]
         json: bool,
@@ -85,8 +84,8 @@ pub enum WebhooksCommand {
         /// At most this many.
         #[arg(long, default_value_t = 50)]
         limit: usize,
-        #[arg(long, value_name = "DIR")]
-        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        platform: PlatformArgs,
         /// One attempt object per line.
         #[arg(long)]
         json: bool,
@@ -94,21 +93,21 @@ pub enum WebhooksCommand {
 }
 
 impl WebhooksCommand {
-    pub fn data_dir(&self) -> Option<&Path> {
+    pub fn platform(&self) -> &PlatformArgs {
         match self {
-            Self::Add { data_dir, .. }
-            | Self::List { data_dir, .. }
-            | Self::Remove { data_dir, .. }
-            | Self::Enable { data_dir, .. }
-            | Self::Test { data_dir, .. }
-            | Self::Deliveries { data_dir, .. } => data_dir.as_deref(),
+            Self::Add { platform, .. }
+            | Self::List { platform, .. }
+            | Self::Remove { platform, .. }
+            | Self::Enable { platform, .. }
+            | Self::Test { platform, .. }
+            | Self::Deliveries { platform, .. } => platform,
         }
     }
 }
 
-/// Runs `command` on the platform in `data_dir`; an error for a failed test too.
-pub async fn run(command: WebhooksCommand, data_dir: &Path) -> Result<()> {
-    let store = existing_store(data_dir)?;
+/// Runs `command` on the platform at `location`; an error for a failed test too.
+pub async fn run(command: WebhooksCommand, location: &PlatformLocation) -> Result<()> {
+    let store = location.existing().await?;
     match command {
         WebhooksCommand::Add { url, events, json, .. } => {
             // The rule of the server that delivers: the one last started on this directory.
@@ -118,7 +117,7 @@ pub async fn run(command: WebhooksCommand, data_dir: &Path) -> Result<()> {
                     .await
                     .map_err(|reason| match allow_private {
                         Some(_) => ConfigError(reason),
-                        None => ConfigError(format!("{reason} (no server has started on {} yet)", data_dir.display())),
+                        None => ConfigError(format!("{reason} (no server has started on {} yet)", location.describe())),
                     })?;
             let webhook = store.add_webhook(webhook).await?;
             // The user asked for the endpoint: this is the one time its secret is shown.
@@ -165,9 +164,9 @@ pub async fn run(command: WebhooksCommand, data_dir: &Path) -> Result<()> {
             let Some(attempt) = first_attempt(&store, &id, &event_id, TEST_WAIT).await? else {
                 anyhow::bail!(
                     "queued test event {event_id}, but no server delivered it within {}s: is `xkit-dash serve \
-                     --data-dir {}` running? It stays queued and goes out when the server runs",
+                     {}` running? It stays queued and goes out when the server runs",
                     TEST_WAIT.as_secs(),
-                    data_dir.display()
+                    location.flag()
                 );
             };
             if json {

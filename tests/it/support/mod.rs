@@ -11,6 +11,16 @@ pub mod server;
 pub mod xkitjs;
 
 use base64::Engine as _;
+
+/// The store the server suites run on: each test target's `main.rs` names it in `BACKEND`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite in the platform's data directory (`tests/it`).
+    Sqlite,
+    /// A fresh PostgreSQL database per platform (`tests/postgres`).
+    Postgres,
+}
+
 use serde_json::Value;
 
 /// The claims of a JWT (context tokens, access tokens), without checking its signature.

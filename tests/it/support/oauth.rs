@@ -13,6 +13,8 @@ use serde_json::Value;
 use tokio::io::AsyncBufReadExt as _;
 use url::Url;
 
+use super::server::TestPlatform;
+
 /// `npm ci` on a cold cache downloads a few megabytes; more than this means something is wrong.
 const INSTALL_TIMEOUT: Duration = Duration::from_secs(300);
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -244,18 +246,18 @@ pub async fn sign_in_and_consent(browser: &reqwest::Client, start: &str, redirec
     panic!("no redirect to {redirect_prefix} within {MAX_HOPS} hops");
 }
 
-/// Loads a seed document into the database of a running platform (a second SQLite
-/// connection; the server reads connectors and connections from the database on each request).
-pub async fn load_seed(data_dir: &Path, seed: &str) {
-    let store = xkit_dash::server::store::Store::open(&xkit_dash::server::database_path(data_dir), 1).unwrap();
+/// Loads a seed document into the database of a running platform (a store of its own on the
+/// same database; the server reads connectors and connections from the database on each request).
+pub async fn load_seed(platform: &TestPlatform, seed: &str) {
+    let store = platform.store().await;
     let batch = xkit_dash::server::seed::parse(seed, "test seed").unwrap();
     store.import(batch).await.unwrap();
 }
 
 /// The refresh token the platform stores for a connection (no route ever returns it).
-pub async fn stored_refresh_token(data_dir: &Path, connection_id: &str) -> Option<String> {
+pub async fn stored_refresh_token(platform: &TestPlatform, connection_id: &str) -> Option<String> {
     use secrecy::ExposeSecret as _;
-    let store = xkit_dash::server::store::Store::open(&xkit_dash::server::database_path(data_dir), 1).unwrap();
+    let store = platform.store().await;
     let state = store.refresh_state(connection_id.to_owned()).await.unwrap();
     state.refresh_token.map(|token| token.expose_secret().to_owned())
 }

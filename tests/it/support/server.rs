@@ -1,16 +1,26 @@
 //! Shared setup of the server tests: a real server on 127.0.0.1:0 over a temporary data
 //! directory, a key pair, and a reqwest client that speaks Basic auth as the seeds do.
+//!
+//! The platform lives where the test target's `crate::BACKEND` says: SQLite in the data
+//! directory (`tests/it`), or a fresh PostgreSQL database of its own (`tests/postgres`), the data
+//! directory then holding only what stays per node.
 
 use reqwest::{Method, StatusCode};
 use secrecy::ExposeSecret as _;
 use serde_json::Value;
 use tempfile::TempDir;
 use xkit_dash::client::{ApiTarget, Client, ClientOptions};
-use xkit_dash::server::{KeyPair, RunningServer, ServerConfig, create_key_pair, start};
+use xkit_dash::server::store::Store;
+use xkit_dash::server::tokens::TokenSigner;
+use xkit_dash::server::{KeyPair, PlatformLocation, RunningServer, ServerConfig, create_key_pair_at, start};
+
+use super::Backend;
 
 pub struct TestPlatform {
     pub server: RunningServer,
     pub dir: TempDir,
+    /// The platform's PostgreSQL database (`None` on SQLite): a restart keeps it.
+    pub database: Option<String>,
     pub keys: KeyPair,
     pub http: reqwest::Client,
 }
@@ -40,17 +50,74 @@ impl TestPlatform {
 
     /// A platform on a data directory prepared beforehand (e.g. by `scale::seed`).
     pub async fn in_dir(dir: TempDir, configure: impl FnOnce(ServerConfig) -> ServerConfig) -> Self {
-        let server = start(configure(ServerConfig::new(dir.path()))).await.expect("server starts");
-        let keys = create_key_pair(dir.path()).expect("key pair");
-        Self { server, dir, keys, http: reqwest::Client::new() }
+        let database = new_database().await;
+        Self::on(dir, database, configure).await
     }
 
-    /// Stops the server and starts a new one on the same data directory.
+    /// A generated platform of `connections` (`scale::seed`: the demo's connectors and health
+    /// mix), seeded before the server starts.
+    pub async fn generated(connections: usize) -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let database = new_database().await;
+        let location = config_for(dir.path(), database.as_deref()).location();
+        xkit_dash::server::scale::seed_at(&location, connections).await.expect("generated platform");
+        Self::on(dir, database, |config| config).await
+    }
+
+    async fn on(dir: TempDir, database: Option<String>, configure: impl FnOnce(ServerConfig) -> ServerConfig) -> Self {
+        let config = configure(config_for(dir.path(), database.as_deref()));
+        let server = start(config.clone()).await.expect("server starts");
+        let keys = create_key_pair_at(&config.location()).await.expect("key pair");
+        Self { server, dir, database, keys, http: reqwest::Client::new() }
+    }
+
+    /// Stops the server and starts a new one on the same data directory (and database).
     pub async fn restart(self) -> Self {
-        let Self { server, dir, keys, http } = self;
+        let Self { server, dir, database, keys, http } = self;
         server.shutdown().await;
-        let server = start(ServerConfig::new(dir.path())).await.expect("server restarts");
-        Self { server, dir, keys, http }
+        let server = start(config_for(dir.path(), database.as_deref())).await.expect("server restarts");
+        Self { server, dir, database, keys, http }
+    }
+
+    /// The configuration of another server (a second node) on this platform.
+    pub fn config(&self) -> ServerConfig {
+        config_for(self.dir.path(), self.database.as_deref())
+    }
+
+    /// Where the platform lives.
+    pub fn location(&self) -> PlatformLocation {
+        self.config().location()
+    }
+
+    /// A store of its own on the platform's database, as another process would open it.
+    pub async fn store(&self) -> Store {
+        self.location().open(1).await.expect("the platform's store opens")
+    }
+
+    /// The flags that name this platform to the data-directory commands (`keys`, `origins`,
+    /// `webhooks`): `--data-dir DIR` or `--database URL`.
+    pub fn platform_args(&self) -> Vec<String> {
+        platform_args(self.dir.path(), self.database.as_deref())
+    }
+
+    /// The platform's context-token signing key: the data directory's key file on SQLite, the
+    /// database's on PostgreSQL.
+    pub async fn signing_key(&self) -> Vec<u8> {
+        match &self.database {
+            None => std::fs::read(self.dir.path().join("context-token.key")).expect("the signing key file"),
+            Some(_) => {
+                // The server stored its key when it started: the candidate is never kept.
+                let candidate = secrecy::SecretSlice::from(vec![7u8; 64]);
+                let key = self.store().await.shared_signing_key(candidate).await.unwrap().expect("a shared key");
+                key.expose_secret().to_vec()
+            }
+        }
+    }
+
+    /// A context-token signer with the platform's signing key and `platform_slug`.
+    pub async fn signer(&self, platform_slug: &str, ttl: std::time::Duration) -> TokenSigner {
+        let key = secrecy::SecretSlice::from(self.signing_key().await);
+        TokenSigner::with_key(&key, platform_slug, ttl).expect("a signing key")
     }
 
     pub fn secret(&self) -> &str {
@@ -141,6 +208,64 @@ impl TestPlatform {
             }
         }
         panic!("{path_and_query} did not end within 10,000 pages");
+    }
+}
+
+/// `--data-dir DIR`, or `--database URL` when the platform is on PostgreSQL.
+fn platform_args(data_dir: &std::path::Path, database: Option<&str>) -> Vec<String> {
+    match database {
+        Some(url) => vec!["--database".into(), url.to_owned()],
+        None => vec!["--data-dir".into(), data_dir.to_str().expect("a UTF-8 path").to_owned()],
+    }
+}
+
+/// The platform of `serve` child processes, on the test target's backend: a data directory
+/// and, on PostgreSQL, a fresh database of its own that every process started on it shares.
+pub struct ServedPlatform {
+    pub dir: TempDir,
+    pub database: Option<String>,
+}
+
+impl ServedPlatform {
+    pub async fn new() -> Self {
+        Self { dir: tempfile::tempdir().expect("temporary directory"), database: new_database().await }
+    }
+
+    /// `xkit-dash serve` on this platform, with `args`.
+    pub fn serve(&self, args: &[&str]) -> ServeProcess {
+        let mut all: Vec<&str> = self.database.iter().flat_map(|url| ["--database", url.as_str()]).collect();
+        all.extend_from_slice(args);
+        ServeProcess::start(self.dir.path(), &all)
+    }
+
+    /// The flags that name this platform to the data-directory commands.
+    pub fn platform_args(&self) -> Vec<String> {
+        platform_args(self.dir.path(), self.database.as_deref())
+    }
+
+    pub fn location(&self) -> PlatformLocation {
+        config_for(self.dir.path(), self.database.as_deref()).location()
+    }
+}
+
+/// A new database of the test target's backend: none on SQLite (the data directory holds it).
+async fn new_database() -> Option<String> {
+    match crate::BACKEND {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(super::postgres::fresh_database().await),
+    }
+}
+
+/// A test configuration on `data_dir` and, when given, the PostgreSQL database `database`
+/// (with a pool wide enough for the suites' concurrent requests).
+fn config_for(data_dir: &std::path::Path, database: Option<&str>) -> ServerConfig {
+    match database {
+        None => ServerConfig::new(data_dir),
+        Some(url) => ServerConfig {
+            database: Some(secrecy::SecretString::from(url.to_owned())),
+            read_connections: 16,
+            ..ServerConfig::new(data_dir)
+        },
     }
 }
 

@@ -159,10 +159,20 @@ impl PgStore {
 
 /// The schema status of the database at `url`, read without writing: `migrate --status`.
 pub async fn schema_status(url: &str) -> anyhow::Result<SchemaStatus> {
+    let (client, _driver) = single_connection(url).await?;
+    migrations::status(&client).await
+}
+
+/// One connection of its own to the database at `url`, outside the pool, with the store's
+/// settings: for what holds a session (an advisory lock) or runs long (`migrate
+/// --from-sqlite`). The connection lives as long as the returned handle.
+pub async fn single_connection(url: &str) -> anyhow::Result<(tokio_postgres::Client, AbortOnDropHandle<()>)> {
     let (client, connection) =
         connection_config(url)?.connect(NoTls).await.with_context(|| format!("cannot connect to {}", redacted(url)))?;
-    let _driver = AbortOnDropHandle::new(tokio::spawn(connection));
-    migrations::status(&client).await
+    let driver = AbortOnDropHandle::new(tokio::spawn(async move {
+        let _ = connection.await;
+    }));
+    Ok((client, driver))
 }
 
 /// The connection settings of `url` with the store's timeouts, and times in UTC.
