@@ -1,7 +1,7 @@
 //! PostgreSQL's failures as the store's one error type: the database unreachable (refused,
 //! closed, shutting down, the pool's wait or a statement timed out) is `Unavailable` (503, try
-//! again), a unique violation `Conflict`, a deadlock or serialization failure `Busy` (503), anything
-//! else `Internal`.
+//! again), a unique violation `Conflict`, a deadlock or serialization failure `Busy` (503), a NUL
+//! character in a value `Invalid` (400), anything else `Internal`.
 
 use deadpool_postgres::PoolError;
 use tokio_postgres::error::SqlState;
@@ -17,6 +17,11 @@ impl From<tokio_postgres::Error> for StoreError {
             }
             if *code == SqlState::T_R_DEADLOCK_DETECTED || *code == SqlState::T_R_SERIALIZATION_FAILURE {
                 return StoreError::Busy("the database was busy with a concurrent change; try again".into());
+            }
+            // PostgreSQL's text cannot hold a NUL character (SQLite's can): a value with one names
+            // nothing stored, and is the request's fault, not the server's.
+            if *code == SqlState::CHARACTER_NOT_IN_REPERTOIRE {
+                return StoreError::Invalid("a value holds a NUL character, which is not allowed".into());
             }
             if unavailable_code(code) {
                 return StoreError::Unavailable(error.to_string());
