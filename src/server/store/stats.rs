@@ -22,13 +22,13 @@ pub struct StatsWindow {
 }
 
 impl StatsWindow {
-    fn buckets(&self) -> usize {
+    pub(super) fn buckets(&self) -> usize {
         let seconds = (self.until - self.since).num_seconds().max(0);
         (seconds / self.bucket_seconds) as usize
     }
 
     /// The bucket holding `at` (seconds since the epoch), if it is in the window.
-    fn bucket_of(&self, at: i64) -> Option<usize> {
+    pub(super) fn bucket_of(&self, at: i64) -> Option<usize> {
         let offset = at - self.since.timestamp();
         (offset >= 0).then(|| (offset / self.bucket_seconds) as usize).filter(|&bucket| bucket < self.buckets())
     }

@@ -23,7 +23,12 @@ impl AuthorizationStore for PgStore {
         unimplemented!("PostgreSQL: AuthorizationStore (in progress)")
     }
 
-    async fn save_refreshed_tokens(&self, _id: String, _used: SecretString, _tokens: IssuedTokens) -> StoreResult<bool> {
+    async fn save_refreshed_tokens(
+        &self,
+        _id: String,
+        _used: SecretString,
+        _tokens: IssuedTokens,
+    ) -> StoreResult<bool> {
         unimplemented!("PostgreSQL: AuthorizationStore (in progress)")
     }
 
@@ -35,31 +40,73 @@ impl AuthorizationStore for PgStore {
         unimplemented!("PostgreSQL: AuthorizationStore (in progress)")
     }
 
-    async fn due_for_refresh(&self, _now: DateTime<Utc>, _margin: chrono::Duration, _idle_before: DateTime<Utc>, _limit: usize) -> StoreResult<Vec<String>> {
+    async fn due_for_refresh(
+        &self,
+        _now: DateTime<Utc>,
+        _margin: chrono::Duration,
+        _idle_before: DateTime<Utc>,
+        _limit: usize,
+    ) -> StoreResult<Vec<String>> {
         unimplemented!("PostgreSQL: AuthorizationStore (in progress)")
     }
 
-    async fn claim_refresh(&self, _id: String, _used: SecretString, _expires_at: Option<DateTime<Utc>>, _until: DateTime<Utc>) -> StoreResult<bool> {
+    async fn claim_refresh(
+        &self,
+        _id: String,
+        _used: SecretString,
+        _expires_at: Option<DateTime<Utc>>,
+        _until: DateTime<Utc>,
+    ) -> StoreResult<bool> {
         unimplemented!("PostgreSQL: AuthorizationStore (in progress)")
     }
 
-    async fn begin_authorization(&self, _external_id: String, _connector_slug: String, _connection_id: Option<String>, _flow: NewFlow, _repair_token: Option<[u8; 32]>) -> StoreResult<String> {
+    async fn begin_authorization(
+        &self,
+        _external_id: String,
+        _connector_slug: String,
+        _connection_id: Option<String>,
+        _flow: NewFlow,
+        _repair_token: Option<[u8; 32]>,
+    ) -> StoreResult<String> {
         unimplemented!("PostgreSQL: AuthorizationStore (in progress)")
     }
 
-    async fn begin_client_authorization(&self, _external_id: String, _connector_slug: String, _connection_id: Option<String>, _flow: NewFlow) -> StoreResult<String> {
+    async fn begin_client_authorization(
+        &self,
+        _external_id: String,
+        _connector_slug: String,
+        _connection_id: Option<String>,
+        _flow: NewFlow,
+    ) -> StoreResult<String> {
         unimplemented!("PostgreSQL: AuthorizationStore (in progress)")
     }
 
-    async fn begin_field_authorization(&self, _external_id: String, _connector_slug: String, _connection_id: Option<String>, _state: String) -> StoreResult<String> {
+    async fn begin_field_authorization(
+        &self,
+        _external_id: String,
+        _connector_slug: String,
+        _connection_id: Option<String>,
+        _state: String,
+    ) -> StoreResult<String> {
         unimplemented!("PostgreSQL: AuthorizationStore (in progress)")
     }
 
-    async fn submit_fields(&self, _external_id: String, _connector_slug: String, _state: String, _credential: SecretString) -> StoreResult<Option<String>> {
+    async fn submit_fields(
+        &self,
+        _external_id: String,
+        _connector_slug: String,
+        _state: String,
+        _credential: SecretString,
+    ) -> StoreResult<Option<String>> {
         unimplemented!("PostgreSQL: AuthorizationStore (in progress)")
     }
 
-    async fn add_one_time_token(&self, _token_sha256: [u8; 32], _external_id: String, _expires_at: DateTime<Utc>) -> StoreResult<()> {
+    async fn add_one_time_token(
+        &self,
+        _token_sha256: [u8; 32],
+        _external_id: String,
+        _expires_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
         unimplemented!("PostgreSQL: AuthorizationStore (in progress)")
     }
 
@@ -83,7 +130,13 @@ impl AuthorizationStore for PgStore {
         unimplemented!("PostgreSQL: AuthorizationStore (in progress)")
     }
 
-    async fn add_repair_token(&self, _token_sha256: [u8; 32], _external_id: String, _connector_slug: String, _expires_at: DateTime<Utc>) -> StoreResult<()> {
+    async fn add_repair_token(
+        &self,
+        _token_sha256: [u8; 32],
+        _external_id: String,
+        _connector_slug: String,
+        _expires_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
         unimplemented!("PostgreSQL: AuthorizationStore (in progress)")
     }
 

@@ -39,7 +39,12 @@ impl ConnectionStore for PgStore {
         unimplemented!("PostgreSQL: ConnectionStore (in progress)")
     }
 
-    fn export_connections(&self, _filter: ConnectionFilter, _chunk: usize, _encode: export::LineEncoder) -> StoreResult<export::Export> {
+    fn export_connections(
+        &self,
+        _filter: ConnectionFilter,
+        _chunk: usize,
+        _encode: export::LineEncoder,
+    ) -> StoreResult<export::Export> {
         unimplemented!("PostgreSQL: ConnectionStore (in progress)")
     }
 
@@ -55,7 +60,12 @@ impl ConnectionStore for PgStore {
         unimplemented!("PostgreSQL: ConnectionStore (in progress)")
     }
 
-    async fn context_authorization(&self, _external_id: String, _slug: String, _authorization_id: i64) -> StoreResult<Connection> {
+    async fn context_authorization(
+        &self,
+        _external_id: String,
+        _slug: String,
+        _authorization_id: i64,
+    ) -> StoreResult<Connection> {
         unimplemented!("PostgreSQL: ConnectionStore (in progress)")
     }
 

@@ -13,8 +13,10 @@
 
 mod authorizations;
 mod connections;
+mod contexts;
 mod error;
 mod events;
+mod import;
 mod listener;
 pub mod migrations;
 mod platform;

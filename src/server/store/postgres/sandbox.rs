@@ -23,11 +23,23 @@ impl SandboxStore for PgStore {
         unimplemented!("PostgreSQL: SandboxStore (in progress)")
     }
 
-    async fn sandbox_exchange_code(&self, _client_id: String, _code: SecretString, _redirect_uri: Option<String>, _code_verifier: Option<String>, _new_refresh_token: SecretString) -> StoreResult<Result<SandboxIssued, SandboxRefusal>> {
+    async fn sandbox_exchange_code(
+        &self,
+        _client_id: String,
+        _code: SecretString,
+        _redirect_uri: Option<String>,
+        _code_verifier: Option<String>,
+        _new_refresh_token: SecretString,
+    ) -> StoreResult<Result<SandboxIssued, SandboxRefusal>> {
         unimplemented!("PostgreSQL: SandboxStore (in progress)")
     }
 
-    async fn sandbox_refresh(&self, _client_id: String, _refresh_token: SecretString, _new_refresh_token: SecretString) -> StoreResult<Result<SandboxIssued, SandboxRefusal>> {
+    async fn sandbox_refresh(
+        &self,
+        _client_id: String,
+        _refresh_token: SecretString,
+        _new_refresh_token: SecretString,
+    ) -> StoreResult<Result<SandboxIssued, SandboxRefusal>> {
         unimplemented!("PostgreSQL: SandboxStore (in progress)")
     }
 

@@ -35,7 +35,12 @@ impl WebhookStore for PgStore {
         unimplemented!("PostgreSQL: WebhookStore (in progress)")
     }
 
-    async fn webhook_deliveries(&self, _webhook: Option<String>, _event: Option<String>, _limit: usize) -> StoreResult<Vec<WebhookDelivery>> {
+    async fn webhook_deliveries(
+        &self,
+        _webhook: Option<String>,
+        _event: Option<String>,
+        _limit: usize,
+    ) -> StoreResult<Vec<WebhookDelivery>> {
         unimplemented!("PostgreSQL: WebhookStore (in progress)")
     }
 
@@ -43,7 +48,11 @@ impl WebhookStore for PgStore {
         unimplemented!("PostgreSQL: WebhookStore (in progress)")
     }
 
-    async fn record_webhook_attempt(&self, _result: AttemptResult, _disable_after: std::time::Duration) -> StoreResult<EndpointAfter> {
+    async fn record_webhook_attempt(
+        &self,
+        _result: AttemptResult,
+        _disable_after: std::time::Duration,
+    ) -> StoreResult<EndpointAfter> {
         unimplemented!("PostgreSQL: WebhookStore (in progress)")
     }
 
