@@ -15,6 +15,7 @@ mod hostile_servers;
 mod html_routes;
 mod migrations;
 mod oauth_flows;
+mod postgres_platform;
 mod postgres_store;
 mod scale_platform;
 mod scan_routes;
