@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 
 use secrecy::{ExposeSecret as _, SecretSlice};
 use serde_json::{Value, json};
-use xkit_dash::model::{Context, Health};
+use xkit_dash::model::{AuthorizationStatus, Context, Health};
 use xkit_dash::server::store::{
-    ContextQuery, ContextSort, EventFilter, ImportBatch, NewConnection, PageRequest, StatsWindow, Store, StoreError,
-    actor,
+    AuthorizationRecord, ContextQuery, ContextSort, EventFilter, ImportBatch, NewConnection, PageRequest, StatsWindow,
+    Store, StoreError, actor,
 };
 use xkit_dash::server::{scale, seed};
 
@@ -446,4 +446,57 @@ async fn two_nodes_upserting_or_renaming_at_once_stay_consistent() {
         let conflict = ("Conflict".to_owned(), format!("a context with external_id {target:?} already exists"));
         assert_eq!(outcomes, [Ok(()), Err(conflict)], "round {round}");
     }
+}
+
+/// Imports off the seed file's checks: a connection id twice (the first is kept, with its
+/// authorization), a context named twice, a connection of an unknown context (`NotFound`
+/// naming it), a grant of an unknown sandbox client (`Invalid`): the same on both.
+#[tokio::test]
+async fn imports_with_repeated_ids_or_unknown_references_answer_alike() {
+    let both = Both::with_demo().await;
+    let connection = |id: &str, context: &str, status: &str| NewConnection {
+        id: id.into(),
+        context_external_id: context.into(),
+        connector_slug: "slack".into(),
+        enabled: true,
+        authorization: Some(AuthorizationRecord {
+            status: AuthorizationStatus::parse(status),
+            error_code: Some(format!("{status}_code")),
+            ..Default::default()
+        }),
+    };
+    let twice = ImportBatch {
+        contexts: vec![Context::new("twice"), Context::new("twice")],
+        connections: vec![connection("dup", "twice", "error"), connection("dup", "twice", "active")],
+        ..Default::default()
+    };
+    let unknown_context = ImportBatch {
+        connections: vec![connection("ok", "twice", "active"), connection("lost", "nowhere", "active")],
+        ..Default::default()
+    };
+    let mut answers = Vec::new();
+    for store in both.stores() {
+        let report = store.import(twice.clone()).await.unwrap();
+        let missing = store.import(unknown_context.clone()).await.unwrap_err();
+        let mut unknown_client = seed::parse(seed::DEMO, "the demo").unwrap();
+        unknown_client.sandbox.clients.clear();
+        for grant in &mut unknown_client.sandbox.grants {
+            grant.refresh_token = format!("{}-new", grant.refresh_token.expose_secret()).into();
+            grant.client_id = "no-such-client".into();
+        }
+        let invalid = store.import(unknown_client).await.unwrap_err();
+        let of_twice = EventFilter { context: Some("twice".into()), ..Default::default() };
+        let events = all_events(store, &of_twice, 100).await;
+        answers.push(json!([
+            [report.contexts_added, report.connections_added],
+            error_of(missing),
+            error_of(invalid),
+            events,
+            format!("{:?}", store.stats().await.unwrap()),
+        ]));
+    }
+    assert_eq!(answers[1], answers[0]);
+    assert_eq!(answers[0][0], json!([1, 1]));
+    assert_eq!(answers[0][1], json!(["NotFound", "no context with external_id \"nowhere\""]));
+    assert_eq!(answers[0][2][0], "Invalid", "{}", answers[0][2]);
 }

@@ -61,8 +61,10 @@ pub(super) async fn import(tx: &Transaction<'_>, batch: &ImportBatch) -> StoreRe
     }
     let bulk = batch.connections.len() >= BULK_IMPORT;
     if bulk {
+        // An administrative import of a million rows may take longer than a request's statement.
         tx.execute(
-            "SELECT set_config('xkit.quiet_rows', 'on', true), set_config('xkit.counters_paused', 'on', true)",
+            "SELECT set_config('xkit.quiet_rows', 'on', true), set_config('xkit.counters_paused', 'on', true),
+                 set_config('statement_timeout', '0', true)",
             &[],
         )
         .await?;
@@ -233,21 +235,24 @@ async fn insert_connections(tx: &Transaction<'_>, connections: &[NewConnection])
             derived_health(connection.enabled, status).rank() as i64
         })
         .collect();
-    let inserted: HashMap<String, i64> = tx
+    let mut inserted: HashMap<String, i64> = tx
         .query(&statement, &[&ids, &contexts, &slugs, &enabled, &health])
         .await?
         .iter()
         .map(|row| (row.get(1), row.get(0)))
         .collect();
+    let added = inserted.len();
+    // Taken from the map: an id twice in the batch inserted its first row only, whose
+    // authorization is the only one written, as SQLite's one-by-one import does.
     let authorized: Vec<(i64, &NewConnection)> = connections
         .iter()
-        .filter(|connection| connection.authorization.is_some())
-        .filter_map(|connection| inserted.get(&connection.id).map(|seq| (*seq, connection)))
+        .filter_map(|connection| inserted.remove(&connection.id).map(|seq| (seq, connection)))
+        .filter(|(_, connection)| connection.authorization.is_some())
         .collect();
     if !authorized.is_empty() {
         insert_authorizations(tx, &authorized).await?;
     }
-    Ok(inserted.len())
+    Ok(added)
 }
 
 /// A stored time: to the second, as SQLite keeps them.
