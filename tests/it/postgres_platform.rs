@@ -500,3 +500,38 @@ async fn imports_with_repeated_ids_or_unknown_references_answer_alike() {
     assert_eq!(answers[0][1], json!(["NotFound", "no context with external_id \"nowhere\""]));
     assert_eq!(answers[0][2][0], "Invalid", "{}", answers[0][2]);
 }
+
+/// An authorization's status reads alike on both (the demo's ids are given in the same order);
+/// an unknown one is the same `NotFound`.
+#[tokio::test]
+async fn authorization_status_reads_alike_on_both() {
+    let both = Both::with_demo().await;
+    for id in [1, 2, 3, 50, 200, 99_999] {
+        let sqlite = both.sqlite.authorization_status(id).await.map_err(error_of);
+        let postgres = both.postgres.authorization_status(id).await.map_err(error_of);
+        assert_eq!(postgres, sqlite, "authorization {id}");
+    }
+    assert!(both.postgres.authorization_status(1).await.is_ok());
+}
+
+/// `notice_newer_events` reads the newest seq itself: an event committed without a
+/// notification (triggers off in that session) wakes the long-pollers once it is called.
+#[tokio::test]
+async fn notice_newer_events_raises_the_newest_seq_without_a_notification() {
+    let url = fresh_database().await;
+    let store = Store::connect_postgres(&url, 2).await.unwrap();
+    let events = store.subscribe_events();
+    let before = *events.borrow();
+    let client = sql_client(&url).await;
+    client
+        .batch_execute(
+            "SET session_replication_role = replica;
+             INSERT INTO events (id, event_type, occurred_at, payload) VALUES ('quiet', 'origin.added', now(), '{}');",
+        )
+        .await
+        .unwrap();
+    let newest: i64 = client.query_one("SELECT MAX(seq) FROM events", &[]).await.unwrap().get(0);
+    assert!(newest > before);
+    store.notice_newer_events().await.unwrap();
+    assert_eq!(*events.borrow(), newest);
+}
