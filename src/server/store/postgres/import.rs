@@ -5,8 +5,7 @@
 //! An import of [`BULK_IMPORT`] connections or more is one change: the transaction sets
 //! `xkit.quiet_rows` (no per-row events nor status notes) and `xkit.counters_paused` (no
 //! per-row counting), writes one `platform.imported` event and recounts once at the end. A
-//! smaller import sends its connections one at a time, so that each one's events come in
-//! SQLite's order (`connection.created`, then its `connection.error`).
+//! smaller import writes each row's events, in SQLite's order.
 
 use std::collections::{HashMap, HashSet};
 
@@ -15,7 +14,7 @@ use deadpool_postgres::Transaction;
 use secrecy::ExposeSecret as _;
 use serde_json::Value;
 
-use crate::model::Context;
+use crate::model::{AuthorizationStatus, Context};
 use crate::server::secret::secret_hash;
 use crate::server::store::counters::{BULK_IMPORT, severity_sql};
 use crate::server::store::error::{StoreError, StoreResult};
@@ -73,8 +72,16 @@ pub(super) async fn import(tx: &Transaction<'_>, batch: &ImportBatch) -> StoreRe
         report.contexts_added += insert_contexts(tx, contexts).await?;
     }
     check_contexts_exist(tx, &batch.connections).await?;
-    let chunk = if bulk { CHUNK } else { 1 };
-    for connections in batch.connections.chunks(chunk) {
+    // Outside a bulk import each row writes its events, in SQLite's order: a connection's
+    // `connection.created`, then (inserted in error) its `connection.error`, then the next
+    // one's. A statement writes its connections' events, then its authorizations', so a
+    // statement ends after each connection in error.
+    let statements: Box<dyn Iterator<Item = &[NewConnection]> + Send> = if bulk {
+        Box::new(batch.connections.chunks(CHUNK))
+    } else {
+        Box::new(batch.connections.split_inclusive(inserted_in_error).flat_map(|rows| rows.chunks(CHUNK)))
+    };
+    for connections in statements {
         report.connections_added += insert_connections(tx, connections).await?;
     }
     insert_grants_if_absent(tx, &batch.sandbox.grants).await?;
@@ -253,6 +260,11 @@ async fn insert_connections(tx: &Transaction<'_>, connections: &[NewConnection])
         insert_authorizations(tx, &authorized).await?;
     }
     Ok(added)
+}
+
+/// Whether a connection's insertion writes a `connection.error` event.
+fn inserted_in_error(connection: &NewConnection) -> bool {
+    connection.authorization.as_ref().is_some_and(|authorization| authorization.status == AuthorizationStatus::Error)
 }
 
 /// A stored time: to the second, as SQLite keeps them.
