@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use chrono::DurationRound as _;
 use secrecy::{ExposeSecret as _, SecretSlice};
 use serde_json::{Value, json};
 use xkit_dash::model::{AuthorizationStatus, Context, Health};
@@ -42,6 +43,40 @@ impl Both {
             assert_eq!((report.contexts_added, report.connections_added), (68, 356));
         }
         both
+    }
+
+    /// Refresh counters of `hours` (7, 8, 9... refreshes; 3 of them by `slack`) written into both
+    /// databases directly: the refreshes that count them are another part's.
+    async fn write_refresh_counts(&self, hours: &[chrono::DateTime<chrono::Utc>]) {
+        let sqlite = rusqlite::Connection::open(self._dir.path().join("platform.sqlite3")).unwrap();
+        let postgres = sql_client(&self.url).await;
+        for (index, hour) in hours.iter().enumerate() {
+            let refreshed = 7 + index as i64;
+            let text = hour.format("%Y-%m-%dT%H:00:00Z").to_string();
+            sqlite
+                .execute(
+                    "INSERT INTO refresh_counts (hour, refreshed) VALUES (?1, ?2)",
+                    rusqlite::params![text, refreshed],
+                )
+                .unwrap();
+            sqlite
+                .execute(
+                    "INSERT INTO connector_refresh_counts (hour, connector, refreshed) VALUES (?1, 'slack', 3)",
+                    [&text],
+                )
+                .unwrap();
+            postgres
+                .execute("INSERT INTO refresh_counts (hour, refreshed) VALUES ($1, $2)", &[hour, &refreshed])
+                .await
+                .unwrap();
+            postgres
+                .execute(
+                    "INSERT INTO connector_refresh_counts (hour, connector, refreshed) VALUES ($1, 'slack', 3)",
+                    &[hour],
+                )
+                .await
+                .unwrap();
+        }
     }
 
     fn stores(&self) -> [&Store; 2] {
@@ -283,14 +318,20 @@ async fn events_with_each_filter_history_and_pruning_are_the_same_on_both() {
         assert_eq!(error_of(invalid).0, "Invalid");
     }
 
+    // Refreshes counted in three hours: one before the window, one that ends in it, one in it.
+    let in_window = start.duration_trunc(chrono::Duration::hours(1)).unwrap() + chrono::Duration::hours(1);
+    let hours: Vec<_> = (0..3).map(|back| in_window - chrono::Duration::hours(back)).collect();
+    both.write_refresh_counts(&hours).await;
+
     let window = StatsWindow { since: start, until: start + chrono::Duration::hours(2), bucket_seconds: 600 };
     let history = both.sqlite.stats_history(window).await.unwrap();
     assert_eq!(history.buckets.iter().map(|bucket| bucket.totals.errors).sum::<u64>(), errors as u64);
+    assert_eq!(history.buckets.iter().map(|bucket| bucket.totals.refreshes).sum::<u64>(), 7);
     assert_eq!(both.postgres.stats_history(window).await.unwrap(), history);
-    assert_eq!(
-        both.postgres.refresh_counts(Some(start)).await.unwrap(),
-        both.sqlite.refresh_counts(Some(start)).await.unwrap()
-    );
+    let counts = both.sqlite.refresh_counts(Some(start)).await.unwrap();
+    assert_eq!(counts.iter().map(|count| count.refreshed).collect::<Vec<_>>(), [8, 7]);
+    assert_eq!(both.postgres.refresh_counts(Some(start)).await.unwrap(), counts);
+    assert_eq!(both.postgres.refresh_counts(None).await.unwrap(), both.sqlite.refresh_counts(None).await.unwrap());
 
     let kept = both.sqlite.prune_events(start).await.unwrap();
     assert_eq!(both.postgres.prune_events(start).await.unwrap(), kept);

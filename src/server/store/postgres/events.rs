@@ -6,8 +6,6 @@
 //! Times are compared to the second, as SQLite compares its `2026-01-01T13:00:00Z` texts: a
 //! bound of 13:00:00.5 includes the events of 13:00:00.
 
-use std::collections::BTreeMap;
-
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound as _, Utc};
 use serde_json::Value;
@@ -15,16 +13,14 @@ use tokio::sync::{broadcast, watch};
 use tokio_postgres::types::ToSql;
 
 use super::PgStore;
-use crate::model::{
-    AuthorizationStatus, ConnectorStats, Event, EventsPage, RefreshCount, StatsBucket, StatsCounts, StatsHistory,
-};
+use crate::model::{AuthorizationStatus, Event, EventsPage, RefreshCount, StatsCounts, StatsHistory};
 use crate::server::store::actor;
 use crate::server::store::cursor::{self, Listing};
 use crate::server::store::error::{StoreError, StoreResult};
 use crate::server::store::events::{EventFilter, after_seq};
 use crate::server::store::interface::EventStore;
 use crate::server::store::sql::timestamp_text;
-use crate::server::store::stats::StatsWindow;
+use crate::server::store::stats::{StatsWindow, Tally};
 use crate::server::store::status_changes::AuthorizationStatusRecord;
 
 /// Errors, recoveries and transient failures per second and connector in `[$1, $2)`, on a range
@@ -145,7 +141,7 @@ impl EventStore for PgStore {
     async fn stats_history(&self, window: StatsWindow) -> StoreResult<StatsHistory> {
         let (since, until) = (window.since.trunc_subsecs(0), window.until.trunc_subsecs(0));
         let client = self.client().await?;
-        let mut buckets: Vec<(StatsCounts, BTreeMap<String, StatsCounts>)> = vec![Default::default(); window.buckets()];
+        let mut tally = Tally::new(window);
         let count = |row: &tokio_postgres::Row, column| row.get::<_, i64>(column).max(0) as u64;
         let events = client.prepare_cached(EVENT_COUNTS).await?;
         for row in client.query(&events, &[&since, &until]).await? {
@@ -155,11 +151,7 @@ impl EventStore for PgStore {
                 refreshes: 0,
                 transient_failures: count(&row, 4),
             };
-            if let Some((totals, connectors)) = window.bucket_of(row.get(0)).and_then(|bucket| buckets.get_mut(bucket))
-            {
-                totals.add(&counts);
-                connectors.entry(row.get(1)).or_default().add(&counts);
-            }
+            tally.events(row.get(0), row.get(1), &counts);
         }
         let hourly = client
             .prepare_cached(
@@ -167,9 +159,7 @@ impl EventStore for PgStore {
             )
             .await?;
         for row in client.query(&hourly, &[&since, &until]).await? {
-            if let Some((totals, _)) = window.bucket_of(row.get(0)).and_then(|bucket| buckets.get_mut(bucket)) {
-                totals.refreshes += count(&row, 1);
-            }
+            tally.refreshes(row.get(0), count(&row, 1));
         }
         let per_connector = client
             .prepare_cached(
@@ -178,30 +168,9 @@ impl EventStore for PgStore {
             )
             .await?;
         for row in client.query(&per_connector, &[&since, &until]).await? {
-            if let Some((_, connectors)) = window.bucket_of(row.get(0)).and_then(|bucket| buckets.get_mut(bucket)) {
-                connectors.entry(row.get(1)).or_default().refreshes += count(&row, 2);
-            }
+            tally.connector_refreshes(row.get(0), row.get(1), count(&row, 2));
         }
-        let bucket_length = chrono::Duration::seconds(window.bucket_seconds);
-        let buckets = buckets
-            .into_iter()
-            .enumerate()
-            .map(|(position, (totals, connectors))| StatsBucket {
-                start: timestamp_text(window.since + bucket_length * position as i32),
-                totals,
-                connectors: connectors
-                    .into_iter()
-                    .filter(|(connector, counts)| !connector.is_empty() && !counts.is_empty())
-                    .map(|(connector, counts)| ConnectorStats { connector, counts })
-                    .collect(),
-            })
-            .collect();
-        Ok(StatsHistory {
-            since: timestamp_text(window.since),
-            until: timestamp_text(window.until),
-            bucket_seconds: window.bucket_seconds as u64,
-            buckets,
-        })
+        Ok(tally.finish())
     }
 
     async fn prune_events(&self, before: DateTime<Utc>) -> StoreResult<usize> {
