@@ -361,8 +361,24 @@ async fn a_bulk_import_writes_one_event_and_counters_equal_to_a_recount() {
     assert_eq!(stats, both.sqlite.stats().await.unwrap());
     assert_eq!(stats.connections, connections as u64);
 
-    // A recount from the rows themselves.
-    let client = sql_client(&both.url).await;
+    assert_counters_equal_a_recount(&both.url).await;
+    let page = PageRequest { limit: 50, cursor: None };
+    let query = ContextQuery { sort: ContextSort::Health, descending: true, ..Default::default() };
+    assert_eq!(
+        both.postgres.list_contexts(query.clone(), page.clone()).await.unwrap().items,
+        both.sqlite.list_contexts(query, page).await.unwrap().items
+    );
+
+    // Importing it again adds nothing and writes no event.
+    let again = both.postgres.import(scale::batch(connections).unwrap()).await.unwrap();
+    assert_eq!((again.contexts_added, again.connections_added), (0, 0));
+    assert_eq!(all_events(&both.postgres, &EventFilter::default(), 100).await.len(), 1);
+}
+
+/// The counters of the PostgreSQL database at `url` (per connector and health, per context,
+/// the platform's contexts) equal a count of its rows.
+async fn assert_counters_equal_a_recount(url: &str) {
+    let client = sql_client(url).await;
     let counted: BTreeMap<(String, i64), i64> = client
         .query("SELECT connector_slug, health, count(*) FROM connections GROUP BY 1, 2", &[])
         .await
@@ -378,27 +394,68 @@ async fn a_bulk_import_writes_one_event_and_counters_equal_to_a_recount() {
         .map(|row| ((row.get(0), row.get(1)), row.get(2)))
         .collect();
     assert_eq!(kept, counted);
+    let severity: String =
+        Health::ALL.into_iter().map(|health| format!(" WHEN {} THEN {}", health.rank(), health.severity())).collect();
     let wrong: i64 = client
         .query_one(
-            "SELECT count(*) FROM contexts x WHERE x.connection_count <>
-                 (SELECT count(*) FROM connections c WHERE c.context_id = x.id)",
+            &format!(
+                "SELECT count(*) FROM contexts x WHERE (x.connection_count, x.severity) <>
+                     (SELECT count(*), COALESCE(max(CASE c.health{severity} END), 0)
+                      FROM connections c WHERE c.context_id = x.id)"
+            ),
             &[],
         )
         .await
         .unwrap()
         .get(0);
-    assert_eq!(wrong, 0);
-    let page = PageRequest { limit: 50, cursor: None };
-    let query = ContextQuery { sort: ContextSort::Health, descending: true, ..Default::default() };
-    assert_eq!(
-        both.postgres.list_contexts(query.clone(), page.clone()).await.unwrap().items,
-        both.sqlite.list_contexts(query, page).await.unwrap().items
-    );
+    assert_eq!(wrong, 0, "contexts whose connection_count or severity is not their connections'");
+    let contexts: bool = client
+        .query_one("SELECT contexts = (SELECT count(*) FROM contexts) FROM platform_counts", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(contexts, "the platform's contexts");
+}
 
-    // Importing it again adds nothing and writes no event.
-    let again = both.postgres.import(scale::batch(connections).unwrap()).await.unwrap();
-    assert_eq!((again.contexts_added, again.connections_added), (0, 0));
-    assert_eq!(all_events(&both.postgres, &EventFilter::default(), 100).await.len(), 1);
+/// Another node importing small batches (counted row by row) while a bulk import pauses its
+/// counters and recounts: every import succeeds and the counters equal a recount.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_imports_on_another_node_during_a_bulk_import_are_counted_once() {
+    let url = fresh_database().await;
+    let bulk_node = Store::connect_postgres(&url, 2).await.unwrap();
+    let other_node = Store::connect_postgres(&url, 2).await.unwrap();
+    bulk_node.import(seed::parse(seed::DEMO, "the demo").unwrap()).await.unwrap();
+    let statuses = ["active", "error", "suspended", "awaiting_callback"];
+    let small = |round: usize| ImportBatch {
+        contexts: vec![Context::new(format!("side_{round}"))],
+        connections: (0..4)
+            .map(|index| NewConnection {
+                id: format!("side_{round}_{index}"),
+                // Some into a context of the bulk import's (when it is there), some into a new one.
+                context_external_id: if index == 0 { "org_acme".into() } else { format!("side_{round}") },
+                connector_slug: ["slack", "github"][index % 2].into(),
+                enabled: index != 3,
+                authorization: Some(AuthorizationRecord {
+                    status: AuthorizationStatus::parse(statuses[(round + index) % statuses.len()]),
+                    ..Default::default()
+                }),
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let bulk = tokio::spawn(async move { bulk_node.import(scale::batch(20_000).unwrap()).await });
+    let mut rounds = 0;
+    while !bulk.is_finished() && rounds < 300 {
+        other_node.import(small(rounds)).await.unwrap();
+        rounds += 1;
+    }
+    bulk.await.unwrap().unwrap();
+    for round in rounds..rounds + 5 {
+        other_node.import(small(round)).await.unwrap();
+    }
+    assert!(rounds > 0);
+    assert_counters_equal_a_recount(&url).await;
+    assert_eq!(other_node.stats().await.unwrap().connections, 356 + 20_000 + 4 * (rounds as u64 + 5));
 }
 
 /// An import that fails half-way (a connection to an unknown connector) leaves nothing, no

@@ -4,8 +4,8 @@
 //!
 //! An import of [`BULK_IMPORT`] connections or more is one change: the transaction sets
 //! `xkit.quiet_rows` (no per-row events nor status notes) and `xkit.counters_paused` (no
-//! per-row counting), writes one `platform.imported` event and recounts once at the end. A
-//! smaller import writes each row's events, in SQLite's order.
+//! per-row counting), writes one `platform.imported` event and counts its rows once at the end
+//! (`count_imported`). A smaller import writes each row's events, in SQLite's order.
 
 use std::collections::{HashMap, HashSet};
 
@@ -81,25 +81,23 @@ pub(super) async fn import(tx: &Transaction<'_>, batch: &ImportBatch) -> StoreRe
     } else {
         Box::new(batch.connections.split_inclusive(inserted_in_error).flat_map(|rows| rows.chunks(CHUNK)))
     };
+    let mut imported = Vec::new();
     for connections in statements {
-        report.connections_added += insert_connections(tx, connections).await?;
+        let seqs = insert_connections(tx, connections).await?;
+        report.connections_added += seqs.len();
+        if bulk {
+            imported.extend(seqs);
+        }
     }
     insert_grants_if_absent(tx, &batch.sandbox.grants).await?;
     if bulk {
         let inserted = started.elapsed();
-        tx.execute("SELECT set_config('xkit.quiet_rows', 'off', true)", &[]).await?;
-        if report.contexts_added > 0 || report.connections_added > 0 {
-            let event = tx
-                .prepare_cached(
-                    "SELECT xkit_admin_event('platform.imported', NULL, jsonb_build_object('connectors', $1::BIGINT,
-                         'contexts_added', $2::BIGINT, 'connections_added', $3::BIGINT))",
-                )
-                .await?;
-            let counts = [report.connectors, report.contexts_added, report.connections_added].map(|n| n as i64);
-            tx.execute(&event, &[&counts[0], &counts[1], &counts[2]]).await?;
-        }
-        tx.execute("SELECT set_config('xkit.counters_paused', 'off', true)", &[]).await?;
-        recount(tx).await?;
+        tx.execute(
+            "SELECT set_config('xkit.quiet_rows', 'off', true), set_config('xkit.counters_paused', 'off', true)",
+            &[],
+        )
+        .await?;
+        count_imported(tx, &report, &imported).await?;
         tracing::debug!(?inserted, counted = ?started.elapsed(), "bulk import written");
     }
     Ok(report)
@@ -217,8 +215,8 @@ async fn check_contexts_exist(tx: &Transaction<'_>, connections: &[NewConnection
     Ok(())
 }
 
-/// Inserts the connections whose id is absent, then their authorizations; how many.
-async fn insert_connections(tx: &Transaction<'_>, connections: &[NewConnection]) -> StoreResult<usize> {
+/// Inserts the connections whose id is absent, then their authorizations; the inserted seqs.
+async fn insert_connections(tx: &Transaction<'_>, connections: &[NewConnection]) -> StoreResult<Vec<i64>> {
     let statement = tx
         .prepare_cached(
             "INSERT INTO connections (id, context_id, connector_slug, enabled, health, created_at, updated_at)
@@ -248,7 +246,7 @@ async fn insert_connections(tx: &Transaction<'_>, connections: &[NewConnection])
         .iter()
         .map(|row| (row.get(1), row.get(0)))
         .collect();
-    let added = inserted.len();
+    let added: Vec<i64> = inserted.values().copied().collect();
     // Taken from the map: an id twice in the batch inserted its first row only, whose
     // authorization is the only one written, as SQLite's one-by-one import does.
     let authorized: Vec<(i64, &NewConnection)> = connections
@@ -388,26 +386,47 @@ async fn insert_grants_if_absent(tx: &Transaction<'_>, grants: &[SandboxGrantSee
     Ok(())
 }
 
-/// Computes every counter from the tables once, after a bulk import (SQLite's
-/// `counters::recount`). The counter tables are locked first: a writer on another node that
-/// counted a change before waits to commit first (its rows are then counted here), and one
-/// that counts after waits for this import to commit (and adds its change to the recount).
-async fn recount(tx: &Transaction<'_>) -> StoreResult<()> {
-    tx.batch_execute(&format!(
-        "LOCK TABLE health_counts, platform_counts IN SHARE ROW EXCLUSIVE MODE;
-         DELETE FROM health_counts;
-         INSERT INTO health_counts (connector_slug, health, connections)
-             SELECT connector_slug, health, count(*) FROM connections GROUP BY connector_slug, health;
-         UPDATE platform_counts SET contexts = (SELECT count(*) FROM contexts) WHERE id = 1;
-         UPDATE contexts x SET connection_count = s.connections, severity = s.severity
-             FROM (SELECT c.context_id, count(*) AS connections, COALESCE(max({severity}), 0) AS severity
-                   FROM connections c GROUP BY c.context_id) s
-             WHERE s.context_id = x.id AND (x.connection_count, x.severity) IS DISTINCT FROM (s.connections, s.severity);
-         UPDATE contexts x SET connection_count = 0, severity = 0
-             WHERE (x.connection_count <> 0 OR x.severity <> 0)
-               AND NOT EXISTS (SELECT 1 FROM connections c WHERE c.context_id = x.id);",
-        severity = severity_sql("c.health")
-    ))
-    .await?;
+/// Ends a bulk import: its one event and the counts of its rows, added to the counters (SQLite
+/// recounts everything, which on one writer comes to the same). Adding rather than recounting
+/// leaves other nodes' concurrent changes to their own triggers, and takes its locks in the
+/// order the row-by-row writers take them (the platform's count, the events' order, the
+/// connector counts, the contexts), so that it waits for them instead of deadlocking.
+async fn count_imported(tx: &Transaction<'_>, report: &ImportReport, imported: &[i64]) -> StoreResult<()> {
+    if report.contexts_added > 0 {
+        let contexts = tx.prepare_cached("UPDATE platform_counts SET contexts = contexts + $1 WHERE id = 1").await?;
+        tx.execute(&contexts, &[&(report.contexts_added as i64)]).await?;
+    }
+    if report.contexts_added > 0 || report.connections_added > 0 {
+        let event = tx
+            .prepare_cached(
+                "SELECT xkit_admin_event('platform.imported', NULL, jsonb_build_object('connectors', $1::BIGINT,
+                     'contexts_added', $2::BIGINT, 'connections_added', $3::BIGINT))",
+            )
+            .await?;
+        let counts = [report.connectors, report.contexts_added, report.connections_added].map(|n| n as i64);
+        tx.execute(&event, &[&counts[0], &counts[1], &counts[2]]).await?;
+    }
+    if imported.is_empty() {
+        return Ok(());
+    }
+    let health_counts = tx
+        .prepare_cached(
+            "INSERT INTO health_counts (connector_slug, health, connections)
+             SELECT c.connector_slug, c.health, count(*) FROM connections c
+             WHERE c.seq IN (SELECT unnest($1::BIGINT[])) GROUP BY c.connector_slug, c.health
+             ORDER BY c.connector_slug, c.health
+             ON CONFLICT (connector_slug, health) DO UPDATE SET connections = health_counts.connections + excluded.connections",
+        )
+        .await?;
+    tx.execute(&health_counts, &[&imported]).await?;
+    let contexts = tx
+        .prepare_cached(&format!(
+            "UPDATE contexts x SET (connection_count, severity) =
+                 (SELECT count(*), COALESCE(max({severity}), 0) FROM connections c WHERE c.context_id = x.id)
+             WHERE x.id IN (SELECT DISTINCT c.context_id FROM connections c WHERE c.seq IN (SELECT unnest($1::BIGINT[])))",
+            severity = severity_sql("c.health")
+        ))
+        .await?;
+    tx.execute(&contexts, &[&imported]).await?;
     Ok(())
 }
