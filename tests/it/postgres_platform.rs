@@ -633,3 +633,30 @@ async fn notice_newer_events_raises_the_newest_seq_without_a_notification() {
     store.notice_newer_events().await.unwrap();
     assert_eq!(*events.borrow(), newest);
 }
+
+/// Two nodes adding connections to the same context at once: its `connection_count` and
+/// `severity` stay equal to its connections'.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_adding_connections_to_one_context_keep_its_counters() {
+    let url = fresh_database().await;
+    let first = Store::connect_postgres(&url, 2).await.unwrap();
+    let second = Store::connect_postgres(&url, 2).await.unwrap();
+    first.import(seed::parse(seed::DEMO, "the demo").unwrap()).await.unwrap();
+    let adding = |node: &'static str, round: usize| ImportBatch {
+        connections: vec![NewConnection {
+            id: format!("{node}_{round}"),
+            context_external_id: "org_acme".into(),
+            // Different connectors: their connector counts are different rows.
+            connector_slug: if node == "first" { "slack".into() } else { "github".into() },
+            enabled: true,
+            authorization: None,
+        }],
+        ..Default::default()
+    };
+    for round in 0..40 {
+        let (left, right) = tokio::join!(first.import(adding("first", round)), second.import(adding("second", round)));
+        left.unwrap();
+        right.unwrap();
+    }
+    assert_counters_equal_a_recount(&url).await;
+}

@@ -419,6 +419,16 @@ async fn count_imported(tx: &Transaction<'_>, report: &ImportReport, imported: &
         )
         .await?;
     tx.execute(&health_counts, &[&imported]).await?;
+    // Locked first, as the counter triggers do (`triggers.rs`): the counts then see every
+    // concurrent change of these contexts that committed meanwhile.
+    let touched = tx
+        .prepare_cached(
+            "SELECT 1 FROM contexts WHERE id IN
+                 (SELECT c.context_id FROM connections c WHERE c.seq IN (SELECT unnest($1::BIGINT[])))
+             ORDER BY id FOR NO KEY UPDATE",
+        )
+        .await?;
+    tx.execute(&touched, &[&imported]).await?;
     let contexts = tx
         .prepare_cached(&format!(
             "UPDATE contexts x SET (connection_count, severity) =
