@@ -39,7 +39,7 @@ impl ContextSort {
     }
 
     /// The counter column sorted on before `external_id`, if any.
-    fn column(self) -> Option<&'static str> {
+    pub(super) fn column(self) -> Option<&'static str> {
         match self {
             ContextSort::ExternalId => None,
             ContextSort::Health => Some("severity"),
@@ -73,12 +73,12 @@ impl ContextQuery {
 }
 
 /// Where a page starts: the last row's sort value (for counter orders) and `external_id`.
-struct After {
-    value: i64,
-    external_id: String,
+pub(super) struct After {
+    pub(super) value: i64,
+    pub(super) external_id: String,
 }
 
-fn decode_after(query: &ContextQuery, cursor: &str) -> StoreResult<After> {
+pub(super) fn decode_after(query: &ContextQuery, cursor: &str) -> StoreResult<After> {
     if query.plain_order() {
         return Ok(After { value: 0, external_id: cursor::decode(Listing::Contexts, cursor)? });
     }
@@ -96,7 +96,7 @@ fn decode_after(query: &ContextQuery, cursor: &str) -> StoreResult<After> {
     Ok(After { value: value.parse().map_err(|_| invalid())?, external_id: external_id.to_owned() })
 }
 
-fn encode_after(query: &ContextQuery, value: i64, external_id: &str) -> String {
+pub(super) fn encode_after(query: &ContextQuery, value: i64, external_id: &str) -> String {
     if query.plain_order() {
         cursor::encode(Listing::Contexts, external_id)
     } else {
@@ -173,7 +173,7 @@ fn listed_from_row(row: &Row<'_>, sort_column: Option<&str>) -> rusqlite::Result
     Ok((value, context))
 }
 
-fn escape_like(text: &str) -> String {
+pub(super) fn escape_like(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for character in text.chars() {
         if matches!(character, '%' | '_' | '\\') {

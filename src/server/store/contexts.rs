@@ -66,7 +66,7 @@ pub(super) fn insert_if_absent(tx: &Transaction<'_>, context: &Context) -> Store
 }
 
 /// The stored context with the update's name (when given) and attributes merged over it.
-fn merge(mut stored: Context, update: &Context) -> Context {
+pub(super) fn merge(mut stored: Context, update: &Context) -> Context {
     stored.external_id = update.external_id.clone();
     if update.external_name.is_some() {
         stored.external_name = update.external_name.clone();

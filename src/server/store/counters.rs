@@ -131,22 +131,25 @@ pub(super) fn stats(db: &Db) -> StoreResult<PlatformStats> {
     )?;
     let mut rows = statement.query([])?;
     while let Some(row) = rows.next()? {
-        let slug: String = row.get(0)?;
-        if stats.connectors.last().is_none_or(|last| last.slug != slug) {
-            stats.connectors.push(ConnectorTotals { slug, connections: 0, health: HealthTotals::default() });
-        }
-        let (Some(rank), Some(count)) = (row.get::<_, Option<i64>>(1)?, row.get::<_, Option<i64>>(2)?) else {
-            continue;
-        };
-        let health = usize::try_from(rank).ok().and_then(|rank| Health::ALL.get(rank).copied());
-        let (Some(health), Ok(count)) = (health, u64::try_from(count)) else { continue };
-        let connector = stats.connectors.last_mut().expect("pushed above");
-        connector.health.add(health, count);
-        connector.connections += count;
-        stats.health.add(health, count);
-        stats.connections += count;
+        tally(&mut stats, row.get(0)?, row.get(1)?, row.get(2)?);
     }
     Ok(stats)
+}
+
+/// Adds one row of the health counts (a connector's slug, and the health rank and count of
+/// its connections, none when it has none) to `stats`; rows come sorted by slug.
+pub(super) fn tally(stats: &mut PlatformStats, slug: String, rank: Option<i64>, count: Option<i64>) {
+    if stats.connectors.last().is_none_or(|last| last.slug != slug) {
+        stats.connectors.push(ConnectorTotals { slug, connections: 0, health: HealthTotals::default() });
+    }
+    let (Some(rank), Some(count)) = (rank, count) else { return };
+    let health = usize::try_from(rank).ok().and_then(|rank| Health::ALL.get(rank).copied());
+    let (Some(health), Ok(count)) = (health, u64::try_from(count)) else { return };
+    let connector = stats.connectors.last_mut().expect("pushed above");
+    connector.health.add(health, count);
+    connector.connections += count;
+    stats.health.add(health, count);
+    stats.connections += count;
 }
 
 #[cfg(test)]

@@ -47,7 +47,7 @@ const EVENT_COUNTS: &str = "SELECT CAST(strftime('%s', occurred_at) AS INTEGER),
 /// Counts what happened in each bucket of `window`, per connector and for the platform.
 pub(super) fn history(db: &Db, window: StatsWindow) -> StoreResult<StatsHistory> {
     let (since, until) = (timestamp_text(window.since), timestamp_text(window.until));
-    let mut buckets: Vec<(StatsCounts, BTreeMap<String, StatsCounts>)> = vec![Default::default(); window.buckets()];
+    let mut tally = Tally::new(window);
     let mut events = db.prepare_cached(EVENT_COUNTS)?;
     let rows = events.query_map(params![since, until], |row| {
         let counts =
@@ -56,18 +56,13 @@ pub(super) fn history(db: &Db, window: StatsWindow) -> StoreResult<StatsHistory>
     })?;
     for row in rows {
         let (at, connector, counts) = row?;
-        if let Some((totals, connectors)) = window.bucket_of(at).and_then(|bucket| buckets.get_mut(bucket)) {
-            totals.add(&counts);
-            connectors.entry(connector).or_default().add(&counts);
-        }
+        tally.events(at, connector, &counts);
     }
     let hourly =
         "SELECT CAST(strftime('%s', hour) AS INTEGER), refreshed FROM refresh_counts WHERE hour >= ?1 AND hour < ?2";
     for row in db.prepare_cached(hourly)?.query_map(params![since, until], |row| Ok((row.get(0)?, row.get(1)?)))? {
         let (at, refreshed): (i64, u64) = row?;
-        if let Some((totals, _)) = window.bucket_of(at).and_then(|bucket| buckets.get_mut(bucket)) {
-            totals.refreshes += refreshed;
-        }
+        tally.refreshes(at, refreshed);
     }
     let per_connector =
         "SELECT CAST(strftime('%s', hour) AS INTEGER), connector, refreshed FROM connector_refresh_counts
@@ -75,25 +70,74 @@ pub(super) fn history(db: &Db, window: StatsWindow) -> StoreResult<StatsHistory>
     let mut statement = db.prepare_cached(per_connector)?;
     for row in statement.query_map(params![since, until], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))? {
         let (at, connector, refreshed): (i64, String, u64) = row?;
-        if let Some((_, connectors)) = window.bucket_of(at).and_then(|bucket| buckets.get_mut(bucket)) {
+        tally.connector_refreshes(at, connector, refreshed);
+    }
+    Ok(tally.finish())
+}
+
+/// The counts of each bucket of a window, per connector and for the platform, as the rows of
+/// the history's three queries arrive (whichever backend reads them); rows outside the window
+/// are left out.
+pub(super) struct Tally {
+    window: StatsWindow,
+    buckets: Vec<(StatsCounts, BTreeMap<String, StatsCounts>)>,
+}
+
+impl Tally {
+    pub(super) fn new(window: StatsWindow) -> Tally {
+        Tally { window, buckets: vec![Default::default(); window.buckets()] }
+    }
+
+    fn bucket(&mut self, at: i64) -> Option<&mut (StatsCounts, BTreeMap<String, StatsCounts>)> {
+        self.window.bucket_of(at).and_then(|bucket| self.buckets.get_mut(bucket))
+    }
+
+    /// The events of second `at` (since the epoch) of `connector` (empty: none).
+    pub(super) fn events(&mut self, at: i64, connector: String, counts: &StatsCounts) {
+        if let Some((totals, connectors)) = self.bucket(at) {
+            totals.add(counts);
+            connectors.entry(connector).or_default().add(counts);
+        }
+    }
+
+    /// The platform's refreshes of the hour starting at `at`.
+    pub(super) fn refreshes(&mut self, at: i64, refreshed: u64) {
+        if let Some((totals, _)) = self.bucket(at) {
+            totals.refreshes += refreshed;
+        }
+    }
+
+    /// A connector's refreshes of the hour starting at `at`.
+    pub(super) fn connector_refreshes(&mut self, at: i64, connector: String, refreshed: u64) {
+        if let Some((_, connectors)) = self.bucket(at) {
             connectors.entry(connector).or_default().refreshes += refreshed;
         }
     }
-    let bucket_length = chrono::Duration::seconds(window.bucket_seconds);
-    let buckets = buckets
-        .into_iter()
-        .enumerate()
-        .map(|(position, (totals, connectors))| StatsBucket {
-            start: timestamp_text(window.since + bucket_length * position as i32),
-            totals,
-            connectors: connectors
-                .into_iter()
-                .filter(|(connector, counts)| !connector.is_empty() && !counts.is_empty())
-                .map(|(connector, counts)| ConnectorStats { connector, counts })
-                .collect(),
-        })
-        .collect();
-    Ok(StatsHistory { since, until, bucket_seconds: window.bucket_seconds as u64, buckets })
+
+    pub(super) fn finish(self) -> StatsHistory {
+        let window = self.window;
+        let bucket_length = chrono::Duration::seconds(window.bucket_seconds);
+        let buckets = self
+            .buckets
+            .into_iter()
+            .enumerate()
+            .map(|(position, (totals, connectors))| StatsBucket {
+                start: timestamp_text(window.since + bucket_length * position as i32),
+                totals,
+                connectors: connectors
+                    .into_iter()
+                    .filter(|(connector, counts)| !connector.is_empty() && !counts.is_empty())
+                    .map(|(connector, counts)| ConnectorStats { connector, counts })
+                    .collect(),
+            })
+            .collect();
+        StatsHistory {
+            since: timestamp_text(window.since),
+            until: timestamp_text(window.until),
+            bucket_seconds: window.bucket_seconds as u64,
+            buckets,
+        }
+    }
 }
 
 #[cfg(test)]

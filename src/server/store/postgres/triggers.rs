@@ -84,9 +84,15 @@ $$;
 
 /// `store/counters.rs`'s triggers: per connector and health, per context, and the contexts.
 fn counter_triggers() -> String {
+    // The row is locked by a statement of its own first: the count that follows then starts
+    // (with a snapshot of its own) after another node's concurrent change of the same context
+    // has committed, instead of overwriting that change's count with one that misses it. (`NO
+    // KEY`: as the update's own lock, it does not wait for the key-share locks that inserting a
+    // connection takes on its context, which would deadlock two such inserts.)
     let refresh_context = |id: &str| {
         format!(
-            "UPDATE contexts SET (connection_count, severity) =
+            "PERFORM 1 FROM contexts WHERE id = {id} FOR NO KEY UPDATE;
+             UPDATE contexts SET (connection_count, severity) =
                  (SELECT count(*), COALESCE(max({severity}), 0) FROM connections c WHERE c.context_id = {id})
              WHERE id = {id};",
             severity = severity_sql("c.health")
