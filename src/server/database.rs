@@ -75,7 +75,8 @@ impl PlatformLocation {
     pub fn flag(&self) -> String {
         match self {
             Self::DataDir(dir) => format!("--data-dir {}", dir.display()),
-            Self::Postgres(url) => format!("--database {}", postgres::redacted(url.expose_secret())),
+            // Never the URL itself: it holds the password, and a redacted one is no command to copy.
+            Self::Postgres(_) => "--database URL".to_owned(),
         }
     }
 
