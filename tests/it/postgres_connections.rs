@@ -17,30 +17,8 @@ use xkit_dash::server::store::{
     StoreError, StoreResult, actor, export,
 };
 
+use crate::support::backends::{Backends, error_kind};
 use crate::support::postgres::fresh_database;
-
-/// The demo platform on SQLite and on PostgreSQL, imported from one parse (same times).
-struct Backends {
-    sqlite: Store,
-    postgres: Store,
-    _dir: tempfile::TempDir,
-}
-
-impl Backends {
-    async fn demo() -> Backends {
-        let batch = seed::parse(seed::DEMO, "demo seed").unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let sqlite = Store::open(&dir.path().join("platform.sqlite3"), 2).unwrap();
-        let postgres = Store::connect_postgres(&fresh_database().await, 4).await.unwrap();
-        sqlite.import(batch.clone()).await.unwrap();
-        postgres.import(batch).await.unwrap();
-        Backends { sqlite, postgres, _dir: dir }
-    }
-
-    fn both(&self) -> [(&'static str, &Store); 2] {
-        [("sqlite", &self.sqlite), ("postgres", &self.postgres)]
-    }
-}
 
 /// Runs `$call` with `$store` bound to each backend and asserts equal outcomes (as [`outcome`]
 /// with `$volatile` keys masked); the value, or `{"error": "<variant>: <message>"}`.
@@ -75,15 +53,7 @@ fn outcome<T: Serialize>(result: StoreResult<T>, volatile: &[&str]) -> Result<Va
 }
 
 fn error_text(error: &StoreError) -> String {
-    let kind = match error {
-        StoreError::NotFound(_) => "NotFound",
-        StoreError::Conflict(_) => "Conflict",
-        StoreError::Invalid(_) => "Invalid",
-        StoreError::Busy(_) => "Busy",
-        StoreError::Unavailable(_) => "Unavailable",
-        StoreError::Internal(_) => "Internal",
-    };
-    format!("{kind}: {error}")
+    format!("{}: {error}", error_kind(error))
 }
 
 fn masked(mut value: Value, volatile: &[&str]) -> Value {
@@ -210,7 +180,7 @@ fn tokens(access: &str, refresh: Option<&str>) -> IssuedTokens {
 /// page, the export, and every single read, the same on both backends.
 #[tokio::test]
 async fn the_demo_platform_reads_the_same_on_both_backends() {
-    let backends = Backends::demo().await;
+    let backends = Backends::with_demo().await;
 
     let connectors = same!(backends, ROW_IDS, |store| walk_connectors(store));
     assert_eq!(connectors.as_array().unwrap().len(), 15, "{connectors}");
@@ -300,7 +270,7 @@ async fn walk_connectors(store: &Store) -> StoreResult<Vec<Value>> {
 /// The soft removals answer, change and record the same on both backends, under the actor.
 #[tokio::test]
 async fn disabling_connections_answers_and_records_the_same() {
-    let backends = Backends::demo().await;
+    let backends = Backends::with_demo().await;
     let connections = demo_connections(&backends.sqlite).await;
     let (context, slug, _) = connections.iter().find(|(_, slug, _)| slug == "slack").unwrap().clone();
     same!(backends, WRITTEN, |store| actor::acting_as(
@@ -334,7 +304,7 @@ async fn disabling_connections_answers_and_records_the_same() {
 /// connection; a field authorization: the same answers and events on both backends.
 #[tokio::test]
 async fn authorization_flows_answer_and_record_the_same() {
-    let backends = Backends::demo().await;
+    let backends = Backends::with_demo().await;
     let connections = demo_connections(&backends.sqlite).await;
     let (context, slug, id) = connections.iter().find(|(_, slug, _)| slug == "github").unwrap().clone();
     let link = [7u8; 32];
@@ -483,7 +453,7 @@ async fn authorization_flows_answer_and_record_the_same() {
 /// chosen times.
 #[tokio::test]
 async fn refreshes_answer_and_record_the_same() {
-    let backends = Backends::demo().await;
+    let backends = Backends::with_demo().await;
     let connections = demo_connections(&backends.sqlite).await;
     let mut refreshable = Vec::new();
     for (_, _, id) in &connections {

@@ -15,86 +15,43 @@ use xkit_dash::server::store::{
 };
 use xkit_dash::server::{scale, seed};
 
+use crate::support::backends::{Backends, error_kind};
 use crate::support::postgres::{fresh_database, sql_client};
 
-/// A SQLite store in a temporary directory and a PostgreSQL store on a fresh database.
-struct Both {
-    sqlite: Store,
-    postgres: Store,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Both {
-    async fn new() -> Both {
-        let dir = tempfile::tempdir().unwrap();
-        let sqlite = Store::open(&dir.path().join("platform.sqlite3"), 2).unwrap();
-        let url = fresh_database().await;
-        let postgres = Store::connect_postgres(&url, 4).await.unwrap();
-        Both { sqlite, postgres, url, _dir: dir }
-    }
-
-    /// Both stores with the bundled demo platform imported as actor `pk_seed`.
-    async fn with_demo() -> Both {
-        let both = Both::new().await;
-        for store in both.stores() {
-            let batch = seed::parse(seed::DEMO, "the demo").unwrap();
-            let report = actor::acting_as("pk_seed".into(), store.import(batch)).await.unwrap();
-            assert_eq!((report.contexts_added, report.connections_added), (68, 356));
-        }
-        both
-    }
-
-    /// Refresh counters of `hours` (7, 8, 9... refreshes; 3 of them by `slack`) written into both
-    /// databases directly: the refreshes that count them are another part's.
-    async fn write_refresh_counts(&self, hours: &[chrono::DateTime<chrono::Utc>]) {
-        let sqlite = rusqlite::Connection::open(self._dir.path().join("platform.sqlite3")).unwrap();
-        let postgres = sql_client(&self.url).await;
-        for (index, hour) in hours.iter().enumerate() {
-            let refreshed = 7 + index as i64;
-            let text = hour.format("%Y-%m-%dT%H:00:00Z").to_string();
-            sqlite
-                .execute(
-                    "INSERT INTO refresh_counts (hour, refreshed) VALUES (?1, ?2)",
-                    rusqlite::params![text, refreshed],
-                )
-                .unwrap();
-            sqlite
-                .execute(
-                    "INSERT INTO connector_refresh_counts (hour, connector, refreshed) VALUES (?1, 'slack', 3)",
-                    [&text],
-                )
-                .unwrap();
-            postgres
-                .execute("INSERT INTO refresh_counts (hour, refreshed) VALUES ($1, $2)", &[hour, &refreshed])
-                .await
-                .unwrap();
-            postgres
-                .execute(
-                    "INSERT INTO connector_refresh_counts (hour, connector, refreshed) VALUES ($1, 'slack', 3)",
-                    &[hour],
-                )
-                .await
-                .unwrap();
-        }
-    }
-
-    fn stores(&self) -> [&Store; 2] {
-        [&self.sqlite, &self.postgres]
+/// Refresh counters of `hours` (7, 8, 9... refreshes; 3 of them by `slack`) written into both
+/// databases directly: the refreshes that count them are another part's.
+async fn write_refresh_counts(both: &Backends, hours: &[chrono::DateTime<chrono::Utc>]) {
+    let sqlite = rusqlite::Connection::open(both.sqlite_path()).unwrap();
+    let postgres = sql_client(&both.url).await;
+    for (index, hour) in hours.iter().enumerate() {
+        let refreshed = 7 + index as i64;
+        let text = hour.format("%Y-%m-%dT%H:00:00Z").to_string();
+        sqlite
+            .execute("INSERT INTO refresh_counts (hour, refreshed) VALUES (?1, ?2)", rusqlite::params![text, refreshed])
+            .unwrap();
+        sqlite
+            .execute(
+                "INSERT INTO connector_refresh_counts (hour, connector, refreshed) VALUES (?1, 'slack', 3)",
+                [&text],
+            )
+            .unwrap();
+        postgres
+            .execute("INSERT INTO refresh_counts (hour, refreshed) VALUES ($1, $2)", &[hour, &refreshed])
+            .await
+            .unwrap();
+        postgres
+            .execute(
+                "INSERT INTO connector_refresh_counts (hour, connector, refreshed) VALUES ($1, 'slack', 3)",
+                &[hour],
+            )
+            .await
+            .unwrap();
     }
 }
 
 /// An error as the routes see it: its variant and its message.
 fn error_of(error: StoreError) -> (String, String) {
-    let variant = match &error {
-        StoreError::NotFound(_) => "NotFound",
-        StoreError::Conflict(_) => "Conflict",
-        StoreError::Invalid(_) => "Invalid",
-        StoreError::Busy(_) => "Busy",
-        StoreError::Unavailable(_) => "Unavailable",
-        StoreError::Internal(_) => "Internal",
-    };
-    (variant.to_owned(), error.to_string())
+    (error_kind(&error).to_owned(), error.to_string())
 }
 
 /// Every page of the contexts listing for `query`, `limit` at a time: each page's contexts
@@ -135,7 +92,7 @@ async fn all_events(store: &Store, filter: &EventFilter, limit: usize) -> Vec<Va
 /// page and cursor by cursor, for every sort, direction and filter.
 #[tokio::test]
 async fn the_demo_on_both_backends_gives_the_same_platform_stats_and_context_pages() {
-    let both = Both::with_demo().await;
+    let both = Backends::with_demo().await;
     assert_eq!(both.sqlite.platform().await.unwrap(), both.postgres.platform().await.unwrap());
     assert!(!both.postgres.is_empty().await.unwrap());
     let stats = both.sqlite.stats().await.unwrap();
@@ -175,7 +132,7 @@ async fn the_demo_on_both_backends_gives_the_same_platform_stats_and_context_pag
     // A cursor of another order is refused alike.
     let by_health = ContextQuery { sort: ContextSort::Health, ..Default::default() };
     let cursor = all_context_pages(&both.postgres, &by_health, 7).await[0].1.clone();
-    for store in both.stores() {
+    for (_, store) in both.both() {
         let refused = store
             .list_contexts(ContextQuery::default(), PageRequest { limit: 7, cursor: cursor.clone() })
             .await
@@ -187,9 +144,9 @@ async fn the_demo_on_both_backends_gives_the_same_platform_stats_and_context_pag
 /// The same upserts, merges, renames and refusals on both give the same contexts and errors.
 #[tokio::test]
 async fn contexts_after_upserts_renames_and_a_conflicting_rename_are_the_same_on_both() {
-    let both = Both::with_demo().await;
+    let both = Backends::with_demo().await;
     let mut answers: Vec<Vec<Result<Value, (String, String)>>> = Vec::new();
-    for store in both.stores() {
+    for (_, store) in both.both() {
         let context = |id: &str, name: Option<&str>, attributes: Value| {
             let mut context = Context::new(id);
             context.external_name = name.map(str::to_owned);
@@ -236,9 +193,9 @@ async fn contexts_after_upserts_renames_and_a_conflicting_rename_are_the_same_on
 /// Keys and origins: the same answers and errors, and the same events, on both.
 #[tokio::test]
 async fn keys_and_origins_round_trip_alike_and_write_the_same_events() {
-    let both = Both::new().await;
+    let both = Backends::new().await;
     let mut answers = Vec::new();
-    for store in both.stores() {
+    for (_, store) in both.both() {
         let mut results: Vec<Value> = Vec::new();
         let mut note = |value: Value| results.push(value);
         note(json!(format!("{:?}", actor::acting_as("cli".into(), store.add_api_key("pk_one".into(), [1; 32])).await)));
@@ -286,10 +243,10 @@ async fn keys_and_origins_round_trip_alike_and_write_the_same_events() {
 /// pruning and the charts' history agree too.
 #[tokio::test]
 async fn events_with_each_filter_history_and_pruning_are_the_same_on_both() {
-    let both = Both::with_demo().await;
+    let both = Backends::with_demo().await;
     // The events of both imports fall well inside one bucket of the history (5 minutes from its ends).
     let start = chrono::Utc::now() - chrono::Duration::seconds(3900);
-    for store in both.stores() {
+    for (_, store) in both.both() {
         actor::acting_as("cli".into(), store.add_web_origin("https://app.example".into())).await.unwrap();
         actor::acting_as("pk_other".into(), store.upsert_context(Context::new("late"))).await.unwrap();
     }
@@ -313,7 +270,7 @@ async fn events_with_each_filter_history_and_pruning_are_the_same_on_both() {
         assert_eq!(all_events(&both.postgres, filter, 5).await, expected, "{filter:?}");
     }
     assert_eq!(all_events(&both.postgres, &EventFilter::default(), 1000).await, sqlite_all);
-    for store in both.stores() {
+    for (_, store) in both.both() {
         let invalid = store.events(EventFilter::default(), Some("bm90IGEgY3Vyc29y".into()), 5).await.unwrap_err();
         assert_eq!(error_of(invalid).0, "Invalid");
     }
@@ -321,7 +278,7 @@ async fn events_with_each_filter_history_and_pruning_are_the_same_on_both() {
     // Refreshes counted in three hours: one before the window, one that ends in it, one in it.
     let in_window = start.duration_trunc(chrono::Duration::hours(1)).unwrap() + chrono::Duration::hours(1);
     let hours: Vec<_> = (0..3).map(|back| in_window - chrono::Duration::hours(back)).collect();
-    both.write_refresh_counts(&hours).await;
+    write_refresh_counts(&both, &hours).await;
 
     let window = StatsWindow { since: start, until: start + chrono::Duration::hours(2), bucket_seconds: 600 };
     let history = both.sqlite.stats_history(window).await.unwrap();
@@ -345,9 +302,9 @@ async fn events_with_each_filter_history_and_pruning_are_the_same_on_both() {
 /// and counters equal to SQLite's and to a recount of the rows.
 #[tokio::test]
 async fn a_bulk_import_writes_one_event_and_counters_equal_to_a_recount() {
-    let both = Both::new().await;
+    let both = Backends::new().await;
     let connections = 10_000;
-    for store in both.stores() {
+    for (_, store) in both.both() {
         let batch = scale::batch(connections).unwrap();
         let report = actor::acting_as("cli".into(), store.import(batch)).await.unwrap();
         assert_eq!(report.connections_added, connections);
@@ -462,7 +419,7 @@ async fn small_imports_on_another_node_during_a_bulk_import_are_counted_once() {
 /// event either, on both; so does a rename to a taken id.
 #[tokio::test]
 async fn a_rolled_back_write_leaves_no_event() {
-    let both = Both::with_demo().await;
+    let both = Backends::with_demo().await;
     let failing = ImportBatch {
         contexts: vec![Context::new("half_way")],
         connections: vec![NewConnection {
@@ -474,7 +431,7 @@ async fn a_rolled_back_write_leaves_no_event() {
         }],
         ..Default::default()
     };
-    for store in both.stores() {
+    for (_, store) in both.both() {
         let before = all_events(store, &EventFilter::default(), 1000).await;
         assert!(store.import(failing.clone()).await.is_err());
         let renamed = store.update_context("org_acme".into(), Context::new("org_globex")).await;
@@ -551,7 +508,7 @@ async fn two_nodes_upserting_or_renaming_at_once_stay_consistent() {
 /// naming it), a grant of an unknown sandbox client (`Invalid`): the same on both.
 #[tokio::test]
 async fn imports_with_repeated_ids_or_unknown_references_answer_alike() {
-    let both = Both::with_demo().await;
+    let both = Backends::with_demo().await;
     let connection = |id: &str, context: &str, status: &str| NewConnection {
         id: id.into(),
         context_external_id: context.into(),
@@ -573,7 +530,7 @@ async fn imports_with_repeated_ids_or_unknown_references_answer_alike() {
         ..Default::default()
     };
     let mut answers = Vec::new();
-    for store in both.stores() {
+    for (_, store) in both.both() {
         let report = store.import(twice.clone()).await.unwrap();
         let missing = store.import(unknown_context.clone()).await.unwrap_err();
         let mut unknown_client = seed::parse(seed::DEMO, "the demo").unwrap();
@@ -603,7 +560,7 @@ async fn imports_with_repeated_ids_or_unknown_references_answer_alike() {
 /// an unknown one is the same `NotFound`.
 #[tokio::test]
 async fn authorization_status_reads_alike_on_both() {
-    let both = Both::with_demo().await;
+    let both = Backends::with_demo().await;
     for id in [1, 2, 3, 50, 200, 99_999] {
         let sqlite = both.sqlite.authorization_status(id).await.map_err(error_of);
         let postgres = both.postgres.authorization_status(id).await.map_err(error_of);

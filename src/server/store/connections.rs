@@ -300,14 +300,19 @@ pub(super) fn connection_from_row(
         authorization,
         context,
     };
-    // A credential is only ever served while the connection is healthy (enabled and active).
-    if Health::of(Some(&connection)) != Health::Active
+    withhold_credential_unless_active(&mut connection);
+    Ok((row.get(0)?, connection))
+}
+
+/// A credential is only ever served while the connection is healthy (enabled and active): both
+/// backends pass every connection they read through this.
+pub(super) fn withhold_credential_unless_active(connection: &mut Connection) {
+    if Health::of(Some(connection)) != Health::Active
         && let Some(authorization) = connection.authorization.as_mut()
     {
         authorization.credential = None;
         authorization.access_token = None;
     }
-    Ok((row.get(0)?, connection))
 }
 
 #[cfg(test)]

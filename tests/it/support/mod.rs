@@ -2,6 +2,7 @@
 //! and as a child process, the OAuth2 provider and browser stand-in, the proxy without the bulk
 //! route, hostile servers, and the driver of the real xkit.js.
 
+pub mod backends;
 pub mod cli;
 pub mod hostile;
 pub mod oauth;

@@ -8,7 +8,8 @@ use secrecy::SecretString;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
-use crate::model::{Authorization, AuthorizationStatus, Connection, ConnectionFilter, Connector, ContextRef, Health};
+use crate::model::{Authorization, AuthorizationStatus, Connection, ConnectionFilter, Connector, ContextRef};
+use crate::server::store::connections::withhold_credential_unless_active;
 use crate::server::store::cursor::{self, Listing, Page, PageRequest, into_page};
 use crate::server::store::error::{StoreError, StoreResult};
 use crate::server::store::records::{ConnectorOAuth, Credentials};
@@ -341,19 +342,14 @@ fn connection_from_row(
         authorization,
         context,
     };
-    // A credential is only ever served while the connection is healthy (enabled and active).
-    if Health::of(Some(&connection)) != Health::Active
-        && let Some(authorization) = connection.authorization.as_mut()
-    {
-        authorization.credential = None;
-        authorization.access_token = None;
-    }
+    withhold_credential_unless_active(&mut connection);
     Ok((row.try_get(0)?, connection))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Health;
 
     #[test]
     fn the_export_statement_skips_the_connector_texts() {
