@@ -13,7 +13,7 @@ use crate::support::server::TestPlatform;
 use crate::tui_e2e::Dashboard;
 
 /// The longest the test waits for a file a plugin writes.
-const DEADLINE: Duration = Duration::from_secs(10);
+const DEADLINE: Duration = Duration::from_secs(20);
 
 /// A TCP relay in front of a server that counts the bytes clients send through it: once a
 /// target is closed, the count must stay still.
