@@ -25,6 +25,7 @@ use xkit_dash::client::{ApiTarget, Client, ClientOptions};
 use xkit_dash::scan::{self, ScanRequest};
 use xkit_dash::server::{KeyPair, PlatformLocation, create_key_pair_at, scale};
 
+use support::cpu::{self, Meters};
 use support::node::Node;
 use support::postgres;
 
@@ -52,11 +53,12 @@ impl Sizes {
 async fn main() -> Result<()> {
     let sizes = Sizes::from_env();
     println!("load average at start: {}", load_average());
-    backend("sqlite", None, &sizes).await?;
+    backend("sqlite", None, None, &sizes).await?;
     match postgres::Server::start()? {
         Some(server) => {
             let database = server.fresh_database().await?;
-            backend(&format!("postgres ({})", server.describe()), Some(&database), &sizes).await?;
+            let label = format!("postgres ({})", server.describe());
+            backend(&label, Some(&database), server.postmaster_pid(), &sizes).await?;
             server.drop_database(&database).await?;
         }
         None => println!(
@@ -69,8 +71,9 @@ async fn main() -> Result<()> {
 }
 
 /// Every measurement on one backend: SQLite in a temporary directory (`database` `None`), or
-/// the PostgreSQL database at `database`.
-async fn backend(label: &str, database: Option<&str>, sizes: &Sizes) -> Result<()> {
+/// the PostgreSQL database at `database` (whose cluster's CPU is counted when `postmaster` is
+/// known).
+async fn backend(label: &str, database: Option<&str>, postmaster: Option<u32>, sizes: &Sizes) -> Result<()> {
     println!("== {label}");
     let dir = tempfile::tempdir()?;
     let location = match database {
@@ -92,17 +95,25 @@ async fn backend(label: &str, database: Option<&str>, sizes: &Sizes) -> Result<(
     let paths = read_paths(&node, &keys).await?;
     let auth = basic_auth(&keys);
     let http = reqwest::Client::builder().pool_max_idle_per_host(READ_CLIENTS).build()?;
-    let one = [node.base_url.clone()];
-    warm_up(&http, &one, &paths, &auth).await?;
-    single_reads("1 node", &http, &one, &paths, &auth, sizes).await?;
-    upserts("1 node", &http, &one, &auth, sizes).await?;
+    let one = Nodes {
+        label: "1 node",
+        urls: vec![node.base_url.clone()],
+        meters: Meters { nodes: vec![node.pid()], postgres: postmaster },
+    };
+    warm_up(&http, &one.urls, &paths, &auth).await?;
+    single_reads(&one, &http, &paths, &auth, sizes).await?;
+    upserts(&one, &http, &auth, sizes).await?;
     if database.is_some() {
         let second_dir = tempfile::tempdir()?;
         let second = Node::start(second_dir.path(), database, "b")?;
-        let both = [node.base_url.clone(), second.base_url.clone()];
-        warm_up(&http, &both, &paths, &auth).await?;
-        single_reads("2 nodes", &http, &both, &paths, &auth, sizes).await?;
-        upserts("2 nodes", &http, &both, &auth, sizes).await?;
+        let both = Nodes {
+            label: "2 nodes",
+            urls: vec![node.base_url.clone(), second.base_url.clone()],
+            meters: Meters { nodes: vec![node.pid(), second.pid()], postgres: postmaster },
+        };
+        warm_up(&http, &both.urls, &paths, &auth).await?;
+        single_reads(&both, &http, &paths, &auth, sizes).await?;
+        upserts(&both, &http, &auth, sizes).await?;
     }
     Ok(())
 }
@@ -125,19 +136,32 @@ async fn bulk_scan(node: &Node, keys: &KeyPair, expected: usize) -> Result<()> {
     Ok(())
 }
 
-/// `GET /contexts/:id/connections/:slug` from [`READ_CLIENTS`] clients over existing pairs;
-/// client `i` talks to node `i % nodes`.
+/// The nodes a load is spread over (client `i` talks to node `i % nodes`), and the processes
+/// whose CPU it counts.
+struct Nodes {
+    label: &'static str,
+    urls: Vec<String>,
+    meters: Meters,
+}
+
+impl Nodes {
+    fn url(&self, worker: usize, path: &str) -> String {
+        format!("{}{path}", self.urls[worker % self.urls.len()])
+    }
+}
+
+/// `GET /contexts/:id/connections/:slug` from [`READ_CLIENTS`] clients over existing pairs.
 async fn single_reads(
-    label: &str,
+    nodes: &Nodes,
     http: &reqwest::Client,
-    nodes: &[String],
     paths: &[String],
     auth: &str,
     sizes: &Sizes,
 ) -> Result<()> {
-    load(&format!("single read, {label}"), READ_CLIENTS, sizes.load_for, |worker, round| {
+    let label = format!("single read, {}", nodes.label);
+    load(&label, READ_CLIENTS, sizes.load_for, &nodes.meters, |worker, round| {
         let path = &paths[(worker * 997 + round) % paths.len()];
-        http.get(format!("{}{path}", nodes[worker % nodes.len()])).header(AUTHORIZATION, auth)
+        http.get(nodes.url(worker, path)).header(AUTHORIZATION, auth)
     })
     .await
 }
@@ -158,25 +182,27 @@ async fn warm_up(http: &reqwest::Client, nodes: &[String], paths: &[String], aut
 }
 
 /// `POST /context` creating a new context each, from [`UPSERT_CLIENTS`] clients.
-async fn upserts(label: &str, http: &reqwest::Client, nodes: &[String], auth: &str, sizes: &Sizes) -> Result<()> {
-    let run = nodes.len();
-    load(&format!("upsert, {label}"), UPSERT_CLIENTS, sizes.load_for, |worker, round| {
+async fn upserts(nodes: &Nodes, http: &reqwest::Client, auth: &str, sizes: &Sizes) -> Result<()> {
+    let run = nodes.urls.len();
+    load(&format!("upsert, {}", nodes.label), UPSERT_CLIENTS, sizes.load_for, &nodes.meters, |worker, round| {
         let body = serde_json::json!({"context": {"external_id": format!("bench_{run}_{worker}_{round}")}});
-        let url = format!("{}/api/platform/context", nodes[worker % nodes.len()]);
-        http.post(url).header(AUTHORIZATION, auth).json(&body)
+        http.post(nodes.url(worker, "/api/platform/context")).header(AUTHORIZATION, auth).json(&body)
     })
     .await
 }
 
 /// `clients` loops sending `request(worker, round)` for `duration`: throughput and latency
-/// percentiles of the successful answers, and the count of the others.
+/// percentiles of the successful answers, the count of the others, and the CPU time per answer
+/// of the nodes, of PostgreSQL (when its processes are ours to read) and of the load generator.
 async fn load(
     label: &str,
     clients: usize,
     duration: Duration,
+    meters: &Meters,
     request: impl Fn(usize, usize) -> reqwest::RequestBuilder,
 ) -> Result<()> {
     let load_before = load_average();
+    let cpu_before = cpu::sample(meters);
     let deadline = Instant::now() + duration;
     let started = Instant::now();
     let workers = (0..clients).map(|worker| {
@@ -202,6 +228,7 @@ async fn load(
     });
     let results = futures::future::join_all(workers).await;
     let elapsed = started.elapsed();
+    let cpu_after = cpu::sample(meters);
     let failures: usize = results.iter().map(|(_, failed)| failed).sum();
     let mut latencies: Vec<Duration> = results.into_iter().flat_map(|(latencies, _)| latencies).collect();
     latencies.sort_unstable();
@@ -214,6 +241,16 @@ async fn load(
         latencies.len() as f64 / elapsed.as_secs_f64(),
         ms(*p50),
         ms(*p99)
+    );
+    let per_answer = |before: f64, after: f64| (after - before) * 1e6 / latencies.len() as f64;
+    let postgres = match meters.postgres {
+        Some(_) => format!(", postgres {:.0} µs", per_answer(cpu_before.1, cpu_after.1)),
+        None => String::new(),
+    };
+    println!(
+        "  CPU per answer: nodes {:.0} µs{postgres}, load generator {:.0} µs",
+        per_answer(cpu_before.0, cpu_after.0),
+        per_answer(cpu_before.2, cpu_after.2)
     );
     Ok(())
 }

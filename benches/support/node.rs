@@ -49,6 +49,10 @@ impl Node {
         }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Resident memory now, in MiB.
     pub fn rss_mib(&self) -> Result<f64> {
         memory_mib(self.child.id(), "VmRSS:")

@@ -71,6 +71,14 @@ impl Server {
         if self.cluster.is_some() { "throwaway cluster, fsync on" } else { DATABASE_URL_ENV }
     }
 
+    /// The postmaster's process id, for CPU accounting: the cluster's only (an external
+    /// server's processes are not ours to read).
+    pub fn postmaster_pid(&self) -> Option<u32> {
+        let cluster = self.cluster.as_ref()?;
+        let text = std::fs::read_to_string(cluster.dir.path().join("data/postmaster.pid")).ok()?;
+        text.lines().next()?.trim().parse().ok()
+    }
+
     /// A new, empty database; its URL.
     pub async fn fresh_database(&self) -> Result<String> {
         static MADE: AtomicUsize = AtomicUsize::new(0);
