@@ -20,7 +20,7 @@ impl Node {
     /// `serve` on a free loopback port, SQLite in `data_dir`, or with `database` on PostgreSQL
     /// (`data_dir` then holds only what stays per node). The proactive refresh scheduler is off,
     /// as in the other benches: refreshes happen on read only, and no background work competes
-    /// with the load. Its log goes to `data_dir/serve-N.log`.
+    /// with the load. Its log goes to `data_dir/serve-{name}.log`.
     pub fn start(data_dir: &Path, database: Option<&str>, name: &str) -> Result<Node> {
         let log_path = data_dir.join(format!("serve-{name}.log"));
         let log = std::fs::File::create(&log_path)?;
