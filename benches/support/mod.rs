@@ -1,0 +1,6 @@
+//! What `benches/backends.rs` needs beyond the library: a PostgreSQL server and server nodes
+//! in processes of their own, and the CPU each side spends.
+
+pub mod cpu;
+pub mod node;
+pub mod postgres;
