@@ -40,6 +40,9 @@ const CONNECTION_SELECT: &str = "SELECT c.seq, c.id, c.enabled,
     JOIN contexts x ON x.id = c.context_id
     LEFT JOIN authorizations a ON a.connection_seq = c.seq";
 
+/// How [`CONNECTION_SELECT`] joins a connection's authorization.
+const AUTHORIZATION_JOIN: &str = "LEFT JOIN authorizations a ON a.connection_seq = c.seq";
+
 /// The connector's texts in [`CONNECTION_SELECT`], and what the export reads in their place (its
 /// lines name the connector by slug and name only).
 const CONNECTOR_TEXTS: &str = "k.short_description, k.mark_url, k.about, k.description";
@@ -238,6 +241,10 @@ impl ConnectionQuery {
             Columns::Page => CONNECTION_SELECT.to_owned(),
             Columns::Export => CONNECTION_SELECT.replacen(CONNECTOR_TEXTS, NO_CONNECTOR_TEXTS, 1),
         };
+        // The same rows, but the planner's merge join then starts the authorizations at the
+        // page's first seq instead of walking them from the first one (a chunk at seq 50,000
+        // read 50,000 index entries for its 1,000 rows).
+        let select = select.replacen(AUTHORIZATION_JOIN, &format!("{AUTHORIZATION_JOIN} AND a.connection_seq > $1"), 1);
         let sql = format!("{select} WHERE {} ORDER BY c.seq LIMIT ${}", conditions.join(" AND "), values.len() + 2);
         ConnectionQuery { sql, values }
     }
@@ -358,6 +365,9 @@ mod tests {
         let export = ConnectionQuery::new(&ConnectionFilter::default(), Columns::Export);
         assert_ne!(export.sql, page.sql);
         assert!(export.sql.contains("k.slug, k.name, '', '', NULL::text, NULL::text, k.supports_multiple_connections"));
+        for listing in [page, export] {
+            assert!(listing.sql.contains("ON a.connection_seq = c.seq AND a.connection_seq > $1"), "{}", listing.sql);
+        }
     }
 
     #[test]

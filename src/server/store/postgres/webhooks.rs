@@ -151,6 +151,14 @@ impl WebhookStore for PgStore {
         limit: usize,
         lease: std::time::Duration,
     ) -> StoreResult<OutboxClaim> {
+        // Every announced event wakes every node's worker, and most queue nothing (no endpoint
+        // wants them): one read answers those, without a write transaction.
+        let db = self.client().await?;
+        let queued = db.prepare_cached("SELECT EXISTS (SELECT 1 FROM webhook_outbox)").await?;
+        if !db.query_one(&queued, &[]).await?.get::<_, bool>(0) {
+            return Ok(OutboxClaim::default());
+        }
+        drop(db);
         self.write(actor::current().as_deref(), |tx| Box::pin(async move { claim(tx, busy, limit, lease).await })).await
     }
 
