@@ -20,6 +20,7 @@ mod migrations;
 mod oauth_flows;
 mod postgres_connections;
 mod postgres_migrate;
+mod postgres_nodes;
 mod postgres_platform;
 mod postgres_sandbox;
 mod postgres_store;
