@@ -19,6 +19,7 @@ mod html_routes;
 mod migrations;
 mod oauth_flows;
 mod postgres_connections;
+mod postgres_faults;
 mod postgres_migrate;
 mod postgres_nodes;
 mod postgres_platform;
