@@ -400,3 +400,43 @@ pub async fn webhook_receiver() -> WebhookReceiver {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     WebhookReceiver { url: format!("http://{addr}/hook"), ids }
 }
+
+/// Ordinary changes of one context on both nodes at once (context upserts and renames, client
+/// API connects and removals, forced refreshes through the demo's sandbox): none meets another
+/// node's transaction in a deadlock (a 503 `Busy`) or fails otherwise.
+#[tokio::test]
+async fn ordinary_changes_of_one_context_on_both_nodes_at_once_never_fail() {
+    let nodes = Nodes::start(&shared_server(), |config| ServerConfig { demo: true, ..config }).await;
+    let nodes = &nodes;
+    let context = "org_acme";
+    // The demo's Jira connection of Acme, whose sandbox grant refreshes.
+    let jira = "a38b0616-055d-4180-b0c2-e611bcf0427b";
+    let worker = |node: usize| async move {
+        let mut answers = Vec::new();
+        for round in 0..8 {
+            let upsert = json!({"context": {"external_id": context}});
+            let (status, created) = nodes.post(node, "/context", upsert).await;
+            answers.push(("upsert", status, created.clone()));
+            let Some(token) = created["access_token"].as_str() else { continue };
+            let user = |method: Method, path: &str| {
+                nodes.http.request(method, format!("{}/api/platform_user{path}", nodes.base(node))).bearer_auth(token)
+            };
+            let (status, connected) = send(user(Method::POST, "/connections/slack").json(&json!({}))).await;
+            answers.push(("connect", status, connected.clone()));
+            let rename = json!({"context": {"external_id": context, "external_name": format!("Acme {node}-{round}")}});
+            let renamed = send(nodes.request(node, Method::PATCH, &format!("/contexts/{context}")).json(&rename)).await;
+            answers.push(("rename", renamed.0, renamed.1));
+            let refresh = nodes.post(node, &format!("/connections/{jira}/refresh"), json!({})).await;
+            answers.push(("refresh", refresh.0, refresh.1));
+            if let Some(id) = connected["connection"]["id"].as_str() {
+                let removed = send(user(Method::DELETE, &format!("/connection/{id}"))).await;
+                answers.push(("remove", removed.0, removed.1));
+            }
+        }
+        answers
+    };
+    let (on_a, on_b) = tokio::join!(worker(0), worker(1));
+    let failed: Vec<_> = on_a.iter().chain(&on_b).filter(|(_, status, _)| !status.is_success()).collect();
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(on_a.len() + on_b.len(), 2 * 8 * 5, "every step of every round answered");
+}
