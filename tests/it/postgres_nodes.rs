@@ -63,7 +63,7 @@ impl Nodes {
 
     /// Node 0 is A, node 1 is B.
     pub fn base(&self, node: usize) -> String {
-        if node % 2 == 0 { self.a.base_url() } else { self.b.base_url() }
+        if node.is_multiple_of(2) { self.a.base_url() } else { self.b.base_url() }
     }
 
     pub fn request(&self, node: usize, method: Method, path: &str) -> reqwest::RequestBuilder {
