@@ -232,3 +232,58 @@ async fn a_node_killed_mid_refresh_leaves_no_lock_and_the_other_node_refreshes_a
     assert_eq!(provider.count("/crm/token"), 2, "a fresh token is read without the provider");
     node_b.shutdown().await;
 }
+
+/// The database goes down while a refresh waits for the provider, which then answers with a
+/// rotated refresh token (retiring the stored one): the read answers 503, and once the database
+/// is back the node saves the tokens it holds, so the connection keeps working with the new
+/// refresh token instead of being left with a retired one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_a_provider_issued_during_a_database_outage_are_saved_once_it_is_back() {
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let released = std::sync::Mutex::new(released);
+    let provider = HostileServer::start(move |_| {
+        // Held until the test has stopped the database (bounded: the test's own deadline).
+        let _ = released.lock().unwrap().recv_timeout(Duration::from_secs(30));
+        let rotated =
+            r#"{"access_token": "new", "refresh_token": "rotated", "token_type": "Bearer", "expires_in": 3600}"#;
+        Answer::Json(200, rotated.into())
+    });
+    let cluster = tokio::task::spawn_blocking(PrivateCluster::start).await.unwrap().expect("a private cluster");
+    let (_seed_dir, seed_path) = Nodes::seed_file(&seed(&provider.url, &["crm"], "now-1m", "now-2h"));
+    let nodes =
+        Arc::new(Nodes::start(&cluster.url(), |config| ServerConfig { seed: Some(seed_path.clone()), ..config }).await);
+    let reader = nodes.clone();
+    let read_on_a = tokio::spawn(async move { reader.get(0, "/contexts/u1/connections/crm").await });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while provider.count("/crm/token") == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(provider.count("/crm/token"), 1, "A's refresh is at the provider");
+
+    tokio::task::block_in_place(|| cluster.stop()).expect("the database stops");
+    release.send(()).unwrap();
+    let (status, body) = tokio::time::timeout(Duration::from_secs(5), read_on_a).await.expect("answered").unwrap();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    tokio::task::block_in_place(|| cluster.start_server()).expect("the database starts again");
+
+    let sql = async || -> Option<String> {
+        let (client, connection) = tokio_postgres::connect(&nodes.database, tokio_postgres::NoTls).await.ok()?;
+        tokio::spawn(connection);
+        let row = client.query_one("SELECT refresh_token FROM authorizations", &[]).await.ok()?;
+        row.get(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut stored = None;
+    while Instant::now() < deadline {
+        stored = sql().await;
+        if stored.as_deref() == Some("rotated") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(stored.as_deref(), Some("rotated"), "the rotated refresh token is saved once the database is back");
+    let (status, body) = nodes.get(1, "/contexts/u1/connections/crm").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["connection"]["authorization"]["access_token"], "new", "{body}");
+    assert_eq!(provider.count("/crm/token"), 1, "no second token request");
+}
