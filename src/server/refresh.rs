@@ -11,7 +11,10 @@
 //!   readers that waited find the new token and make no request of their own; across processes
 //!   on one database, a claim row does the same (the others wait for the result and re-read);
 //! - the new access token and a rotated refresh token are saved in one transaction, and only if
-//!   the refresh token used is still the stored one (a reconnect meanwhile wins);
+//!   the refresh token used is still the stored one (a reconnect meanwhile wins); if the
+//!   database cannot take them (down, restarting), the read answers 503 and the tokens are
+//!   offered to it again in the background for a minute, since the provider may already have
+//!   retired the stored refresh token;
 //! - `invalid_grant` and other permanent errors make the authorization `error` with the
 //!   provider's `error_code`/`error_message` and no credential;
 //! - network errors, timeouts, 5xx and 429 are transient: `refresh_error` records them, the
@@ -37,7 +40,9 @@ const CLAIM_POLL: Duration = Duration::from_millis(100);
 const SAVE_RETRY_FOR: Duration = Duration::from_secs(60);
 /// The first wait before offering them again; it doubles up to [`SAVE_RETRY_MAX_WAIT`].
 const SAVE_RETRY_FIRST_WAIT: Duration = Duration::from_millis(200);
-const SAVE_RETRY_MAX_WAIT: Duration = Duration::from_secs(5);
+/// Short, so that the save lands before the claim's lease ends and another node, claiming the
+/// refresh again, spends the retired refresh token.
+const SAVE_RETRY_MAX_WAIT: Duration = Duration::from_secs(1);
 /// Bound on remembered cooldowns; past it, the ones that ended are forgotten.
 const MAX_COOLDOWNS: usize = 10_000;
 
