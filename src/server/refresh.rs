@@ -11,7 +11,10 @@
 //!   readers that waited find the new token and make no request of their own; across processes
 //!   on one database, a claim row does the same (the others wait for the result and re-read);
 //! - the new access token and a rotated refresh token are saved in one transaction, and only if
-//!   the refresh token used is still the stored one (a reconnect meanwhile wins);
+//!   the refresh token used is still the stored one (a reconnect meanwhile wins); if the
+//!   database cannot take them (down, restarting), the read answers 503 and the tokens are
+//!   offered to it again in the background for a minute, since the provider may already have
+//!   retired the stored refresh token;
 //! - `invalid_grant` and other permanent errors make the authorization `error` with the
 //!   provider's `error_code`/`error_message` and no credential;
 //! - network errors, timeouts, 5xx and 429 are transient: `refresh_error` records them, the
@@ -26,13 +29,20 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 
 use super::oauth::{ProviderClient, TokenError};
-use super::store::{ProviderFailure, RefreshState, Store, StoreResult};
+use super::store::{IssuedTokens, ProviderFailure, RefreshState, Store, StoreError, StoreResult, actor};
 use crate::model::{AuthorizationStatus, Connection};
 
 /// A refresh claim (`Store::claim_refresh`) lasts the token request's timeout plus this.
 const CLAIM_SLACK: Duration = Duration::from_secs(5);
 /// How often a refresh that another process has claimed looks again.
 const CLAIM_POLL: Duration = Duration::from_millis(100);
+/// How long refreshed tokens the database could not take are offered to it again.
+const SAVE_RETRY_FOR: Duration = Duration::from_secs(60);
+/// The first wait before offering them again; it doubles up to [`SAVE_RETRY_MAX_WAIT`].
+const SAVE_RETRY_FIRST_WAIT: Duration = Duration::from_millis(200);
+/// Short, so that the save lands before the claim's lease ends and another node, claiming the
+/// refresh again, spends the retired refresh token.
+const SAVE_RETRY_MAX_WAIT: Duration = Duration::from_secs(1);
 /// Bound on remembered cooldowns; past it, the ones that ended are forgotten.
 const MAX_COOLDOWNS: usize = 10_000;
 
@@ -214,15 +224,25 @@ impl Refresher {
             Ok(tokens) => {
                 self.forget_cooldown(id);
                 let rotated = tokens.refresh_token.is_some();
-                if self.store.save_refreshed_tokens(id.to_owned(), refresh_token, tokens).await? {
-                    tracing::info!(connection = id, rotated, "access token refreshed");
-                    Ok(RefreshOutcome::Refreshed)
-                } else {
-                    tracing::info!(
-                        connection = id,
-                        "refresh result dropped: the connection was re-authorized meanwhile"
-                    );
-                    Ok(RefreshOutcome::NotNeeded)
+                match self.store.save_refreshed_tokens(id.to_owned(), refresh_token.clone(), tokens.clone()).await {
+                    Ok(true) => {
+                        tracing::info!(connection = id, rotated, "access token refreshed");
+                        Ok(RefreshOutcome::Refreshed)
+                    }
+                    Ok(false) => {
+                        tracing::info!(
+                            connection = id,
+                            "refresh result dropped: the connection was re-authorized meanwhile"
+                        );
+                        Ok(RefreshOutcome::NotNeeded)
+                    }
+                    Err(error @ (StoreError::Unavailable(_) | StoreError::Busy(_))) => {
+                        // The provider may have rotated the refresh token, retiring the stored
+                        // one: the tokens must outlive this request, which answers the error.
+                        self.keep_saving(id, refresh_token, tokens);
+                        Err(error)
+                    }
+                    Err(error) => Err(error),
                 }
             }
             Err(TokenError::Permanent(failure)) => {
@@ -242,6 +262,39 @@ impl Refresher {
                 Ok(RefreshOutcome::Transient(message))
             }
         }
+    }
+
+    /// Saves a refresh's tokens in the background while the database cannot take them (down,
+    /// restarting, a deadlock), for at most [`SAVE_RETRY_FOR`]: a rotated refresh token that
+    /// were dropped would leave the connection with one its provider has retired. The save
+    /// stays guarded by `used`, so a late one never overwrites a newer authorization.
+    fn keep_saving(&self, id: &str, used: secrecy::SecretString, tokens: IssuedTokens) {
+        let (store, id) = (self.store.clone(), id.to_owned());
+        let saving = async move {
+            let give_up = Instant::now() + SAVE_RETRY_FOR;
+            let mut wait = SAVE_RETRY_FIRST_WAIT;
+            loop {
+                tokio::time::sleep(wait).await;
+                match store.save_refreshed_tokens(id.clone(), used.clone(), tokens.clone()).await {
+                    Ok(saved) => {
+                        tracing::info!(connection = id, saved, "refreshed tokens saved once the database answered");
+                        return;
+                    }
+                    Err(StoreError::Unavailable(_) | StoreError::Busy(_)) if Instant::now() < give_up => {
+                        wait = (wait * 2).min(SAVE_RETRY_MAX_WAIT);
+                    }
+                    Err(error) => {
+                        tracing::error!(connection = id, %error, "refreshed tokens lost: the database did not take them");
+                        return;
+                    }
+                }
+            }
+        };
+        // The events of the save are the same actor's as the refresh's.
+        match actor::current() {
+            Some(who) => tokio::spawn(actor::acting_as(who, saving)),
+            None => tokio::spawn(saving),
+        };
     }
 
     /// Cheap check on a connection already read: active, expiring, not cooling down.

@@ -353,7 +353,8 @@ async fn a_transient_refresh_failure_is_a_refresh_failed_event() {
 /// A stopping server answers a waiting long-poll at once instead of holding up its shutdown.
 #[tokio::test]
 async fn a_long_poll_ends_when_the_server_stops() {
-    let platform = TestPlatform::empty().await;
+    // The node stopped must be the one polled.
+    let platform = TestPlatform::empty().await.single_node().await;
     let (_, cursor) = events_after(&platform, "", "").await;
     let request = platform.request(Method::GET, &format!("/events?after={cursor}&wait=25s"));
     let waiting = tokio::spawn(async move { request.send().await.map(|response| response.status()) });

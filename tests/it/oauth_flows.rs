@@ -202,7 +202,9 @@ async fn a_rate_limited_token_endpoint_is_left_alone_for_its_retry_after() {
     let token_url = format!("http://{}/token", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let platform = TestPlatform::empty().await;
+    // A provider's Retry-After is kept by the node it answered (in memory, not yet in the
+    // database): another node asks once more before it holds off too.
+    let platform = TestPlatform::empty().await.single_node().await;
     let grant = json!({"access_token": "still-valid-token", "refresh_token": "rt-1"});
     load_seed(
         &platform,

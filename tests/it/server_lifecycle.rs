@@ -51,7 +51,7 @@ async fn the_demo_seeds_once() {
     let TestPlatform { server, dir, keys, http, .. } = platform;
     server.shutdown().await;
     let server = start(ServerConfig { demo: true, ..ServerConfig::new(dir.path()) }).await.unwrap();
-    let platform = TestPlatform { server, dir, database: None, keys, http };
+    let platform = TestPlatform { server, dir, database: None, keys, http, second: None };
     assert_eq!(platform.all_pages("/contexts", "contexts", 1000).await.len(), contexts + 1, "nothing duplicated");
     assert_eq!(platform.all_pages("/connections", "connections", 1000).await.len(), connections);
 }
@@ -80,8 +80,14 @@ async fn a_seed_file_loads_idempotently_and_a_bad_one_is_refused_whole() {
     server.shutdown().await;
     let server = start(config()).await.unwrap();
     let keys = xkit_dash::server::create_key_pair(&data).unwrap();
-    let platform =
-        TestPlatform { server, dir: tempfile::tempdir().unwrap(), database: None, keys, http: reqwest::Client::new() };
+    let platform = TestPlatform {
+        server,
+        dir: tempfile::tempdir().unwrap(),
+        database: None,
+        keys,
+        http: reqwest::Client::new(),
+        second: None,
+    };
     let (_, body) = platform.get("/contexts/team-1/connections/gitlab").await;
     assert_eq!(body["connection"]["authorization"]["credential"], "gl-token");
     assert_eq!(platform.all_pages("/connections", "connections", 100).await.len(), 1, "loading twice adds nothing");
@@ -115,6 +121,7 @@ async fn a_seed_file_loads_idempotently_and_a_bad_one_is_refused_whole() {
         database: None,
         keys,
         http: reqwest::Client::new(),
+        second: None,
     };
     let (_, contexts) = other.get("/contexts").await;
     assert_eq!(contexts["contexts"], json!([]), "nothing partial stored");
@@ -235,7 +242,7 @@ async fn database_files_are_private_even_in_a_shared_directory() {
         assert_eq!(mode(path), 0o600, "{} is tightened at start", path.display());
     }
     let keys = xkit_dash::server::create_key_pair(dir.path()).unwrap();
-    let platform = TestPlatform { server, dir, database: None, keys, http: reqwest::Client::new() };
+    let platform = TestPlatform { server, dir, database: None, keys, http: reqwest::Client::new(), second: None };
     assert!(platform.all_pages("/contexts", "contexts", 1000).await.len() >= 60, "the demo survived the kill -9");
 }
 
@@ -376,7 +383,7 @@ async fn kill_9_under_write_load_loses_no_acknowledged_write() {
     }
     assert!(acknowledged.len() > 24, "the writers got going: {}", acknowledged.len());
     let server = start(ServerConfig::new(dir.path())).await.unwrap();
-    let platform = TestPlatform { server, dir, database: None, keys, http };
+    let platform = TestPlatform { server, dir, database: None, keys, http, second: None };
     let stored: std::collections::HashSet<String> = platform
         .all_pages("/contexts", "contexts", 1000)
         .await

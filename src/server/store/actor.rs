@@ -25,7 +25,7 @@ pub async fn acting_as<F: Future>(actor: String, future: F) -> F::Output {
 }
 
 /// The actor of the task calling, if it runs inside [`acting_as`].
-pub(super) fn current() -> Option<String> {
+pub(crate) fn current() -> Option<String> {
     ACTOR.try_with(Clone::clone).ok()
 }
 

@@ -23,7 +23,13 @@ pub struct TestPlatform {
     pub database: Option<String>,
     pub keys: KeyPair,
     pub http: reqwest::Client,
+    /// With `XKIT_TEST_TWO_NODES` set, on PostgreSQL: a second node on the same database, which
+    /// every other request of [`TestPlatform::request`] goes to.
+    pub second: Option<RunningServer>,
 }
+
+/// Which node the next request goes to, when there are two.
+static NEXT_NODE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 impl TestPlatform {
     /// An empty platform.
@@ -68,15 +74,31 @@ impl TestPlatform {
         let config = configure(config_for(dir.path(), database.as_deref()));
         let server = start(config.clone()).await.expect("server starts");
         let keys = create_key_pair_at(&config.location()).await.expect("key pair");
-        Self { server, dir, database, keys, http: reqwest::Client::new() }
+        // The scheduler runs on the first node only: two schedulers are `postgres_nodes`' subject,
+        // and each node keeps its own backoff of failing providers.
+        let second = if database.is_some() && std::env::var_os("XKIT_TEST_TWO_NODES").is_some() {
+            Some(start(ServerConfig { scheduler: None, ..config.clone() }).await.expect("the second node starts"))
+        } else {
+            None
+        };
+        Self { server, dir, database, keys, http: reqwest::Client::new(), second }
+    }
+
+    /// Stops the second node, if any: for a test of what a node keeps to itself (its limits,
+    /// its settings).
+    pub async fn single_node(mut self) -> Self {
+        if let Some(second) = self.second.take() {
+            second.shutdown().await;
+        }
+        self
     }
 
     /// Stops the server and starts a new one on the same data directory (and database).
     pub async fn restart(self) -> Self {
-        let Self { server, dir, database, keys, http } = self;
+        let Self { server, dir, database, keys, http, second } = self;
         server.shutdown().await;
         let server = start(config_for(dir.path(), database.as_deref())).await.expect("server restarts");
-        Self { server, dir, database, keys, http }
+        Self { server, dir, database, keys, http, second }
     }
 
     /// The configuration of another server (a second node) on this platform.
@@ -150,7 +172,15 @@ impl TestPlatform {
 
     /// A request to the Platform API with the seeds' Basic `publishable:secret`.
     pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        self.http.request(method, self.platform_url(path)).basic_auth(&self.keys.publishable_key, Some(self.secret()))
+        let base = match &self.second {
+            Some(second) if !NEXT_NODE.fetch_add(1, std::sync::atomic::Ordering::Relaxed).is_multiple_of(2) => {
+                second.base_url()
+            }
+            _ => self.server.base_url(),
+        };
+        self.http
+            .request(method, format!("{base}/api/platform{path}"))
+            .basic_auth(&self.keys.publishable_key, Some(self.secret()))
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {

@@ -14,6 +14,8 @@ use deadpool_postgres::Transaction;
 use secrecy::ExposeSecret as _;
 use serde_json::Value;
 
+use super::triggers::EVENTS_LOCK;
+
 use crate::model::{AuthorizationStatus, Context};
 use crate::server::secret::secret_hash;
 use crate::server::store::counters::{BULK_IMPORT, severity_sql};
@@ -389,9 +391,14 @@ async fn insert_grants_if_absent(tx: &Transaction<'_>, grants: &[SandboxGrantSee
 /// Ends a bulk import: its one event and the counts of its rows, added to the counters (SQLite
 /// recounts everything, which on one writer comes to the same). Adding rather than recounting
 /// leaves other nodes' concurrent changes to their own triggers, and takes its locks in the
-/// order the row-by-row writers take them (the platform's count, the events' order, the
-/// connector counts, the contexts), so that it waits for them instead of deadlocking.
+/// order the row-by-row writers take them (the events' order, which every counter trigger
+/// takes first, then the platform's count, the connector counts, the contexts), so that it
+/// waits for them instead of deadlocking: with the counters paused no trigger took the events'
+/// lock for it, and a row-by-row writer holding it while it waited for the platform's count
+/// deadlocked with this transaction's event.
 async fn count_imported(tx: &Transaction<'_>, report: &ImportReport, imported: &[i64]) -> StoreResult<()> {
+    let events_order = tx.prepare_cached("SELECT pg_advisory_xact_lock($1)").await?;
+    tx.execute(&events_order, &[&EVENTS_LOCK]).await?;
     if report.contexts_added > 0 {
         let contexts = tx.prepare_cached("UPDATE platform_counts SET contexts = contexts + $1 WHERE id = 1").await?;
         tx.execute(&contexts, &[&(report.contexts_added as i64)]).await?;
