@@ -182,6 +182,13 @@ fn connection_config(url: &str) -> anyhow::Result<tokio_postgres::Config> {
     // The parser's message never holds the URL; it is named only redacted.
     let mut config: tokio_postgres::Config =
         url.parse().map_err(|error| anyhow::anyhow!("invalid database URL {}: {error}", redacted(url)))?;
+    // Connections are made without TLS (NoTls): say so rather than fail in the handshake.
+    anyhow::ensure!(
+        config.get_ssl_mode() != tokio_postgres::config::SslMode::Require,
+        "{} asks for sslmode=require, but xkit-dash connects to PostgreSQL without TLS: keep the database on \
+         loopback or a private network (or behind a TLS tunnel) and drop sslmode=require",
+        redacted(url)
+    );
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECT_TIMEOUT);
     }
@@ -231,7 +238,15 @@ pub fn redacted(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::redacted;
+    use super::{connection_config, redacted};
+
+    #[test]
+    fn a_url_asking_for_tls_is_refused_with_why_and_without_its_password() {
+        let error = connection_config("postgres://app:s3cret@db/xkit?sslmode=require").unwrap_err().to_string();
+        assert!(error.contains("without TLS") && error.contains("sslmode=require"), "{error}");
+        assert!(!error.contains("s3cret"), "{error}");
+        assert!(connection_config("postgres://app:s3cret@db/xkit?sslmode=disable").is_ok());
+    }
 
     #[test]
     fn redacted_hides_the_password_of_every_url_form() {
