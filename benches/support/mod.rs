@@ -3,4 +3,6 @@
 
 pub mod cpu;
 pub mod node;
+#[path = "../../tests/it/support/pg_tools.rs"]
+pub mod pg_tools;
 pub mod postgres;

@@ -3,18 +3,20 @@
 //! `/usr/lib/postgresql/*/bin`) in a temporary directory, on a free loopback port, stopped and
 //! removed when dropped. As root, the cluster runs as the `postgres` user.
 //!
-//! Unlike the tests' cluster (`tests/it/support/postgres.rs`, which a bench cannot import), this
-//! one keeps `fsync` and `full_page_writes` on, PostgreSQL's defaults, so that write figures
-//! include the flush a real deployment pays on every commit. What the two share is the way to
-//! find the binaries and to run them as `postgres`; the tests' exit hook, private clusters and
-//! restarts are not needed here (the bench owns its one cluster and stops it on drop).
+//! Unlike the tests' cluster (`tests/it/support/postgres.rs`), this one keeps `fsync` and
+//! `full_page_writes` on, PostgreSQL's defaults, so that write figures include the flush a real
+//! deployment pays on every commit. What the two share, finding the programs and running them as
+//! `postgres`, is one file (`tests/it/support/pg_tools.rs`, included by path); the tests' exit
+//! hook, private clusters and restarts are not needed here (the bench owns its one cluster and
+//! stops it on drop).
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context as _, Result, bail};
+
+use super::pg_tools::{bin_dir, chown_to_postgres, run, running_as_root, tool};
 
 /// The environment variable naming an existing server instead of a throwaway cluster.
 pub const DATABASE_URL_ENV: &str = "XKIT_BENCH_DATABASE_URL";
@@ -39,29 +41,31 @@ impl Server {
         let Some(bin) = bin_dir() else { return Ok(None) };
         let dir = tempfile::Builder::new().prefix("xkit-bench-pg-").tempdir()?;
         if running_as_root() {
-            run(Command::new("chown").arg("postgres:").arg(dir.path()), "chown")?;
+            chown_to_postgres(dir.path()).map_err(anyhow::Error::msg)?;
         }
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let cluster = Cluster { bin, dir };
         let data = cluster.dir.path().join("data");
         let initdb = ["--auth=trust", "--username=postgres", "--encoding=UTF8", "--locale=C", "--no-sync", "-D"];
-        run(tool(&cluster.bin, "initdb").args(initdb).arg(&data), "initdb")?;
+        run(tool(&cluster.bin, "initdb").args(initdb).arg(&data), "initdb").map_err(anyhow::Error::msg)?;
         // Two nodes' pools (16 each) and the bench's own connections fit well under 200.
         let options = format!(
             "-c listen_addresses=127.0.0.1 -p {port} -k {} -c max_connections=200",
             cluster.dir.path().display()
         );
         let log = cluster.dir.path().join("postgres.log");
-        let start = tool(&cluster.bin, "pg_ctl")
-            .args(["start", "-w", "-t", "60", "-D"])
-            .arg(&data)
-            .arg("-l")
-            .arg(&log)
-            .args(["-o", &options])
-            .status_output();
+        let start = run(
+            tool(&cluster.bin, "pg_ctl")
+                .args(["start", "-w", "-t", "60", "-D"])
+                .arg(&data)
+                .arg("-l")
+                .arg(&log)
+                .args(["-o", &options]),
+            "pg_ctl start",
+        );
         let server = Server { url: format!("postgres://postgres@127.0.0.1:{port}/postgres"), cluster: Some(cluster) };
         if let Err(error) = start {
-            bail!("pg_ctl start: {error}\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+            bail!("{error}\n{}", std::fs::read_to_string(&log).unwrap_or_default());
         }
         Ok(Some(server))
     }
@@ -114,68 +118,7 @@ impl Drop for Server {
     fn drop(&mut self) {
         if let Some(cluster) = &self.cluster {
             let data = cluster.dir.path().join("data");
-            let _ = tool(&cluster.bin, "pg_ctl").args(["stop", "-m", "fast", "-w", "-D"]).arg(data).status_output();
+            let _ = run(tool(&cluster.bin, "pg_ctl").args(["stop", "-m", "fast", "-w", "-D"]).arg(data), "pg_ctl stop");
         }
     }
-}
-
-trait StatusOutput {
-    fn status_output(&mut self) -> Result<(), String>;
-}
-
-impl StatusOutput for Command {
-    /// Runs to the end; its output in the error when it fails.
-    fn status_output(&mut self) -> Result<(), String> {
-        let output = self.stdin(Stdio::null()).output().map_err(|error| error.to_string())?;
-        if output.status.success() {
-            return Ok(());
-        }
-        let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-        Err(format!("{}: {stdout}{stderr}", output.status))
-    }
-}
-
-fn run(command: &mut Command, what: &str) -> Result<()> {
-    command.status_output().map_err(|error| anyhow::anyhow!("{what} failed: {error}"))
-}
-
-/// A PostgreSQL binary, run as the `postgres` user when we are root (initdb refuses root).
-fn tool(bin: &Path, name: &str) -> Command {
-    let program = bin.join(name);
-    let mut command = if running_as_root() {
-        let mut command = Command::new("runuser");
-        command.args(["-u", "postgres", "--"]).arg(program);
-        command
-    } else {
-        Command::new(program)
-    };
-    // A directory the `postgres` user may enter.
-    command.current_dir("/");
-    command
-}
-
-/// The directory of `initdb` and `pg_ctl`: on PATH (a symlink followed), else Debian's newest.
-fn bin_dir() -> Option<PathBuf> {
-    let on_path = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path).find(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file())
-    });
-    if let Some(dir) = on_path {
-        let real = std::fs::canonicalize(dir.join("initdb")).ok().and_then(|real| real.parent().map(Path::to_path_buf));
-        return Some(real.unwrap_or(dir));
-    }
-    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .ok()?
-        .filter_map(|entry| {
-            let path = entry.ok()?.path();
-            let version = path.file_name()?.to_str()?.parse().ok()?;
-            path.join("bin/initdb").is_file().then(|| (version, path.join("bin")))
-        })
-        .collect();
-    versions.sort();
-    versions.pop().map(|(_, bin)| bin)
-}
-
-fn running_as_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
 }

@@ -6,6 +6,7 @@ pub mod backends;
 pub mod cli;
 pub mod hostile;
 pub mod oauth;
+pub mod pg_tools;
 pub mod postgres;
 pub mod proxy;
 pub mod server;

@@ -11,8 +11,10 @@
 //! own, so that the other tests running meanwhile keep theirs.
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
+
+use super::pg_tools::{bin_dir, chown_to_postgres, run, running_as_root, tool};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
@@ -29,7 +31,7 @@ pub struct PrivateCluster {
 impl PrivateCluster {
     /// Makes and starts a new cluster on a free loopback port.
     pub fn start() -> Result<PrivateCluster, String> {
-        let bin = postgres_bin_dir().ok_or("initdb not found on PATH nor in /usr/lib/postgresql/*/bin")?;
+        let bin = bin_dir().ok_or("initdb not found on PATH nor in /usr/lib/postgresql/*/bin")?;
         let dir = tempfile::Builder::new().prefix("xkit-pg-").tempdir().map_err(|error| error.to_string())?;
         if running_as_root() {
             chown_to_postgres(dir.path())?;
@@ -87,7 +89,7 @@ impl PrivateCluster {
 
     /// A command of the cluster's binaries, as the `postgres` user when we are root.
     fn tool(&self, name: &str) -> Command {
-        tool_command(&self.bin, name)
+        tool(&self.bin, name)
     }
 }
 
@@ -141,70 +143,6 @@ pub async fn sql_client(url: &str) -> tokio_postgres::Client {
     client
 }
 
-fn run(command: &mut Command, what: &str) -> Result<(), String> {
-    let output = command.stdin(Stdio::null()).output().map_err(|error| format!("{what}: {error}"))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{what} failed ({}): {}{}",
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ))
-    }
-}
-
-fn tool_command(bin: &Path, name: &str) -> Command {
-    let program = bin.join(name);
-    let mut command = if running_as_root() {
-        let mut command = Command::new("runuser");
-        command.args(["-u", "postgres", "--"]).arg(program);
-        command
-    } else {
-        Command::new(program)
-    };
-    // A directory every user may enter (the `postgres` user may not enter the caller's).
-    command.current_dir("/");
-    command
-}
-
-/// Where `initdb` and `pg_ctl` are: beside `initdb` on PATH, else the newest Debian version.
-fn postgres_bin_dir() -> Option<PathBuf> {
-    let on_path = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path).find(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file())
-    });
-    // A symlink on PATH (Debian's wrappers) is followed to the real directory.
-    let on_path = on_path.map(|dir| {
-        std::fs::canonicalize(dir.join("initdb"))
-            .ok()
-            .and_then(|real| real.parent().map(Path::to_path_buf))
-            .unwrap_or(dir)
-    });
-    on_path.or_else(|| {
-        let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-            .ok()?
-            .filter_map(|entry| {
-                let path = entry.ok()?.path();
-                let version = path.file_name()?.to_str()?.parse().ok()?;
-                path.join("bin/initdb").is_file().then(|| (version, path.join("bin")))
-            })
-            .collect();
-        versions.sort();
-        versions.pop().map(|(_, bin)| bin)
-    })
-}
-
-fn running_as_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
-
-fn chown_to_postgres(dir: &Path) -> Result<(), String> {
-    let output = Command::new("chown").arg("postgres:").arg(dir).output().map_err(|error| error.to_string())?;
-    if output.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&output.stderr).into_owned()) }
-}
-
 /// Registers, once, the exit hook that stops every cluster still running.
 fn ensure_stopped_at_exit() {
     static REGISTERED: OnceLock<()> = OnceLock::new();
@@ -217,7 +155,7 @@ fn ensure_stopped_at_exit() {
 extern "C" fn stop_every_cluster() {
     let running = std::mem::take(&mut *RUNNING.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
     for (bin, data) in running {
-        let _ = tool_command(&bin, "pg_ctl")
+        let _ = tool(&bin, "pg_ctl")
             .args(["stop", "-m", "immediate", "-w", "-D"])
             .arg(&data)
             .stdin(Stdio::null())
