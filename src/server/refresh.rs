@@ -20,7 +20,8 @@
 //! - network errors, timeouts, 5xx and 429 are transient: `refresh_error` records them, the
 //!   connection stays `active` and keeps its token (even an expired one: whether the user must
 //!   act is what the status says, and a provider outage is not the user's to fix), and reads
-//!   do not ask the provider again until a cooldown (or the provider's `Retry-After`) passes.
+//!   do not ask the provider again until a cooldown (or the provider's `Retry-After`) passes:
+//!   kept in memory, and as the failure event's `retry_at`, which every node reads back.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -197,6 +198,10 @@ impl Refresher {
                 return Ok(RefreshOutcome::Impossible(format!("connection {id:?} cannot be refreshed: {missing}")));
             };
             if let Some(wait) = self.cooling_down(id, forced) {
+                return Ok(RefreshOutcome::CoolingDown(wait));
+            }
+            // The same wait after a failure on another node (or before this one restarted).
+            if let Some(wait) = state.retry_at.filter(|_| !forced).and_then(|at| (at - Utc::now()).to_std().ok()) {
                 return Ok(RefreshOutcome::CoolingDown(wait));
             }
             let until = Utc::now() + chrono::Duration::from_std(claim_for).unwrap_or(chrono::Duration::MAX);

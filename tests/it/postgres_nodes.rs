@@ -274,6 +274,25 @@ async fn twenty_reads_of_an_expired_connection_over_two_nodes_make_one_token_req
     nodes.shutdown().await;
 }
 
+/// The provider down: a read on A fails transiently and records when to try again; reads on B
+/// before that time leave the provider alone (one token request in all), as A's own do.
+#[tokio::test]
+async fn a_provider_failure_on_one_node_holds_the_other_nodes_refreshes_back() {
+    let provider = HostileServer::start(|_| Answer::Json(503, r#"{"error": "temporarily_unavailable"}"#.into()));
+    let (_seed_dir, seed_path) = Nodes::seed_file(&seed(&provider.url, &["crm"], "now-1m", "now-2h"));
+    let nodes = Nodes::start(&shared_server(), |config| ServerConfig { seed: Some(seed_path.clone()), ..config }).await;
+    let (status, body) = nodes.get(0, "/contexts/u1/connections/crm").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["connection"]["authorization"]["refresh_error"].is_string(), "a transient failure: {body}");
+    assert_eq!(provider.count("/crm/token"), 1);
+    for node in [1, 1, 0, 1] {
+        let (status, body) = nodes.get(node, "/contexts/u1/connections/crm").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    assert_eq!(provider.count("/crm/token"), 1, "no node asks again before the recorded retry time");
+    nodes.shutdown().await;
+}
+
 /// The scheduler runs on both nodes: each of six due connections is refreshed once (one token
 /// request each, six refreshes counted; a refresh has no event of its own, only a count).
 #[tokio::test]

@@ -30,6 +30,10 @@ pub struct RefreshState {
     /// When the authorization was last written: its age when it was never refreshed.
     pub updated_at: Option<DateTime<Utc>>,
     pub oauth: Option<ConnectorOAuth>,
+    /// While its last refresh failed transiently: when the provider may be asked again (the
+    /// `retry_at` of its newest `connection.refresh_failed` event), whichever node failed, so
+    /// that every node on one database waits alike.
+    pub retry_at: Option<DateTime<Utc>>,
 }
 
 /// Tokens a provider issued (code exchange or refresh).
@@ -125,10 +129,14 @@ pub(super) fn connector_oauth(db: &Db, slug: &str) -> StoreResult<Option<Connect
 
 pub(super) fn refresh_state(db: &Db, id: &str) -> StoreResult<RefreshState> {
     let mut statement = db.prepare_cached(
-        "SELECT c.enabled, c.connector_slug, a.status, a.refresh_token, a.expires_at, a.last_refreshed_at, a.updated_at
+        "SELECT c.enabled, c.connector_slug, a.status, a.refresh_token, a.expires_at, a.last_refreshed_at, a.updated_at,
+             CASE WHEN a.refresh_error IS NOT NULL THEN
+                 (SELECT json_extract(e.payload, '$.retry_at') FROM events e
+                  WHERE e.connection_id = c.id AND e.event_type = 'connection.refresh_failed' ORDER BY e.seq DESC LIMIT 1)
+             END
          FROM connections c LEFT JOIN authorizations a ON a.connection_seq = c.seq WHERE c.id = ?1",
     )?;
-    let (enabled, slug, status, refresh_token, expires_at, last_refreshed_at, updated_at) = statement
+    let (enabled, slug, status, refresh_token, expires_at, last_refreshed_at, updated_at, retry_at) = statement
         .query_row([id], |row| {
             Ok((
                 row.get::<_, bool>(0)?,
@@ -138,6 +146,7 @@ pub(super) fn refresh_state(db: &Db, id: &str) -> StoreResult<RefreshState> {
                 row.get::<_, Option<String>>(4)?,
                 row.get::<_, Option<String>>(5)?,
                 row.get::<_, Option<String>>(6)?,
+                row.get::<_, Option<String>>(7)?,
             ))
         })
         .optional()?
@@ -151,6 +160,7 @@ pub(super) fn refresh_state(db: &Db, id: &str) -> StoreResult<RefreshState> {
         last_refreshed_at: parse_timestamp(last_refreshed_at),
         updated_at: parse_timestamp(updated_at),
         oauth: connector_oauth(db, &slug)?,
+        retry_at: parse_timestamp(retry_at),
     })
 }
 

@@ -20,7 +20,12 @@ pub(super) async fn refresh_state(db: &impl GenericClient, id: &str) -> StoreRes
     let statement = db
         .prepare_cached(
             "SELECT c.enabled, c.connector_slug, a.status, a.refresh_token, a.expires_at, a.last_refreshed_at,
-                 a.updated_at
+                 a.updated_at,
+                 CASE WHEN a.refresh_error IS NOT NULL THEN
+                     (SELECT (e.payload->>'retry_at')::timestamptz FROM events e
+                      WHERE e.connection_id = c.id AND e.event_type = 'connection.refresh_failed'
+                      ORDER BY e.seq DESC LIMIT 1)
+                 END
              FROM connections c LEFT JOIN authorizations a ON a.connection_seq = c.seq WHERE c.id = $1",
         )
         .await?;
@@ -38,6 +43,7 @@ pub(super) async fn refresh_state(db: &impl GenericClient, id: &str) -> StoreRes
         last_refreshed_at: row.try_get(5)?,
         updated_at: row.try_get(6)?,
         oauth: connector_oauth(db, &slug).await?,
+        retry_at: row.try_get(7)?,
     })
 }
 
