@@ -226,6 +226,19 @@ pub(super) fn newest(db: &Db) -> StoreResult<i64> {
     Ok(db.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM events")?.query_row([], |row| row.get(0))?)
 }
 
+/// Moves the newest seq long-polls wait on forward to `seq`, waking them; a smaller one (a
+/// notification of a concurrent commit arriving late) changes nothing. Both backends' writers,
+/// readers and PostgreSQL's listener announce through it.
+pub(super) fn raise_newest(newest: &tokio::sync::watch::Sender<i64>, seq: i64) {
+    newest.send_if_modified(|newest| {
+        let raised = seq > *newest;
+        if raised {
+            *newest = seq;
+        }
+        raised
+    });
+}
+
 /// Decodes an `after` cursor: the seq of the last event a reader saw.
 pub(super) fn after_seq(after: Option<&str>) -> StoreResult<i64> {
     match after {

@@ -8,14 +8,15 @@
 //! export). At most [`MAX_EXPORTS`] run at once; a client that stops reading stalls its own
 //! stream only, which gives up after [`STALLED_EXPORT`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::Connection as Db;
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::connections;
 pub use super::connections::LineEncoder;
-use super::error::StoreResult;
+use super::error::{StoreError, StoreResult};
 use crate::model::ConnectionFilter;
 
 /// Exports running at once; one more is refused (503) rather than queued behind them.
@@ -23,6 +24,26 @@ pub const MAX_EXPORTS: usize = 4;
 
 /// How long a chunk waits for a client that has stopped reading before the export ends.
 pub const STALLED_EXPORT: Duration = Duration::from_secs(30);
+
+/// The exports one node may run at once ([`MAX_EXPORTS`]), whichever backend reads them.
+pub(super) struct ExportSlots(Arc<Semaphore>);
+
+impl Default for ExportSlots {
+    fn default() -> Self {
+        Self(Arc::new(Semaphore::new(MAX_EXPORTS)))
+    }
+}
+
+impl ExportSlots {
+    /// A slot for one more export, held until it ends; `Busy` when all are taken (one more is
+    /// refused, 503, rather than queued behind them).
+    pub(super) fn take(&self) -> StoreResult<OwnedSemaphorePermit> {
+        self.0
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| StoreError::Busy(format!("{MAX_EXPORTS} exports are running; try again when one ends")))
+    }
+}
 
 /// Chunks read ahead of the client.
 const READ_AHEAD: usize = 2;

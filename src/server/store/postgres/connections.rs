@@ -10,7 +10,7 @@ use crate::model::{Connection, ConnectionFilter, Connector, Health};
 use crate::server::store::actor;
 use crate::server::store::cursor::{Page, PageRequest};
 use crate::server::store::error::{StoreError, StoreResult};
-use crate::server::store::export::{self, Export, LineEncoder};
+use crate::server::store::export::{Export, LineEncoder};
 use crate::server::store::interface::ConnectionStore;
 use crate::server::store::records::Credentials;
 
@@ -41,9 +41,7 @@ impl ConnectionStore for PgStore {
     }
 
     fn export_connections(&self, filter: ConnectionFilter, chunk: usize, encode: LineEncoder) -> StoreResult<Export> {
-        let permit = self.inner.export_permits.clone().try_acquire_owned().map_err(|_| {
-            StoreError::Busy(format!("{} exports are running; try again when one ends", export::MAX_EXPORTS))
-        })?;
+        let permit = self.inner.export_slots.take()?;
         Ok(super::export::start(self.clone(), permit, filter, chunk, encode))
     }
 

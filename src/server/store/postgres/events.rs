@@ -17,7 +17,7 @@ use crate::model::{AuthorizationStatus, Event, EventsPage, RefreshCount, StatsCo
 use crate::server::store::actor;
 use crate::server::store::cursor::{self, Listing};
 use crate::server::store::error::{StoreError, StoreResult};
-use crate::server::store::events::{EventFilter, after_seq};
+use crate::server::store::events::{EventFilter, after_seq, raise_newest};
 use crate::server::store::interface::EventStore;
 use crate::server::store::sql::timestamp_text;
 use crate::server::store::stats::{StatsWindow, Tally};
@@ -65,13 +65,7 @@ impl EventStore for PgStore {
         let client = self.client().await?;
         let statement = client.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM events").await?;
         let newest: i64 = client.query_one(&statement, &[]).await?.get(0);
-        self.inner.newest_event.send_if_modified(|seen| {
-            let newer = newest > *seen;
-            if newer {
-                *seen = newest;
-            }
-            newer
-        });
+        raise_newest(&self.inner.newest_event, newest);
         Ok(())
     }
 

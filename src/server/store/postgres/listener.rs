@@ -11,6 +11,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio_postgres::{AsyncMessage, Config, NoTls, Notification};
 use tokio_util::task::AbortOnDropHandle;
 
+use super::super::events::raise_newest;
 use super::super::status_changes::AuthorizationStatusRecord;
 use crate::model::AuthorizationStatus;
 
@@ -65,13 +66,13 @@ async fn listen(config: &Config, subscribers: &Subscribers, listened: &mut bool)
     }));
     client.batch_execute(&format!("LISTEN {EVENTS_CHANNEL}; LISTEN {STATUS_CHANNEL}")).await?;
     let newest: i64 = client.query_one("SELECT COALESCE(MAX(seq), 0) FROM events", &[]).await?.get(0);
-    raise(&subscribers.newest_event, newest);
+    raise_newest(&subscribers.newest_event, newest);
     *listened = true;
     while let Some(notification) = notifications.recv().await {
         match notification.channel() {
             EVENTS_CHANNEL => {
                 if let Ok(seq) = notification.payload().parse() {
-                    raise(&subscribers.newest_event, seq);
+                    raise_newest(&subscribers.newest_event, seq);
                 }
             }
             STATUS_CHANNEL => {
@@ -87,17 +88,6 @@ async fn listen(config: &Config, subscribers: &Subscribers, listened: &mut bool)
         Ok(ended) => ended,
         Err(_) => Ok(()),
     }
-}
-
-/// Moves the newest seq forward (notifications of concurrent commits may arrive out of order).
-fn raise(newest: &watch::Sender<i64>, seq: i64) {
-    newest.send_if_modified(|newest| {
-        let raised = seq > *newest;
-        if raised {
-            *newest = seq;
-        }
-        raised
-    });
 }
 
 /// The status trigger's payload: `{"authorization_id", "external_id", "status"}`.

@@ -37,11 +37,12 @@ use std::time::Duration;
 use anyhow::Context as _;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Transaction};
 use futures::future::BoxFuture;
-use tokio::sync::{Semaphore, broadcast, watch};
+use tokio::sync::{broadcast, watch};
 use tokio_postgres::NoTls;
 use tokio_util::task::AbortOnDropHandle;
 
 use super::error::StoreResult;
+use super::export::ExportSlots;
 use super::migrations::SchemaStatus;
 use super::platform::{DEFAULT_NAME, DEFAULT_SLUG};
 use super::status_changes::{ANNOUNCED_CHANGES, AuthorizationStatusRecord};
@@ -69,8 +70,8 @@ struct Inner {
     status_changes: broadcast::Sender<AuthorizationStatusRecord>,
     /// The LISTEN connection's task, stopped with the store.
     _listener: AbortOnDropHandle<()>,
-    /// Exports running (`export.rs`), at most `export::MAX_EXPORTS`.
-    export_permits: Arc<Semaphore>,
+    /// Exports running (`export.rs`).
+    export_slots: ExportSlots,
 }
 
 impl PgStore {
@@ -108,9 +109,14 @@ impl PgStore {
         let subscribers =
             listener::Subscribers { newest_event: newest_event.clone(), status_changes: status_changes.clone() };
         let listener = AbortOnDropHandle::new(tokio::spawn(listener::run(config, subscribers)));
-        let export_permits = Arc::new(Semaphore::new(super::export::MAX_EXPORTS));
         Ok(PgStore {
-            inner: Arc::new(Inner { pool, newest_event, status_changes, _listener: listener, export_permits }),
+            inner: Arc::new(Inner {
+                pool,
+                newest_event,
+                status_changes,
+                _listener: listener,
+                export_slots: ExportSlots::default(),
+            }),
         })
     }
 

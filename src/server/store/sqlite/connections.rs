@@ -13,7 +13,7 @@ use crate::server::store::authorizations::{
     self, Claim, IssuedTokens, NewFlow, ProviderFailure, RefreshState, RepairGrant, ReturningFlow,
 };
 use crate::server::store::cursor::{Page, PageRequest};
-use crate::server::store::error::{StoreError, StoreResult};
+use crate::server::store::error::StoreResult;
 use crate::server::store::interface::{AuthorizationStore, ConnectionStore};
 use crate::server::store::records::{ConnectorOAuth, Credentials};
 use crate::server::store::{client_api, connections, events, export, refresh_schedule};
@@ -50,9 +50,7 @@ impl ConnectionStore for SqliteStore {
         chunk: usize,
         encode: export::LineEncoder,
     ) -> StoreResult<export::Export> {
-        let permit = self.inner.export_permits.clone().try_acquire_owned().map_err(|_| {
-            StoreError::Busy(format!("{} exports are running; try again when one ends", export::MAX_EXPORTS))
-        })?;
+        let permit = self.inner.export_slots.take()?;
         let db = open_connection(&self.inner.path, true)?;
         Ok(export::start(db, permit, filter, chunk, encode))
     }

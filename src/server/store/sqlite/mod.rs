@@ -47,7 +47,7 @@ struct Inner {
     readers: Mutex<Vec<Db>>,
     read_permits: Arc<Semaphore>,
     /// Exports running (each on a read connection of its own).
-    export_permits: Arc<Semaphore>,
+    export_slots: export::ExportSlots,
     /// Authorization status changes, sent after their transaction commits.
     status_changes: broadcast::Sender<AuthorizationStatusRecord>,
     /// The newest committed event's seq, for long-polling readers.
@@ -77,7 +77,7 @@ impl SqliteStore {
                 writer: Mutex::new(writer),
                 readers: Mutex::new(readers),
                 read_permits: permits,
-                export_permits: Arc::new(Semaphore::new(export::MAX_EXPORTS)),
+                export_slots: export::ExportSlots::default(),
                 status_changes: broadcast::channel(status_changes::ANNOUNCED_CHANGES).0,
                 newest_event: watch::channel(newest_event).0,
             }),
@@ -132,7 +132,7 @@ impl SqliteStore {
         let changed = status_changes::take(&transaction)?;
         let newest_event = events::newest(&transaction)?;
         transaction.commit()?;
-        self.inner.newest_event.send_if_modified(|newest| std::mem::replace(newest, newest_event) != newest_event);
+        events::raise_newest(&self.inner.newest_event, newest_event);
         // Sent under the writer's lock, so that subscribers see changes in commit order.
         for change in changed {
             // An error only means that nobody listens right now.
@@ -229,13 +229,7 @@ impl EventStore for SqliteStore {
 
     async fn notice_newer_events(&self) -> StoreResult<()> {
         let newest = self.read(events::newest).await?;
-        self.inner.newest_event.send_if_modified(|seen| {
-            let newer = newest > *seen;
-            if newer {
-                *seen = newest;
-            }
-            newer
-        });
+        events::raise_newest(&self.inner.newest_event, newest);
         Ok(())
     }
 
