@@ -27,9 +27,13 @@ use super::state::{Pane, State};
 use super::ui::layout::list_rows;
 
 pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
+    // The runtime draws at most one frame per interval, so a change may wait for its frame
+    // while other actions arrive: one that changes nothing must not cancel the frame owed.
+    let owed = state.needs_redraw && !matches!(action, Action::Drawn);
     let mut effects = handle(state, action);
     // Remote-backed panes read what the views now show, whatever moved them.
     effects.extend(remote::follow_screen(state));
+    state.needs_redraw |= owed;
     effects
 }
 
@@ -94,6 +98,8 @@ fn handle(state: &mut State, action: Action) -> Vec<Effect> {
 
 #[cfg(test)]
 mod tests {
+    use crossterm::event::{KeyCode, KeyEvent};
+
     use super::*;
     use crate::tui::fixtures::{SIZE, loaded_state};
 
@@ -115,6 +121,20 @@ mod tests {
     fn a_drawn_frame_clears_the_redraw_flag() {
         let mut state = loaded_state(SIZE);
         assert!(state.needs_redraw);
+        update(&mut state, Action::Drawn);
+        assert!(!state.needs_redraw);
+    }
+
+    #[test]
+    fn a_change_waiting_for_its_frame_survives_actions_that_change_nothing() {
+        let mut state = loaded_state(SIZE);
+        update(&mut state, Action::Drawn);
+        let key = |code| Action::Key(KeyEvent::from(code));
+        update(&mut state, key(KeyCode::Down));
+        assert!(state.needs_redraw, "the move is not drawn yet");
+        update(&mut state, Action::SpinnerTick);
+        update(&mut state, key(KeyCode::Char('z')));
+        assert!(state.needs_redraw, "idle actions before the frame keep it owed");
         update(&mut state, Action::Drawn);
         assert!(!state.needs_redraw);
     }

@@ -237,6 +237,7 @@ mod tests {
         let mut state = loaded_state(SIZE);
         let old = state.generation;
         update(&mut state, Action::RefreshTick);
+        update(&mut state, Action::Drawn);
         let event = LoadEvent::ContextsPage(vec![fixtures::context("ghost", "Ghost")]);
         update(&mut state, Action::Scan { generation: old, event });
         assert!(!state.needs_redraw);
