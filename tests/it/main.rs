@@ -25,6 +25,7 @@ mod postgres_nodes;
 mod postgres_platform;
 mod postgres_sandbox;
 mod postgres_store;
+mod postgres_tls;
 mod postgres_webhooks;
 mod scale_platform;
 mod scan_routes;

@@ -38,7 +38,11 @@ impl Nodes {
     /// Two nodes on a fresh database of the server at `server_url`, each configured by
     /// `configure` (node A starts first: it seeds the platform, B finds it seeded).
     pub async fn start(server_url: &str, configure: impl Fn(ServerConfig) -> ServerConfig) -> Nodes {
-        let database = fresh_database_on(server_url).await;
+        Self::start_on(fresh_database_on(server_url).await, configure).await
+    }
+
+    /// Two nodes on the database at `database` (it may be new, or hold a platform).
+    pub async fn start_on(database: String, configure: impl Fn(ServerConfig) -> ServerConfig) -> Nodes {
         let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
         let config = |dir: &tempfile::TempDir| {
             configure(ServerConfig {
@@ -334,23 +338,30 @@ async fn with_the_scheduler_on_both_nodes_each_due_connection_is_refreshed_once(
 #[tokio::test]
 async fn a_write_on_one_node_wakes_a_long_poll_on_the_other_within_two_seconds() {
     let nodes = Nodes::start(&shared_server(), |config| config).await;
-    let cursor = nodes.newest_cursor(1).await;
-    let path = format!("/events?after={cursor}&wait=20s");
-    let waiting = nodes.get(1, &path);
-    let write = async {
-        // Long enough for B's request to be waiting.
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let (status, body) = nodes.post(0, "/context", json!({"context": {"external_id": "woken"}})).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        Instant::now()
-    };
-    let ((status, body), written) = tokio::join!(waiting, write);
-    let woken = written.elapsed();
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let events = body["events"].as_array().unwrap();
-    assert!(events.iter().any(|event| event["context"] == "woken"), "{body}");
-    assert!(woken < Duration::from_secs(2), "B answered {woken:?} after A's write");
+    nodes.assert_a_write_on_a_wakes_a_long_poll_on_b().await;
     nodes.shutdown().await;
+}
+
+impl Nodes {
+    /// A context created on A reaches a long-poll waiting on B within 2 s.
+    pub async fn assert_a_write_on_a_wakes_a_long_poll_on_b(&self) {
+        let cursor = self.newest_cursor(1).await;
+        let path = format!("/events?after={cursor}&wait=20s");
+        let waiting = self.get(1, &path);
+        let write = async {
+            // Long enough for B's request to be waiting.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let (status, body) = self.post(0, "/context", json!({"context": {"external_id": "woken"}})).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            Instant::now()
+        };
+        let ((status, body), written) = tokio::join!(waiting, write);
+        let woken = written.elapsed();
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let events = body["events"].as_array().unwrap();
+        assert!(events.iter().any(|event| event["context"] == "woken"), "{body}");
+        assert!(woken < Duration::from_secs(2), "B answered {woken:?} after A's write");
+    }
 }
 
 /// One endpoint, both nodes' workers draining its outbox, contexts created on both nodes at

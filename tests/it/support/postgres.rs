@@ -26,11 +26,40 @@ pub struct PrivateCluster {
     bin: PathBuf,
     dir: tempfile::TempDir,
     port: u16,
+    tls: bool,
 }
+
+/// What a cluster speaking TLS is given (PEM): its certificate and key, and the authority its
+/// clients' certificates must be signed by.
+pub struct ServerTls<'a> {
+    pub certificate: &'a str,
+    pub key: &'a str,
+    pub client_ca: &'a str,
+}
+
+/// Who may connect to a cluster speaking TLS, and how (the first matching line decides):
+/// `postgres` (the tests' own SQL) with or without TLS, `xkit` only over TLS, `xkit_cert` only
+/// with a client certificate whose common name is `xkit_cert`.
+const TLS_HBA: &str = "local all all trust
+host all postgres 127.0.0.1/32 trust
+hostssl all xkit 127.0.0.1/32 trust
+hostssl all xkit_cert 127.0.0.1/32 cert
+hostnossl all all 127.0.0.1/32 reject
+";
 
 impl PrivateCluster {
     /// Makes and starts a new cluster on a free loopback port.
     pub fn start() -> Result<PrivateCluster, String> {
+        Self::start_configured(None)
+    }
+
+    /// Makes and starts a new cluster that speaks TLS as `tls` says, its users as [`TLS_HBA`]
+    /// says (the roles `xkit` and `xkit_cert` are the caller's to create).
+    pub fn start_with_tls(tls: &ServerTls<'_>) -> Result<PrivateCluster, String> {
+        Self::start_configured(Some(tls))
+    }
+
+    fn start_configured(tls: Option<&ServerTls<'_>>) -> Result<PrivateCluster, String> {
         let bin = bin_dir().ok_or("initdb not found on PATH nor in /usr/lib/postgresql/*/bin")?;
         let dir = tempfile::Builder::new().prefix("xkit-pg-").tempdir().map_err(|error| error.to_string())?;
         if running_as_root() {
@@ -38,7 +67,7 @@ impl PrivateCluster {
         }
         let port =
             TcpListener::bind("127.0.0.1:0").and_then(|socket| socket.local_addr()).map_err(|e| e.to_string())?.port();
-        let cluster = PrivateCluster { bin, dir, port };
+        let cluster = PrivateCluster { bin, dir, port, tls: tls.is_some() };
         let data = cluster.data_dir();
         run(
             cluster
@@ -47,6 +76,16 @@ impl PrivateCluster {
                 .arg(&data),
             "initdb",
         )?;
+        if let Some(tls) = tls {
+            for (name, contents) in [
+                ("server.crt", tls.certificate),
+                ("server.key", tls.key),
+                ("client_ca.crt", tls.client_ca),
+                ("pg_hba.conf", TLS_HBA),
+            ] {
+                cluster.write_private(&data.join(name), contents)?;
+            }
+        }
         cluster.start_server()?;
         RUNNING.lock().unwrap().push((cluster.bin.clone(), data));
         ensure_stopped_at_exit();
@@ -65,11 +104,14 @@ impl PrivateCluster {
 
     /// Starts it again on the same port.
     pub fn start_server(&self) -> Result<(), String> {
-        let options = format!(
+        let mut options = format!(
             "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off -c full_page_writes=off -c max_connections=300",
             self.port,
             self.dir.path().display()
         );
+        if self.tls {
+            options.push_str(" -c ssl=on -c ssl_ca_file=client_ca.crt");
+        }
         let log = self.dir.path().join("postgres.log");
         let started = run(
             self.tool("pg_ctl")
@@ -81,6 +123,19 @@ impl PrivateCluster {
             "pg_ctl start",
         );
         started.map_err(|error| format!("{error}\n{}", std::fs::read_to_string(&log).unwrap_or_default()))
+    }
+
+    /// The URL of its `postgres` database as `user`, at `host`, with `parameters` (`a=b&c=d`).
+    pub fn url_as(&self, user: &str, host: &str, parameters: &str) -> String {
+        format!("postgres://{user}@{host}:{}/postgres?{parameters}", self.port)
+    }
+
+    /// Writes a file of the server's (mode 0600, owned by the user the server runs as).
+    fn write_private(&self, path: &std::path::Path, contents: &str) -> Result<(), String> {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::write(path, contents).map_err(|error| format!("{}: {error}", path.display()))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|error| error.to_string())?;
+        if running_as_root() { chown_to_postgres(path) } else { Ok(()) }
     }
 
     fn data_dir(&self) -> PathBuf {

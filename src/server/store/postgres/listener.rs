@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use futures::StreamExt as _;
 use tokio::sync::{broadcast, mpsc, watch};
-use tokio_postgres::{AsyncMessage, Config, NoTls, Notification};
+use tokio_postgres::{AsyncMessage, Notification};
 use tokio_util::task::AbortOnDropHandle;
 
+use super::ConnectionSettings;
 use super::super::events::raise_newest;
 use super::super::status_changes::AuthorizationStatusRecord;
 use crate::model::AuthorizationStatus;
@@ -28,11 +29,11 @@ pub(super) struct Subscribers {
 }
 
 /// Listens until the task is aborted (the store dropped), reconnecting with backoff.
-pub(super) async fn run(config: Config, subscribers: Subscribers) {
+pub(super) async fn run(settings: ConnectionSettings, subscribers: Subscribers) {
     let mut retry = FIRST_RETRY;
     loop {
         let mut listened = false;
-        if let Err(error) = listen(&config, &subscribers, &mut listened).await {
+        if let Err(error) = listen(&settings, &subscribers, &mut listened).await {
             tracing::warn!(error = %error, "the PostgreSQL notification listener lost its connection; reconnecting");
         }
         if listened {
@@ -45,8 +46,12 @@ pub(super) async fn run(config: Config, subscribers: Subscribers) {
 
 /// One connection's life: LISTEN, catch up on the newest seq, then forward notifications until
 /// the connection ends.
-async fn listen(config: &Config, subscribers: &Subscribers, listened: &mut bool) -> Result<(), tokio_postgres::Error> {
-    let (client, mut connection) = config.connect(NoTls).await?;
+async fn listen(
+    settings: &ConnectionSettings,
+    subscribers: &Subscribers,
+    listened: &mut bool,
+) -> Result<(), tokio_postgres::Error> {
+    let (client, mut connection) = settings.config.connect(settings.tls.clone()).await?;
     let (sender, mut notifications) = mpsc::unbounded_channel::<Notification>();
     // Polling the connection drives the client's queries too; it ends with the connection.
     let driver = AbortOnDropHandle::new(tokio::spawn(async move {

@@ -28,6 +28,7 @@ mod refreshes;
 mod sandbox;
 pub mod schema;
 pub mod settings;
+pub mod tls;
 pub mod triggers;
 mod webhooks;
 
@@ -38,7 +39,9 @@ use anyhow::Context as _;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Transaction};
 use futures::future::BoxFuture;
 use tokio::sync::{broadcast, watch};
-use tokio_postgres::NoTls;
+use tokio_postgres::Socket;
+use tokio_postgres::tls::MakeTlsConnect;
+use tokio_postgres_rustls::MakeRustlsConnect;
 use tokio_util::task::AbortOnDropHandle;
 
 use super::error::StoreResult;
@@ -78,9 +81,8 @@ impl PgStore {
     /// Connects to the database at `url` with up to `pool_size` pooled connections, migrates
     /// it, makes the default platform row, and starts listening for notifications.
     pub async fn connect(url: &str, pool_size: usize) -> anyhow::Result<PgStore> {
-        let config = connection_config(url)?;
-        let (mut client, connection) =
-            config.connect(NoTls).await.with_context(|| format!("cannot connect to {}", redacted(url)))?;
+        let settings = ConnectionSettings::of(url)?;
+        let (mut client, connection) = settings.connect(url).await?;
         let driver = AbortOnDropHandle::new(tokio::spawn(connection));
         migrations::migrate(&mut client).await.with_context(|| redacted(url))?;
         // As SQLite's `platform::ensure_default_platform`.
@@ -95,7 +97,9 @@ impl PgStore {
         drop(driver);
 
         let manager =
-            Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+            Manager::from_config(settings.config.clone(), settings.tls.clone(), ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            });
         let pool = Pool::builder(manager)
             .max_size(pool_size.max(1))
             .runtime(Runtime::Tokio1)
@@ -108,7 +112,7 @@ impl PgStore {
         let status_changes = broadcast::channel(ANNOUNCED_CHANGES).0;
         let subscribers =
             listener::Subscribers { newest_event: newest_event.clone(), status_changes: status_changes.clone() };
-        let listener = AbortOnDropHandle::new(tokio::spawn(listener::run(config, subscribers)));
+        let listener = AbortOnDropHandle::new(tokio::spawn(listener::run(settings, subscribers)));
         Ok(PgStore {
             inner: Arc::new(Inner {
                 pool,
@@ -175,42 +179,57 @@ pub async fn schema_status(url: &str) -> anyhow::Result<SchemaStatus> {
 /// settings: for what holds a session (an advisory lock) or runs long (`migrate
 /// --from-sqlite`). The connection lives as long as the returned handle.
 pub async fn single_connection(url: &str) -> anyhow::Result<(tokio_postgres::Client, AbortOnDropHandle<()>)> {
-    let (client, connection) =
-        connection_config(url)?.connect(NoTls).await.with_context(|| format!("cannot connect to {}", redacted(url)))?;
+    let (client, connection) = ConnectionSettings::of(url)?.connect(url).await?;
     let driver = AbortOnDropHandle::new(tokio::spawn(async move {
         let _ = connection.await;
     }));
     Ok((client, driver))
 }
 
-/// The connection settings of `url` with the store's timeouts, and times in UTC.
-fn connection_config(url: &str) -> anyhow::Result<tokio_postgres::Config> {
-    // The parser's message never holds the URL; it is named only redacted.
-    let mut config: tokio_postgres::Config =
-        url.parse().map_err(|error| anyhow::anyhow!("invalid database URL {}: {error}", redacted(url)))?;
-    // Connections are made without TLS (NoTls): say so rather than fail in the handshake.
-    anyhow::ensure!(
-        config.get_ssl_mode() != tokio_postgres::config::SslMode::Require,
-        "{} asks for sslmode=require, but xkit-dash connects to PostgreSQL without TLS: keep the database on \
-         loopback or a private network (or behind a TLS tunnel) and drop sslmode=require",
-        redacted(url)
-    );
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(CONNECT_TIMEOUT);
+/// A connection's driver, over TLS or not.
+type Driver = tokio_postgres::Connection<Socket, <MakeRustlsConnect as MakeTlsConnect<Socket>>::Stream>;
+
+/// Where the store connects and how: tokio-postgres's settings, with the store's timeouts and
+/// times in UTC, and the TLS the URL's `sslmode` asks for (`tls.rs`).
+#[derive(Clone)]
+pub(super) struct ConnectionSettings {
+    pub config: tokio_postgres::Config,
+    pub tls: MakeRustlsConnect,
+}
+
+impl ConnectionSettings {
+    fn of(url: &str) -> anyhow::Result<ConnectionSettings> {
+        // The messages never hold the URL; it is named only redacted.
+        let (rest, tls) = tls::split_parameters(url).with_context(|| format!("invalid database URL {}", redacted(url)))?;
+        let mut config: tokio_postgres::Config =
+            rest.parse().map_err(|error| anyhow::anyhow!("invalid database URL {}: {error}", redacted(url)))?;
+        config.ssl_mode(tls.ssl_mode());
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        // A transaction left open by a stuck node would hold the events lock: it is ended.
+        let options = format!(
+            "{} -c statement_timeout={} -c idle_in_transaction_session_timeout={} -c TimeZone=UTC",
+            config.get_options().unwrap_or_default(),
+            STATEMENT_TIMEOUT.as_millis(),
+            IDLE_IN_TRANSACTION.as_millis()
+        );
+        config.options(options.trim_start());
+        config.keepalives_idle(Duration::from_secs(30));
+        if config.get_application_name().is_none() {
+            config.application_name("xkit-dash");
+        }
+        let tls = tls.connector().with_context(|| format!("cannot set up TLS for {}", redacted(url)))?;
+        Ok(ConnectionSettings { config, tls })
     }
-    // A transaction left open by a stuck node would hold the events lock: it is ended.
-    let options = format!(
-        "{} -c statement_timeout={} -c idle_in_transaction_session_timeout={} -c TimeZone=UTC",
-        config.get_options().unwrap_or_default(),
-        STATEMENT_TIMEOUT.as_millis(),
-        IDLE_IN_TRANSACTION.as_millis()
-    );
-    config.options(options.trim_start());
-    config.keepalives_idle(Duration::from_secs(30));
-    if config.get_application_name().is_none() {
-        config.application_name("xkit-dash");
+
+    /// One connection and its driver (to spawn); `url` names it, redacted, in the error.
+    async fn connect(
+        &self,
+        url: &str,
+    ) -> anyhow::Result<(tokio_postgres::Client, Driver)> {
+        self.config.connect(self.tls.clone()).await.with_context(|| format!("cannot connect to {}", redacted(url)))
     }
-    Ok(config)
 }
 
 /// `url` with its password hidden, for logs and error messages: both the URL form
@@ -244,14 +263,22 @@ pub fn redacted(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{connection_config, redacted};
+    use super::{ConnectionSettings, redacted};
 
     #[test]
-    fn a_url_asking_for_tls_is_refused_with_why_and_without_its_password() {
-        let error = connection_config("postgres://app:s3cret@db/xkit?sslmode=require").unwrap_err().to_string();
-        assert!(error.contains("without TLS") && error.contains("sslmode=require"), "{error}");
-        assert!(!error.contains("s3cret"), "{error}");
-        assert!(connection_config("postgres://app:s3cret@db/xkit?sslmode=disable").is_ok());
+    fn a_bad_url_is_refused_with_why_and_without_its_password() {
+        for url in [
+            "postgres://app:s3cret@db/xkit?sslmode=verify-everything",
+            "postgres://app:s3cret@db/xkit?sslmode=verify-full&sslrootcert=/nowhere.pem",
+            "postgres://app:s3cret@db:notaport/xkit",
+        ] {
+            let error = format!("{:#}", ConnectionSettings::of(url).err().expect(url));
+            assert!(error.contains("app:********@db"), "{error}");
+            assert!(!error.contains("s3cret"), "{error}");
+        }
+        let settings = ConnectionSettings::of("postgres://app:s3cret@db/xkit?sslmode=verify-full").unwrap();
+        assert_eq!(settings.config.get_ssl_mode(), tokio_postgres::config::SslMode::Require);
+        assert!(settings.config.get_options().unwrap().contains("statement_timeout"));
     }
 
     #[test]

@@ -1,0 +1,333 @@
+//! TLS to PostgreSQL, as libpq's connection parameters say (tokio-postgres itself knows only
+//! `sslmode` disable, prefer and require, and no certificate files):
+//!
+//! | `sslmode`          | encrypted                    | the server's certificate is checked        |
+//! |--------------------|------------------------------|--------------------------------------------|
+//! | `disable`          | no                           | -                                          |
+//! | `prefer` (default) | when the server offers TLS   | no                                         |
+//! | `require`          | yes                          | no; with `sslrootcert`, as `verify-ca`     |
+//! | `verify-ca`        | yes                          | signed by a trusted authority              |
+//! | `verify-full`      | yes                          | signed by a trusted authority, for the host |
+//!
+//! The trusted authorities are the PEM file `sslrootcert` names or, without it (or with
+//! `sslrootcert=system`), the Mozilla roots compiled in (webpki-roots), which public clouds'
+//! certificates chain to. `sslcert` and `sslkey` (PEM files) give a client certificate to a
+//! server that asks for one. Signatures of the handshake are always checked, whatever the mode.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use tokio_postgres::config::SslMode;
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+/// The parameters read here; tokio-postgres gets the URL without them.
+const PARAMETERS: [&str; 4] = ["sslmode", "sslrootcert", "sslcert", "sslkey"];
+
+/// How much of the server's certificate is checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Disable,
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+/// The TLS parameters of a database URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsParameters {
+    pub mode: Mode,
+    /// `sslrootcert`: a PEM file, or `None` for the compiled-in roots.
+    pub root_certificates: Option<PathBuf>,
+    /// `sslcert` and `sslkey`.
+    pub client_certificate: Option<(PathBuf, PathBuf)>,
+}
+
+impl TlsParameters {
+    /// What tokio-postgres is told: it negotiates; the verifier made here checks.
+    pub fn ssl_mode(&self) -> SslMode {
+        match self.mode {
+            Mode::Disable => SslMode::Disable,
+            Mode::Prefer => SslMode::Prefer,
+            Mode::Require | Mode::VerifyCa | Mode::VerifyFull => SslMode::Require,
+        }
+    }
+
+    /// The connector that negotiates TLS as the parameters say.
+    pub fn connector(&self) -> anyhow::Result<MakeRustlsConnect> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier: Arc<dyn ServerCertVerifier> = match (self.mode, &self.root_certificates) {
+            (Mode::Disable | Mode::Prefer, _) | (Mode::Require, None) => {
+                Arc::new(Unchecked { provider: provider.clone() })
+            }
+            (Mode::Require | Mode::VerifyCa, roots) => Arc::new(AnyHost(self.webpki_verifier(roots, &provider)?)),
+            (Mode::VerifyFull, roots) => self.webpki_verifier(roots, &provider)?,
+        };
+        let builder = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier);
+        let config = match &self.client_certificate {
+            None => builder.with_no_client_auth(),
+            Some((certificate, key)) => {
+                let chain = CertificateDer::pem_file_iter(certificate)
+                    .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+                    .with_context(|| format!("sslcert {} is not a readable PEM certificate", certificate.display()))?;
+                builder
+                    .with_client_auth_cert(chain, read_private_key(key)?)
+                    .context("sslcert and sslkey do not make a usable pair")?
+            }
+        };
+        Ok(MakeRustlsConnect::new(config))
+    }
+
+    fn webpki_verifier(
+        &self,
+        roots: &Option<PathBuf>,
+        provider: &Arc<CryptoProvider>,
+    ) -> anyhow::Result<Arc<WebPkiServerVerifier>> {
+        let mut store = RootCertStore::empty();
+        match roots {
+            None => store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+            Some(path) => {
+                let certificates = CertificateDer::pem_file_iter(path)
+                    .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+                    .with_context(|| format!("sslrootcert {} is not a readable PEM file", path.display()))?;
+                let (added, _) = store.add_parsable_certificates(certificates);
+                if added == 0 {
+                    bail!("sslrootcert {} holds no usable certificate", path.display());
+                }
+            }
+        }
+        Ok(WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider.clone()).build()?)
+    }
+}
+
+/// Takes this module's parameters out of a database URL, in either of libpq's forms (the URL
+/// `postgres://...?sslmode=...` or the key-value `host=... sslmode=...`): the rest, for
+/// tokio-postgres, and the parameters. The rest is left byte for byte as written.
+pub fn split_parameters(url: &str) -> anyhow::Result<(String, TlsParameters)> {
+    let mut values: Vec<(&str, String)> = Vec::new();
+    let rest = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let (base, query) = url.split_once('?').unwrap_or((url, ""));
+        let mut kept = Vec::new();
+        for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            match PARAMETERS.iter().find(|known| **known == key) {
+                Some(known) => values.push((known, percent_encoding::percent_decode_str(value).decode_utf8()?.into())),
+                None => kept.push(pair),
+            }
+        }
+        if kept.is_empty() { base.to_owned() } else { format!("{base}?{}", kept.join("&")) }
+    } else {
+        let mut kept = Vec::new();
+        for pair in url.split_whitespace() {
+            let known = pair.split_once('=').and_then(|(key, value)| {
+                PARAMETERS.iter().find(|known| **known == key).map(|known| (*known, value))
+            });
+            match known {
+                Some((key, value)) if value.is_empty() || value.starts_with('\'') => {
+                    bail!("write {key}=value without spaces or quotes (or use the postgres:// form)")
+                }
+                Some((key, value)) => values.push((key, value.to_owned())),
+                None => kept.push(pair),
+            }
+        }
+        kept.join(" ")
+    };
+    let value = |key: &str| values.iter().rev().find(|(known, _)| *known == key).map(|(_, value)| value.as_str());
+    let mode = match value("sslmode").unwrap_or("prefer") {
+        "disable" => Mode::Disable,
+        "prefer" => Mode::Prefer,
+        "require" => Mode::Require,
+        "verify-ca" => Mode::VerifyCa,
+        "verify-full" => Mode::VerifyFull,
+        other => bail!("sslmode {other:?} is not one of disable, prefer, require, verify-ca, verify-full"),
+    };
+    let root_certificates = value("sslrootcert").filter(|path| *path != "system").map(PathBuf::from);
+    let client_certificate = match (value("sslcert"), value("sslkey")) {
+        (None, None) => None,
+        (Some(certificate), Some(key)) => Some((PathBuf::from(certificate), PathBuf::from(key))),
+        _ => bail!("sslcert and sslkey go together: give both files or neither"),
+    };
+    Ok((rest, TlsParameters { mode, root_certificates, client_certificate }))
+}
+
+/// The client certificate's key, refused when others may read it (as libpq does).
+fn read_private_key(path: &Path) -> anyhow::Result<PrivateKeyDer<'static>> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        let mode = std::fs::metadata(path).with_context(|| format!("cannot read sslkey {}", path.display()))?.mode();
+        if mode & 0o077 != 0 {
+            bail!("sslkey {} may be read by others (mode {:o}): chmod 600 it", path.display(), mode & 0o777);
+        }
+    }
+    PrivateKeyDer::from_pem_file(path).with_context(|| format!("sslkey {} holds no readable PEM private key", path.display()))
+}
+
+/// `prefer`, and `require` without authorities: encrypted, whoever the certificate names.
+#[derive(Debug)]
+struct Unchecked {
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for Unchecked {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        certificate: &CertificateDer<'_>,
+        signature: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, certificate, signature, &self.provider.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        certificate: &CertificateDer<'_>,
+        signature: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, certificate, signature, &self.provider.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// `verify-ca`: the chain must lead to a trusted authority; the name in it may be any.
+#[derive(Debug)]
+struct AnyHost(Arc<WebPkiServerVerifier>);
+
+impl ServerCertVerifier for AnyHost {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self.0.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            checked => checked,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        certificate: &CertificateDer<'_>,
+        signature: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, certificate, signature)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        certificate: &CertificateDer<'_>,
+        signature: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, certificate, signature)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_url_form_loses_only_the_tls_parameters_and_keeps_the_rest_as_written() {
+        let (rest, tls) = split_parameters(
+            "postgres://app:s%40cret@db:5432/xkit?options=-c%20x%3Dy&sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem&application_name=a+b",
+        )
+        .unwrap();
+        assert_eq!(rest, "postgres://app:s%40cret@db:5432/xkit?options=-c%20x%3Dy&application_name=a+b");
+        assert_eq!(tls.mode, Mode::VerifyFull);
+        assert_eq!(tls.root_certificates, Some(PathBuf::from("/etc/ca.pem")));
+        assert_eq!(tls.client_certificate, None);
+
+        let (rest, tls) = split_parameters("postgresql://db/xkit?sslmode=disable").unwrap();
+        assert_eq!((rest.as_str(), tls.mode), ("postgresql://db/xkit", Mode::Disable));
+    }
+
+    #[test]
+    fn the_key_value_form_too() {
+        let (rest, tls) =
+            split_parameters("host=db user=app sslmode=require sslcert=/c.pem sslkey=/k.pem sslrootcert=system").unwrap();
+        assert_eq!(rest, "host=db user=app");
+        assert_eq!(tls.mode, Mode::Require);
+        assert_eq!(tls.root_certificates, None, "system: the compiled-in roots");
+        assert_eq!(tls.client_certificate, Some((PathBuf::from("/c.pem"), PathBuf::from("/k.pem"))));
+        assert!(split_parameters("host=db sslrootcert='/a b.pem'").unwrap_err().to_string().contains("without spaces"));
+    }
+
+    #[test]
+    fn without_sslmode_tls_is_preferred_and_each_mode_asks_tokio_postgres_for_what_it_knows() {
+        assert_eq!(split_parameters("postgres://db/xkit").unwrap().1.mode, Mode::Prefer);
+        for (mode, asked) in [
+            ("disable", SslMode::Disable),
+            ("prefer", SslMode::Prefer),
+            ("require", SslMode::Require),
+            ("verify-ca", SslMode::Require),
+            ("verify-full", SslMode::Require),
+        ] {
+            let (_, tls) = split_parameters(&format!("postgres://db/xkit?sslmode={mode}")).unwrap();
+            assert_eq!(tls.ssl_mode(), asked, "{mode}");
+        }
+    }
+
+    #[test]
+    fn bad_parameters_are_named() {
+        let error = split_parameters("postgres://db/xkit?sslmode=allow").unwrap_err().to_string();
+        assert!(error.contains("\"allow\"") && error.contains("verify-full"), "{error}");
+        let error = split_parameters("postgres://db/xkit?sslcert=/c.pem").unwrap_err().to_string();
+        assert!(error.contains("go together"), "{error}");
+        let missing = split_parameters("postgres://db/xkit?sslmode=verify-full&sslrootcert=/nowhere/ca.pem").unwrap().1;
+        let error = format!("{:#}", missing.connector().unwrap_err());
+        assert!(error.contains("sslrootcert /nowhere/ca.pem"), "{error}");
+    }
+
+    #[test]
+    fn a_client_key_others_may_read_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("client.key");
+        std::fs::write(&key, "not a key").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let error = read_private_key(&key).unwrap_err().to_string();
+            assert!(error.contains("chmod 600"), "{error}");
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let error = read_private_key(&key).unwrap_err().to_string();
+        assert!(error.contains("no readable PEM private key"), "{error}");
+    }
+}
