@@ -100,16 +100,14 @@ impl Server {
         self.admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await
     }
 
+    /// Runs `statements` over a connection made as the nodes make theirs (the URL's TLS too).
     async fn admin(&self, statements: &str) -> Result<()> {
-        let (client, connection) = tokio_postgres::connect(&self.url, tokio_postgres::NoTls)
+        let (client, _driver) = xkit_dash::server::store::postgres::single_connection(&self.url)
             .await
             .context("cannot connect to the bench's PostgreSQL")?;
-        let driver = tokio::spawn(connection);
         for statement in statements.split("; ") {
             client.batch_execute(statement).await?;
         }
-        drop(client);
-        let _ = driver.await;
         Ok(())
     }
 }

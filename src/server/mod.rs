@@ -103,7 +103,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Keep the platform in this PostgreSQL database (`postgres://user:password@host/db`)
-    /// instead of the data directory: every node started on it serves the same platform.
+    /// instead of the data directory: every node started on it serves the same platform. TLS
+    /// as libpq's parameters say (`?sslmode=verify-full&sslrootcert=ca.pem`).
     #[arg(long, value_name = "URL", env = DATABASE_URL_ENV, hide_env_values = true,
           value_parser = database::database_url)]
     pub database: Option<SecretString>,

@@ -11,9 +11,9 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio_postgres::{AsyncMessage, Notification};
 use tokio_util::task::AbortOnDropHandle;
 
-use super::ConnectionSettings;
 use super::super::events::raise_newest;
 use super::super::status_changes::AuthorizationStatusRecord;
+use super::ConnectionSettings;
 use crate::model::AuthorizationStatus;
 
 pub(super) const EVENTS_CHANNEL: &str = "xkit_events";

@@ -96,10 +96,11 @@ impl PgStore {
         drop(client);
         drop(driver);
 
-        let manager =
-            Manager::from_config(settings.config.clone(), settings.tls.clone(), ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            });
+        let manager = Manager::from_config(
+            settings.config.clone(),
+            settings.tls.clone(),
+            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+        );
         let pool = Pool::builder(manager)
             .max_size(pool_size.max(1))
             .runtime(Runtime::Tokio1)
@@ -200,7 +201,8 @@ pub(super) struct ConnectionSettings {
 impl ConnectionSettings {
     fn of(url: &str) -> anyhow::Result<ConnectionSettings> {
         // The messages never hold the URL; it is named only redacted.
-        let (rest, tls) = tls::split_parameters(url).with_context(|| format!("invalid database URL {}", redacted(url)))?;
+        let (rest, tls) =
+            tls::split_parameters(url).with_context(|| format!("invalid database URL {}", redacted(url)))?;
         let mut config: tokio_postgres::Config =
             rest.parse().map_err(|error| anyhow::anyhow!("invalid database URL {}: {error}", redacted(url)))?;
         config.ssl_mode(tls.ssl_mode());
@@ -224,41 +226,39 @@ impl ConnectionSettings {
     }
 
     /// One connection and its driver (to spawn); `url` names it, redacted, in the error.
-    async fn connect(
-        &self,
-        url: &str,
-    ) -> anyhow::Result<(tokio_postgres::Client, Driver)> {
+    async fn connect(&self, url: &str) -> anyhow::Result<(tokio_postgres::Client, Driver)> {
         self.config.connect(self.tls.clone()).await.with_context(|| format!("cannot connect to {}", redacted(url)))
     }
 }
 
 /// `url` with its password hidden, for logs and error messages: both the URL form
 /// (`postgres://user:secret@host/db`, `?password=`) and the key-value form (`password=secret`).
+/// The rest stays as written, even in a URL too broken to parse (a bad port: its error names it).
 pub fn redacted(url: &str) -> String {
     const HIDDEN: &str = "********";
-    if let Ok(mut parsed) = url::Url::parse(url) {
-        if parsed.password().is_some() {
-            let _ = parsed.set_password(Some(HIDDEN));
+    let hide_value = |pair: &str| match pair.split_once('=') {
+        Some((key, _)) if key.trim().eq_ignore_ascii_case("password") => format!("{key}={HIDDEN}"),
+        _ => pair.to_owned(),
+    };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.split_whitespace().map(hide_value).collect::<Vec<_>>().join(" ");
+    };
+    let (before_query, query) = rest.split_once('?').map_or((rest, None), |(before, query)| (before, Some(query)));
+    // The user information ends at the last `@` of the authority (a password may hold `/`).
+    let before_query = match before_query.rsplit_once('@') {
+        Some((user_info, host)) => match user_info.split_once(':') {
+            Some((user, _)) => format!("{user}:{HIDDEN}@{host}"),
+            None => before_query.to_owned(),
+        },
+        None => before_query.to_owned(),
+    };
+    match query {
+        Some(query) => {
+            let query = query.split('&').map(hide_value).collect::<Vec<_>>().join("&");
+            format!("{scheme}://{before_query}?{query}")
         }
-        let query: Vec<(String, String)> = parsed
-            .query_pairs()
-            .map(|(key, value)| {
-                let value = if key.eq_ignore_ascii_case("password") { HIDDEN.to_owned() } else { value.into_owned() };
-                (key.into_owned(), value)
-            })
-            .collect();
-        if !query.is_empty() {
-            parsed.query_pairs_mut().clear().extend_pairs(query);
-        }
-        return parsed.to_string();
+        None => format!("{scheme}://{before_query}"),
     }
-    url.split_whitespace()
-        .map(|pair| match pair.split_once('=') {
-            Some((key, _)) if key.trim().eq_ignore_ascii_case("password") => format!("{key}={HIDDEN}"),
-            _ => pair.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 #[cfg(test)]
@@ -293,5 +293,11 @@ mod tests {
             "host=db user=app password=******** dbname=xkit"
         );
         assert_eq!(redacted("postgres://app@db/xkit"), "postgres://app@db/xkit");
+        assert_eq!(redacted("postgres://app:s3/cr@t@db:notaport/xkit"), "postgres://app:********@db:notaport/xkit");
+        assert_eq!(
+            redacted("postgres://app:s3cret@db/xkit?sslrootcert=%2Fetc%2Fca.pem"),
+            "postgres://app:********@db/xkit?sslrootcert=%2Fetc%2Fca.pem",
+            "the rest as written"
+        );
     }
 }

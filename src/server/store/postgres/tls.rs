@@ -129,9 +129,9 @@ pub fn split_parameters(url: &str) -> anyhow::Result<(String, TlsParameters)> {
     } else {
         let mut kept = Vec::new();
         for pair in url.split_whitespace() {
-            let known = pair.split_once('=').and_then(|(key, value)| {
-                PARAMETERS.iter().find(|known| **known == key).map(|known| (*known, value))
-            });
+            let known = pair
+                .split_once('=')
+                .and_then(|(key, value)| PARAMETERS.iter().find(|known| **known == key).map(|known| (*known, value)));
             match known {
                 Some((key, value)) if value.is_empty() || value.starts_with('\'') => {
                     bail!("write {key}=value without spaces or quotes (or use the postgres:// form)")
@@ -170,7 +170,8 @@ fn read_private_key(path: &Path) -> anyhow::Result<PrivateKeyDer<'static>> {
             bail!("sslkey {} may be read by others (mode {:o}): chmod 600 it", path.display(), mode & 0o777);
         }
     }
-    PrivateKeyDer::from_pem_file(path).with_context(|| format!("sslkey {} holds no readable PEM private key", path.display()))
+    PrivateKeyDer::from_pem_file(path)
+        .with_context(|| format!("sslkey {} holds no readable PEM private key", path.display()))
 }
 
 /// `prefer`, and `require` without authorities: encrypted, whoever the certificate names.
@@ -280,7 +281,8 @@ mod tests {
     #[test]
     fn the_key_value_form_too() {
         let (rest, tls) =
-            split_parameters("host=db user=app sslmode=require sslcert=/c.pem sslkey=/k.pem sslrootcert=system").unwrap();
+            split_parameters("host=db user=app sslmode=require sslcert=/c.pem sslkey=/k.pem sslrootcert=system")
+                .unwrap();
         assert_eq!(rest, "host=db user=app");
         assert_eq!(tls.mode, Mode::Require);
         assert_eq!(tls.root_certificates, None, "system: the compiled-in roots");
@@ -310,7 +312,7 @@ mod tests {
         let error = split_parameters("postgres://db/xkit?sslcert=/c.pem").unwrap_err().to_string();
         assert!(error.contains("go together"), "{error}");
         let missing = split_parameters("postgres://db/xkit?sslmode=verify-full&sslrootcert=/nowhere/ca.pem").unwrap().1;
-        let error = format!("{:#}", missing.connector().unwrap_err());
+        let error = format!("{:#}", missing.connector().err().expect("a missing file"));
         assert!(error.contains("sslrootcert /nowhere/ca.pem"), "{error}");
     }
 
