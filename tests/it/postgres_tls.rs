@@ -130,6 +130,20 @@ async fn each_sslmode_checks_the_servers_certificate_as_libpq_does() {
     }
 }
 
+/// Connections whose host has no name: a Unix socket (no TLS there, as PostgreSQL offers none:
+/// `require` is refused as libpq refuses it) and an address alone (`hostaddr`, TLS as usual).
+#[tokio::test]
+async fn connections_without_a_host_name_still_connect() {
+    let database = TlsDatabase::start().await;
+    connect(&database.cluster.socket_url_as("xkit", "")).await.expect("prefer, over a Unix socket");
+    let error = connect(&database.cluster.socket_url_as("xkit", "sslmode=require")).await.expect_err("require");
+    assert!(error.contains("server does not support TLS"), "{error}");
+    let by_address = format!("hostaddr=127.0.0.1 port={} user=xkit dbname=postgres", database.cluster.port());
+    connect(&by_address).await.expect("TLS to an address alone");
+    let error = connect(&format!("{by_address} sslmode=disable")).await.expect_err("the door needs TLS");
+    assert!(error.contains("no encryption"), "{error}");
+}
+
 #[tokio::test]
 async fn a_client_certificate_opens_a_door_that_asks_for_one() {
     let database = TlsDatabase::start().await;

@@ -130,6 +130,17 @@ impl PrivateCluster {
         format!("postgres://{user}@{host}:{}/postgres?{parameters}", self.port)
     }
 
+    /// The key-value connection string of its `postgres` database as `user`, with `parameters`
+    /// (`a=b c=d`), over its Unix socket.
+    pub fn socket_url_as(&self, user: &str, parameters: &str) -> String {
+        format!("host={} port={} user={user} dbname=postgres {parameters}", self.dir.path().display(), self.port)
+    }
+
+    /// Its port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// Writes a file of the server's (mode 0600, owned by the user the server runs as).
     fn write_private(&self, path: &std::path::Path, contents: &str) -> Result<(), String> {
         use std::os::unix::fs::PermissionsExt as _;

@@ -41,7 +41,6 @@ use futures::future::BoxFuture;
 use tokio::sync::{broadcast, watch};
 use tokio_postgres::Socket;
 use tokio_postgres::tls::MakeTlsConnect;
-use tokio_postgres_rustls::MakeRustlsConnect;
 use tokio_util::task::AbortOnDropHandle;
 
 use super::error::StoreResult;
@@ -188,14 +187,14 @@ pub async fn single_connection(url: &str) -> anyhow::Result<(tokio_postgres::Cli
 }
 
 /// A connection's driver, over TLS or not.
-type Driver = tokio_postgres::Connection<Socket, <MakeRustlsConnect as MakeTlsConnect<Socket>>::Stream>;
+type Driver = tokio_postgres::Connection<Socket, <tls::Connector as MakeTlsConnect<Socket>>::Stream>;
 
 /// Where the store connects and how: tokio-postgres's settings, with the store's timeouts and
 /// times in UTC, and the TLS the URL's `sslmode` asks for (`tls.rs`).
 #[derive(Clone)]
 pub(super) struct ConnectionSettings {
     pub config: tokio_postgres::Config,
-    pub tls: MakeRustlsConnect,
+    pub tls: tls::Connector,
 }
 
 impl ConnectionSettings {
@@ -206,6 +205,12 @@ impl ConnectionSettings {
         let mut config: tokio_postgres::Config =
             rest.parse().map_err(|error| anyhow::anyhow!("invalid database URL {}: {error}", redacted(url)))?;
         config.ssl_mode(tls.ssl_mode());
+        // Addresses without names (`hostaddr` alone) are their own names, so that TLS has one.
+        if config.get_hosts().is_empty() {
+            for address in config.get_hostaddrs().to_vec() {
+                config.host(address.to_string());
+            }
+        }
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }

@@ -25,6 +25,7 @@ use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio_postgres::config::SslMode;
+use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// The parameters read here; tokio-postgres gets the URL without them.
@@ -61,14 +62,13 @@ impl TlsParameters {
     }
 
     /// The connector that negotiates TLS as the parameters say.
-    pub fn connector(&self) -> anyhow::Result<MakeRustlsConnect> {
+    pub fn connector(&self) -> anyhow::Result<Connector> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let verifier: Arc<dyn ServerCertVerifier> = match (self.mode, &self.root_certificates) {
             (Mode::Disable | Mode::Prefer, _) | (Mode::Require, None) => {
                 Arc::new(Unchecked { provider: provider.clone() })
             }
-            (Mode::Require | Mode::VerifyCa, roots) => Arc::new(AnyHost(self.webpki_verifier(roots, &provider)?)),
-            (Mode::VerifyFull, roots) => self.webpki_verifier(roots, &provider)?,
+            (mode, roots) => Arc::new(Checked::new(roots.as_deref(), &provider, mode == Mode::VerifyFull)?),
         };
         let builder = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
@@ -76,37 +76,31 @@ impl TlsParameters {
             .with_custom_certificate_verifier(verifier);
         let config = match &self.client_certificate {
             None => builder.with_no_client_auth(),
-            Some((certificate, key)) => {
-                let chain = CertificateDer::pem_file_iter(certificate)
-                    .and_then(Iterator::collect::<Result<Vec<_>, _>>)
-                    .with_context(|| format!("sslcert {} is not a readable PEM certificate", certificate.display()))?;
-                builder
-                    .with_client_auth_cert(chain, read_private_key(key)?)
-                    .context("sslcert and sslkey do not make a usable pair")?
-            }
+            Some((certificate, key)) => builder
+                .with_client_auth_cert(read_certificates("sslcert", certificate)?, read_private_key(key)?)
+                .context("sslcert and sslkey do not make a usable pair")?,
         };
-        Ok(MakeRustlsConnect::new(config))
+        Ok(Connector(MakeRustlsConnect::new(config)))
     }
+}
 
-    fn webpki_verifier(
-        &self,
-        roots: &Option<PathBuf>,
-        provider: &Arc<CryptoProvider>,
-    ) -> anyhow::Result<Arc<WebPkiServerVerifier>> {
-        let mut store = RootCertStore::empty();
-        match roots {
-            None => store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-            Some(path) => {
-                let certificates = CertificateDer::pem_file_iter(path)
-                    .and_then(Iterator::collect::<Result<Vec<_>, _>>)
-                    .with_context(|| format!("sslrootcert {} is not a readable PEM file", path.display()))?;
-                let (added, _) = store.add_parsable_certificates(certificates);
-                if added == 0 {
-                    bail!("sslrootcert {} holds no usable certificate", path.display());
-                }
-            }
-        }
-        Ok(WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider.clone()).build()?)
+/// Every connection's TLS: rustls's, which also takes connections without a host name (a Unix
+/// socket). tokio-postgres asks for a connector for the name before it connects, and rustls
+/// refuses an empty one; a name is needed only for a handshake, which these never reach
+/// (PostgreSQL offers no TLS on a Unix socket).
+#[derive(Clone)]
+pub struct Connector(MakeRustlsConnect);
+
+impl<S> MakeTlsConnect<S> for Connector
+where
+    MakeRustlsConnect: MakeTlsConnect<S>,
+{
+    type Stream = <MakeRustlsConnect as MakeTlsConnect<S>>::Stream;
+    type TlsConnect = <MakeRustlsConnect as MakeTlsConnect<S>>::TlsConnect;
+    type Error = <MakeRustlsConnect as MakeTlsConnect<S>>::Error;
+
+    fn make_tls_connect(&mut self, host: &str) -> Result<Self::TlsConnect, Self::Error> {
+        self.0.make_tls_connect(if host.is_empty() { "localhost" } else { host })
     }
 }
 
@@ -215,11 +209,70 @@ impl ServerCertVerifier for Unchecked {
     }
 }
 
-/// `verify-ca`: the chain must lead to a trusted authority; the name in it may be any.
+/// `verify-ca`, `verify-full`, and `require` with authorities: the chain must lead to a trusted
+/// authority and, for `verify-full`, name the host. A server certificate that is itself one of
+/// `sslrootcert`'s is trusted as it is (its dates and name still checked): a self-signed one,
+/// as PostgreSQL's documentation makes with `openssl req -x509`, is marked an authority, which
+/// webpki refuses to see at the end of a chain, and libpq accepts.
 #[derive(Debug)]
-struct AnyHost(Arc<WebPkiServerVerifier>);
+struct Checked {
+    webpki: Arc<WebPkiServerVerifier>,
+    pinned: Vec<CertificateDer<'static>>,
+    check_name: bool,
+}
 
-impl ServerCertVerifier for AnyHost {
+impl Checked {
+    /// Trusting the PEM file `roots`, or the compiled-in authorities.
+    fn new(roots: Option<&Path>, provider: &Arc<CryptoProvider>, check_name: bool) -> anyhow::Result<Checked> {
+        let mut store = RootCertStore::empty();
+        let pinned = match roots {
+            None => {
+                store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+                Vec::new()
+            }
+            Some(path) => {
+                let certificates = read_certificates("sslrootcert", path)?;
+                let (added, _) = store.add_parsable_certificates(certificates.iter().cloned());
+                if added == 0 {
+                    bail!("sslrootcert {} holds no usable certificate", path.display());
+                }
+                certificates
+            }
+        };
+        let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider.clone()).build()?;
+        Ok(Checked { webpki, pinned, check_name })
+    }
+
+    /// A certificate of `sslrootcert`'s own, presented by the server: in its dates, and for
+    /// the host when names are checked.
+    fn check_pinned(
+        &self,
+        certificate: &CertificateDer<'_>,
+        server_name: &ServerName<'_>,
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        use x509_cert::der::Decode as _;
+        let bad = |error: CertificateError| rustls::Error::InvalidCertificate(error);
+        let parsed = x509_cert::Certificate::from_der(certificate).map_err(|_| bad(CertificateError::BadEncoding))?;
+        let validity = &parsed.tbs_certificate.validity;
+        let now = std::time::Duration::from_secs(now.as_secs());
+        if now < validity.not_before.to_unix_duration() {
+            return Err(bad(CertificateError::NotValidYet));
+        }
+        if now > validity.not_after.to_unix_duration() {
+            return Err(bad(CertificateError::Expired));
+        }
+        if self.check_name {
+            webpki::EndEntityCert::try_from(certificate)
+                .map_err(|_| bad(CertificateError::BadEncoding))?
+                .verify_is_valid_for_subject_name(server_name)
+                .map_err(|_| bad(CertificateError::NotValidForName))?;
+        }
+        Ok(ServerCertVerified::assertion())
+    }
+}
+
+impl ServerCertVerifier for Checked {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -228,10 +281,13 @@ impl ServerCertVerifier for AnyHost {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self.0.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+        if self.pinned.iter().any(|pinned| pinned.as_ref() == end_entity.as_ref()) {
+            return self.check_pinned(end_entity, server_name, now);
+        }
+        match self.webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
+            )) if !self.check_name => Ok(ServerCertVerified::assertion()),
             checked => checked,
         }
     }
@@ -242,7 +298,7 @@ impl ServerCertVerifier for AnyHost {
         certificate: &CertificateDer<'_>,
         signature: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, certificate, signature)
+        self.webpki.verify_tls12_signature(message, certificate, signature)
     }
 
     fn verify_tls13_signature(
@@ -251,12 +307,19 @@ impl ServerCertVerifier for AnyHost {
         certificate: &CertificateDer<'_>,
         signature: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, certificate, signature)
+        self.webpki.verify_tls13_signature(message, certificate, signature)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
+        self.webpki.supported_verify_schemes()
     }
+}
+
+/// The PEM certificates of the file `path`, named by the parameter `what`.
+fn read_certificates(what: &str, path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+    CertificateDer::pem_file_iter(path)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .with_context(|| format!("{what} {} is not a readable PEM file", path.display()))
 }
 
 #[cfg(test)]
@@ -314,6 +377,45 @@ mod tests {
         let missing = split_parameters("postgres://db/xkit?sslmode=verify-full&sslrootcert=/nowhere/ca.pem").unwrap().1;
         let error = format!("{:#}", missing.connector().err().expect("a missing file"));
         assert!(error.contains("sslrootcert /nowhere/ca.pem"), "{error}");
+    }
+
+    /// A server certificate marked an authority (as `openssl req -x509` makes them), given as
+    /// `sslrootcert`: trusted as it is, within its dates and, for verify-full, for its names.
+    #[test]
+    fn a_self_signed_server_certificate_given_as_the_root_file_is_trusted_as_it_is() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["db.internal".to_owned()]).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2100, 1, 1);
+        let certificate = params.self_signed(&key).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let root_file = dir.path().join("server.crt");
+        std::fs::write(&root_file, certificate.pem()).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let server = |name: &str| ServerName::try_from(name.to_owned()).unwrap();
+        let year = |year: u64| UnixTime::since_unix_epoch(std::time::Duration::from_secs((year - 1970) * 31_557_600));
+        let refused = |result: Result<ServerCertVerified, rustls::Error>| match result {
+            Err(rustls::Error::InvalidCertificate(error)) => error,
+            other => panic!("{other:?}"),
+        };
+
+        let full = Checked::new(Some(&root_file), &provider, true).unwrap();
+        let verify = |checked: &Checked, name: &str, at: UnixTime| {
+            checked.verify_server_cert(certificate.der(), &[], &server(name), &[], at)
+        };
+        assert!(verify(&full, "db.internal", UnixTime::now()).is_ok());
+        assert_eq!(refused(verify(&full, "db.example", UnixTime::now())), CertificateError::NotValidForName);
+        assert_eq!(refused(verify(&full, "db.internal", year(2019))), CertificateError::NotValidYet);
+        assert_eq!(refused(verify(&full, "db.internal", year(2101))), CertificateError::Expired);
+        let any_name = Checked::new(Some(&root_file), &provider, false).unwrap();
+        assert!(verify(&any_name, "db.example", UnixTime::now()).is_ok(), "verify-ca");
+
+        // Another file: webpki's verdict on a chain that leads nowhere.
+        let other = rcgen::generate_simple_self_signed(vec!["db.internal".to_owned()]).unwrap();
+        std::fs::write(&root_file, other.cert.pem()).unwrap();
+        let stranger = Checked::new(Some(&root_file), &provider, true).unwrap();
+        assert!(verify(&stranger, "db.internal", UnixTime::now()).is_err());
     }
 
     #[test]
