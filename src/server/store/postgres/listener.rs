@@ -13,7 +13,7 @@ use tokio_util::task::AbortOnDropHandle;
 
 use super::super::events::raise_newest;
 use super::super::status_changes::AuthorizationStatusRecord;
-use super::ConnectionSettings;
+use super::connection_settings::ConnectionSettings;
 use crate::model::AuthorizationStatus;
 
 pub(super) const EVENTS_CHANNEL: &str = "xkit_events";

@@ -11,8 +11,9 @@
 //!
 //! The trusted authorities are the PEM file `sslrootcert` names or, without it (or with
 //! `sslrootcert=system`), the Mozilla roots compiled in (webpki-roots), which public clouds'
-//! certificates chain to. `sslcert` and `sslkey` (PEM files) give a client certificate to a
-//! server that asks for one. Signatures of the handshake are always checked, whatever the mode.
+//! certificates chain to; a self-signed server certificate may be its own `sslrootcert`.
+//! `sslcert` and `sslkey` (PEM files) give a client certificate to a server that asks for one.
+//! The handshake's signatures are always checked, whatever the mode.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,7 +21,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
@@ -64,16 +65,14 @@ impl TlsParameters {
     /// The connector that negotiates TLS as the parameters say.
     pub fn connector(&self) -> anyhow::Result<Connector> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let verifier: Arc<dyn ServerCertVerifier> = match (self.mode, &self.root_certificates) {
-            (Mode::Disable | Mode::Prefer, _) | (Mode::Require, None) => {
-                Arc::new(Unchecked { provider: provider.clone() })
-            }
-            (mode, roots) => Arc::new(Checked::new(roots.as_deref(), &provider, mode == Mode::VerifyFull)?),
+        let verifier = match (self.mode, &self.root_certificates) {
+            (Mode::Disable | Mode::Prefer, _) | (Mode::Require, None) => ServerCheck::unchecked(&provider),
+            (mode, roots) => ServerCheck::trusting(roots.as_deref(), &provider, mode == Mode::VerifyFull)?,
         };
         let builder = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
             .dangerous()
-            .with_custom_certificate_verifier(verifier);
+            .with_custom_certificate_verifier(Arc::new(verifier));
         let config = match &self.client_certificate {
             None => builder.with_no_client_auth(),
             Some((certificate, key)) => builder
@@ -168,45 +167,13 @@ fn read_private_key(path: &Path) -> anyhow::Result<PrivateKeyDer<'static>> {
         .with_context(|| format!("sslkey {} holds no readable PEM private key", path.display()))
 }
 
-/// `prefer`, and `require` without authorities: encrypted, whoever the certificate names.
+/// What is checked of the server's certificate; the handshake's signatures always are.
 #[derive(Debug)]
-struct Unchecked {
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for Unchecked {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        certificate: &CertificateDer<'_>,
-        signature: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, certificate, signature, &self.provider.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        certificate: &CertificateDer<'_>,
-        signature: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, certificate, signature, &self.provider.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
-    }
+struct ServerCheck {
+    algorithms: WebPkiSupportedAlgorithms,
+    /// `None` for `prefer`, and `require` without authorities: encrypted, whoever the
+    /// certificate names.
+    trust: Option<Trust>,
 }
 
 /// `verify-ca`, `verify-full`, and `require` with authorities: the chain must lead to a trusted
@@ -215,15 +182,19 @@ impl ServerCertVerifier for Unchecked {
 /// as PostgreSQL's documentation makes with `openssl req -x509`, is marked an authority, which
 /// webpki refuses to see at the end of a chain, and libpq accepts.
 #[derive(Debug)]
-struct Checked {
+struct Trust {
     webpki: Arc<WebPkiServerVerifier>,
     pinned: Vec<CertificateDer<'static>>,
     check_name: bool,
 }
 
-impl Checked {
+impl ServerCheck {
+    fn unchecked(provider: &CryptoProvider) -> ServerCheck {
+        ServerCheck { algorithms: provider.signature_verification_algorithms, trust: None }
+    }
+
     /// Trusting the PEM file `roots`, or the compiled-in authorities.
-    fn new(roots: Option<&Path>, provider: &Arc<CryptoProvider>, check_name: bool) -> anyhow::Result<Checked> {
+    fn trusting(roots: Option<&Path>, provider: &Arc<CryptoProvider>, check_name: bool) -> anyhow::Result<ServerCheck> {
         let mut store = RootCertStore::empty();
         let pinned = match roots {
             None => {
@@ -240,7 +211,29 @@ impl Checked {
             }
         };
         let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider.clone()).build()?;
-        Ok(Checked { webpki, pinned, check_name })
+        let trust = Trust { webpki, pinned, check_name };
+        Ok(ServerCheck { trust: Some(trust), ..ServerCheck::unchecked(provider) })
+    }
+}
+
+impl Trust {
+    fn verify(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if self.pinned.iter().any(|pinned| pinned.as_ref() == end_entity.as_ref()) {
+            return self.check_pinned(end_entity, server_name, now);
+        }
+        match self.webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) if !self.check_name => Ok(ServerCertVerified::assertion()),
+            checked => checked,
+        }
     }
 
     /// A certificate of `sslrootcert`'s own, presented by the server: in its dates, and for
@@ -272,7 +265,7 @@ impl Checked {
     }
 }
 
-impl ServerCertVerifier for Checked {
+impl ServerCertVerifier for ServerCheck {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -281,14 +274,9 @@ impl ServerCertVerifier for Checked {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        if self.pinned.iter().any(|pinned| pinned.as_ref() == end_entity.as_ref()) {
-            return self.check_pinned(end_entity, server_name, now);
-        }
-        match self.webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
-            Err(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) if !self.check_name => Ok(ServerCertVerified::assertion()),
-            checked => checked,
+        match &self.trust {
+            None => Ok(ServerCertVerified::assertion()),
+            Some(trust) => trust.verify(end_entity, intermediates, server_name, ocsp_response, now),
         }
     }
 
@@ -298,7 +286,7 @@ impl ServerCertVerifier for Checked {
         certificate: &CertificateDer<'_>,
         signature: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls12_signature(message, certificate, signature)
+        verify_tls12_signature(message, certificate, signature, &self.algorithms)
     }
 
     fn verify_tls13_signature(
@@ -307,11 +295,11 @@ impl ServerCertVerifier for Checked {
         certificate: &CertificateDer<'_>,
         signature: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls13_signature(message, certificate, signature)
+        verify_tls13_signature(message, certificate, signature, &self.algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.webpki.supported_verify_schemes()
+        self.algorithms.supported_schemes()
     }
 }
 
@@ -400,21 +388,21 @@ mod tests {
             other => panic!("{other:?}"),
         };
 
-        let full = Checked::new(Some(&root_file), &provider, true).unwrap();
-        let verify = |checked: &Checked, name: &str, at: UnixTime| {
+        let full = ServerCheck::trusting(Some(&root_file), &provider, true).unwrap();
+        let verify = |checked: &ServerCheck, name: &str, at: UnixTime| {
             checked.verify_server_cert(certificate.der(), &[], &server(name), &[], at)
         };
         assert!(verify(&full, "db.internal", UnixTime::now()).is_ok());
         assert_eq!(refused(verify(&full, "db.example", UnixTime::now())), CertificateError::NotValidForName);
         assert_eq!(refused(verify(&full, "db.internal", year(2019))), CertificateError::NotValidYet);
         assert_eq!(refused(verify(&full, "db.internal", year(2101))), CertificateError::Expired);
-        let any_name = Checked::new(Some(&root_file), &provider, false).unwrap();
+        let any_name = ServerCheck::trusting(Some(&root_file), &provider, false).unwrap();
         assert!(verify(&any_name, "db.example", UnixTime::now()).is_ok(), "verify-ca");
 
         // Another file: webpki's verdict on a chain that leads nowhere.
         let other = rcgen::generate_simple_self_signed(vec!["db.internal".to_owned()]).unwrap();
         std::fs::write(&root_file, other.cert.pem()).unwrap();
-        let stranger = Checked::new(Some(&root_file), &provider, true).unwrap();
+        let stranger = ServerCheck::trusting(Some(&root_file), &provider, true).unwrap();
         assert!(verify(&stranger, "db.internal", UnixTime::now()).is_err());
     }
 
