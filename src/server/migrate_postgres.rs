@@ -2,9 +2,11 @@
 //! a PostgreSQL database that holds no platform yet.
 //!
 //! The SQLite database is first brought to the newest schema (as `serve` would), then read in
-//! one read transaction (one consistent snapshot, held in memory), table by table, with the
-//! columns both schemas share (`store/postgres/schema.rs` maps the types). Everything is written
-//! in ONE PostgreSQL transaction: the rows with `COPY ... (FORMAT binary)`, the identity
+//! one read transaction (one consistent snapshot), table by table, with the columns both
+//! schemas share (`store/postgres/schema.rs` maps the types), by a thread that hands the rows
+//! over in chunks as the copy takes them: the memory used stays the same whatever the
+//! platform's size. Everything is written in ONE PostgreSQL transaction: the rows with
+//! `COPY ... (FORMAT binary)`, the identity
 //! sequences moved past the copied ids (and past SQLite's AUTOINCREMENT high-water marks, so a
 //! pruned event's seq is never reused), the data directory's signing key into `signing_keys`
 //! (context tokens minted before the move stay valid), then every table's count compared with
@@ -30,6 +32,7 @@ use rusqlite::OpenFlags;
 use rusqlite::types::ValueRef;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Serialize;
+use tokio::sync::mpsc;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 
@@ -89,12 +92,35 @@ struct TableCount {
     rows: usize,
 }
 
-/// One source table as read: the columns copied (with their PostgreSQL types) and the rows.
-struct SourceTable {
+/// Rows handed from the reader to the copy at once, and chunks read ahead of the copy.
+const CHUNK_ROWS: usize = 1_000;
+const CHUNKS_AHEAD: usize = 4;
+
+/// What the reader hands over, table after table, in [`TABLES`]' order.
+enum Read {
+    /// A table begins: the columns copied, with their PostgreSQL types.
+    Table {
+        name: &'static str,
+        columns: Vec<(String, Type)>,
+    },
+    Rows(Vec<Vec<Cell>>),
+    /// The table ended after `rows` rows; `high_water` is the highest id SQLite's
+    /// AUTOINCREMENT ever handed out in it (pruned rows included).
+    End {
+        rows: usize,
+        high_water: i64,
+    },
+}
+
+/// What the reader meets when the copy has stopped (and says why itself).
+#[derive(Debug, thiserror::Error)]
+#[error("the copy stopped")]
+struct CopyStopped;
+
+/// A table as copied.
+struct Copied {
     name: &'static str,
-    columns: Vec<(String, Type)>,
-    rows: Vec<Vec<Cell>>,
-    /// The highest id SQLite's AUTOINCREMENT ever handed out (pruned rows included).
+    rows: usize,
     high_water: i64,
 }
 
@@ -132,16 +158,25 @@ pub async fn run(source: &Path, url: &SecretString, json: bool) -> Result<()> {
     let (mut client, _driver) = postgres::single_connection(url_text).await?;
     client.batch_execute("SET statement_timeout = 0").await?;
     let columns = target_columns(&client).await?;
-    let dir = source.to_owned();
-    let snapshot = tokio::task::spawn_blocking(move || read_source(&dir, &columns)).await??;
     let signing_key = read_signing_key(source)?;
     let database = postgres::redacted(url_text);
-    copy(&mut client, &snapshot, signing_key.as_ref(), &database).await?;
+
+    let (sender, mut reads) = mpsc::channel(CHUNKS_AHEAD);
+    let dir = source.to_owned();
+    let reader = tokio::task::spawn_blocking(move || read_source(&dir, &columns, &sender));
+    let copied = copy(&mut client, &mut reads, signing_key.as_ref(), &database).await;
+    drop(reads);
+    let copied = match reader.await? {
+        // The reader failed (a value with no place in PostgreSQL): the copy, rolled back, ran
+        // out of rows because of it.
+        Err(error) if !error.is::<CopyStopped>() => return Err(error),
+        _ => copied?,
+    };
 
     let report = Report {
         source: source.display().to_string(),
         database,
-        tables: snapshot.iter().map(|table| TableCount { table: table.name, rows: table.rows.len() }).collect(),
+        tables: copied.iter().map(|table| TableCount { table: table.name, rows: table.rows }).collect(),
         signing_key: signing_key.is_some(),
     };
     print_report(&report, json)
@@ -173,8 +208,9 @@ async fn target_columns(client: &tokio_postgres::Client) -> Result<BTreeMap<Stri
     Ok(columns)
 }
 
-/// Reads every table of the SQLite database in `dir`, in one read transaction.
-fn read_source(dir: &Path, target: &BTreeMap<String, Vec<(String, Type)>>) -> Result<Vec<SourceTable>> {
+/// Reads every table of the SQLite database in `dir`, in one read transaction, handing the
+/// rows to `copy` as it goes; stops when the copy stops taking them.
+fn read_source(dir: &Path, target: &BTreeMap<String, Vec<(String, Type)>>, copy: &mpsc::Sender<Read>) -> Result<()> {
     let path = database_path(dir);
     let db = rusqlite::Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .with_context(|| format!("cannot open {}", path.display()))?;
@@ -188,7 +224,10 @@ fn read_source(dir: &Path, target: &BTreeMap<String, Vec<(String, Type)>>) -> Re
         bail!("{} has a table this xkit-dash does not know how to copy: {unknown}", path.display());
     }
     let autoincrement = names.iter().any(|name| name == "sqlite_sequence");
-    TABLES.iter().map(|&table| read_table(&db, table, target, autoincrement)).collect()
+    for table in TABLES {
+        read_table(&db, table, target, autoincrement, copy)?;
+    }
+    Ok(())
 }
 
 fn read_table(
@@ -196,7 +235,9 @@ fn read_table(
     table: &'static str,
     target: &BTreeMap<String, Vec<(String, Type)>>,
     autoincrement: bool,
-) -> Result<SourceTable> {
+    copy: &mpsc::Sender<Read>,
+) -> Result<()> {
+    let hand_over = |read: Read| copy.blocking_send(read).map_err(|_| anyhow::Error::new(CopyStopped));
     let target = target.get(table).with_context(|| format!("the PostgreSQL schema has no table {table}"))?;
     let mut info = db.prepare(&format!("PRAGMA table_info({table})"))?;
     let source: Vec<String> = info.query_map([], |row| row.get(1))?.collect::<rusqlite::Result<_>>()?;
@@ -208,24 +249,34 @@ fn read_table(
     // The schema version is each backend's own (PostgreSQL's is in `schema_migrations`).
     let only = if table == "meta" { " WHERE key <> 'schema_version'" } else { "" };
     let mut select = db.prepare(&format!("SELECT {list} FROM {table}{only}"))?;
-    let mut rows = Vec::new();
     let mut cursor = select.query([])?;
+    let mut chunk = Vec::with_capacity(CHUNK_ROWS);
+    let mut rows = 0;
+    let kinds = columns.clone();
+    hand_over(Read::Table { name: table, columns })?;
     while let Some(row) = cursor.next()? {
-        let cells = columns
+        let cells = kinds
             .iter()
             .enumerate()
             .map(|(index, (name, kind))| {
                 cell(row.get_ref(index)?, kind).with_context(|| format!("cannot copy a value of {table}.{name}"))
             })
             .collect::<Result<Vec<_>>>()?;
-        rows.push(cells);
+        chunk.push(cells);
+        rows += 1;
+        if chunk.len() == CHUNK_ROWS {
+            hand_over(Read::Rows(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_ROWS))))?;
+        }
+    }
+    if !chunk.is_empty() {
+        hand_over(Read::Rows(chunk))?;
     }
     let high_water = if autoincrement {
         db.query_row("SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = ?1", [table], |row| row.get(0))?
     } else {
         0
     };
-    Ok(SourceTable { name: table, columns, rows, high_water })
+    hand_over(Read::End { rows, high_water })
 }
 
 /// A SQLite value as the PostgreSQL type of its column (`postgres/schema.rs`'s table).
@@ -278,14 +329,15 @@ fn read_signing_key(dir: &Path) -> Result<Option<secrecy::SecretSlice<u8>>> {
     Ok(Some(secrecy::SecretSlice::from(private_file::read(&path)?)))
 }
 
-/// Writes `tables` (and the signing key) in one transaction, refusing a database that holds a
-/// platform already; rolled back on any failure or any count that differs.
+/// Writes what `reads` hands over (and the signing key) in one transaction, refusing a database
+/// that holds a platform already; rolled back on any failure, any count that differs, or reads
+/// that end before the last table.
 async fn copy(
     client: &mut tokio_postgres::Client,
-    tables: &[SourceTable],
+    reads: &mut mpsc::Receiver<Read>,
     signing_key: Option<&secrecy::SecretSlice<u8>>,
     database: &str,
-) -> Result<()> {
+) -> Result<Vec<Copied>> {
     let tx = client.transaction().await?;
     for table in TABLES.iter().chain(&["signing_keys"]) {
         tx.batch_execute(&format!("ALTER TABLE {table} DISABLE TRIGGER USER")).await.with_context(|| {
@@ -305,10 +357,16 @@ async fn copy(
     for table in REPLACED {
         tx.batch_execute(&format!("DELETE FROM {table}")).await?;
     }
-    for table in tables {
-        copy_table(&tx, table).await.with_context(|| format!("cannot copy the table {}", table.name))?;
+    let mut copied = Vec::new();
+    while let Some(Read::Table { name, columns }) = reads.recv().await {
+        let table =
+            copy_table(&tx, name, &columns, reads).await.with_context(|| format!("cannot copy the table {name}"))?;
+        copied.push(table);
     }
-    move_identities(&tx, tables).await?;
+    if copied.len() != TABLES.len() {
+        bail!("the SQLite database was not read to its end: the copy was rolled back");
+    }
+    move_identities(&tx, &copied).await?;
     if let Some(key) = signing_key {
         // The key of the platform's slug, which the nodes look up to sign and verify.
         tx.execute(
@@ -317,13 +375,13 @@ async fn copy(
         )
         .await?;
     }
-    for table in tables {
-        let copied: i64 = tx.query_one(&format!("SELECT COUNT(*) FROM {}", table.name), &[]).await?.get(0);
-        if copied != table.rows.len() as i64 {
+    for table in &copied {
+        let rows: i64 = tx.query_one(&format!("SELECT COUNT(*) FROM {}", table.name), &[]).await?.get(0);
+        if rows != table.rows as i64 {
             bail!(
-                "the table {} has {copied} rows in {database} but {} in the source: the copy was rolled back",
+                "the table {} has {rows} rows in {database} but {} in the source: the copy was rolled back",
                 table.name,
-                table.rows.len()
+                table.rows
             );
         }
     }
@@ -331,29 +389,41 @@ async fn copy(
         tx.batch_execute(&format!("ALTER TABLE {table} ENABLE TRIGGER USER")).await?;
     }
     tx.commit().await?;
-    Ok(())
+    Ok(copied)
 }
 
-async fn copy_table(tx: &tokio_postgres::Transaction<'_>, table: &SourceTable) -> Result<()> {
-    if table.rows.is_empty() {
-        return Ok(());
-    }
-    let list = table.columns.iter().map(|(name, _)| format!("\"{name}\"")).collect::<Vec<_>>().join(", ");
-    let sink = tx.copy_in(&format!("COPY {} ({list}) FROM STDIN (FORMAT binary)", table.name)).await?;
-    let types: Vec<Type> = table.columns.iter().map(|(_, kind)| kind.clone()).collect();
+/// Copies the rows of the table `name` that `reads` hands over, up to the table's end.
+async fn copy_table(
+    tx: &tokio_postgres::Transaction<'_>,
+    name: &'static str,
+    columns: &[(String, Type)],
+    reads: &mut mpsc::Receiver<Read>,
+) -> Result<Copied> {
+    let list = columns.iter().map(|(column, _)| format!("\"{column}\"")).collect::<Vec<_>>().join(", ");
+    let sink = tx.copy_in(&format!("COPY {name} ({list}) FROM STDIN (FORMAT binary)")).await?;
+    let types: Vec<Type> = columns.iter().map(|(_, kind)| kind.clone()).collect();
     let writer = BinaryCopyInWriter::new(sink, &types);
     futures::pin_mut!(writer);
-    for row in &table.rows {
-        let values: Vec<&(dyn ToSql + Sync)> = row.iter().map(Cell::as_sql).collect();
-        writer.as_mut().write(&values).await?;
+    loop {
+        match reads.recv().await {
+            Some(Read::Rows(rows)) => {
+                for row in &rows {
+                    let values: Vec<&(dyn ToSql + Sync)> = row.iter().map(Cell::as_sql).collect();
+                    writer.as_mut().write(&values).await?;
+                }
+            }
+            Some(Read::End { rows, high_water }) => {
+                writer.finish().await?;
+                return Ok(Copied { name, rows, high_water });
+            }
+            Some(Read::Table { .. }) | None => bail!("the table's rows ended early"),
+        }
     }
-    writer.finish().await?;
-    Ok(())
 }
 
 /// Moves every identity sequence past the copied ids and SQLite's high-water marks, so that
 /// the next row of each table gets an id neither backend has given.
-async fn move_identities(tx: &tokio_postgres::Transaction<'_>, tables: &[SourceTable]) -> Result<()> {
+async fn move_identities(tx: &tokio_postgres::Transaction<'_>, tables: &[Copied]) -> Result<()> {
     let identities = tx
         .query(
             "SELECT table_name::text, column_name::text FROM information_schema.columns

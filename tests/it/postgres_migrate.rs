@@ -195,3 +195,34 @@ async fn two_nodes_starting_at_once_on_an_empty_database_seed_it_once() {
         server.shutdown().await;
     }
 }
+
+/// The copy streams the rows table by table; a value with no place in PostgreSQL late in the
+/// source (an event's time, after 3,000 connections went over in chunks) stops it, names the
+/// column, and leaves the database as it was.
+#[tokio::test]
+async fn a_bad_value_late_in_the_source_rolls_the_whole_copy_back() {
+    let home = Home::new();
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap().to_owned();
+    ServeProcess::start(dir.path(), &["--demo-scale", "3000", "--no-scheduler"]).kill();
+    let sqlite = rusqlite::Connection::open(dir.path().join("platform.sqlite3")).unwrap();
+    let broken = sqlite
+        .execute("UPDATE events SET occurred_at = 'yesterday' WHERE seq = (SELECT MAX(seq) FROM events)", [])
+        .unwrap();
+    assert_eq!(broken, 1, "the seeded platform has events");
+    drop(sqlite);
+
+    let database = fresh_database().await;
+    let output = home.command(&["migrate", "--from-sqlite", &data_dir, "--database", &database]).output().unwrap();
+    assert_ne!(exit_code(&output), 0, "{}", stdout(&output));
+    assert!(stderr(&output).contains("events.occurred_at"), "{}", stderr(&output));
+    let client = sql_client(&database).await;
+    let connections: i64 = client.query_one("SELECT COUNT(*) FROM connections", &[]).await.unwrap().get(0);
+    assert_eq!(connections, 0, "the connections copied before the bad value were rolled back");
+    let triggers_off: i64 = client
+        .query_one("SELECT COUNT(*) FROM pg_trigger WHERE NOT tgisinternal AND tgenabled = 'D'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(triggers_off, 0, "the triggers are on again");
+}
