@@ -225,14 +225,17 @@ impl Trust {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        if self.pinned.iter().any(|pinned| pinned.as_ref() == end_entity.as_ref()) {
-            return self.check_pinned(end_entity, server_name, now);
-        }
-        match self.webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+        let verdict = if self.pinned.iter().any(|pinned| pinned.as_ref() == end_entity.as_ref()) {
+            self.check_pinned(end_entity, server_name, now)
+        } else {
+            self.webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        };
+        // Only the name failed (webpki checks it after the chain and the dates).
+        match verdict {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) if !self.check_name => Ok(ServerCertVerified::assertion()),
-            checked => checked,
+            )) if !self.check_name || common_name_is(end_entity, server_name) => Ok(ServerCertVerified::assertion()),
+            verdict => verdict,
         }
     }
 
@@ -301,6 +304,37 @@ impl ServerCertVerifier for ServerCheck {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.algorithms.supported_schemes()
     }
+}
+
+/// libpq's rule for a certificate without alternative names (PostgreSQL's own recipe makes
+/// those: `-subj "/CN=db.example.com"`): its subject's common name must be the host, a leading
+/// `*.` standing for one label. webpki reads alternative names only.
+fn common_name_is(certificate: &CertificateDer<'_>, server_name: &ServerName<'_>) -> bool {
+    use x509_cert::der::Decode as _;
+    use x509_cert::der::asn1::{Ia5StringRef, ObjectIdentifier, PrintableStringRef, Utf8StringRef};
+    const SUBJECT_ALT_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.17");
+    const COMMON_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.3");
+    let Ok(parsed) = x509_cert::Certificate::from_der(certificate) else { return false };
+    let tbs = &parsed.tbs_certificate;
+    if tbs.extensions.iter().flatten().any(|extension| extension.extn_id == SUBJECT_ALT_NAME) {
+        return false;
+    }
+    let host = server_name.to_str();
+    let matches = |pattern: &str| match pattern.strip_prefix("*.") {
+        Some(domain) => {
+            host.split_once('.').is_some_and(|(label, rest)| !label.is_empty() && rest.eq_ignore_ascii_case(domain))
+        }
+        None => pattern.eq_ignore_ascii_case(&host),
+    };
+    tbs.subject.0.iter().flat_map(|names| names.0.iter()).filter(|name| name.oid == COMMON_NAME).any(|name| {
+        let value = &name.value;
+        value
+            .decode_as::<Utf8StringRef<'_>>()
+            .map(|text| matches(text.as_str()))
+            .or_else(|_| value.decode_as::<PrintableStringRef<'_>>().map(|text| matches(text.as_str())))
+            .or_else(|_| value.decode_as::<Ia5StringRef<'_>>().map(|text| matches(text.as_str())))
+            .unwrap_or(false)
+    })
 }
 
 /// The PEM certificates of the file `path`, named by the parameter `what`.
@@ -404,6 +438,40 @@ mod tests {
         std::fs::write(&root_file, other.cert.pem()).unwrap();
         let stranger = ServerCheck::trusting(Some(&root_file), &provider, true).unwrap();
         assert!(verify(&stranger, "db.internal", UnixTime::now()).is_err());
+    }
+
+    /// Certificates that name their host only in the subject's common name, as PostgreSQL's
+    /// documentation makes them: the name checked there, as libpq does, and only when the
+    /// certificate has no alternative names.
+    #[test]
+    fn a_certificate_without_alternative_names_is_checked_by_its_common_name() {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let server = |name: &str| ServerName::try_from(name.to_owned()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let certificate = |common_name: &str, alternative_names: &[&str]| {
+            let key = rcgen::KeyPair::generate().unwrap();
+            let names: Vec<String> = alternative_names.iter().map(|name| name.to_string()).collect();
+            let mut params = rcgen::CertificateParams::new(names).unwrap();
+            params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            params.distinguished_name.push(rcgen::DnType::CommonName, common_name);
+            let certificate = params.self_signed(&key).unwrap();
+            let root_file = dir.path().join(format!("{common_name}.crt"));
+            std::fs::write(&root_file, certificate.pem()).unwrap();
+            (ServerCheck::trusting(Some(&root_file), &provider, true).unwrap(), certificate)
+        };
+        let verify = |(check, certificate): &(ServerCheck, rcgen::Certificate), host: &str| {
+            check.verify_server_cert(certificate.der(), &[], &server(host), &[], UnixTime::now()).is_ok()
+        };
+
+        let plain = certificate("db.internal", &[]);
+        assert!(verify(&plain, "db.internal") && verify(&plain, "DB.Internal"));
+        assert!(!verify(&plain, "db.example") && !verify(&plain, "127.0.0.1"));
+        let wildcard = certificate("*.example.com", &[]);
+        assert!(verify(&wildcard, "db.example.com"));
+        assert!(!verify(&wildcard, "a.db.example.com") && !verify(&wildcard, "example.com"));
+        // With alternative names, the common name is not read.
+        let both = certificate("db.internal", &["other.internal"]);
+        assert!(verify(&both, "other.internal") && !verify(&both, "db.internal"));
     }
 
     #[test]
