@@ -217,28 +217,6 @@ impl ServerCheck {
 }
 
 impl Trust {
-    fn verify(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let verdict = if self.pinned.iter().any(|pinned| pinned.as_ref() == end_entity.as_ref()) {
-            self.check_pinned(end_entity, server_name, now)
-        } else {
-            self.webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        };
-        // Only the name failed (webpki checks it after the chain and the dates).
-        match verdict {
-            Err(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) if !self.check_name || common_name_is(end_entity, server_name) => Ok(ServerCertVerified::assertion()),
-            verdict => verdict,
-        }
-    }
-
     /// A certificate of `sslrootcert`'s own, presented by the server: in its dates, and for
     /// the host when names are checked.
     fn check_pinned(
@@ -277,9 +255,18 @@ impl ServerCertVerifier for ServerCheck {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match &self.trust {
-            None => Ok(ServerCertVerified::assertion()),
-            Some(trust) => trust.verify(end_entity, intermediates, server_name, ocsp_response, now),
+        let Some(trust) = &self.trust else { return Ok(ServerCertVerified::assertion()) };
+        let verdict = if trust.pinned.iter().any(|pinned| pinned.as_ref() == end_entity.as_ref()) {
+            trust.check_pinned(end_entity, server_name, now)
+        } else {
+            trust.webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        };
+        // Only the name failed (webpki checks it after the chain and the dates).
+        match verdict {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) if !trust.check_name || common_name_is(end_entity, server_name) => Ok(ServerCertVerified::assertion()),
+            verdict => verdict,
         }
     }
 
