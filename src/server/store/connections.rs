@@ -15,8 +15,9 @@ use crate::model::{Authorization, AuthorizationStatus, Connection, ConnectionFil
 const CONNECTOR_COLUMNS: &str =
     "slug, name, short_description, mark_url, about, description, supports_multiple_connections";
 
-/// The columns [`connection_from_row`] reads, in order. `access_token` is the only secret
-/// selected; the refresh token is never read by a route.
+/// The columns [`connection_from_row`] (and PostgreSQL's twin of it) reads, in order; the
+/// statement is the same on both backends. `access_token` is the only secret selected; the
+/// refresh token is never read by a route.
 pub(super) const CONNECTION_SELECT: &str = "SELECT c.seq, c.id, c.enabled,
         k.slug, k.name, k.short_description, k.mark_url, k.about, k.description, k.supports_multiple_connections,
         a.id, a.status, a.display_label, a.error_code, a.error_message, a.access_token, a.authorize_url, a.state,
@@ -30,7 +31,7 @@ pub(super) const CONNECTION_SELECT: &str = "SELECT c.seq, c.id, c.enabled,
 /// The connector's texts in [`CONNECTION_SELECT`], and what the export reads in their place:
 /// its lines name the connector by slug and name only, and the texts cost four strings (about
 /// 300 bytes) a row.
-const CONNECTOR_TEXTS: &str = "k.short_description, k.mark_url, k.about, k.description";
+pub(super) const CONNECTOR_TEXTS: &str = "k.short_description, k.mark_url, k.about, k.description";
 const NO_CONNECTOR_TEXTS: &str = "'', '', NULL, NULL";
 
 pub(super) fn list_connectors(db: &Db, page: &PageRequest) -> StoreResult<Page<Connector>> {

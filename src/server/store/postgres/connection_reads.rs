@@ -9,7 +9,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use crate::model::{Authorization, AuthorizationStatus, Connection, ConnectionFilter, Connector, ContextRef};
-use crate::server::store::connections::withhold_credential_unless_active;
+use crate::server::store::connections::{CONNECTION_SELECT, CONNECTOR_TEXTS, withhold_credential_unless_active};
 use crate::server::store::cursor::{self, Listing, Page, PageRequest, into_page};
 use crate::server::store::error::{StoreError, StoreResult};
 use crate::server::store::records::{ConnectorOAuth, Credentials};
@@ -28,24 +28,10 @@ pub(super) fn to_second(at: DateTime<Utc>) -> DateTime<Utc> {
 const CONNECTOR_COLUMNS: &str =
     "slug, name, short_description, mark_url, about, description, supports_multiple_connections";
 
-/// The columns [`connection_from_row`] reads, in order (SQLite's `CONNECTION_SELECT`, column for
-/// column). `access_token` is the only secret selected.
-const CONNECTION_SELECT: &str = "SELECT c.seq, c.id, c.enabled,
-        k.slug, k.name, k.short_description, k.mark_url, k.about, k.description, k.supports_multiple_connections,
-        a.id, a.status, a.display_label, a.error_code, a.error_message, a.access_token, a.authorize_url, a.state,
-        a.expires_at, a.last_refreshed_at, a.refresh_error,
-        x.external_id, x.external_name, a.status_changed_at
-    FROM connections c
-    JOIN connectors k ON k.slug = c.connector_slug
-    JOIN contexts x ON x.id = c.context_id
-    LEFT JOIN authorizations a ON a.connection_seq = c.seq";
-
 /// How [`CONNECTION_SELECT`] joins a connection's authorization.
 const AUTHORIZATION_JOIN: &str = "LEFT JOIN authorizations a ON a.connection_seq = c.seq";
 
-/// The connector's texts in [`CONNECTION_SELECT`], and what the export reads in their place (its
-/// lines name the connector by slug and name only).
-const CONNECTOR_TEXTS: &str = "k.short_description, k.mark_url, k.about, k.description";
+/// What the export reads in place of [`CONNECTOR_TEXTS`] (PostgreSQL wants the NULLs typed).
 const NO_CONNECTOR_TEXTS: &str = "'', '', NULL::text, NULL::text";
 
 /// A statement's parameter whose type depends on the filter.
