@@ -524,6 +524,12 @@ async fn the_triggers_write_what_sqlites_triggers_write() {
     while let Ok(Ok(change)) = tokio::time::timeout(Duration::from_secs(2), status_changes.recv()).await {
         statuses.push(change.status.as_str().to_owned());
     }
+    // The setup's own change (`active`) reaches the listener whenever it does: before the
+    // subscription, after it (first, as notifications keep commit order), or not at all when
+    // the listener was not listening yet. What is tested is what follows it.
+    if statuses.first().is_some_and(|first| first == "active") {
+        statuses.remove(0);
+    }
     assert_eq!(statuses, ["awaiting_callback", "error", "awaiting_callback", "active", "active"]);
 
     // A bulk import: no per-row events, counters paused, then recounted once.
